@@ -1,0 +1,290 @@
+//! A client of the styling business, and the parsing that keeps invalid client data out.
+//!
+//! Raw input ([`ClientInput`]) becomes a [`NewClient`] only through [`NewClient::parse`], which
+//! reports every bad field at once. Past that boundary a name is never empty and an email
+//! address is always well formed.
+
+use crate::validation::{FieldError, ValidationErrors};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The stable identifier of a client (a UUID in text form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identifier of a stylist, the person who owns a book of clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StylistId(String);
+
+impl StylistId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A stylist id as typed into a form: required, short, no spaces.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let id = raw.trim();
+        if id.is_empty() {
+            return Err(FieldError::new("stylist_id", "Choose the stylist who looks after this client."));
+        }
+        if id.len() > 64 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(FieldError::new("stylist_id", "This is not a known stylist."));
+        }
+        Ok(Self(id.to_owned()))
+    }
+}
+
+impl fmt::Display for StylistId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A client's full name as they like to be addressed: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientName(String);
+
+impl ClientName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.is_empty() {
+            return Err(FieldError::new("name", "Enter the client's name."));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(FieldError::new("name", format!("Keep the name to {} characters or fewer.", Self::MAX_CHARS)));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(FieldError::new("name", "The name contains characters that cannot be printed."));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first word of the name: how an email greets the client.
+    pub fn first_name(&self) -> &str {
+        self.0.split(' ').next().unwrap_or(&self.0)
+    }
+}
+
+impl TryFrom<String> for ClientName {
+    type Error = FieldError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ClientName> for String {
+    fn from(name: ClientName) -> Self {
+        name.0
+    }
+}
+
+/// A deliverable-looking email address, normalised to lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientEmail(String);
+
+impl ClientEmail {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let invalid = |why: &str| FieldError::new("email", why.to_owned());
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(invalid("Enter the client's email address."));
+        }
+        if email.len() > Self::MAX_LEN {
+            return Err(invalid("An email address is at most 254 characters long."));
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err(invalid("An email address needs an @, as in name@example.com."));
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        if !local_ok {
+            return Err(invalid("The part before the @ is not a valid mailbox name."));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let tld_ok = labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+            return Err(invalid("The part after the @ is not a valid domain, as in example.com."));
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ClientEmail {
+    type Error = FieldError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ClientEmail> for String {
+    fn from(email: ClientEmail) -> Self {
+        email.0
+    }
+}
+
+/// Where a client stands with the business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStatus {
+    Active,
+    Paused,
+    Closed,
+}
+
+impl ClientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        match raw.trim() {
+            "active" => Ok(Self::Active),
+            "paused" => Ok(Self::Paused),
+            "closed" => Ok(Self::Closed),
+            _ => Err(FieldError::new("status", "Status must be active, paused or closed.")),
+        }
+    }
+}
+
+/// Client fields exactly as a form or an API request sent them, before any checking.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInput {
+    pub name: String,
+    pub email: String,
+    pub stylist_id: String,
+}
+
+/// A client that passed validation and is ready to be stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewClient {
+    pub name: ClientName,
+    pub email: ClientEmail,
+    pub stylist_id: StylistId,
+}
+
+impl NewClient {
+    /// Checks every field and reports all that are wrong, each by name.
+    pub fn parse(input: &ClientInput) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let name = errors.collect(ClientName::parse(&input.name));
+        let email = errors.collect(ClientEmail::parse(&input.email));
+        let stylist_id = errors.collect(StylistId::parse(&input.stylist_id));
+        match (name, email, stylist_id) {
+            (Some(name), Some(email), Some(stylist_id)) if errors.is_empty() => Ok(Self { name, email, stylist_id }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A client as stored: the record every change, event and score refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: ClientName,
+    pub email: ClientEmail,
+    pub stylist_id: StylistId,
+    pub status: ClientStatus,
+    /// Incremented by every write; an update must name the version it was based on.
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(name: &str, email: &str, stylist: &str) -> ClientInput {
+        ClientInput { name: name.into(), email: email.into(), stylist_id: stylist.into() }
+    }
+
+    #[test]
+    fn a_valid_client_is_normalised() {
+        let client = NewClient::parse(&input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1")).unwrap();
+        assert_eq!(client.name.as_str(), "Ada Lovelace");
+        assert_eq!(client.name.first_name(), "Ada");
+        assert_eq!(client.email.as_str(), "ada@example.com");
+        assert_eq!(client.stylist_id.as_str(), "st-1");
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_by_name() {
+        let errors = NewClient::parse(&input(" ", "not-an-email", "")).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "email", "stylist_id"]);
+        assert!(errors.message_for("email").unwrap().contains('@'));
+    }
+
+    #[test]
+    fn malformed_email_addresses_are_rejected() {
+        for bad in ["a@b", "a@@b.com", "@b.com", "a@.com", "a@b.c", "a..b@c.com", "a b@c.com", "a@-b.com", "a@b.c0m"] {
+            assert!(ClientEmail::parse(bad).is_err(), "{bad} should be rejected");
+        }
+        for good in ["a@b.co", "first.last+tag@sub.example.org", "o'neil@example.ie"] {
+            assert!(ClientEmail::parse(good).is_ok(), "{good} should be accepted");
+        }
+    }
+
+    #[test]
+    fn an_overlong_name_is_rejected() {
+        let long = "x".repeat(ClientName::MAX_CHARS + 1);
+        assert_eq!(ClientName::parse(&long).unwrap_err().field, "name");
+        assert!(ClientName::parse(&"x".repeat(ClientName::MAX_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn deserialising_an_invalid_email_fails() {
+        let result: Result<ClientEmail, _> = serde_json::from_str("\"nope\"");
+        assert!(result.is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! Change records and the domain events derived from them.
+//!
+//! Every write to a client leaves a [`ChangeRecord`] (old and new image) in the change feed.
+//! [`events_from_change`] compares the images and yields versioned [`DomainEvent`]s only for
+//! real changes. Event ids are derived from the change, so replaying a change always gives
+//! the same ids, which is what makes processing idempotent downstream.
+
+use crate::client::{Client, ClientId, StylistId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// The schema version written into every event; readers reject versions they do not know.
+pub const EVENT_SCHEMA_VERSION: u32 = 1;
+
+/// Namespace for deriving event ids (UUID v5), fixed forever.
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_4d0e_8f4a_4b4e_9a57_1e2f_e6a1_c0de);
+
+/// A deterministic event identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    /// The id of the event of `kind` caused by writing `version` of `client`.
+    pub fn for_change(client: &ClientId, version: u64, kind: &str) -> Self {
+        let name = format!("{client}/{version}/{kind}");
+        Self(Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()).to_string())
+    }
+
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One write to a client as captured by the change feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// Position in the feed; strictly increasing.
+    pub seq: u64,
+    pub old: Option<Client>,
+    pub new: Client,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A field whose value a change altered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: serde_json::Value,
+    pub new: serde_json::Value,
+}
+
+/// What happened to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    ClientCreated,
+    ClientUpdated { changes: Vec<FieldChange> },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ClientCreated => "client_created",
+            Self::ClientUpdated { .. } => "client_updated",
+        }
+    }
+}
+
+/// A versioned fact about a client, published to the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    pub schema_version: u32,
+    pub id: EventId,
+    pub client_id: ClientId,
+    pub stylist_id: StylistId,
+    /// The client version this event describes.
+    pub client_version: u64,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The domain events a change implies: `client_created` for a new record, `client_updated`
+/// listing the fields that differ, and nothing for a write that changed nothing that matters.
+pub fn events_from_change(change: &ChangeRecord) -> Vec<DomainEvent> {
+    let kind = match &change.old {
+        None => EventKind::ClientCreated,
+        Some(old) => {
+            let changes = changed_fields(old, &change.new);
+            if changes.is_empty() {
+                return Vec::new();
+            }
+            EventKind::ClientUpdated { changes }
+        }
+    };
+    let new = &change.new;
+    vec![DomainEvent {
+        schema_version: EVENT_SCHEMA_VERSION,
+        id: EventId::for_change(&new.id, new.version, kind.name()),
+        client_id: new.id.clone(),
+        stylist_id: new.stylist_id.clone(),
+        client_version: new.version,
+        occurred_at: change.recorded_at,
+        kind,
+    }]
+}
+
+fn changed_fields(old: &Client, new: &Client) -> Vec<FieldChange> {
+    // Compare the JSON images field by field; bookkeeping fields are not business changes.
+    const IGNORED: [&str; 3] = ["version", "created_at", "updated_at"];
+    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) =
+        (serde_json::to_value(old).unwrap_or_default(), serde_json::to_value(new).unwrap_or_default())
+    else {
+        return Vec::new();
+    };
+    new.iter()
+        .filter(|(field, _)| !IGNORED.contains(&field.as_str()))
+        .filter_map(|(field, value)| {
+            let before = old.get(field).cloned().unwrap_or(serde_json::Value::Null);
+            (before != *value).then(|| FieldChange { field: field.clone(), old: before, new: value.clone() })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientEmail, ClientName, ClientStatus};
+
+    fn client(version: u64, name: &str) -> Client {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        Client {
+            id: ClientId::new("c-1"),
+            name: ClientName::parse(name).unwrap(),
+            email: ClientEmail::parse("c@example.com").unwrap(),
+            stylist_id: StylistId::new("st-1"),
+            status: ClientStatus::Active,
+            version,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn change(old: Option<Client>, new: Client) -> ChangeRecord {
+        ChangeRecord { seq: 1, old, recorded_at: new.updated_at, new }
+    }
+
+    #[test]
+    fn a_new_record_yields_client_created() {
+        let events = events_from_change(&change(None, client(1, "Ada")));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::ClientCreated);
+        assert_eq!(events[0].schema_version, EVENT_SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn the_same_change_always_yields_the_same_event_id() {
+        let a = events_from_change(&change(None, client(1, "Ada")));
+        let b = events_from_change(&change(None, client(1, "Ada")));
+        assert_eq!(a[0].id, b[0].id);
+        let later = events_from_change(&change(Some(client(1, "Ada")), client(2, "Ada Byron")));
+        assert_ne!(a[0].id, later[0].id);
+    }
+
+    #[test]
+    fn an_update_lists_only_the_fields_that_changed() {
+        let events = events_from_change(&change(Some(client(1, "Ada")), client(2, "Ada Byron")));
+        let EventKind::ClientUpdated { changes } = &events[0].kind else { panic!("expected an update") };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "name");
+        assert_eq!(changes[0].old, serde_json::json!("Ada"));
+        assert_eq!(changes[0].new, serde_json::json!("Ada Byron"));
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_yields_no_event() {
+        assert!(events_from_change(&change(Some(client(1, "Ada")), client(2, "Ada"))).is_empty());
+    }
+
+    #[test]
+    fn events_serialise_with_a_type_tag_and_version() {
+        let event = &events_from_change(&change(None, client(1, "Ada")))[0];
+        let json = serde_json::to_value(event).unwrap();
+        assert_eq!(json["type"], "client_created");
+        assert_eq!(json["schema_version"], 1);
+        let back: DomainEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, event);
+    }
+}

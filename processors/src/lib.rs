@@ -1,0 +1,35 @@
+//! Engage's event pipeline on the embedded default.
+//!
+//! ```text
+//! client write ──(same transaction)──> change feed ──StreamProcessor──> queue "events"
+//!     ──EmailProcessor──> score change (+ draft email, written by an EmailWriter)
+//! ```
+//!
+//! Each processor has a runtime-agnostic core (`process_batch`, `handle_event`) and a loop
+//! that drives it from the store's signals; the cores are what a Lambda entry point calls.
+
+pub mod clock;
+pub mod email;
+pub mod stream;
+pub mod writer;
+
+pub use clock::{Clock, SystemClock};
+pub use email::EmailProcessor;
+pub use stream::StreamProcessor;
+pub use writer::{DraftRequest, EmailWriter, TemplateWriter, WriterError};
+
+/// The queue that carries domain events from the stream processor to the email processor.
+pub const EVENTS_QUEUE: &str = "events";
+
+/// Why a processor could not do its work; the message is retried or dead-lettered.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("message is not a domain event this version understands: {0}")]
+    Malformed(String),
+    #[error("client {0} does not exist")]
+    UnknownClient(domain::ClientId),
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+}

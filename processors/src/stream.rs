@@ -1,0 +1,62 @@
+//! The stream processor: reads the change feed in order from its checkpoint, turns each
+//! change into domain events, and publishes them together with the new checkpoint.
+
+use crate::{Clock, EVENTS_QUEUE, ProcessError};
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// The checkpoint name under which the stream processor records its position.
+pub const CHECKPOINT: &str = "stream-processor";
+const BATCH: u32 = 200;
+/// A safety net: look at the feed at least this often even without a signal.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+pub struct StreamProcessor {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl StreamProcessor {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Publishes the events of the next batch of changes. Returns how many changes it read.
+    pub async fn process_batch(&self) -> Result<usize, ProcessError> {
+        let position = self.store.checkpoint(CHECKPOINT).await?;
+        let changes = self.store.read_changes(position, BATCH).await?;
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            return Ok(0);
+        };
+        let events: Vec<_> = changes.iter().flat_map(domain::event::events_from_change).collect();
+        tracing::debug!(changes = changes.len(), events = events.len(), up_to = last, "publishing domain events");
+        self.store.publish(CHECKPOINT, last, EVENTS_QUEUE, events, self.clock.now()).await?;
+        Ok(changes.len())
+    }
+
+    /// Runs until `shutdown` is cancelled, waking on every feed append.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!("stream processor started");
+        loop {
+            let signal = self.store.feed_signal().notified();
+            tokio::pin!(signal);
+            signal.as_mut().enable();
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.process_batch().await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(error) => tracing::error!(%error, "stream processor failed; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = &mut signal => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+        tracing::info!("stream processor stopped");
+    }
+}

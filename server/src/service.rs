@@ -1,0 +1,53 @@
+//! The app's service handle implemented over the store: what server functions call.
+
+use app::service::{EngageService, ServiceError};
+use domain::views::{ClientSummary, EmailSummary, Stylist};
+use domain::{Client, ClientInput, NewClient};
+use processors::Clock;
+use std::sync::Arc;
+use store::{CreateClientError, Store, StoreError};
+
+pub struct StoreService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl StoreService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
+/// Logs the real cause; the user is told only that it failed.
+fn unavailable(error: StoreError) -> ServiceError {
+    tracing::error!(%error, "store operation failed");
+    ServiceError::Unavailable
+}
+
+#[async_trait::async_trait]
+impl EngageService for StoreService {
+    async fn list_stylists(&self) -> Result<Vec<Stylist>, ServiceError> {
+        self.store.list_stylists().await.map_err(unavailable)
+    }
+
+    async fn list_clients(&self, limit: u32) -> Result<Vec<ClientSummary>, ServiceError> {
+        self.store.list_clients(limit).await.map_err(unavailable)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_client(&self, input: ClientInput) -> Result<Client, ServiceError> {
+        let new = NewClient::parse(&input).map_err(ServiceError::Invalid)?;
+        match self.store.create_client(new, self.clock.now()).await {
+            Ok(client) => {
+                tracing::info!(client_id = %client.id, stylist_id = %client.stylist_id, "client created");
+                Ok(client)
+            }
+            Err(CreateClientError::Invalid(errors)) => Err(ServiceError::Invalid(errors)),
+            Err(CreateClientError::Store(error)) => Err(unavailable(error)),
+        }
+    }
+
+    async fn list_emails(&self, limit: u32) -> Result<Vec<EmailSummary>, ServiceError> {
+        self.store.list_emails(limit).await.map_err(unavailable)
+    }
+}

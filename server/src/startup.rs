@@ -1,0 +1,140 @@
+//! Wiring: the store, the pipeline tasks, the Axum router, and a graceful shutdown.
+
+use crate::config::ServeArgs;
+use crate::service::StoreService;
+use crate::{assets, demo, health};
+use app::service::Service;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::{FromRef, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use processors::email::EmailProcessorConfig;
+use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor, TemplateWriter};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub service: Service,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, addr: SocketAddr) -> Self {
+        let leptos_options = LeptosOptions::builder().output_name("engage").site_pkg_dir("pkg").site_addr(addr).env(Env::PROD).build();
+        let service: Service = Arc::new(StoreService::new(store.clone(), Arc::clone(&clock)));
+        Self { leptos_options, service, store, clock }
+    }
+}
+
+/// The whole HTTP surface: pages, server functions, health, and static files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = {
+        let service = state.service.clone();
+        move || provide_context(service.clone())
+    };
+    let page = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .leptos_routes_with_context(&state, routes, context, page)
+        .fallback(not_a_page)
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Static files, or else the app's "not found" page (with status 404).
+async fn not_a_page(State(state): State<AppState>, request: Request) -> Response {
+    let response = assets::serve(request.uri().clone(), request.headers().clone()).await;
+    if response.status() != axum::http::StatusCode::NOT_FOUND {
+        return response;
+    }
+    let service = state.service.clone();
+    let options = state.leptos_options.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(move || provide_context(service.clone()), move || shell(options.clone()));
+    render(request).await.into_response()
+}
+
+/// The pipeline's tasks, running until `shutdown` is cancelled.
+pub fn spawn_pipeline(store: &Store, clock: &Arc<dyn Clock>, writer: Arc<dyn EmailWriter>, shutdown: &CancellationToken) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    tasks.spawn(StreamProcessor::new(store.clone(), Arc::clone(clock)).run(shutdown.clone()));
+    tasks.spawn(EmailProcessor::new(store.clone(), Arc::clone(clock), writer, EmailProcessorConfig::default()).run(shutdown.clone()));
+    tasks
+}
+
+/// `engage serve`: opens the database, seeds it on first run, starts the pipeline and
+/// serves until SIGINT or SIGTERM, then stops taking work, lets the pipeline finish its
+/// batch, and closes the database cleanly.
+pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyhow::Result<()> {
+    if !assets::embedded() {
+        tracing::warn!("this binary carries no browser bundle: pages render but will not hydrate; build it with `cargo leptos build --release`");
+    }
+    if args.demo_data && store.client_count().await? == 0 {
+        tracing::info!("empty database: adding demo data");
+        demo::seed(&store, clock.as_ref(), 300).await?;
+    }
+    let shutdown = CancellationToken::new();
+    let writer: Arc<dyn EmailWriter> = Arc::new(TemplateWriter);
+    let mut pipeline = spawn_pipeline(&store, &clock, writer, &shutdown);
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(db = %store.path().display(), "Engage is serving at http://{addr}/");
+    let app = router(AppState::new(store.clone(), clock, addr));
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+
+    tracing::info!("shutting down: waiting for the pipeline to finish its batch");
+    while pipeline.join_next().await.is_some() {}
+    store.checkpoint_wal().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

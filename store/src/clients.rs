@@ -1,0 +1,195 @@
+//! Client and stylist records. Every client write appends its change record in the same
+//! transaction, so the change feed can never miss or invent a write.
+
+use crate::db::{instant, millis};
+use crate::{Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use domain::views::{ClientSummary, Stylist};
+use domain::{Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, StylistId, ValidationErrors};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+/// Why a client could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateClientError {
+    /// The input conflicts with what is stored (unknown stylist, email already taken).
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for CreateClientError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+const CLIENT_COLUMNS: &str = "id, name, email, stylist_id, status, version, created_at, updated_at";
+
+impl Store {
+    /// Adds or renames a stylist.
+    pub async fn upsert_stylist(&self, id: StylistId, name: String, email: String) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO stylists (id, name, email) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email",
+                params![id.as_str(), name, email],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn list_stylists(&self) -> Result<Vec<Stylist>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT id, name FROM stylists ORDER BY name")?;
+            let rows = stmt.query_map([], |row| Ok(Stylist { id: StylistId::new(row.get::<_, String>(0)?), name: row.get(1)? }))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    pub async fn get_stylist(&self, id: StylistId) -> Result<Option<Stylist>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT id, name FROM stylists WHERE id = ?1")?
+                .query_row([id.as_str()], |row| Ok(Stylist { id: StylistId::new(row.get::<_, String>(0)?), name: row.get(1)? }))
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Stores a new client (version 1) and its change record in one transaction.
+    pub async fn create_client(&self, new: NewClient, now: DateTime<Utc>) -> Result<Client, CreateClientError> {
+        let client = Client {
+            id: ClientId::new(uuid::Uuid::now_v7().to_string()),
+            name: new.name,
+            email: new.email,
+            stylist_id: new.stylist_id,
+            status: ClientStatus::Active,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = client.clone();
+        self.write(move |tx| {
+            check_references(tx, &stored)?;
+            tx.execute(
+                &format!("INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    stored.id.as_str(),
+                    stored.name.as_str(),
+                    stored.email.as_str(),
+                    stored.stylist_id.as_str(),
+                    stored.status.as_str(),
+                    stored.version,
+                    millis(stored.created_at),
+                    millis(stored.updated_at),
+                ],
+            )?;
+            append_change(tx, None, &stored)?;
+            Ok::<_, CreateClientError>(())
+        })
+        .await?;
+        self.inner.feed_appended.notify_waiters();
+        Ok(client)
+    }
+
+    pub async fn get_client(&self, id: ClientId) -> Result<Option<Client>> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"))?
+                .query_row([id.as_str()], client_from_row)
+                .optional()?
+                .transpose()
+        })
+        .await
+    }
+
+    /// The newest clients first, with their stylist and latest score.
+    pub async fn list_clients(&self, limit: u32) -> Result<Vec<ClientSummary>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.id, c.name, c.email, c.stylist_id, s.name, c.status, c.score, c.band, c.created_at
+                 FROM clients c JOIN stylists s ON s.id = c.stylist_id
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<u8>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, i64>(8)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, name, email, stylist_id, stylist_name, status, score, band, created_at) = row?;
+                Ok(ClientSummary {
+                    id: ClientId::new(id),
+                    name,
+                    email,
+                    stylist_id: StylistId::new(stylist_id),
+                    stylist_name,
+                    status: ClientStatus::parse(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    score,
+                    band: band.as_deref().map(|b| Band::parse(b).ok_or_else(|| StoreError::Corrupt(format!("band {b}")))).transpose()?,
+                    created_at: instant(created_at)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    pub async fn client_count(&self) -> Result<u64> {
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?)).await
+    }
+}
+
+/// Turns constraint problems into field errors before the insert, so the user learns
+/// which field is wrong instead of seeing a database message.
+fn check_references(tx: &Transaction<'_>, client: &Client) -> Result<(), CreateClientError> {
+    let stylist_known = tx
+        .prepare_cached("SELECT 1 FROM stylists WHERE id = ?1")?
+        .exists([client.stylist_id.as_str()])?;
+    if !stylist_known {
+        return Err(ValidationErrors::single("stylist_id", "This is not a known stylist.").into());
+    }
+    let email_taken = tx.prepare_cached("SELECT 1 FROM clients WHERE email = ?1")?.exists([client.email.as_str()])?;
+    if email_taken {
+        return Err(ValidationErrors::single("email", "A client with this email address already exists.").into());
+    }
+    Ok(())
+}
+
+pub(crate) fn append_change(tx: &Transaction<'_>, old: Option<&Client>, new: &Client) -> Result<()> {
+    let image = |client: &Client| serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()));
+    tx.execute(
+        "INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![new.id.as_str(), new.version, old.map(image).transpose()?, image(new)?, millis(new.updated_at)],
+    )?;
+    Ok(())
+}
+
+fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
+    let corrupt = |e: domain::FieldError| StoreError::Corrupt(e.to_string());
+    let (id, name, email, stylist_id, status): (String, String, String, String, String) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+    let (version, created_at, updated_at): (u64, i64, i64) = (row.get(5)?, row.get(6)?, row.get(7)?);
+    Ok((|| {
+        Ok(Client {
+            id: ClientId::new(id),
+            name: ClientName::parse(&name).map_err(corrupt)?,
+            email: ClientEmail::parse(&email).map_err(corrupt)?,
+            stylist_id: StylistId::new(stylist_id),
+            status: ClientStatus::parse(&status).map_err(corrupt)?,
+            version,
+            created_at: instant(created_at)?,
+            updated_at: instant(updated_at)?,
+        })
+    })())
+}

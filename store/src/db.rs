@@ -1,0 +1,258 @@
+//! Opening the database, its schema, and the plumbing that runs SQL off the async threads.
+
+use crate::{Result, StoreError};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE stylists (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE clients (
+    id          TEXT PRIMARY KEY,
+    stylist_id  TEXT NOT NULL REFERENCES stylists(id),
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL UNIQUE,
+    status      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    -- Latest score, kept by the email processor (NULL until first scored).
+    score       INTEGER,
+    band        TEXT
+);
+CREATE INDEX clients_by_stylist ON clients(stylist_id, created_at DESC);
+CREATE INDEX clients_by_created ON clients(created_at DESC, id DESC);
+
+-- The change feed: one row per client write, in the same transaction as the write.
+CREATE TABLE client_changes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id   TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    old_image   TEXT,
+    new_image   TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (client_id, version)
+);
+
+-- How far each feed reader has got.
+CREATE TABLE checkpoints (
+    name        TEXT PRIMARY KEY,
+    position    INTEGER NOT NULL
+);
+
+-- Durable queues with SQS semantics.
+CREATE TABLE queue_messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT NOT NULL,
+    dedup_id      TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    enqueued_at   INTEGER NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    UNIQUE (queue, dedup_id)
+);
+CREATE INDEX queue_messages_visible ON queue_messages(queue, visible_at, id);
+
+CREATE TABLE dead_letters (
+    id            INTEGER PRIMARY KEY,
+    queue         TEXT NOT NULL,
+    dedup_id      TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    enqueued_at   INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
+    last_error    TEXT NOT NULL,
+    failed_at     INTEGER NOT NULL
+);
+
+-- Events whose effect has been applied: the idempotency record.
+CREATE TABLE processed_events (
+    event_id     TEXT PRIMARY KEY,
+    processed_at INTEGER NOT NULL
+);
+
+-- Every score a client has had, with the factors that explain it.
+CREATE TABLE score_changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id   TEXT NOT NULL REFERENCES clients(id),
+    event_id    TEXT NOT NULL UNIQUE,
+    score       INTEGER NOT NULL,
+    band        TEXT NOT NULL,
+    factors     TEXT NOT NULL,
+    scored_at   INTEGER NOT NULL
+);
+CREATE INDEX score_changes_by_client ON score_changes(client_id, id DESC);
+
+CREATE TABLE emails (
+    id          TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL REFERENCES clients(id),
+    stylist_id  TEXT NOT NULL REFERENCES stylists(id),
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    body_text   TEXT NOT NULL,
+    body_html   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    writer      TEXT NOT NULL,
+    event_id    TEXT NOT NULL UNIQUE,
+    score       INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE INDEX emails_by_created ON emails(created_at DESC, id DESC);
+CREATE INDEX emails_by_client ON emails(client_id, status);
+"#];
+
+/// Handle to the embedded database. Cheap to clone; all clones share one writer and one
+/// pool of readers.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Woken after a commit that appended to the change feed.
+    pub(crate) feed_appended: Notify,
+    /// Woken after a commit that made queue messages available.
+    pub(crate) queue_filled: Notify,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
+        }
+        let mut writer = connect(&path).map_err(|e| open_error(e.to_string()))?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                feed_appended: Notify::new(),
+                queue_filled: Notify::new(),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `work` in one immediate (write-locking) transaction; commits if it returns `Ok`.
+    pub(crate) async fn write<T, E>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + From<rusqlite::Error> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+        .map_err(|_| E::from(StoreError::Cancelled))?
+    }
+
+    /// Runs `work` on a pooled read connection.
+    pub(crate) async fn read<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => connect(&inner.path)?,
+            };
+            let result = work(&conn);
+            inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Flushes the write-ahead log into the main file; called on shutdown so the file is
+    /// complete on its own.
+    pub async fn checkpoint_wal(&self) -> Result<()> {
+        self.write::<_, StoreError>(|_| Ok(())).await?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // WAL lets readers run beside the writer; FULL sync makes every commit durable
+    // before it is acknowledged, which is the "no accepted write is lost" promise.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {applied}, newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch: how instants are stored.
+pub(crate) fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(crate) fn instant(ms: i64) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+impl Store {
+    /// Signalled after every commit that appends to the change feed. Readers should
+    /// `enable()` a `notified()` future before looking, then wait on it if they found nothing.
+    pub fn feed_signal(&self) -> &Notify {
+        &self.inner.feed_appended
+    }
+
+    /// Signalled after every commit that makes queue messages available.
+    pub fn queue_signal(&self) -> &Notify {
+        &self.inner.queue_filled
+    }
+}
