@@ -11,24 +11,34 @@ use std::{env, fs};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LEPTOS_SITE_ROOT");
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     if let Ok(root) = env::var("LEPTOS_SITE_ROOT") {
         let root = if Path::new(&root).is_absolute() {
             PathBuf::from(root)
         } else {
-            manifest.parent().expect("server/ sits in the workspace").join(root)
+            manifest
+                .parent()
+                .expect("server/ sits in the workspace")
+                .join(root)
         };
         println!("cargo:rerun-if-changed={}", root.display());
         collect(&root, &root, &mut files);
     }
     files.sort();
-    let mut code = String::from("/// Site files: (path under the site root, contents, ETag).\npub static SITE_FILES: &[(&str, &[u8], &str)] = &[\n");
+    let mut code = String::from(
+        "/// Site files: (path under the site root, contents, ETag).\npub static SITE_FILES: &[(&str, &[u8], &str)] = &[\n",
+    );
     for (relative, absolute) in &files {
         let bytes = fs::read(absolute).expect("site file readable");
         let mut hasher = DefaultHasher::new();
         bytes.hash(&mut hasher);
-        code.push_str(&format!("    ({relative:?}, include_bytes!({:?}), \"\\\"{:016x}\\\"\"),\n", absolute.display().to_string(), hasher.finish()));
+        code.push_str(&format!(
+            "    ({relative:?}, include_bytes!({:?}), \"\\\"{:016x}\\\"\"),\n",
+            absolute.display().to_string(),
+            hasher.finish()
+        ));
     }
     code.push_str("];\n");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("site_files.rs");
@@ -36,7 +46,9 @@ fn main() {
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

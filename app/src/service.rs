@@ -22,7 +22,9 @@ impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Invalid(errors) => errors.fmt(f),
-            Self::Unavailable => f.write_str("Engage could not complete this just now; please try again."),
+            Self::Unavailable => {
+                f.write_str("Engage could not complete this just now; please try again.")
+            }
         }
     }
 }

@@ -46,10 +46,16 @@ impl StylistId {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let id = raw.trim();
         if id.is_empty() {
-            return Err(FieldError::new("stylist_id", "Choose the stylist who looks after this client."));
+            return Err(FieldError::new(
+                "stylist_id",
+                "Choose the stylist who looks after this client.",
+            ));
         }
         if id.len() > 64 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(FieldError::new("stylist_id", "This is not a known stylist."));
+            return Err(FieldError::new(
+                "stylist_id",
+                "This is not a known stylist.",
+            ));
         }
         Ok(Self(id.to_owned()))
     }
@@ -75,10 +81,16 @@ impl ClientName {
             return Err(FieldError::new("name", "Enter the client's name."));
         }
         if name.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new("name", format!("Keep the name to {} characters or fewer.", Self::MAX_CHARS)));
+            return Err(FieldError::new(
+                "name",
+                format!("Keep the name to {} characters or fewer.", Self::MAX_CHARS),
+            ));
         }
         if name.chars().any(char::is_control) {
-            return Err(FieldError::new("name", "The name contains characters that cannot be printed."));
+            return Err(FieldError::new(
+                "name",
+                "The name contains characters that cannot be printed.",
+            ));
         }
         Ok(Self(name))
     }
@@ -124,16 +136,22 @@ impl ClientEmail {
             return Err(invalid("An email address is at most 254 characters long."));
         }
         let Some((local, domain)) = email.split_once('@') else {
-            return Err(invalid("An email address needs an @, as in name@example.com."));
+            return Err(invalid(
+                "An email address needs an @, as in name@example.com.",
+            ));
         };
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         if !local_ok {
-            return Err(invalid("The part before the @ is not a valid mailbox name."));
+            return Err(invalid(
+                "The part before the @ is not a valid mailbox name.",
+            ));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         let label_ok = |l: &&str| {
@@ -143,9 +161,13 @@ impl ClientEmail {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
-        let tld_ok = labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        let tld_ok = labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
         if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
-            return Err(invalid("The part after the @ is not a valid domain, as in example.com."));
+            return Err(invalid(
+                "The part after the @ is not a valid domain, as in example.com.",
+            ));
         }
         Ok(Self(email))
     }
@@ -191,7 +213,10 @@ impl ClientStatus {
             "active" => Ok(Self::Active),
             "paused" => Ok(Self::Paused),
             "closed" => Ok(Self::Closed),
-            _ => Err(FieldError::new("status", "Status must be active, paused or closed.")),
+            _ => Err(FieldError::new(
+                "status",
+                "Status must be active, paused or closed.",
+            )),
         }
     }
 }
@@ -220,7 +245,11 @@ impl NewClient {
         let email = errors.collect(ClientEmail::parse(&input.email));
         let stylist_id = errors.collect(StylistId::parse(&input.stylist_id));
         match (name, email, stylist_id) {
-            (Some(name), Some(email), Some(stylist_id)) if errors.is_empty() => Ok(Self { name, email, stylist_id }),
+            (Some(name), Some(email), Some(stylist_id)) if errors.is_empty() => Ok(Self {
+                name,
+                email,
+                stylist_id,
+            }),
             _ => Err(errors),
         }
     }
@@ -245,12 +274,17 @@ mod tests {
     use super::*;
 
     fn input(name: &str, email: &str, stylist: &str) -> ClientInput {
-        ClientInput { name: name.into(), email: email.into(), stylist_id: stylist.into() }
+        ClientInput {
+            name: name.into(),
+            email: email.into(),
+            stylist_id: stylist.into(),
+        }
     }
 
     #[test]
     fn a_valid_client_is_normalised() {
-        let client = NewClient::parse(&input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1")).unwrap();
+        let client =
+            NewClient::parse(&input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1")).unwrap();
         assert_eq!(client.name.as_str(), "Ada Lovelace");
         assert_eq!(client.name.first_name(), "Ada");
         assert_eq!(client.email.as_str(), "ada@example.com");
@@ -267,11 +301,28 @@ mod tests {
 
     #[test]
     fn malformed_email_addresses_are_rejected() {
-        for bad in ["a@b", "a@@b.com", "@b.com", "a@.com", "a@b.c", "a..b@c.com", "a b@c.com", "a@-b.com", "a@b.c0m"] {
+        for bad in [
+            "a@b",
+            "a@@b.com",
+            "@b.com",
+            "a@.com",
+            "a@b.c",
+            "a..b@c.com",
+            "a b@c.com",
+            "a@-b.com",
+            "a@b.c0m",
+        ] {
             assert!(ClientEmail::parse(bad).is_err(), "{bad} should be rejected");
         }
-        for good in ["a@b.co", "first.last+tag@sub.example.org", "o'neil@example.ie"] {
-            assert!(ClientEmail::parse(good).is_ok(), "{good} should be accepted");
+        for good in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "o'neil@example.ie",
+        ] {
+            assert!(
+                ClientEmail::parse(good).is_ok(),
+                "{good} should be accepted"
+            );
         }
     }
 

@@ -38,7 +38,12 @@ pub enum EmailKind {
 }
 
 impl EmailKind {
-    pub const ALL: [Self; 4] = [Self::Welcome, Self::WinBack, Self::CheckIn, Self::Celebration];
+    pub const ALL: [Self; 4] = [
+        Self::Welcome,
+        Self::WinBack,
+        Self::CheckIn,
+        Self::Celebration,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,7 +82,13 @@ pub enum EmailStatus {
 }
 
 impl EmailStatus {
-    pub const ALL: [Self; 5] = [Self::Drafted, Self::Approved, Self::Sent, Self::Rejected, Self::Failed];
+    pub const ALL: [Self; 5] = [
+        Self::Drafted,
+        Self::Approved,
+        Self::Sent,
+        Self::Rejected,
+        Self::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -135,7 +146,10 @@ mod tests {
 
     #[test]
     fn html_body_escapes_client_text() {
-        let draft = DraftText { subject: "Hi".into(), body_text: "Hi <script>alert(1)</script> & co\nline two\n\nNext".into() };
+        let draft = DraftText {
+            subject: "Hi".into(),
+            body_text: "Hi <script>alert(1)</script> & co\nline two\n\nNext".into(),
+        };
         assert_eq!(
             draft.body_html(),
             "<p>Hi &lt;script&gt;alert(1)&lt;/script&gt; &amp; co<br>line two</p>\n<p>Next</p>"

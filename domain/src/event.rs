@@ -121,16 +121,21 @@ pub fn events_from_change(change: &ChangeRecord) -> Vec<DomainEvent> {
 fn changed_fields(old: &Client, new: &Client) -> Vec<FieldChange> {
     // Compare the JSON images field by field; bookkeeping fields are not business changes.
     const IGNORED: [&str; 3] = ["version", "created_at", "updated_at"];
-    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) =
-        (serde_json::to_value(old).unwrap_or_default(), serde_json::to_value(new).unwrap_or_default())
-    else {
+    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
+        serde_json::to_value(old).unwrap_or_default(),
+        serde_json::to_value(new).unwrap_or_default(),
+    ) else {
         return Vec::new();
     };
     new.iter()
         .filter(|(field, _)| !IGNORED.contains(&field.as_str()))
         .filter_map(|(field, value)| {
             let before = old.get(field).cloned().unwrap_or(serde_json::Value::Null);
-            (before != *value).then(|| FieldChange { field: field.clone(), old: before, new: value.clone() })
+            (before != *value).then(|| FieldChange {
+                field: field.clone(),
+                old: before,
+                new: value.clone(),
+            })
         })
         .collect()
 }
@@ -141,7 +146,9 @@ mod tests {
     use crate::client::{ClientEmail, ClientName, ClientStatus};
 
     fn client(version: u64, name: &str) -> Client {
-        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         Client {
             id: ClientId::new("c-1"),
             name: ClientName::parse(name).unwrap(),
@@ -155,7 +162,12 @@ mod tests {
     }
 
     fn change(old: Option<Client>, new: Client) -> ChangeRecord {
-        ChangeRecord { seq: 1, old, recorded_at: new.updated_at, new }
+        ChangeRecord {
+            seq: 1,
+            old,
+            recorded_at: new.updated_at,
+            new,
+        }
     }
 
     #[test]
@@ -178,7 +190,9 @@ mod tests {
     #[test]
     fn an_update_lists_only_the_fields_that_changed() {
         let events = events_from_change(&change(Some(client(1, "Ada")), client(2, "Ada Byron")));
-        let EventKind::ClientUpdated { changes } = &events[0].kind else { panic!("expected an update") };
+        let EventKind::ClientUpdated { changes } = &events[0].kind else {
+            panic!("expected an update")
+        };
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].field, "name");
         assert_eq!(changes[0].old, serde_json::json!("Ada"));

@@ -10,7 +10,9 @@ pub mod score;
 pub mod validation;
 pub mod views;
 
-pub use client::{Client, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient, StylistId};
+pub use client::{
+    Client, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient, StylistId,
+};
 pub use email::{DraftText, EmailId, EmailKind, EmailStatus};
 pub use event::{ChangeRecord, DomainEvent, EventId, EventKind, FieldChange};
 pub use score::{Band, EngagementScore, Factor};

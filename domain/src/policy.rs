@@ -49,7 +49,9 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     fn client(status: ClientStatus) -> Client {
-        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         Client {
             id: ClientId::new("c-1"),
             name: ClientName::parse("Ada").unwrap(),
@@ -69,48 +71,116 @@ mod tests {
             client_id: ClientId::new("c-1"),
             stylist_id: StylistId::new("st-1"),
             client_version: 1,
-            occurred_at: DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z").unwrap().with_timezone(&Utc),
+            occurred_at: DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
             kind,
         }
     }
 
     fn score(points: u8) -> EngagementScore {
-        EngagementScore { score: points, band: Band::of(points), factors: Vec::new() }
+        EngagementScore {
+            score: points,
+            band: Band::of(points),
+            factors: Vec::new(),
+        }
     }
 
     fn updated() -> EventKind {
         EventKind::ClientUpdated {
-            changes: vec![FieldChange { field: "status".into(), old: "active".into(), new: "paused".into() }],
+            changes: vec![FieldChange {
+                field: "status".into(),
+                old: "active".into(),
+                new: "paused".into(),
+            }],
         }
     }
 
-    fn decide(kind: EventKind, status: ClientStatus, previous: Option<u8>, current: u8, pending: bool) -> Option<EmailKind> {
-        let (event, client, previous, current) = (event(kind), client(status), previous.map(score), score(current));
-        email_to_draft(&PolicyInput { event: &event, client: &client, previous: previous.as_ref(), current: &current, draft_pending: pending })
+    fn decide(
+        kind: EventKind,
+        status: ClientStatus,
+        previous: Option<u8>,
+        current: u8,
+        pending: bool,
+    ) -> Option<EmailKind> {
+        let (event, client, previous, current) = (
+            event(kind),
+            client(status),
+            previous.map(score),
+            score(current),
+        );
+        email_to_draft(&PolicyInput {
+            event: &event,
+            client: &client,
+            previous: previous.as_ref(),
+            current: &current,
+            draft_pending: pending,
+        })
     }
 
     #[test]
     fn a_new_client_gets_a_welcome() {
-        assert_eq!(decide(EventKind::ClientCreated, ClientStatus::Active, None, 60, false), Some(EmailKind::Welcome));
+        assert_eq!(
+            decide(
+                EventKind::ClientCreated,
+                ClientStatus::Active,
+                None,
+                60,
+                false
+            ),
+            Some(EmailKind::Welcome)
+        );
     }
 
     #[test]
     fn no_draft_while_another_awaits_review() {
-        assert_eq!(decide(EventKind::ClientCreated, ClientStatus::Active, None, 60, true), None);
-        assert_eq!(decide(updated(), ClientStatus::Active, Some(60), 10, true), None);
+        assert_eq!(
+            decide(
+                EventKind::ClientCreated,
+                ClientStatus::Active,
+                None,
+                60,
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            decide(updated(), ClientStatus::Active, Some(60), 10, true),
+            None
+        );
     }
 
     #[test]
     fn band_moves_pick_the_kind() {
-        assert_eq!(decide(updated(), ClientStatus::Paused, Some(60), 20, false), Some(EmailKind::WinBack));
-        assert_eq!(decide(updated(), ClientStatus::Active, Some(60), 40, false), Some(EmailKind::CheckIn));
-        assert_eq!(decide(updated(), ClientStatus::Active, Some(60), 80, false), Some(EmailKind::Celebration));
-        assert_eq!(decide(updated(), ClientStatus::Active, Some(20), 40, false), None, "recovering to Cooling is no reason to write");
-        assert_eq!(decide(updated(), ClientStatus::Active, Some(60), 55, false), None, "same band");
+        assert_eq!(
+            decide(updated(), ClientStatus::Paused, Some(60), 20, false),
+            Some(EmailKind::WinBack)
+        );
+        assert_eq!(
+            decide(updated(), ClientStatus::Active, Some(60), 40, false),
+            Some(EmailKind::CheckIn)
+        );
+        assert_eq!(
+            decide(updated(), ClientStatus::Active, Some(60), 80, false),
+            Some(EmailKind::Celebration)
+        );
+        assert_eq!(
+            decide(updated(), ClientStatus::Active, Some(20), 40, false),
+            None,
+            "recovering to Cooling is no reason to write"
+        );
+        assert_eq!(
+            decide(updated(), ClientStatus::Active, Some(60), 55, false),
+            None,
+            "same band"
+        );
     }
 
     #[test]
     fn a_closed_account_gets_nothing() {
-        assert_eq!(decide(updated(), ClientStatus::Closed, Some(60), 0, false), None);
+        assert_eq!(
+            decide(updated(), ClientStatus::Closed, Some(60), 0, false),
+            None
+        );
     }
 }

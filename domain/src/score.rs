@@ -74,9 +74,16 @@ impl EngagementScore {
         let total: i32 = factors.iter().map(|f| f.points).sum();
         // The factors are chosen so the sum stays in range; clamping would break the
         // promise that they add up to the score, so it is asserted instead.
-        debug_assert!((0..=100).contains(&total), "factors must sum into 0..=100, got {total}");
+        debug_assert!(
+            (0..=100).contains(&total),
+            "factors must sum into 0..=100, got {total}"
+        );
         let score = total.clamp(0, 100) as u8;
-        Self { score, band: Band::of(score), factors }
+        Self {
+            score,
+            band: Band::of(score),
+            factors,
+        }
     }
 }
 
@@ -143,7 +150,9 @@ mod tests {
     }
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -163,14 +172,24 @@ mod tests {
         let score = engagement_score(&client_joined(now(), ClientStatus::Active), now());
         assert_eq!(score.score, 60);
         assert_eq!(score.band, Band::Steady);
-        assert!(score.factors.iter().any(|f| f.explanation.contains("Joined today")));
+        assert!(
+            score
+                .factors
+                .iter()
+                .any(|f| f.explanation.contains("Joined today"))
+        );
     }
 
     #[test]
     fn factors_add_up_to_the_score_in_every_case() {
-        for status in [ClientStatus::Active, ClientStatus::Paused, ClientStatus::Closed] {
+        for status in [
+            ClientStatus::Active,
+            ClientStatus::Paused,
+            ClientStatus::Closed,
+        ] {
             for days in [0, 1, 30, 31, 400] {
-                let score = engagement_score(&client_joined(now() - Duration::days(days), status), now());
+                let score =
+                    engagement_score(&client_joined(now() - Duration::days(days), status), now());
                 let sum: i32 = score.factors.iter().map(|f| f.points).sum();
                 assert_eq!(sum, i32::from(score.score), "{status:?} after {days} days");
             }
@@ -179,7 +198,10 @@ mod tests {
 
     #[test]
     fn a_closed_client_is_at_risk() {
-        let score = engagement_score(&client_joined(now() - Duration::days(90), ClientStatus::Closed), now());
+        let score = engagement_score(
+            &client_joined(now() - Duration::days(90), ClientStatus::Closed),
+            now(),
+        );
         assert_eq!(score.score, 0);
         assert_eq!(score.band, Band::AtRisk);
     }

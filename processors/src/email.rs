@@ -23,7 +23,11 @@ pub struct EmailProcessorConfig {
 
 impl Default for EmailProcessorConfig {
     fn default() -> Self {
-        Self { batch_size: 10, visibility_timeout: Duration::seconds(60), max_receives: 5 }
+        Self {
+            batch_size: 10,
+            visibility_timeout: Duration::seconds(60),
+            max_receives: 5,
+        }
     }
 }
 
@@ -39,36 +43,82 @@ pub struct EmailProcessor {
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl EmailProcessor {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, writer: Arc<dyn EmailWriter>, config: EmailProcessorConfig) -> Self {
-        Self { store, clock, writer, config }
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        writer: Arc<dyn EmailWriter>,
+        config: EmailProcessorConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            writer,
+            config,
+        }
     }
 
     /// Applies one event: score, policy, draft. Safe to call twice with the same event.
     pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
         if event.schema_version != EVENT_SCHEMA_VERSION {
-            return Err(ProcessError::Malformed(format!("schema version {}", event.schema_version)));
+            return Err(ProcessError::Malformed(format!(
+                "schema version {}",
+                event.schema_version
+            )));
         }
         if self.store.is_event_processed(event.id.clone()).await? {
             return Ok(Outcome::AlreadyApplied);
         }
-        let client = self.store.get_client(event.client_id.clone()).await?.ok_or_else(|| ProcessError::UnknownClient(event.client_id.clone()))?;
+        let client = self
+            .store
+            .get_client(event.client_id.clone())
+            .await?
+            .ok_or_else(|| ProcessError::UnknownClient(event.client_id.clone()))?;
         let now = self.clock.now();
         let previous = self.store.latest_score(client.id.clone()).await?;
         let current = engagement_score(&client, now);
         let draft_pending = self.store.has_pending_draft(client.id.clone()).await?;
-        let kind = email_to_draft(&PolicyInput { event, client: &client, previous: previous.as_ref(), current: &current, draft_pending });
+        let kind = email_to_draft(&PolicyInput {
+            event,
+            client: &client,
+            previous: previous.as_ref(),
+            current: &current,
+            draft_pending,
+        });
         let draft = match kind {
             None => None,
             Some(kind) => {
                 let stylist = self.store.get_stylist(client.stylist_id.clone()).await?;
-                let stylist_first_name = stylist.as_ref().and_then(|s| s.name.split_whitespace().next()).unwrap_or("Your stylist").to_owned();
-                let request = DraftRequest { kind, client_first_name: client.name.first_name().to_owned(), stylist_first_name, band: current.band };
+                let stylist_first_name = stylist
+                    .as_ref()
+                    .and_then(|s| s.name.split_whitespace().next())
+                    .unwrap_or("Your stylist")
+                    .to_owned();
+                let request = DraftRequest {
+                    kind,
+                    client_first_name: client.name.first_name().to_owned(),
+                    stylist_first_name,
+                    band: current.band,
+                };
                 let text = self.writer.write(&request).await?;
-                Some(NewDraft { kind, text, writer: self.writer.name().to_owned() })
+                Some(NewDraft {
+                    kind,
+                    text,
+                    writer: self.writer.name().to_owned(),
+                })
             }
         };
         tracing::info!(event_id = %event.id, client_id = %client.id, score = current.score, draft = ?kind, "event processed");
-        Ok(self.store.record_outcome(event.id.clone(), client.id, client.stylist_id, current, draft, now).await?)
+        Ok(self
+            .store
+            .record_outcome(
+                event.id.clone(),
+                client.id,
+                client.stylist_id,
+                current,
+                draft,
+                now,
+            )
+            .await?)
     }
 
     async fn handle_message(&self, message: &ReceivedMessage) {
@@ -80,14 +130,30 @@ impl EmailProcessor {
             Ok(_) => self.store.delete_message(message.id).await,
             Err(error) => {
                 // A message no version of this code can read will never succeed: dead-letter it now.
-                let max_receives = if matches!(error, ProcessError::Malformed(_)) { 1 } else { self.config.max_receives };
+                let max_receives = if matches!(error, ProcessError::Malformed(_)) {
+                    1
+                } else {
+                    self.config.max_receives
+                };
                 let backoff = Duration::seconds(1 << message.receive_count.min(8));
                 tracing::warn!(message_id = message.id, receive_count = message.receive_count, %error, "event failed");
-                self.store.release_failed(message.id, error.to_string(), backoff, max_receives, self.clock.now()).await.map(|dead| {
-                    if dead {
-                        tracing::error!(message_id = message.id, "event moved to the dead-letter queue");
-                    }
-                })
+                self.store
+                    .release_failed(
+                        message.id,
+                        error.to_string(),
+                        backoff,
+                        max_receives,
+                        self.clock.now(),
+                    )
+                    .await
+                    .map(|dead| {
+                        if dead {
+                            tracing::error!(
+                                message_id = message.id,
+                                "event moved to the dead-letter queue"
+                            );
+                        }
+                    })
             }
         };
         if let Err(error) = settled {
@@ -98,7 +164,15 @@ impl EmailProcessor {
 
     /// Receives and handles one batch. Returns how many messages it handled.
     pub async fn process_batch(&self) -> Result<usize, ProcessError> {
-        let messages = self.store.receive(EVENTS_QUEUE, self.config.batch_size, self.config.visibility_timeout, self.clock.now()).await?;
+        let messages = self
+            .store
+            .receive(
+                EVENTS_QUEUE,
+                self.config.batch_size,
+                self.config.visibility_timeout,
+                self.clock.now(),
+            )
+            .await?;
         for message in &messages {
             self.handle_message(message).await;
         }
@@ -118,7 +192,9 @@ impl EmailProcessor {
             match self.process_batch().await {
                 Ok(0) => {}
                 Ok(_) => continue,
-                Err(error) => tracing::error!(%error, "email processor could not receive; retrying"),
+                Err(error) => {
+                    tracing::error!(%error, "email processor could not receive; retrying")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -30,9 +30,19 @@ impl StreamProcessor {
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(0);
         };
-        let events: Vec<_> = changes.iter().flat_map(domain::event::events_from_change).collect();
-        tracing::debug!(changes = changes.len(), events = events.len(), up_to = last, "publishing domain events");
-        self.store.publish(CHECKPOINT, last, EVENTS_QUEUE, events, self.clock.now()).await?;
+        let events: Vec<_> = changes
+            .iter()
+            .flat_map(domain::event::events_from_change)
+            .collect();
+        tracing::debug!(
+            changes = changes.len(),
+            events = events.len(),
+            up_to = last,
+            "publishing domain events"
+        );
+        self.store
+            .publish(CHECKPOINT, last, EVENTS_QUEUE, events, self.clock.now())
+            .await?;
         Ok(changes.len())
     }
 

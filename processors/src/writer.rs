@@ -40,25 +40,46 @@ impl TemplateWriter {
         let stylist = request.stylist_first_name.as_str();
         // Pick a variant from the name, so the same client always gets the same draft
         // but two clients rarely get identical ones.
-        let pick = request.client_first_name.bytes().fold(request.kind as usize, |acc, b| acc.wrapping_mul(31).wrapping_add(b as usize));
+        let pick = request
+            .client_first_name
+            .bytes()
+            .fold(request.kind as usize, |acc, b| {
+                acc.wrapping_mul(31).wrapping_add(b as usize)
+            });
         let (subjects, opening, middle): (&[&str], &str, &str) = match request.kind {
             EmailKind::Welcome => (
-                &["Welcome, {first} — let's find your style", "{first}, I'm so glad you're here", "Your first Fix starts here, {first}"],
+                &[
+                    "Welcome, {first} — let's find your style",
+                    "{first}, I'm so glad you're here",
+                    "Your first Fix starts here, {first}",
+                ],
                 "I'm {stylist}, and I'll be your stylist from today.",
                 "Tell me a little about the pieces you reach for most, the occasions coming up, and anything you'd love to try. The more I know, the better your first Fix will fit.",
             ),
             EmailKind::WinBack => (
-                &["{first}, I've been saving a few pieces for you", "It's been a while, {first}", "{first}, shall we refresh your wardrobe?"],
+                &[
+                    "{first}, I've been saving a few pieces for you",
+                    "It's been a while, {first}",
+                    "{first}, shall we refresh your wardrobe?",
+                ],
                 "It's {stylist} — I've been thinking about what to send you next.",
                 "If your plans or your style have changed since your last Fix, just reply and let me know. I'd love to put together something that feels right for the season ahead.",
             ),
             EmailKind::CheckIn => (
-                &["How are your latest pieces working out, {first}?", "A quick hello from {stylist}", "{first}, how is everything fitting?"],
+                &[
+                    "How are your latest pieces working out, {first}?",
+                    "A quick hello from {stylist}",
+                    "{first}, how is everything fitting?",
+                ],
                 "It's {stylist}, checking in.",
                 "I'd love to hear how your recent pieces are working for you — what you've worn on repeat and what hasn't quite landed. Your thoughts shape what I pick next.",
             ),
             EmailKind::Celebration => (
-                &["Thank you, {first}!", "{first}, it's a joy styling you", "A little thank-you, {first}"],
+                &[
+                    "Thank you, {first}!",
+                    "{first}, it's a joy styling you",
+                    "A little thank-you, {first}",
+                ],
                 "It's {stylist} — I just wanted to say thank you.",
                 "Styling you has been a real pleasure, and your feedback helps me get every Fix closer to just right. Here's to many more great finds together.",
             ),
@@ -66,7 +87,11 @@ impl TemplateWriter {
         let fill = |text: &str| text.replace("{first}", first).replace("{stylist}", stylist);
         DraftText {
             subject: fill(subjects[pick % subjects.len()]),
-            body_text: format!("Hi {first},\n\n{}\n\n{}\n\nWarmly,\n{stylist}", fill(opening), fill(middle)),
+            body_text: format!(
+                "Hi {first},\n\n{}\n\n{}\n\nWarmly,\n{stylist}",
+                fill(opening),
+                fill(middle)
+            ),
         }
     }
 }
@@ -87,7 +112,12 @@ mod tests {
     use super::*;
 
     fn request(kind: EmailKind, first: &str) -> DraftRequest {
-        DraftRequest { kind, client_first_name: first.into(), stylist_first_name: "Maya".into(), band: Band::Steady }
+        DraftRequest {
+            kind,
+            client_first_name: first.into(),
+            stylist_first_name: "Maya".into(),
+            band: Band::Steady,
+        }
     }
 
     #[test]
@@ -96,19 +126,35 @@ mod tests {
             let draft = TemplateWriter::compose(&request(kind, "Ada"));
             assert!(draft.body_text.starts_with("Hi Ada,"), "{kind:?}");
             assert!(draft.body_text.ends_with("Maya"), "{kind:?}");
-            assert!(!draft.subject.contains('{') && !draft.body_text.contains('{'), "unfilled placeholder in {kind:?}");
+            assert!(
+                !draft.subject.contains('{') && !draft.body_text.contains('{'),
+                "unfilled placeholder in {kind:?}"
+            );
         }
     }
 
     #[test]
     fn the_same_request_always_gives_the_same_draft() {
-        assert_eq!(TemplateWriter::compose(&request(EmailKind::Welcome, "Ada")), TemplateWriter::compose(&request(EmailKind::Welcome, "Ada")));
+        assert_eq!(
+            TemplateWriter::compose(&request(EmailKind::Welcome, "Ada")),
+            TemplateWriter::compose(&request(EmailKind::Welcome, "Ada"))
+        );
     }
 
     #[test]
     fn wording_varies_between_clients() {
         let subjects: std::collections::HashSet<_> =
-            ["Ada", "Grace", "Hedy", "Katherine", "Margaret", "Radia"].iter().map(|n| TemplateWriter::compose(&request(EmailKind::Welcome, n)).subject.replace(n, "")).collect();
-        assert!(subjects.len() > 1, "all six clients got the same subject line");
+            ["Ada", "Grace", "Hedy", "Katherine", "Margaret", "Radia"]
+                .iter()
+                .map(|n| {
+                    TemplateWriter::compose(&request(EmailKind::Welcome, n))
+                        .subject
+                        .replace(n, "")
+                })
+                .collect();
+        assert!(
+            subjects.len() > 1,
+            "all six clients got the same subject line"
+        );
     }
 }

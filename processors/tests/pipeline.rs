@@ -29,15 +29,42 @@ struct Pipeline {
 async fn pipeline() -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("engage.db")).unwrap();
-    store.upsert_stylist(StylistId::new("st-1"), "Maya Okafor".into(), "maya@engage.example".into()).await.unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(FixedClock(DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z").unwrap().with_timezone(&Utc)));
+    store
+        .upsert_stylist(
+            StylistId::new("st-1"),
+            "Maya Okafor".into(),
+            "maya@engage.example".into(),
+        )
+        .await
+        .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(
+        DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    ));
     let stream = StreamProcessor::new(store.clone(), Arc::clone(&clock));
-    let email = EmailProcessor::new(store.clone(), Arc::clone(&clock), Arc::new(TemplateWriter), EmailProcessorConfig::default());
-    Pipeline { _dir: dir, store, clock, stream, email }
+    let email = EmailProcessor::new(
+        store.clone(),
+        Arc::clone(&clock),
+        Arc::new(TemplateWriter),
+        EmailProcessorConfig::default(),
+    );
+    Pipeline {
+        _dir: dir,
+        store,
+        clock,
+        stream,
+        email,
+    }
 }
 
 async fn add_client(p: &Pipeline, name: &str, email: &str) -> domain::Client {
-    let new = NewClient::parse(&ClientInput { name: name.into(), email: email.into(), stylist_id: "st-1".into() }).unwrap();
+    let new = NewClient::parse(&ClientInput {
+        name: name.into(),
+        email: email.into(),
+        stylist_id: "st-1".into(),
+    })
+    .unwrap();
     p.store.create_client(new, p.clock.now()).await.unwrap()
 }
 
@@ -48,19 +75,35 @@ async fn a_new_client_is_scored_and_gets_one_welcome_draft() {
     assert_eq!(p.stream.process_batch().await.unwrap(), 1);
     assert_eq!(p.email.process_batch().await.unwrap(), 1);
 
-    let score = p.store.latest_score(client.id.clone()).await.unwrap().expect("client was scored");
+    let score = p
+        .store
+        .latest_score(client.id.clone())
+        .await
+        .unwrap()
+        .expect("client was scored");
     assert_eq!(score.score, 60);
     let emails = p.store.list_emails(10).await.unwrap();
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].client_id, client.id);
     assert_eq!(emails[0].kind, domain::EmailKind::Welcome);
     assert_eq!(emails[0].writer, "template");
-    assert!(emails[0].subject.contains("Ada"), "subject: {}", emails[0].subject);
+    assert!(
+        emails[0].subject.contains("Ada"),
+        "subject: {}",
+        emails[0].subject
+    );
     let listed = p.store.list_clients(10).await.unwrap();
     assert_eq!(listed[0].score, Some(60));
 
-    let stats = p.store.queue_stats(EVENTS_QUEUE, p.clock.now()).await.unwrap();
-    assert_eq!((stats.visible, stats.in_flight, stats.dead_letters), (0, 0, 0));
+    let stats = p
+        .store
+        .queue_stats(EVENTS_QUEUE, p.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.visible, stats.in_flight, stats.dead_letters),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -68,10 +111,26 @@ async fn handling_the_same_event_twice_has_one_effect() {
     let p = pipeline().await;
     add_client(&p, "Ada Lovelace", "ada@example.com").await;
     p.stream.process_batch().await.unwrap();
-    let message = p.store.receive(EVENTS_QUEUE, 1, chrono::Duration::seconds(30), p.clock.now()).await.unwrap().remove(0);
+    let message = p
+        .store
+        .receive(
+            EVENTS_QUEUE,
+            1,
+            chrono::Duration::seconds(30),
+            p.clock.now(),
+        )
+        .await
+        .unwrap()
+        .remove(0);
     let event: DomainEvent = serde_json::from_str(&message.body).unwrap();
-    assert_eq!(p.email.handle_event(&event).await.unwrap(), Outcome::Applied);
-    assert_eq!(p.email.handle_event(&event).await.unwrap(), Outcome::AlreadyApplied);
+    assert_eq!(
+        p.email.handle_event(&event).await.unwrap(),
+        Outcome::Applied
+    );
+    assert_eq!(
+        p.email.handle_event(&event).await.unwrap(),
+        Outcome::AlreadyApplied
+    );
     assert_eq!(p.store.list_emails(10).await.unwrap().len(), 1);
 }
 
@@ -80,8 +139,19 @@ async fn a_change_is_published_once_even_if_the_stream_processor_runs_again() {
     let p = pipeline().await;
     add_client(&p, "Ada Lovelace", "ada@example.com").await;
     assert_eq!(p.stream.process_batch().await.unwrap(), 1);
-    assert_eq!(p.stream.process_batch().await.unwrap(), 0, "the checkpoint moved past the change");
-    assert_eq!(p.store.queue_stats(EVENTS_QUEUE, p.clock.now()).await.unwrap().visible, 1);
+    assert_eq!(
+        p.stream.process_batch().await.unwrap(),
+        0,
+        "the checkpoint moved past the change"
+    );
+    assert_eq!(
+        p.store
+            .queue_stats(EVENTS_QUEUE, p.clock.now())
+            .await
+            .unwrap()
+            .visible,
+        1
+    );
 }
 
 #[tokio::test]
@@ -95,13 +165,27 @@ async fn a_poison_message_is_dead_lettered_and_does_not_block_the_others() {
     };
     bogus.schema_version = 99;
     bogus.id = domain::EventId::new("bogus");
-    p.store.publish("poison-test", 0, EVENTS_QUEUE, vec![bogus], p.clock.now()).await.unwrap();
+    p.store
+        .publish("poison-test", 0, EVENTS_QUEUE, vec![bogus], p.clock.now())
+        .await
+        .unwrap();
     p.stream.process_batch().await.unwrap();
     assert_eq!(p.email.process_batch().await.unwrap(), 2);
 
-    let stats = p.store.queue_stats(EVENTS_QUEUE, p.clock.now()).await.unwrap();
-    assert_eq!((stats.visible, stats.in_flight, stats.dead_letters), (0, 0, 1));
-    assert_eq!(p.store.list_emails(10).await.unwrap().len(), 1, "the good event still drafted its email");
+    let stats = p
+        .store
+        .queue_stats(EVENTS_QUEUE, p.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.visible, stats.in_flight, stats.dead_letters),
+        (0, 0, 1)
+    );
+    assert_eq!(
+        p.store.list_emails(10).await.unwrap().len(),
+        1,
+        "the good event still drafted its email"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,10 +193,17 @@ async fn the_running_pipeline_drafts_without_being_polled() {
     let p = pipeline().await;
     let shutdown = CancellationToken::new();
     let store = p.store.clone();
-    let stream = tokio::spawn(StreamProcessor::new(store.clone(), Arc::clone(&p.clock)).run(shutdown.clone()));
+    let stream = tokio::spawn(
+        StreamProcessor::new(store.clone(), Arc::clone(&p.clock)).run(shutdown.clone()),
+    );
     let email = tokio::spawn(
-        EmailProcessor::new(store.clone(), Arc::clone(&p.clock), Arc::new(TemplateWriter), EmailProcessorConfig::default())
-            .run(shutdown.clone()),
+        EmailProcessor::new(
+            store.clone(),
+            Arc::clone(&p.clock),
+            Arc::new(TemplateWriter),
+            EmailProcessorConfig::default(),
+        )
+        .run(shutdown.clone()),
     );
     add_client(&p, "Grace Hopper", "grace@example.com").await;
     let drafted = tokio::time::timeout(Duration::from_secs(10), async {

@@ -9,7 +9,10 @@ use axum::response::{IntoResponse, Response};
 include!(concat!(env!("OUT_DIR"), "/site_files.rs"));
 
 fn find(path: &str) -> Option<(&'static [u8], &'static str)> {
-    SITE_FILES.iter().find(|(p, _, _)| *p == path).map(|(_, bytes, etag)| (*bytes, *etag))
+    SITE_FILES
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, bytes, etag)| (*bytes, *etag))
 }
 
 /// True when this binary carries the browser bundle (built by cargo-leptos).
@@ -46,24 +49,42 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let Some((plain, etag)) = find(path) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let accepted = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let accepts = |coding: &str| accepted.split(',').any(|c| c.split(';').next().unwrap_or_default().trim() == coding);
+    let accepted = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let accepts = |coding: &str| {
+        accepted
+            .split(',')
+            .any(|c| c.split(';').next().unwrap_or_default().trim() == coding)
+    };
     let (bytes, encoding, etag) = [("br", ".br"), ("gzip", ".gz")]
         .into_iter()
         .filter(|(coding, _)| accepts(coding))
-        .find_map(|(coding, suffix)| find(&format!("{path}{suffix}")).map(|(bytes, etag)| (bytes, Some(coding), etag)))
+        .find_map(|(coding, suffix)| {
+            find(&format!("{path}{suffix}")).map(|(bytes, etag)| (bytes, Some(coding), etag))
+        })
         .unwrap_or((plain, None, etag));
 
-    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    let mut response = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         Response::new(Body::from(bytes))
     };
     let response_headers = response.headers_mut();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(path)),
+    );
     response_headers.insert(header::ETAG, HeaderValue::from_static(etag));
     // File names are stable across builds, so browsers keep a copy but check it is current.
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=0, must-revalidate"));
+    response_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=0, must-revalidate"),
+    );
     response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Some(coding) = encoding {
         response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));

@@ -9,7 +9,13 @@ use std::path::PathBuf;
 /// Runs the web app and the event pipeline on one SQLite file. Every flag can also be set
 /// through the environment variable shown beside it.
 #[derive(Debug, Parser)]
-#[command(name = "engage", version, about, long_about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "engage",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -19,7 +25,12 @@ pub struct Cli {
     pub serve: ServeArgs,
 
     /// The SQLite database file (created on first use).
-    #[arg(long, env = "ENGAGE_DB", default_value = "data/engage.db", global = true)]
+    #[arg(
+        long,
+        env = "ENGAGE_DB",
+        default_value = "data/engage.db",
+        global = true
+    )]
     pub db: PathBuf,
 
     /// How log lines are written: `text` for people, `json` for log collectors.
@@ -72,19 +83,32 @@ mod tests {
 
     #[test]
     fn serve_is_the_default_and_flags_parse() {
-        let cli = Cli::try_parse_from(["engage", "--db", "/tmp/x.db", "--addr", "127.0.0.1:3900"]).unwrap();
+        let cli = Cli::try_parse_from(["engage", "--db", "/tmp/x.db", "--addr", "127.0.0.1:3900"])
+            .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.db, PathBuf::from("/tmp/x.db"));
         assert_eq!(cli.serve.addr.port(), 3900);
-        let cli = Cli::try_parse_from(["engage", "serve", "--addr", "127.0.0.1:4000", "--demo-data", "false"]).unwrap();
-        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let cli = Cli::try_parse_from([
+            "engage",
+            "serve",
+            "--addr",
+            "127.0.0.1:4000",
+            "--demo-data",
+            "false",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
         assert_eq!(args.addr.port(), 4000);
         assert!(!args.demo_data);
     }
 
     #[test]
     fn a_bad_address_is_refused_with_the_flag_named() {
-        let error = Cli::try_parse_from(["engage", "serve", "--addr", "nowhere"]).unwrap_err().to_string();
+        let error = Cli::try_parse_from(["engage", "serve", "--addr", "nowhere"])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("--addr"), "{error}");
     }
 }

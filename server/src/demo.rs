@@ -8,22 +8,67 @@ use store::{CreateClientError, Store};
 
 pub const STYLISTS: [(&str, &str, &str); 4] = [
     ("st-maya", "Maya Okafor", "maya.okafor@engage.example"),
-    ("st-jonas", "Jonas Lindqvist", "jonas.lindqvist@engage.example"),
+    (
+        "st-jonas",
+        "Jonas Lindqvist",
+        "jonas.lindqvist@engage.example",
+    ),
     ("st-priya", "Priya Raman", "priya.raman@engage.example"),
-    ("st-lucia", "Lucía Ferreira", "lucia.ferreira@engage.example"),
+    (
+        "st-lucia",
+        "Lucía Ferreira",
+        "lucia.ferreira@engage.example",
+    ),
 ];
 
 const FIRST_NAMES: [&str; 40] = [
-    "Amelia", "Noah", "Olivia", "Liam", "Sofia", "Mateo", "Aisha", "Ethan", "Chloe", "Lucas", "Hannah", "Ravi", "Grace",
-    "Daniel", "Mia", "Samuel", "Zoe", "Kenji", "Isabel", "Omar", "Freya", "Theo", "Leila", "Marcus", "Nora", "Elias",
-    "Ingrid", "Tomás", "Yara", "Felix", "Camille", "Jamal", "Ava", "Hugo", "Mei", "Oscar", "Selin", "Ruby", "Diego", "Clara",
+    "Amelia", "Noah", "Olivia", "Liam", "Sofia", "Mateo", "Aisha", "Ethan", "Chloe", "Lucas",
+    "Hannah", "Ravi", "Grace", "Daniel", "Mia", "Samuel", "Zoe", "Kenji", "Isabel", "Omar",
+    "Freya", "Theo", "Leila", "Marcus", "Nora", "Elias", "Ingrid", "Tomás", "Yara", "Felix",
+    "Camille", "Jamal", "Ava", "Hugo", "Mei", "Oscar", "Selin", "Ruby", "Diego", "Clara",
 ];
 
 const LAST_NAMES: [&str; 40] = [
-    "Bennett", "Nakamura", "Okonkwo", "García", "Novak", "Haddad", "Schmidt", "Kowalski", "Andersson", "Rossi",
-    "Dubois", "Mensah", "Patel", "O'Brien", "Silva", "Yilmaz", "Kim", "Moreau", "Jensen", "Costa", "Ivanova",
-    "Hughes", "Fischer", "Mendes", "Tanaka", "Walsh", "Abiodun", "Larsen", "Romero", "Chen", "Murphy", "Varga",
-    "Ahmed", "Keller", "Sato", "Brennan", "Lopez", "Petrov", "Adeyemi", "Holm",
+    "Bennett",
+    "Nakamura",
+    "Okonkwo",
+    "García",
+    "Novak",
+    "Haddad",
+    "Schmidt",
+    "Kowalski",
+    "Andersson",
+    "Rossi",
+    "Dubois",
+    "Mensah",
+    "Patel",
+    "O'Brien",
+    "Silva",
+    "Yilmaz",
+    "Kim",
+    "Moreau",
+    "Jensen",
+    "Costa",
+    "Ivanova",
+    "Hughes",
+    "Fischer",
+    "Mendes",
+    "Tanaka",
+    "Walsh",
+    "Abiodun",
+    "Larsen",
+    "Romero",
+    "Chen",
+    "Murphy",
+    "Varga",
+    "Ahmed",
+    "Keller",
+    "Sato",
+    "Brennan",
+    "Lopez",
+    "Petrov",
+    "Adeyemi",
+    "Holm",
 ];
 
 /// A small deterministic generator, so demo data is the same on every machine.
@@ -62,7 +107,12 @@ fn mailbox_part(name: &str) -> String {
 fn demo_client(rng: &mut SplitMix, index: u32) -> NewClient {
     let (first, last) = (rng.pick(&FIRST_NAMES), rng.pick(&LAST_NAMES));
     let domain = rng.pick(&["example.com", "example.org", "example.net"]);
-    let email = format!("{}.{}{}@{domain}", mailbox_part(first), mailbox_part(last), index + 1);
+    let email = format!(
+        "{}.{}{}@{domain}",
+        mailbox_part(first),
+        mailbox_part(last),
+        index + 1
+    );
     NewClient {
         name: ClientName::parse(&format!("{first} {last}")).expect("demo names are valid"),
         email: ClientEmail::parse(&email).expect("demo emails are valid"),
@@ -74,13 +124,18 @@ fn demo_client(rng: &mut SplitMix, index: u32) -> NewClient {
 /// Clients whose email already exists are skipped, so seeding twice is harmless.
 pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Result<u32> {
     for (id, name, email) in STYLISTS {
-        store.upsert_stylist(StylistId::new(id), name.to_owned(), email.to_owned()).await?;
+        store
+            .upsert_stylist(StylistId::new(id), name.to_owned(), email.to_owned())
+            .await?;
     }
     let mut rng = SplitMix(0x5EED_CAFE);
     let mut created = 0;
     let step = (clients / 10).max(1);
     for index in 0..clients {
-        match store.create_client(demo_client(&mut rng, index), clock.now()).await {
+        match store
+            .create_client(demo_client(&mut rng, index), clock.now())
+            .await
+        {
             Ok(_) => created += 1,
             Err(CreateClientError::Invalid(_)) => {} // already seeded
             Err(CreateClientError::Store(error)) => return Err(error.into()),
@@ -99,7 +154,8 @@ mod tests {
     #[test]
     fn demo_clients_are_valid_and_unique() {
         let mut rng = SplitMix(1);
-        let emails: std::collections::HashSet<_> = (0..500).map(|i| demo_client(&mut rng, i).email).collect();
+        let emails: std::collections::HashSet<_> =
+            (0..500).map(|i| demo_client(&mut rng, i).email).collect();
         assert_eq!(emails.len(), 500);
     }
 

@@ -25,15 +25,26 @@ struct Readiness {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let now = state.clock.now();
     let figures = async {
-        let events_queue = state.store.queue_stats(processors::EVENTS_QUEUE, now).await?;
+        let events_queue = state
+            .store
+            .queue_stats(processors::EVENTS_QUEUE, now)
+            .await?;
         let feed_lag = state.store.feed_lag(processors::stream::CHECKPOINT).await?;
-        Ok::<_, store::StoreError>(Readiness { status: "ready", events_queue, feed_lag })
+        Ok::<_, store::StoreError>(Readiness {
+            status: "ready",
+            events_queue,
+            feed_lag,
+        })
     };
     match figures.await {
         Ok(readiness) => Json(readiness).into_response(),
         Err(error) => {
             tracing::error!(%error, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" }))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable" })),
+            )
+                .into_response()
         }
     }
 }

@@ -39,9 +39,19 @@ impl FromRef<AppState> for LeptosOptions {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, addr: SocketAddr) -> Self {
-        let leptos_options = LeptosOptions::builder().output_name("engage").site_pkg_dir("pkg").site_addr(addr).env(Env::PROD).build();
+        let leptos_options = LeptosOptions::builder()
+            .output_name("engage")
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .env(Env::PROD)
+            .build();
         let service: Service = Arc::new(StoreService::new(store.clone(), Arc::clone(&clock)));
-        Self { leptos_options, service, store, clock }
+        Self {
+            leptos_options,
+            service,
+            store,
+            clock,
+        }
     }
 }
 
@@ -74,15 +84,31 @@ async fn not_a_page(State(state): State<AppState>, request: Request) -> Response
     }
     let service = state.service.clone();
     let options = state.leptos_options.clone();
-    let render = leptos_axum::render_app_to_stream_with_context(move || provide_context(service.clone()), move || shell(options.clone()));
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(service.clone()),
+        move || shell(options.clone()),
+    );
     render(request).await.into_response()
 }
 
 /// The pipeline's tasks, running until `shutdown` is cancelled.
-pub fn spawn_pipeline(store: &Store, clock: &Arc<dyn Clock>, writer: Arc<dyn EmailWriter>, shutdown: &CancellationToken) -> JoinSet<()> {
+pub fn spawn_pipeline(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    writer: Arc<dyn EmailWriter>,
+    shutdown: &CancellationToken,
+) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     tasks.spawn(StreamProcessor::new(store.clone(), Arc::clone(clock)).run(shutdown.clone()));
-    tasks.spawn(EmailProcessor::new(store.clone(), Arc::clone(clock), writer, EmailProcessorConfig::default()).run(shutdown.clone()));
+    tasks.spawn(
+        EmailProcessor::new(
+            store.clone(),
+            Arc::clone(clock),
+            writer,
+            EmailProcessorConfig::default(),
+        )
+        .run(shutdown.clone()),
+    );
     tasks
 }
 
@@ -91,7 +117,9 @@ pub fn spawn_pipeline(store: &Store, clock: &Arc<dyn Clock>, writer: Arc<dyn Ema
 /// batch, and closes the database cleanly.
 pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyhow::Result<()> {
     if !assets::embedded() {
-        tracing::warn!("this binary carries no browser bundle: pages render but will not hydrate; build it with `cargo leptos build --release`");
+        tracing::warn!(
+            "this binary carries no browser bundle: pages render but will not hydrate; build it with `cargo leptos build --release`"
+        );
     }
     if args.demo_data && store.client_count().await? == 0 {
         tracing::info!("empty database: adding demo data");
@@ -101,12 +129,16 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     let writer: Arc<dyn EmailWriter> = Arc::new(TemplateWriter);
     let mut pipeline = spawn_pipeline(&store, &clock, writer, &shutdown);
 
-    let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(db = %store.path().display(), "Engage is serving at http://{addr}/");
     let app = router(AppState::new(store.clone(), clock, addr));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
 
     tracing::info!("shutting down: waiting for the pipeline to finish its batch");
     while pipeline.join_next().await.is_some() {}

@@ -5,7 +5,10 @@ use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use domain::views::{ClientSummary, Stylist};
-use domain::{Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, StylistId, ValidationErrors};
+use domain::{
+    Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, StylistId,
+    ValidationErrors,
+};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 /// Why a client could not be created.
@@ -43,7 +46,12 @@ impl Store {
     pub async fn list_stylists(&self) -> Result<Vec<Stylist>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT id, name FROM stylists ORDER BY name")?;
-            let rows = stmt.query_map([], |row| Ok(Stylist { id: StylistId::new(row.get::<_, String>(0)?), name: row.get(1)? }))?;
+            let rows = stmt.query_map([], |row| {
+                Ok(Stylist {
+                    id: StylistId::new(row.get::<_, String>(0)?),
+                    name: row.get(1)?,
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
@@ -53,14 +61,23 @@ impl Store {
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached("SELECT id, name FROM stylists WHERE id = ?1")?
-                .query_row([id.as_str()], |row| Ok(Stylist { id: StylistId::new(row.get::<_, String>(0)?), name: row.get(1)? }))
+                .query_row([id.as_str()], |row| {
+                    Ok(Stylist {
+                        id: StylistId::new(row.get::<_, String>(0)?),
+                        name: row.get(1)?,
+                    })
+                })
                 .optional()?)
         })
         .await
     }
 
     /// Stores a new client (version 1) and its change record in one transaction.
-    pub async fn create_client(&self, new: NewClient, now: DateTime<Utc>) -> Result<Client, CreateClientError> {
+    pub async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, CreateClientError> {
         let client = Client {
             id: ClientId::new(uuid::Uuid::now_v7().to_string()),
             name: new.name,
@@ -75,7 +92,9 @@ impl Store {
         self.write(move |tx| {
             check_references(tx, &stored)?;
             tx.execute(
-                &format!("INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!(
+                    "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     stored.id.as_str(),
                     stored.name.as_str(),
@@ -97,10 +116,12 @@ impl Store {
 
     pub async fn get_client(&self, id: ClientId) -> Result<Option<Client>> {
         self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"))?
-                .query_row([id.as_str()], client_from_row)
-                .optional()?
-                .transpose()
+            conn.prepare_cached(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"
+            ))?
+            .query_row([id.as_str()], client_from_row)
+            .optional()?
+            .transpose()
         })
         .await
     }
@@ -146,7 +167,8 @@ impl Store {
     }
 
     pub async fn client_count(&self) -> Result<u64> {
-        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?)).await
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?))
+            .await
     }
 }
 
@@ -159,15 +181,27 @@ fn check_references(tx: &Transaction<'_>, client: &Client) -> Result<(), CreateC
     if !stylist_known {
         return Err(ValidationErrors::single("stylist_id", "This is not a known stylist.").into());
     }
-    let email_taken = tx.prepare_cached("SELECT 1 FROM clients WHERE email = ?1")?.exists([client.email.as_str()])?;
+    let email_taken = tx
+        .prepare_cached("SELECT 1 FROM clients WHERE email = ?1")?
+        .exists([client.email.as_str()])?;
     if email_taken {
-        return Err(ValidationErrors::single("email", "A client with this email address already exists.").into());
+        return Err(ValidationErrors::single(
+            "email",
+            "A client with this email address already exists.",
+        )
+        .into());
     }
     Ok(())
 }
 
-pub(crate) fn append_change(tx: &Transaction<'_>, old: Option<&Client>, new: &Client) -> Result<()> {
-    let image = |client: &Client| serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()));
+pub(crate) fn append_change(
+    tx: &Transaction<'_>,
+    old: Option<&Client>,
+    new: &Client,
+) -> Result<()> {
+    let image = |client: &Client| {
+        serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
     tx.execute(
         "INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![new.id.as_str(), new.version, old.map(image).transpose()?, image(new)?, millis(new.updated_at)],
@@ -177,9 +211,15 @@ pub(crate) fn append_change(tx: &Transaction<'_>, old: Option<&Client>, new: &Cl
 
 fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
     let corrupt = |e: domain::FieldError| StoreError::Corrupt(e.to_string());
-    let (id, name, email, stylist_id, status): (String, String, String, String, String) =
-        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
-    let (version, created_at, updated_at): (u64, i64, i64) = (row.get(5)?, row.get(6)?, row.get(7)?);
+    let (id, name, email, stylist_id, status): (String, String, String, String, String) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    );
+    let (version, created_at, updated_at): (u64, i64, i64) =
+        (row.get(5)?, row.get(6)?, row.get(7)?);
     Ok((|| {
         Ok(Client {
             id: ClientId::new(id),

@@ -4,7 +4,9 @@ use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use domain::views::EmailSummary;
-use domain::{Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId};
+use domain::{
+    Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId,
+};
 use rusqlite::{OptionalExtension, params};
 
 /// A draft a writer produced, ready to be stored for review.
@@ -46,8 +48,12 @@ impl Store {
 
     /// True once the effect of `event_id` has been recorded.
     pub async fn is_event_processed(&self, event_id: EventId) -> Result<bool> {
-        self.read(move |conn| Ok(conn.prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")?.exists([event_id.as_str()])?))
-            .await
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")?
+                .exists([event_id.as_str()])?)
+        })
+        .await
     }
 
     /// True while a draft for this client awaits review.

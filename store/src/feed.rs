@@ -41,7 +41,14 @@ impl Store {
 
     /// Enqueues `events` on `queue` and moves checkpoint `name` to `position`, atomically.
     /// An event already on the queue (same id) is not enqueued twice.
-    pub async fn publish(&self, name: &'static str, position: u64, queue: &'static str, events: Vec<DomainEvent>, now: DateTime<Utc>) -> Result<()> {
+    pub async fn publish(
+        &self,
+        name: &'static str,
+        position: u64,
+        queue: &'static str,
+        events: Vec<DomainEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let published = !events.is_empty();
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(
@@ -69,7 +76,13 @@ impl Store {
     /// How many change records the reader `name` has not yet published.
     pub async fn feed_lag(&self, name: &'static str) -> Result<u64> {
         let position = self.checkpoint(name).await?;
-        self.read(move |conn| Ok(conn.query_row("SELECT COUNT(*) FROM client_changes WHERE seq > ?1", [position], |row| row.get(0))?))
-            .await
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM client_changes WHERE seq > ?1",
+                [position],
+                |row| row.get(0),
+            )?)
+        })
+        .await
     }
 }

@@ -31,7 +31,13 @@ pub struct QueueStats {
 
 impl Store {
     /// Receives up to `max` visible messages and hides them for `visibility`.
-    pub async fn receive(&self, queue: &'static str, max: u32, visibility: Duration, now: DateTime<Utc>) -> Result<Vec<ReceivedMessage>> {
+    pub async fn receive(
+        &self,
+        queue: &'static str,
+        max: u32,
+        visibility: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReceivedMessage>> {
         self.write(move |tx| {
             let mut select = tx.prepare_cached(
                 "SELECT id, body, receive_count FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
@@ -62,7 +68,14 @@ impl Store {
     /// Records a failed attempt. The message becomes visible again after `retry_after`, or,
     /// once it has been received `max_receives` times, moves to the dead-letter table.
     /// Returns true if it was dead-lettered.
-    pub async fn release_failed(&self, id: i64, error: String, retry_after: Duration, max_receives: u32, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn release_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_after: Duration,
+        max_receives: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let dead = self
             .write::<_, StoreError>(move |tx| {
                 let receive_count: u32 = tx.query_row("SELECT receive_count FROM queue_messages WHERE id = ?1", [id], |row| row.get(0))?;

@@ -8,7 +8,6 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-
 /// The answer to a create request: the new client, or the fields that need fixing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CreateClientOutcome {
@@ -30,11 +29,22 @@ pub async fn list_clients() -> Result<Vec<ClientSummary>, ServerFnError> {
 }
 
 #[server]
-pub async fn create_client(name: String, email: String, stylist_id: String) -> Result<CreateClientOutcome, ServerFnError> {
+pub async fn create_client(
+    name: String,
+    email: String,
+    stylist_id: String,
+) -> Result<CreateClientOutcome, ServerFnError> {
     use crate::service::{ServiceError, service, to_server_error};
-    let input = domain::ClientInput { name, email, stylist_id };
+    let input = domain::ClientInput {
+        name,
+        email,
+        stylist_id,
+    };
     match service()?.create_client(input).await {
-        Ok(client) => Ok(CreateClientOutcome::Created { id: client.id, name: client.name.as_str().to_owned() }),
+        Ok(client) => Ok(CreateClientOutcome::Created {
+            id: client.id,
+            name: client.name.as_str().to_owned(),
+        }),
         Err(ServiceError::Invalid(errors)) => Ok(CreateClientOutcome::Rejected(errors)),
         Err(error) => Err(to_server_error(error)),
     }
@@ -55,7 +65,10 @@ fn field_label(field: &str) -> &'static str {
 pub fn ClientsPage() -> impl IntoView {
     let create = ServerAction::<CreateClient>::new();
     let tick = use_ticker(Duration::from_secs(2));
-    let clients = Resource::new(move || (create.version().get(), tick.get()), |_| list_clients());
+    let clients = Resource::new(
+        move || (create.version().get(), tick.get()),
+        |_| list_clients(),
+    );
     view! {
         <section class="panel">
             <h1>"Clients"</h1>
@@ -96,7 +109,13 @@ fn NewClientForm(create: ServerAction<CreateClient>) -> impl IntoView {
             })
         }
     };
-    let invalid = move |field: &'static str| move || rejected().is_some_and(|errors| errors.message_for(field).is_some()).to_string();
+    let invalid = move |field: &'static str| {
+        move || {
+            rejected()
+                .is_some_and(|errors| errors.message_for(field).is_some())
+                .to_string()
+        }
+    };
     view! {
         <ActionForm action=create node_ref=form attr:class="client-form" attr:novalidate=true>
             <div class="field">
@@ -172,7 +191,11 @@ fn ClientTable(rows: Vec<ClientSummary>, filter: RwSignal<String>) -> impl IntoV
     let visible = move || {
         let needle = filter.get().to_lowercase();
         rows.iter()
-            .filter(|c| needle.is_empty() || c.name.to_lowercase().contains(&needle) || c.email.contains(&needle))
+            .filter(|c| {
+                needle.is_empty()
+                    || c.name.to_lowercase().contains(&needle)
+                    || c.email.contains(&needle)
+            })
             .cloned()
             .collect::<Vec<_>>()
     };

@@ -6,7 +6,6 @@ use domain::views::EmailSummary;
 use leptos::prelude::*;
 use std::time::Duration;
 
-
 #[server]
 pub async fn list_emails() -> Result<Vec<EmailSummary>, ServerFnError> {
     use crate::service::{service, to_server_error};

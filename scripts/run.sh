@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make run`: installs what is missing, builds the release app, and serves it on the
+# embedded default (SQLite at $ENGAGE_DB, demo data on first run).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+set -euo pipefail
+cd "$ENGAGE_ROOT"
+
+build_release
+
+export ENGAGE_DB="${ENGAGE_DB:-$ENGAGE_ROOT/data/engage.db}"
+export ENGAGE_ADDR="${ENGAGE_ADDR:-127.0.0.1:3000}"
+echo "==> serving Engage at http://$ENGAGE_ADDR/ (database: $ENGAGE_DB; Ctrl-C stops it)" >&2
+exec "$CARGO_TARGET_DIR/release/engage" serve "$@"

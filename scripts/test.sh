@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, then runs every check: formatting, clippy (server
+# and browser builds), all Rust tests, the release build, and the browser tests against
+# the freshly built release server on a temporary database.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+set -euo pipefail
+cd "$ENGAGE_ROOT"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native, all targets)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo clippy (browser build of app, wasm32)"
+cargo clippy -p app --lib --no-default-features --features hydrate --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+build_release
+
+step "browser tests (end2end/)"
+ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs
