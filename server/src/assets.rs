@@ -20,11 +20,6 @@ pub fn embedded() -> bool {
     find("pkg/engage.wasm").is_some()
 }
 
-/// Paths of every embedded file, for start-up logging and tests.
-pub fn embedded_paths() -> impl Iterator<Item = &'static str> {
-    SITE_FILES.iter().map(|(p, _, _)| *p)
-}
-
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or_default() {
         "js" | "mjs" => "text/javascript; charset=utf-8",

@@ -209,7 +209,6 @@ impl Store {
     /// Flushes the write-ahead log into the main file; called on shutdown so the file is
     /// complete on its own.
     pub async fn checkpoint_wal(&self) -> Result<()> {
-        self.write::<_, StoreError>(|_| Ok(())).await?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
