@@ -4,6 +4,7 @@
 //! reports every bad field at once. Past that boundary a name is never empty and an email
 //! address is always well formed.
 
+use crate::profile::{Profile, ProfileInput};
 use crate::validation::{FieldError, ValidationErrors};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -222,11 +223,14 @@ impl ClientStatus {
 }
 
 /// Client fields exactly as a form or an API request sent them, before any checking.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientInput {
     pub name: String,
     pub email: String,
     pub stylist_id: String,
+    /// Consent, style and history; a client who just signed up when left out.
+    #[serde(default)]
+    pub profile: ProfileInput,
 }
 
 /// A client that passed validation and is ready to be stored.
@@ -235,21 +239,32 @@ pub struct NewClient {
     pub name: ClientName,
     pub email: ClientEmail,
     pub stylist_id: StylistId,
+    pub profile: Profile,
 }
 
 impl NewClient {
-    /// Checks every field and reports all that are wrong, each by name.
-    pub fn parse(input: &ClientInput) -> Result<Self, ValidationErrors> {
+    /// Checks every field as of `now` and reports all that are wrong, each by name.
+    pub fn parse(input: &ClientInput, now: DateTime<Utc>) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let name = errors.collect(ClientName::parse(&input.name));
         let email = errors.collect(ClientEmail::parse(&input.email));
         let stylist_id = errors.collect(StylistId::parse(&input.stylist_id));
-        match (name, email, stylist_id) {
-            (Some(name), Some(email), Some(stylist_id)) if errors.is_empty() => Ok(Self {
-                name,
-                email,
-                stylist_id,
-            }),
+        let profile = match Profile::parse(&input.profile, now) {
+            Ok(profile) => Some(profile),
+            Err(bad) => {
+                errors.0.extend(bad.0);
+                None
+            }
+        };
+        match (name, email, stylist_id, profile) {
+            (Some(name), Some(email), Some(stylist_id), Some(profile)) if errors.is_empty() => {
+                Ok(Self {
+                    name,
+                    email,
+                    stylist_id,
+                    profile,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -267,6 +282,8 @@ pub struct Client {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub profile: Profile,
 }
 
 #[cfg(test)]
@@ -278,13 +295,20 @@ mod tests {
             name: name.into(),
             email: email.into(),
             stylist_id: stylist.into(),
+            profile: ProfileInput::default(),
         }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn a_valid_client_is_normalised() {
         let client =
-            NewClient::parse(&input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1")).unwrap();
+            NewClient::parse(&input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1"), now()).unwrap();
         assert_eq!(client.name.as_str(), "Ada Lovelace");
         assert_eq!(client.name.first_name(), "Ada");
         assert_eq!(client.email.as_str(), "ada@example.com");
@@ -293,7 +317,7 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_reported_by_name() {
-        let errors = NewClient::parse(&input(" ", "not-an-email", "")).unwrap_err();
+        let errors = NewClient::parse(&input(" ", "not-an-email", ""), now()).unwrap_err();
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "email", "stylist_id"]);
         assert!(errors.message_for("email").unwrap().contains('@'));

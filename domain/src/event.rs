@@ -158,6 +158,10 @@ mod tests {
             version,
             created_at: at,
             updated_at: at,
+            profile: crate::profile::Profile::joined(
+                at.date_naive(),
+                crate::profile::EmailConsent::NotGiven,
+            ),
         }
     }
 

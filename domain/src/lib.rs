@@ -2,10 +2,12 @@
 //! and the pure business rules over them. Nothing here performs I/O, so it compiles
 //! for native targets and for `wasm32-unknown-unknown` alike.
 
+pub mod bgnbd;
 pub mod client;
 pub mod email;
 pub mod event;
 pub mod policy;
+pub mod profile;
 pub mod score;
 pub mod validation;
 pub mod views;
@@ -15,5 +17,6 @@ pub use client::{
 };
 pub use email::{DraftText, EmailId, EmailKind, EmailStatus};
 pub use event::{ChangeRecord, DomainEvent, EventId, EventKind, FieldChange};
+pub use profile::{EmailConsent, Profile, ProfileInput};
 pub use score::{Band, EngagementScore, Factor};
 pub use validation::{FieldError, ValidationErrors};

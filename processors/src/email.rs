@@ -4,7 +4,7 @@
 use crate::writer::{DraftRequest, EmailWriter};
 use crate::{Clock, EVENTS_QUEUE, ProcessError};
 use chrono::Duration;
-use domain::policy::{PolicyInput, email_to_draft};
+use domain::policy::{Decision, PolicyInput, PolicySettings, decide};
 use domain::score::engagement_score;
 use domain::{DomainEvent, event::EVENT_SCHEMA_VERSION};
 use std::sync::Arc;
@@ -19,6 +19,7 @@ pub struct EmailProcessorConfig {
     pub visibility_timeout: Duration,
     /// Receives after which a failing message moves to the dead-letter queue.
     pub max_receives: u32,
+    pub policy: PolicySettings,
 }
 
 impl Default for EmailProcessorConfig {
@@ -27,6 +28,7 @@ impl Default for EmailProcessorConfig {
             batch_size: 10,
             visibility_timeout: Duration::seconds(60),
             max_receives: 5,
+            policy: PolicySettings::default(),
         }
     }
 }
@@ -75,18 +77,23 @@ impl EmailProcessor {
             .ok_or_else(|| ProcessError::UnknownClient(event.client_id.clone()))?;
         let now = self.clock.now();
         let previous = self.store.latest_score(client.id.clone()).await?;
-        let current = engagement_score(&client, now);
+        let current = engagement_score(&client, now)
+            .map_err(|error| ProcessError::Malformed(format!("client {}: {error}", client.id)))?;
         let draft_pending = self.store.has_pending_draft(client.id.clone()).await?;
-        let kind = email_to_draft(&PolicyInput {
+        let last_draft_at = self.store.last_draft_at(client.id.clone()).await?;
+        let decision = decide(&PolicyInput {
             event,
             client: &client,
-            previous: previous.as_ref(),
+            previous: previous.as_ref().map(|s| s.band),
             current: &current,
             draft_pending,
+            last_draft_at,
+            now,
+            settings: self.config.policy,
         });
-        let draft = match kind {
-            None => None,
-            Some(kind) => {
+        let draft = match decision {
+            Decision::Skip { .. } => None,
+            Decision::Draft { kind, reason } => {
                 let stylist = self.store.get_stylist(client.stylist_id.clone()).await?;
                 let stylist_first_name = stylist
                     .as_ref()
@@ -104,10 +111,11 @@ impl EmailProcessor {
                     kind,
                     text,
                     writer: self.writer.name().to_owned(),
+                    reason: reason.to_string(),
                 })
             }
         };
-        tracing::info!(event_id = %event.id, client_id = %client.id, score = current.score, draft = ?kind, "event processed");
+        tracing::info!(event_id = %event.id, client_id = %client.id, score = current.score, %decision, "event processed");
         Ok(self
             .store
             .record_outcome(

@@ -2,7 +2,7 @@
 //! record, a domain event on the queue, a score change and a welcome draft, exactly once.
 
 use chrono::{DateTime, Utc};
-use domain::{ClientInput, DomainEvent, NewClient, StylistId};
+use domain::{ClientInput, DomainEvent, NewClient, ProfileInput, StylistId};
 use processors::email::EmailProcessorConfig;
 use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
 use std::sync::Arc;
@@ -59,11 +59,18 @@ async fn pipeline() -> Pipeline {
 }
 
 async fn add_client(p: &Pipeline, name: &str, email: &str) -> domain::Client {
-    let new = NewClient::parse(&ClientInput {
-        name: name.into(),
-        email: email.into(),
-        stylist_id: "st-1".into(),
-    })
+    let new = NewClient::parse(
+        &ClientInput {
+            name: name.into(),
+            email: email.into(),
+            stylist_id: "st-1".into(),
+            profile: ProfileInput {
+                email_opt_in: true,
+                ..ProfileInput::default()
+            },
+        },
+        p.clock.now(),
+    )
     .unwrap();
     p.store.create_client(new, p.clock.now()).await.unwrap()
 }
@@ -81,7 +88,14 @@ async fn a_new_client_is_scored_and_gets_one_welcome_draft() {
         .await
         .unwrap()
         .expect("client was scored");
-    assert_eq!(score.score, 60);
+    assert_eq!(score.score, 55);
+    let history = p.store.score_history(client.id.clone(), 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].score, 55);
+    assert_eq!(
+        history[0].factors[1]["explanation"],
+        "Signed up today; the first Fix is still to come: +5"
+    );
     let emails = p.store.list_emails(10).await.unwrap();
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].client_id, client.id);
@@ -93,7 +107,7 @@ async fn a_new_client_is_scored_and_gets_one_welcome_draft() {
         emails[0].subject
     );
     let listed = p.store.list_clients(10).await.unwrap();
-    assert_eq!(listed[0].score, Some(60));
+    assert_eq!(listed[0].score, Some(55));
 
     let stats = p
         .store

@@ -3,10 +3,11 @@
 
 use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use domain::bgnbd::{self, CustomerSummary};
 use domain::views::{ClientSummary, Stylist};
 use domain::{
-    Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, StylistId,
+    Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, Profile, StylistId,
     ValidationErrors,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
@@ -27,7 +28,16 @@ impl From<rusqlite::Error> for CreateClientError {
     }
 }
 
-const CLIENT_COLUMNS: &str = "id, name, email, stylist_id, status, version, created_at, updated_at";
+const CLIENT_COLUMNS: &str =
+    "id, name, email, stylist_id, status, version, created_at, updated_at, profile";
+
+/// What a bulk import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub created: u32,
+    /// Clients whose email address was already on file; left untouched.
+    pub skipped: u32,
+}
 
 impl Store {
     /// Adds or renames a stylist.
@@ -87,31 +97,88 @@ impl Store {
             version: 1,
             created_at: now,
             updated_at: now,
+            profile: new.profile,
         };
         let stored = client.clone();
         self.write(move |tx| {
             check_references(tx, &stored)?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ),
-                params![
-                    stored.id.as_str(),
-                    stored.name.as_str(),
-                    stored.email.as_str(),
-                    stored.stylist_id.as_str(),
-                    stored.status.as_str(),
-                    stored.version,
-                    millis(stored.created_at),
-                    millis(stored.updated_at),
-                ],
-            )?;
+            insert_client(tx, &stored)?;
             append_change(tx, None, &stored)?;
             Ok::<_, CreateClientError>(())
         })
         .await?;
         self.inner.feed_appended.notify_waiters();
         Ok(client)
+    }
+
+    /// Stores many new clients in one transaction, each with its change record, so the
+    /// pipeline scores them like any other. Clients whose email is already on file are
+    /// skipped; an unknown stylist fails the whole batch and writes nothing.
+    pub async fn import_clients(
+        &self,
+        batch: Vec<NewClient>,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, CreateClientError> {
+        let outcome = self
+            .write(move |tx| {
+                let mut outcome = ImportOutcome::default();
+                for new in batch {
+                    let client = Client {
+                        id: ClientId::new(uuid::Uuid::now_v7().to_string()),
+                        name: new.name,
+                        email: new.email,
+                        stylist_id: new.stylist_id,
+                        status: ClientStatus::Active,
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                        profile: new.profile,
+                    };
+                    match check_references(tx, &client) {
+                        Ok(()) => {}
+                        Err(CreateClientError::Invalid(errors))
+                            if errors.message_for("email").is_some() =>
+                        {
+                            outcome.skipped += 1;
+                            continue;
+                        }
+                        Err(other) => return Err(other),
+                    }
+                    insert_client(tx, &client)?;
+                    append_change(tx, None, &client)?;
+                    outcome.created += 1;
+                }
+                Ok::<_, CreateClientError>(outcome)
+            })
+            .await?;
+        if outcome.created > 0 {
+            self.inner.feed_appended.notify_waiters();
+        }
+        Ok(outcome)
+    }
+
+    /// Each client's purchase summary for the BG/NBD model as of the end of
+    /// `observation_end`: Fix deliveries and Freestyle purchases are the purchases.
+    /// Clients who never bought are left out, as the model requires.
+    pub async fn customer_summaries(
+        &self,
+        observation_end: NaiveDate,
+    ) -> Result<Vec<CustomerSummary>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare("SELECT profile FROM clients")?;
+            let mut rows = stmt.query([])?;
+            let end = observation_end.num_days_from_ce().into();
+            let mut summaries = Vec::new();
+            let mut days = Vec::new();
+            while let Some(row) = rows.next()? {
+                let profile: Profile = parse_profile(&row.get::<_, String>(0)?)?;
+                days.clear();
+                days.extend(profile.purchase_dates().map(|d| i64::from(d.num_days_from_ce())));
+                summaries.extend(bgnbd::summarise(&days, end));
+            }
+            Ok(summaries)
+        })
+        .await
     }
 
     pub async fn get_client(&self, id: ClientId) -> Result<Option<Client>> {
@@ -194,6 +261,30 @@ fn check_references(tx: &Transaction<'_>, client: &Client) -> Result<(), CreateC
     Ok(())
 }
 
+fn insert_client(tx: &Transaction<'_>, client: &Client) -> Result<()> {
+    let profile = serde_json::to_string(&client.profile)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?
+    .execute(params![
+        client.id.as_str(),
+        client.name.as_str(),
+        client.email.as_str(),
+        client.stylist_id.as_str(),
+        client.status.as_str(),
+        client.version,
+        millis(client.created_at),
+        millis(client.updated_at),
+        profile,
+    ])?;
+    Ok(())
+}
+
+fn parse_profile(json: &str) -> Result<Profile> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("client profile: {e}")))
+}
+
 pub(crate) fn append_change(
     tx: &Transaction<'_>,
     old: Option<&Client>,
@@ -202,9 +293,10 @@ pub(crate) fn append_change(
     let image = |client: &Client| {
         serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()))
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![new.id.as_str(), new.version, old.map(image).transpose()?, image(new)?, millis(new.updated_at)],
+    )?
+    .execute(params![new.id.as_str(), new.version, old.map(image).transpose()?, image(new)?, millis(new.updated_at)],
     )?;
     Ok(())
 }
@@ -220,6 +312,7 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
     );
     let (version, created_at, updated_at): (u64, i64, i64) =
         (row.get(5)?, row.get(6)?, row.get(7)?);
+    let profile: String = row.get(8)?;
     Ok((|| {
         Ok(Client {
             id: ClientId::new(id),
@@ -230,6 +323,7 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
             version,
             created_at: instant(created_at)?,
             updated_at: instant(updated_at)?,
+            profile: parse_profile(&profile)?,
         })
     })())
 }

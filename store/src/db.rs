@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE stylists (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -107,6 +107,39 @@ CREATE TABLE emails (
 );
 CREATE INDEX emails_by_created ON emails(created_at DESC, id DESC);
 CREATE INDEX emails_by_client ON emails(client_id, status);
+"#,
+    // Issue 3: the full client profile, the reason behind each draft, and fitted models.
+    r#"
+ALTER TABLE clients ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+UPDATE clients SET profile = json_object(
+    'consent', json_object('state', 'not_given'),
+    'signed_up_on', date(created_at / 1000, 'unixepoch'));
+UPDATE client_changes SET new_image = json_set(new_image,
+    '$.consent', json_object('state', 'not_given'),
+    '$.signed_up_on', date(recorded_at / 1000, 'unixepoch'))
+  WHERE json_extract(new_image, '$.signed_up_on') IS NULL;
+UPDATE client_changes SET old_image = json_set(old_image,
+    '$.consent', json_object('state', 'not_given'),
+    '$.signed_up_on', date(recorded_at / 1000, 'unixepoch'))
+  WHERE old_image IS NOT NULL AND json_extract(old_image, '$.signed_up_on') IS NULL;
+
+ALTER TABLE emails ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+CREATE INDEX emails_by_client_created ON emails(client_id, created_at DESC);
+
+-- Fitted BG/NBD models, newest last; the latest one is in use.
+CREATE TABLE model_fits (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    fitted_at       INTEGER NOT NULL,
+    source          TEXT NOT NULL,
+    observation_end TEXT NOT NULL,
+    customers       INTEGER NOT NULL,
+    r               REAL NOT NULL,
+    alpha           REAL NOT NULL,
+    a               REAL NOT NULL,
+    b               REAL NOT NULL,
+    log_likelihood  REAL NOT NULL,
+    iterations      INTEGER NOT NULL
+);
 "#];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

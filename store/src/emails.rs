@@ -8,6 +8,7 @@ use domain::{
     Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId,
 };
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 
 /// A draft a writer produced, ready to be stored for review.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,20 @@ pub struct NewDraft {
     pub text: DraftText,
     /// `template` or the model id of the LLM that wrote it.
     pub writer: String,
+    /// Why the policy asked for it, in words a stylist reads.
+    pub reason: String,
+}
+
+/// One entry of a client's score history: the score, the factors that explain it and the
+/// event that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoreChange {
+    pub score: u8,
+    pub band: Band,
+    /// The factors as stored, each with the sentence it had when the score was computed.
+    pub factors: serde_json::Value,
+    pub event_id: EventId,
+    pub scored_at: DateTime<Utc>,
 }
 
 /// What recording an event's effect did.
@@ -42,6 +57,48 @@ impl Store {
                 })
             })
             .transpose()
+        })
+        .await
+    }
+
+    /// A client's scores, newest first.
+    pub async fn score_history(&self, client: ClientId, limit: u32) -> Result<Vec<ScoreChange>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT score, band, factors, event_id, scored_at FROM score_changes
+                 WHERE client_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![client.as_str(), limit], |row| {
+                Ok((
+                    row.get::<_, u8>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (score, band, factors, event_id, scored_at) = row?;
+                Ok(ScoreChange {
+                    score,
+                    band: Band::parse(&band).ok_or_else(|| StoreError::Corrupt(format!("band {band}")))?,
+                    factors: serde_json::from_str(&factors).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    event_id: EventId::new(event_id),
+                    scored_at: instant(scored_at)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// When the latest draft for this client was created, whatever became of it.
+    pub async fn last_draft_at(&self, client: ClientId) -> Result<Option<DateTime<Utc>>> {
+        self.read(move |conn| {
+            let at: Option<i64> = conn
+                .prepare_cached("SELECT MAX(created_at) FROM emails WHERE client_id = ?1")?
+                .query_row([client.as_str()], |row| row.get(0))?;
+            at.map(instant).transpose()
         })
         .await
     }
@@ -96,8 +153,8 @@ impl Store {
             )?;
             if let Some(draft) = draft {
                 tx.execute(
-                    "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                    "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
                     params![
                         uuid::Uuid::now_v7().to_string(),
                         client.as_str(),
@@ -111,6 +168,7 @@ impl Store {
                         event_id.as_str(),
                         score.score,
                         millis(now),
+                        draft.reason,
                     ],
                 )?;
             }

@@ -9,11 +9,13 @@ mod clients;
 mod db;
 mod emails;
 mod feed;
+mod model;
 mod queue;
 
-pub use clients::CreateClientError;
+pub use clients::{CreateClientError, ImportOutcome};
 pub use db::Store;
-pub use emails::{NewDraft, Outcome};
+pub use emails::{NewDraft, Outcome, ScoreChange};
+pub use model::StoredFit;
 pub use queue::{QueueStats, ReceivedMessage};
 
 /// Why a store operation failed.
@@ -36,7 +38,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 mod tests {
     use super::*;
     use chrono::{DateTime, Duration, Utc};
-    use domain::{ClientInput, DomainEvent, NewClient, StylistId};
+    use domain::profile::FixInput;
+    use domain::{ClientInput, DomainEvent, NewClient, ProfileInput, StylistId};
 
     pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -57,12 +60,140 @@ mod tests {
     }
 
     fn new_client(name: &str, email: &str) -> NewClient {
-        NewClient::parse(&ClientInput {
-            name: name.into(),
-            email: email.into(),
-            stylist_id: "st-1".into(),
-        })
+        NewClient::parse(
+            &ClientInput {
+                name: name.into(),
+                email: email.into(),
+                stylist_id: "st-1".into(),
+                profile: ProfileInput::default(),
+            },
+            at("2026-01-01T10:00:00Z"),
+        )
         .unwrap()
+    }
+
+    /// A client with Fixes on the given dates (one kept item at $50 each).
+    fn client_with_fixes(email: &str, signed_up_on: &str, fixes: &[&str]) -> NewClient {
+        NewClient::parse(
+            &ClientInput {
+                name: "Grace Hopper".into(),
+                email: email.into(),
+                stylist_id: "st-1".into(),
+                profile: ProfileInput {
+                    email_opt_in: true,
+                    signed_up_on: Some(signed_up_on.into()),
+                    fixes: fixes
+                        .iter()
+                        .map(|d| FixInput {
+                            delivered_on: (*d).into(),
+                            items_sent: 5,
+                            items_kept: 1,
+                            order_value: "50".into(),
+                        })
+                        .collect(),
+                    ..ProfileInput::default()
+                },
+            },
+            at("2026-01-01T10:00:00Z"),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_full_profile_is_stored_and_read_back() {
+        let (_dir, store) = store_with_stylist().await;
+        let new = client_with_fixes("grace@example.com", "2025-01-01", &["2025-02-01", "2025-03-01"]);
+        let client = store.create_client(new.clone(), at("2026-01-01T10:00:00Z")).await.unwrap();
+        let read = store.get_client(client.id.clone()).await.unwrap().unwrap();
+        assert_eq!(read.profile, new.profile);
+        assert_eq!(read.profile.fixes().len(), 2);
+        let changes = store.read_changes(0, 10).await.unwrap();
+        assert_eq!(changes[0].new.profile, new.profile);
+    }
+
+    #[tokio::test]
+    async fn an_import_writes_every_client_with_its_change_and_skips_known_emails() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        store.create_client(new_client("Ada", "ada@example.com"), now).await.unwrap();
+        let batch = vec![
+            client_with_fixes("grace@example.com", "2025-01-01", &["2025-02-01"]),
+            new_client("Ada again", "ada@example.com"),
+            client_with_fixes("katherine@example.com", "2025-01-01", &[]),
+        ];
+        let outcome = store.import_clients(batch, now).await.unwrap();
+        assert_eq!(outcome, ImportOutcome { created: 2, skipped: 1 });
+        assert_eq!(store.client_count().await.unwrap(), 3);
+        assert_eq!(store.read_changes(0, 10).await.unwrap().len(), 3);
+
+        let mut unknown = new_client("Nobody's", "nobody@example.com");
+        unknown.stylist_id = StylistId::new("st-nobody");
+        let batch = vec![client_with_fixes("mary@example.com", "2025-01-01", &[]), unknown];
+        assert!(store.import_clients(batch, now).await.is_err());
+        assert_eq!(store.client_count().await.unwrap(), 3, "a failed batch writes nothing");
+    }
+
+    #[tokio::test]
+    async fn customer_summaries_come_from_fix_history() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let batch = vec![
+            client_with_fixes("a@example.com", "2025-01-01", &["2025-01-10", "2025-02-10", "2025-02-10", "2025-03-12"]),
+            client_with_fixes("b@example.com", "2025-01-01", &["2025-06-01"]),
+            client_with_fixes("c@example.com", "2025-01-01", &[]),
+        ];
+        store.import_clients(batch, now).await.unwrap();
+        let end = chrono::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap();
+        let mut summaries = store.customer_summaries(end).await.unwrap();
+        summaries.sort_by_key(|s| s.frequency);
+        assert_eq!(summaries.len(), 2, "a client who never bought is left out");
+        assert_eq!((summaries[0].frequency, summaries[0].recency, summaries[0].age), (0, 0.0, 213.0));
+        assert_eq!((summaries[1].frequency, summaries[1].recency, summaries[1].age), (2, 61.0, 355.0));
+    }
+
+    #[tokio::test]
+    async fn model_fits_are_kept_and_the_latest_is_returned() {
+        let (_dir, store) = store_with_stylist().await;
+        assert_eq!(store.latest_model_fit().await.unwrap(), None);
+        let fit = |r: f64| StoredFit {
+            fit: domain::bgnbd::BgNbdFit {
+                params: domain::bgnbd::BgNbdParams { r, alpha: 30.0, a: 0.8, b: 2.5 },
+                log_likelihood: -1234.5,
+                customers: 500,
+                iterations: 17,
+            },
+            source: "clients".into(),
+            observation_end: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            fitted_at: at("2026-01-01T10:00:00Z"),
+        };
+        store.save_model_fit(fit(0.5)).await.unwrap();
+        store.save_model_fit(fit(0.7)).await.unwrap();
+        assert_eq!(store.latest_model_fit().await.unwrap(), Some(fit(0.7)));
+    }
+
+    #[tokio::test]
+    async fn a_database_from_the_first_schema_is_migrated_with_default_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(crate::db::MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO stylists VALUES ('st-1', 'Maya', 'maya@engage.example');
+                 INSERT INTO clients (id, stylist_id, name, email, status, version, created_at, updated_at)
+                   VALUES ('c-1', 'st-1', 'Ada', 'ada@example.com', 'active', 1, 1767261600000, 1767261600000);
+                 INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at)
+                   VALUES ('c-1', 1, NULL, '{\"id\":\"c-1\",\"name\":\"Ada\",\"email\":\"ada@example.com\",\"stylist_id\":\"st-1\",\"status\":\"active\",\"version\":1,\"created_at\":\"2026-01-01T10:00:00Z\",\"updated_at\":\"2026-01-01T10:00:00Z\"}', 1767261600000);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let client = store.get_client(domain::ClientId::new("c-1")).await.unwrap().unwrap();
+        assert_eq!(client.profile.signed_up_on().to_string(), "2026-01-01");
+        assert!(!client.profile.consent().allows_email());
+        let changes = store.read_changes(0, 10).await.unwrap();
+        assert_eq!(changes[0].new, client);
     }
 
     #[tokio::test]

@@ -1,0 +1,89 @@
+//! Fitted BG/NBD models: each fit is kept, the latest is the one in use.
+
+use crate::db::{instant, millis};
+use crate::{Result, Store};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::bgnbd::{BgNbdFit, BgNbdParams};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+/// A fit as stored, with where its data came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredFit {
+    pub fit: BgNbdFit,
+    /// `clients` for the client base, or the transactions file it was fitted on.
+    pub source: String,
+    pub observation_end: NaiveDate,
+    pub fitted_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn save_model_fit(&self, stored: StoredFit) -> Result<()> {
+        self.write(move |tx| {
+            let p = stored.fit.params;
+            tx.execute(
+                "INSERT INTO model_fits (fitted_at, source, observation_end, customers, r, alpha, a, b, log_likelihood, iterations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    millis(stored.fitted_at),
+                    stored.source,
+                    stored.observation_end.to_string(),
+                    stored.fit.customers as i64,
+                    p.r,
+                    p.alpha,
+                    p.a,
+                    p.b,
+                    stored.fit.log_likelihood,
+                    stored.fit.iterations,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The most recent fit, if the model has ever been fitted.
+    pub async fn latest_model_fit(&self) -> Result<Option<StoredFit>> {
+        self.read(|conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT fitted_at, source, observation_end, customers, r, alpha, a, b, log_likelihood, iterations
+                     FROM model_fits ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row([], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        BgNbdParams {
+                            r: row.get(4)?,
+                            alpha: row.get(5)?,
+                            a: row.get(6)?,
+                            b: row.get(7)?,
+                        },
+                        row.get::<_, f64>(8)?,
+                        row.get::<_, u32>(9)?,
+                    ))
+                })
+                .optional()?;
+            row.map(|(fitted_at, source, end, customers, params, log_likelihood, iterations)| {
+                Ok(StoredFit {
+                    fit: BgNbdFit {
+                        params,
+                        log_likelihood,
+                        customers: customers as usize,
+                        iterations,
+                    },
+                    source,
+                    observation_end: end
+                        .parse()
+                        .map_err(|_| crate::StoreError::Corrupt(format!("model date {end}")))?,
+                    fitted_at: instant(fitted_at)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+}
