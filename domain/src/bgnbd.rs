@@ -290,6 +290,9 @@ fn params_of(theta: &[f64; 4]) -> BgNbdParams {
     }
 }
 
+/// The largest change of any log-parameter in one iteration.
+const MAX_LOG_STEP: f64 = 2.0;
+
 /// Iterations allowed before a fit is declared not converged.
 const MAX_ITERATIONS: u32 = 500;
 
@@ -361,7 +364,11 @@ fn bfgs(
             direction = grad.map(|g| -g);
             slope = dot(&direction, &grad);
         }
-        let mut step = 1.0;
+        // Never move a parameter by more than a factor of e^MAX_LOG_STEP at once: far from
+        // the optimum the quasi-Newton step can be wild, and the likelihood is flat in
+        // directions (a and b growing together) where an unbounded step never comes back.
+        let longest = direction.iter().fold(0.0f64, |m, d| m.max(d.abs()));
+        let mut step = if longest > MAX_LOG_STEP { MAX_LOG_STEP / longest } else { 1.0 };
         let (next, next_value, next_grad) = loop {
             let candidate: [f64; 4] = std::array::from_fn(|i| theta[i] + step * direction[i]);
             let (v, g) = objective(&candidate);

@@ -228,6 +228,9 @@ pub struct ClientInput {
     pub name: String,
     pub email: String,
     pub stylist_id: String,
+    /// `active` (the default), `paused` or `closed`.
+    #[serde(default)]
+    pub status: Option<String>,
     /// Consent, style and history; a client who just signed up when left out.
     #[serde(default)]
     pub profile: ProfileInput,
@@ -239,6 +242,7 @@ pub struct NewClient {
     pub name: ClientName,
     pub email: ClientEmail,
     pub stylist_id: StylistId,
+    pub status: ClientStatus,
     pub profile: Profile,
 }
 
@@ -249,6 +253,10 @@ impl NewClient {
         let name = errors.collect(ClientName::parse(&input.name));
         let email = errors.collect(ClientEmail::parse(&input.email));
         let stylist_id = errors.collect(StylistId::parse(&input.stylist_id));
+        let status = match &input.status {
+            Some(raw) => errors.collect(ClientStatus::parse(raw)),
+            None => Some(ClientStatus::Active),
+        };
         let profile = match Profile::parse(&input.profile, now) {
             Ok(profile) => Some(profile),
             Err(bad) => {
@@ -256,12 +264,15 @@ impl NewClient {
                 None
             }
         };
-        match (name, email, stylist_id, profile) {
-            (Some(name), Some(email), Some(stylist_id), Some(profile)) if errors.is_empty() => {
+        match (name, email, stylist_id, status, profile) {
+            (Some(name), Some(email), Some(stylist_id), Some(status), Some(profile))
+                if errors.is_empty() =>
+            {
                 Ok(Self {
                     name,
                     email,
                     stylist_id,
+                    status,
                     profile,
                 })
             }
@@ -295,6 +306,7 @@ mod tests {
             name: name.into(),
             email: email.into(),
             stylist_id: stylist.into(),
+            status: None,
             profile: ProfileInput::default(),
         }
     }
@@ -321,6 +333,16 @@ mod tests {
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "email", "stylist_id"]);
         assert!(errors.message_for("email").unwrap().contains('@'));
+    }
+
+    #[test]
+    fn profile_and_status_errors_are_reported_with_the_identity_errors() {
+        let mut bad = input("", "ada@example.com", "st-1");
+        bad.status = Some("sleeping".into());
+        bad.profile.signed_up_on = Some("2030-01-01".into());
+        let errors = NewClient::parse(&bad, now()).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "status", "signed_up_on"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod email;
 pub mod event;
 pub mod policy;
 pub mod profile;
+pub mod sample;
 pub mod score;
 pub mod validation;
 pub mod views;

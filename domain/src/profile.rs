@@ -330,6 +330,9 @@ pub struct Purchase {
 pub struct Rating(u8);
 
 impl Rating {
+    /// A neutral 3.
+    pub const MIDDLE: Self = Self(3);
+
     pub fn parse(field: &str, raw: i64) -> Result<Self, FieldError> {
         if (1..=5).contains(&raw) {
             Ok(Self(raw as u8))

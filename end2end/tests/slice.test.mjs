@@ -77,8 +77,9 @@ test("a new client is listed and its welcome draft appears on the email dashboar
   await page.fill("#client-name", clientName);
   await page.fill("#client-email", clientEmail);
   await page.selectOption("#client-stylist", { label: "Priya Raman" });
+  await page.check("#client-opt-in");
   await page.click("button[type='submit']");
-  await page.locator(".form-status", { hasText: `Added ${clientName}` }).waitFor({ timeout: 15_000 });
+  await page.locator(".form-status", { hasText: `Added ${clientName}. Their welcome draft` }).waitFor({ timeout: 15_000 });
   const row = page.locator("table.clients tbody tr", { hasText: clientName });
   await row.waitFor({ timeout: 15_000 });
   assert.match(await row.textContent(), /Priya Raman/);

@@ -64,6 +64,7 @@ async fn add_client(p: &Pipeline, name: &str, email: &str) -> domain::Client {
             name: name.into(),
             email: email.into(),
             stylist_id: "st-1".into(),
+            status: None,
             profile: ProfileInput {
                 email_opt_in: true,
                 ..ProfileInput::default()

@@ -1,5 +1,6 @@
 //! The one configuration: command-line flags, each with an environment variable.
 
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +14,7 @@ use std::path::PathBuf;
     name = "engage",
     version,
     about,
-    long_about,
-    args_conflicts_with_subcommands = true
+    long_about
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -49,8 +49,71 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve the web app and run the pipeline (the default).
     Serve(ServeArgs),
-    /// Add demo stylists and clients to the database.
+    /// Add demo stylists and clients with realistic Fix histories to the database.
     Seed(SeedArgs),
+    /// The BG/NBD model of repeat buying: fit it, or simulate data to try it on.
+    Model(ModelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Fit r, alpha, a and b by maximum likelihood. On the client base (the default) the fit
+    /// is stored and used for P(alive) and expected purchases; with --transactions it is only
+    /// printed.
+    Fit(FitArgs),
+    /// Write a transactions CSV drawn from the BG/NBD process with the given parameters.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FitArgs {
+    /// A CSV with header client_id,date,amount (ISO dates) to fit instead of the client base.
+    #[arg(long, value_name = "FILE")]
+    pub transactions: Option<PathBuf>,
+    /// Ignore purchases after this date (YYYY-MM-DD). Default: the last date in the file,
+    /// or today for the client base.
+    #[arg(long, value_name = "DATE")]
+    pub calibration_end: Option<NaiveDate>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// How many customers to simulate.
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: u32,
+    /// Shape of the purchase-rate distribution.
+    #[arg(long, default_value_t = 0.8)]
+    pub r: f64,
+    /// Scale of the purchase-rate distribution, in days.
+    #[arg(long, default_value_t = 30.0)]
+    pub alpha: f64,
+    /// First shape of the dropout distribution.
+    #[arg(long, default_value_t = 0.9)]
+    pub a: f64,
+    /// Second shape of the dropout distribution.
+    #[arg(long, default_value_t = 3.5)]
+    pub b: f64,
+    /// First purchases fall evenly from this date…
+    #[arg(long, value_name = "DATE", default_value = "2024-01-01")]
+    pub start: NaiveDate,
+    /// …to this one, which also ends the log.
+    #[arg(long, value_name = "DATE", default_value = "2025-12-31")]
+    pub end: NaiveDate,
+    /// Random seed: the same seed gives the same log.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,7 +130,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SeedArgs {
     /// How many demo clients to add.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub clients: u32,
 }
 
@@ -102,6 +165,23 @@ mod tests {
         };
         assert_eq!(args.addr.port(), 4000);
         assert!(!args.demo_data);
+    }
+
+    #[test]
+    fn model_commands_parse_dates_and_refuse_bad_ones() {
+        let cli = Cli::try_parse_from([
+            "engage", "model", "fit", "--transactions", "t.csv", "--calibration-end", "2025-06-30", "--json",
+        ])
+        .unwrap();
+        let Some(Command::Model(ModelArgs { command: ModelCommand::Fit(args) })) = cli.command else {
+            panic!("expected model fit")
+        };
+        assert_eq!(args.calibration_end, NaiveDate::from_ymd_opt(2025, 6, 30));
+        assert!(args.json);
+        let error = Cli::try_parse_from(["engage", "model", "fit", "--calibration-end", "30/06/2025"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--calibration-end"), "{error}");
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! Demo data: a small styling team and a book of clients with plausible names, created
-//! through the same write path as real clients, so the pipeline scores each one and drafts
-//! their welcome email.
+//! Demo data: a small styling team and a book of clients with plausible names and Fix
+//! histories (see `domain::sample`), written with their change records like any client, so
+//! the pipeline scores each one and drafts welcomes for the newest.
 
-use domain::{ClientEmail, ClientName, NewClient, StylistId};
+use chrono::{DateTime, Utc};
+use domain::{ClientEmail, ClientName, NewClient, StylistId, sample};
+use indicatif::{ProgressBar, ProgressStyle};
 use processors::Clock;
-use store::{CreateClientError, Store};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use store::{CreateClientError, ImportOutcome, Store};
 
 pub const STYLISTS: [(&str, &str, &str); 4] = [
     ("st-maya", "Maya Okafor", "maya.okafor@engage.example"),
@@ -71,23 +75,6 @@ const LAST_NAMES: [&str; 40] = [
     "Holm",
 ];
 
-/// A small deterministic generator, so demo data is the same on every machine.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 /// An email-safe, ASCII version of a name part ("García" -> "garcia", "O'Brien" -> "obrien").
 fn mailbox_part(name: &str) -> String {
     name.chars()
@@ -103,48 +90,72 @@ fn mailbox_part(name: &str) -> String {
         .collect()
 }
 
-/// The `index`-th demo client of stylist-round-robin order.
-fn demo_client(rng: &mut SplitMix, index: u32) -> NewClient {
-    let (first, last) = (rng.pick(&FIRST_NAMES), rng.pick(&LAST_NAMES));
-    let domain = rng.pick(&["example.com", "example.org", "example.net"]);
+/// The `index`-th demo client (stylists in round-robin order) with a history drawn as of
+/// `now`. The same index always gives the same person and history.
+fn demo_client(index: u32, now: DateTime<Utc>) -> NewClient {
+    let mut rng = SmallRng::seed_from_u64(0x5EED_CAFE ^ u64::from(index).wrapping_mul(0x9E37_79B9));
+    let (first, last) = (pick(&mut rng, &FIRST_NAMES), pick(&mut rng, &LAST_NAMES));
+    let domain = pick(&mut rng, &["example.com", "example.org", "example.net"]);
     let email = format!(
         "{}.{}{}@{domain}",
         mailbox_part(first),
         mailbox_part(last),
         index + 1
     );
+    let sample = sample::client(&mut rng, now);
     NewClient {
         name: ClientName::parse(&format!("{first} {last}")).expect("demo names are valid"),
         email: ClientEmail::parse(&email).expect("demo emails are valid"),
         stylist_id: StylistId::new(STYLISTS[index as usize % STYLISTS.len()].0),
+        status: sample.status,
+        profile: sample.profile,
     }
 }
 
-/// Adds the demo stylists and `clients` demo clients, logging progress as it goes.
-/// Clients whose email already exists are skipped, so seeding twice is harmless.
-pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Result<u32> {
+fn pick<'a>(rng: &mut SmallRng, items: &[&'a str]) -> &'a str {
+    items[rng.random_range(0..items.len())]
+}
+
+/// Clients written per transaction: large enough to be fast, small enough to keep the
+/// writer lock short for the running app.
+const BATCH: u32 = 500;
+
+/// Adds the demo stylists and `clients` demo clients with realistic Fix histories, in
+/// batches, showing a progress bar on a terminal and logging progress otherwise. Clients
+/// whose email already exists are skipped, so seeding twice is harmless.
+pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Result<ImportOutcome> {
     for (id, name, email) in STYLISTS {
         store
             .upsert_stylist(StylistId::new(id), name.to_owned(), email.to_owned())
             .await?;
     }
-    let mut rng = SplitMix(0x5EED_CAFE);
-    let mut created = 0;
-    let step = (clients / 10).max(1);
-    for index in 0..clients {
-        match store
-            .create_client(demo_client(&mut rng, index), clock.now())
-            .await
-        {
-            Ok(_) => created += 1,
-            Err(CreateClientError::Invalid(_)) => {} // already seeded
-            Err(CreateClientError::Store(error)) => return Err(error.into()),
+    let progress = ProgressBar::new(u64::from(clients)).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    progress.set_message("seeding");
+    let log_every = (clients / 10).max(BATCH);
+    let mut total = ImportOutcome::default();
+    let mut start = 0;
+    while start < clients {
+        let end = (start + BATCH).min(clients);
+        let now = clock.now();
+        let batch = (start..end).map(|i| demo_client(i, now)).collect();
+        let outcome = store.import_clients(batch, now).await.map_err(|e| match e {
+            CreateClientError::Invalid(errors) => anyhow::anyhow!("demo data was refused: {errors}"),
+            CreateClientError::Store(error) => error.into(),
+        })?;
+        total.created += outcome.created;
+        total.skipped += outcome.skipped;
+        progress.set_position(u64::from(end));
+        if progress.is_hidden() && (end / log_every != start / log_every || end == clients) {
+            tracing::info!(done = end, total = clients, "seeding demo clients");
         }
-        if (index + 1) % step == 0 || index + 1 == clients {
-            tracing::info!(done = index + 1, total = clients, "seeding demo clients");
-        }
+        start = end;
     }
-    Ok(created)
+    progress.finish_and_clear();
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -152,11 +163,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_clients_are_valid_and_unique() {
-        let mut rng = SplitMix(1);
+    fn demo_clients_are_unique_and_reproducible() {
+        let now = Utc::now();
         let emails: std::collections::HashSet<_> =
-            (0..500).map(|i| demo_client(&mut rng, i).email).collect();
+            (0..500).map(|i| demo_client(i, now).email).collect();
         assert_eq!(emails.len(), 500);
+        assert_eq!(demo_client(7, now), demo_client(7, now));
     }
 
     #[test]

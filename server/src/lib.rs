@@ -1,10 +1,12 @@
 //! The `engage` binary's library: configuration, wiring, HTTP handlers and CLI commands,
 //! kept in a library so integration tests can build the same router the binary serves.
 
+pub mod api;
 pub mod assets;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod model;
 pub mod service;
 pub mod startup;
 pub mod telemetry;

@@ -6,8 +6,9 @@
 //! its browser bundle.
 
 use clap::Parser;
-use engage::config::{Cli, Command};
-use engage::{demo, startup, telemetry};
+use anyhow::Context;
+use engage::config::{Cli, Command, ModelArgs, ModelCommand, SimulateArgs};
+use engage::{demo, model, startup, telemetry};
 use processors::{Clock, SystemClock};
 use std::sync::Arc;
 use store::Store;
@@ -16,15 +17,48 @@ use store::Store;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
+    // Simulating and fitting a file need no database; every other command does.
+    if let Some(Command::Model(ModelArgs { command })) = &cli.command {
+        match command {
+            ModelCommand::Simulate(args) => return simulate(args),
+            ModelCommand::Fit(args) => {
+                if let Some(path) = &args.transactions {
+                    return model::fit_transactions(args, path, &mut std::io::stdout().lock());
+                }
+            }
+        }
+    }
     let store = Store::open(&cli.db)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         None => startup::serve(store, clock, cli.serve).await,
         Some(Command::Serve(args)) => startup::serve(store, clock, args).await,
         Some(Command::Seed(args)) => {
-            let created = demo::seed(&store, clock.as_ref(), args.clients).await?;
-            tracing::info!(created, "demo data added");
+            let outcome = demo::seed(&store, clock.as_ref(), args.clients).await?;
+            tracing::info!(
+                created = outcome.created,
+                already_there = outcome.skipped,
+                "demo data added"
+            );
             Ok(())
         }
+        Some(Command::Model(args)) => match args.command {
+            ModelCommand::Fit(args) => {
+                model::fit_clients(&store, clock.as_ref(), &args, &mut std::io::stdout().lock())
+                    .await
+            }
+            ModelCommand::Simulate(args) => simulate(&args),
+        },
+    }
+}
+
+fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    match &args.out {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            model::simulate(args, &mut file)
+        }
+        None => model::simulate(args, &mut std::io::stdout().lock()),
     }
 }

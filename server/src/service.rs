@@ -36,8 +36,9 @@ impl EngageService for StoreService {
 
     #[tracing::instrument(skip_all)]
     async fn create_client(&self, input: ClientInput) -> Result<Client, ServiceError> {
-        let new = NewClient::parse(&input).map_err(ServiceError::Invalid)?;
-        match self.store.create_client(new, self.clock.now()).await {
+        let now = self.clock.now();
+        let new = NewClient::parse(&input, now).map_err(ServiceError::Invalid)?;
+        match self.store.create_client(new, now).await {
             Ok(client) => {
                 tracing::info!(client_id = %client.id, stylist_id = %client.stylist_id, "client created");
                 Ok(client)

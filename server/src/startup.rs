@@ -2,7 +2,7 @@
 
 use crate::config::ServeArgs;
 use crate::service::StoreService;
-use crate::{assets, demo, health};
+use crate::{api, assets, demo, health};
 use app::service::Service;
 use app::{App, shell};
 use axum::Router;
@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/api/v1/clients/{id}/score", get(api::client_score))
         .leptos_routes_with_context(&state, routes, context, page)
         .fallback(not_a_page)
         .layer(CompressionLayer::new())

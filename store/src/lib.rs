@@ -65,6 +65,7 @@ mod tests {
                 name: name.into(),
                 email: email.into(),
                 stylist_id: "st-1".into(),
+                status: None,
                 profile: ProfileInput::default(),
             },
             at("2026-01-01T10:00:00Z"),
@@ -79,6 +80,7 @@ mod tests {
                 name: "Grace Hopper".into(),
                 email: email.into(),
                 stylist_id: "st-1".into(),
+                status: None,
                 profile: ProfileInput {
                     email_opt_in: true,
                     signed_up_on: Some(signed_up_on.into()),

@@ -11,7 +11,12 @@ use std::time::Duration;
 /// The answer to a create request: the new client, or the fields that need fixing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CreateClientOutcome {
-    Created { id: ClientId, name: String },
+    Created {
+        id: ClientId,
+        name: String,
+        /// Whether the client agreed to emails, and so will get a welcome draft.
+        emails_allowed: bool,
+    },
     Rejected(ValidationErrors),
 }
 
@@ -33,17 +38,25 @@ pub async fn create_client(
     name: String,
     email: String,
     stylist_id: String,
+    /// Present (any value) when the "agreed to emails" box is ticked.
+    email_opt_in: Option<String>,
 ) -> Result<CreateClientOutcome, ServerFnError> {
     use crate::service::{ServiceError, service, to_server_error};
     let input = domain::ClientInput {
         name,
         email,
         stylist_id,
+        status: None,
+        profile: domain::ProfileInput {
+            email_opt_in: email_opt_in.is_some(),
+            ..domain::ProfileInput::default()
+        },
     };
     match service()?.create_client(input).await {
         Ok(client) => Ok(CreateClientOutcome::Created {
             id: client.id,
             name: client.name.as_str().to_owned(),
+            emails_allowed: client.profile.consent().allows_email(),
         }),
         Err(ServiceError::Invalid(errors)) => Ok(CreateClientOutcome::Rejected(errors)),
         Err(error) => Err(to_server_error(error)),
@@ -143,11 +156,16 @@ fn NewClientForm(create: ServerAction<CreateClient>) -> impl IntoView {
                 </select>
                 {field_error("stylist_id")}
             </div>
+            <div class="field checkbox">
+                <input id="client-opt-in" name="email_opt_in" type="checkbox" value="yes"/>
+                <label for="client-opt-in">"Agreed to receive emails"</label>
+            </div>
             <button type="submit" disabled=move || create.pending().get()>"Add client"</button>
         </ActionForm>
         <p class="form-status" role="status">
             {move || match outcome.get() {
-                Some(Ok(CreateClientOutcome::Created { name, .. })) => format!("Added {name}. Their welcome draft is on its way."),
+                Some(Ok(CreateClientOutcome::Created { name, emails_allowed: true, .. })) => format!("Added {name}. Their welcome draft is on its way."),
+                Some(Ok(CreateClientOutcome::Created { name, emails_allowed: false, .. })) => format!("Added {name}. No emails will be drafted until they agree to receive them."),
                 Some(Ok(CreateClientOutcome::Rejected(errors))) => {
                     let fields: Vec<_> = errors.0.iter().map(|e| field_label(&e.field)).collect();
                     format!("Nothing was saved. Please check: {}.", fields.join(", "))
