@@ -117,11 +117,128 @@ async fn creating_a_valid_client_stores_it_with_its_change_record() {
     let outcome: app::routes::clients::CreateClientOutcome =
         serde_json::from_str(&body_text(response).await).unwrap();
     assert!(
-        matches!(outcome, app::routes::clients::CreateClientOutcome::Created { ref name, .. } if name == "Ada Lovelace"),
+        matches!(outcome, app::routes::clients::CreateClientOutcome::Created { ref name, emails_allowed: false, .. } if name == "Ada Lovelace"),
         "{outcome:?}"
     );
     assert_eq!(store.client_count().await.unwrap(), 1);
     assert_eq!(store.read_changes(0, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn ticking_the_consent_box_records_the_opt_in() {
+    use leptos::server_fn::ServerFn;
+    let (_dir, store, app) = app().await;
+    let response = post_form(
+        app,
+        app::routes::clients::CreateClient::PATH,
+        "name=Grace+Hopper&email=grace%40example.com&stylist_id=st-1&email_opt_in=yes",
+    )
+    .await;
+    let outcome: app::routes::clients::CreateClientOutcome =
+        serde_json::from_str(&body_text(response).await).unwrap();
+    let app::routes::clients::CreateClientOutcome::Created { id, emails_allowed, .. } = outcome else {
+        panic!("expected a new client, got {outcome:?}")
+    };
+    assert!(emails_allowed);
+    let client = store.get_client(id).await.unwrap().unwrap();
+    assert!(client.profile.consent().allows_email());
+}
+
+async fn get_json(app: axum::Router, path: &str) -> (StatusCode, String, serde_json::Value) {
+    let response = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = serde_json::from_str(&body_text(response).await).unwrap();
+    (status, content_type, body)
+}
+
+#[tokio::test]
+async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() {
+    use processors::email::EmailProcessorConfig;
+    use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+    let (_dir, store, app) = app().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let today = clock.now().date_naive();
+    let day = |n: u64| (today - chrono::Days::new(n)).to_string();
+    let input = domain::ClientInput {
+        name: "Grace Hopper".into(),
+        email: "grace@example.com".into(),
+        stylist_id: "st-1".into(),
+        status: None,
+        profile: domain::ProfileInput {
+            email_opt_in: true,
+            signed_up_on: Some(day(400)),
+            fixes: [300, 250, 200, 150, 100]
+                .map(|n| domain::profile::FixInput {
+                    delivered_on: day(n),
+                    items_sent: 5,
+                    items_kept: 2,
+                    order_value: "120".into(),
+                })
+                .to_vec(),
+            ..domain::ProfileInput::default()
+        },
+    };
+    let client = store
+        .create_client(domain::NewClient::parse(&input, clock.now()).unwrap(), clock.now())
+        .await
+        .unwrap();
+    StreamProcessor::new(store.clone(), Arc::clone(&clock)).process_batch().await.unwrap();
+    EmailProcessor::new(store.clone(), Arc::clone(&clock), Arc::new(TemplateWriter), EmailProcessorConfig::default())
+        .process_batch()
+        .await
+        .unwrap();
+    // A stored model fit gives the client a P(alive).
+    store
+        .save_model_fit(store::StoredFit {
+            fit: domain::bgnbd::BgNbdFit {
+                params: domain::bgnbd::BgNbdParams { r: 3.0, alpha: 150.0, a: 1.2, b: 6.0 },
+                log_likelihood: -1.0,
+                customers: 1,
+                iterations: 1,
+            },
+            source: "clients".into(),
+            observation_end: today,
+            fitted_at: clock.now(),
+        })
+        .await
+        .unwrap();
+
+    let (status, _, body) = get_json(app.clone(), &format!("/api/v1/clients/{}/score", client.id)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let current = &body["current"];
+    let factors = current["factors"].as_array().unwrap();
+    let sum: i64 = factors.iter().map(|f| f["points"].as_i64().unwrap()).sum();
+    assert_eq!(sum, current["score"].as_i64().unwrap());
+    let recency = factors.iter().find(|f| f["name"] == "recency").unwrap();
+    assert_eq!(
+        recency["explanation"],
+        "Last Fix 100 days ago; this client usually orders every 50 days: -5"
+    );
+    let history = body["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["score"], current["score"]);
+    assert!(history[0]["event_id"].as_str().is_some_and(|id| id.len() == 36));
+    let p_alive = body["model"]["p_alive"].as_f64().unwrap();
+    assert!(p_alive > 0.0 && p_alive < 1.0, "{p_alive}");
+    assert!(body["model"]["expected_purchases_90_days"].as_f64().unwrap() > 0.0);
+
+    let (status, content_type, problem) = get_json(app.clone(), "/api/v1/clients/nobody/score").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(problem["detail"], "no client with id nobody");
+
+    let (status, _, problem) =
+        get_json(app, &format!("/api/v1/clients/{}/score?limit=0", client.id)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["field"], "limit");
 }
 
 #[tokio::test]

@@ -1,0 +1,109 @@
+//! The `engage` binary's commands, run as a user runs them: a separate process, real files,
+//! checking exit status and output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn engage(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_engage"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .env_remove("ENGAGE_DB")
+        .output()
+        .expect("the engage binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn fitting_a_simulated_transaction_log_recovers_its_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let simulated = engage(
+        &[
+            "model", "simulate", "--customers", "20000", "--r", "0.8", "--alpha", "30", "--a",
+            "0.9", "--b", "3.5", "--start", "2024-01-01", "--end", "2025-12-31", "--seed", "11",
+            "--out", "log.csv",
+        ],
+        dir.path(),
+    );
+    assert!(simulated.status.success(), "{}", stderr(&simulated));
+    let fitted = engage(
+        &["model", "fit", "--transactions", "log.csv", "--calibration-end", "2025-12-31", "--json"],
+        dir.path(),
+    );
+    assert!(fitted.status.success(), "{}", stderr(&fitted));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&fitted)).unwrap();
+    assert_eq!(report["customers"], 20000);
+    // Within 15% of the simulating values: the tolerance stated in domain::bgnbd's tests.
+    for (name, want) in [("r", 0.8), ("alpha", 30.0), ("a", 0.9), ("b", 3.5)] {
+        let got = report[name].as_f64().unwrap();
+        assert!((got - want).abs() / want < 0.15, "{name}: fitted {got}, simulated with {want}");
+    }
+    assert!(report["log_likelihood"].as_f64().unwrap() < 0.0);
+    assert!(!dir.path().join("data").exists(), "fitting a file needs no database");
+}
+
+#[test]
+fn a_malformed_transaction_log_is_refused_with_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "client_id,date,amount\nc1,2025-01-01,10\nc1,2025-13-01,10\nc2,2025-01-02,ten\n",
+    )
+    .unwrap();
+    let output = engage(&["model", "fit", "--transactions", "bad.csv"], dir.path());
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("line 3: date"), "{message}");
+    assert!(message.contains("line 4: amount"), "{message}");
+    assert!(stdout(&output).is_empty(), "nothing is fitted from a bad file");
+}
+
+#[test]
+fn seeding_and_fitting_the_client_base_stores_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = engage(&["--db", "engage.db", "seed", "--clients", "1500"], dir.path());
+    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    let fitted = engage(&["--db", "engage.db", "model", "fit", "--json"], dir.path());
+    assert!(fitted.status.success(), "{}", stderr(&fitted));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&fitted)).unwrap();
+    assert!(report["customers"].as_u64().unwrap() > 1000, "{report}");
+    assert_eq!(report["source"], "clients");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = runtime.block_on(async {
+        let store = store::Store::open(dir.path().join("engage.db")).unwrap();
+        store.latest_model_fit().await.unwrap().expect("the fit is stored")
+    });
+    assert_eq!(stored.fit.params.r, report["r"].as_f64().unwrap());
+    // Seeding again adds nothing: the same demo clients are already there.
+    let again = engage(&["--db", "engage.db", "seed", "--clients", "1500"], dir.path());
+    assert!(again.status.success());
+    let runtime_count = runtime.block_on(async {
+        store::Store::open(dir.path().join("engage.db")).unwrap().client_count().await.unwrap()
+    });
+    assert_eq!(runtime_count, 1500);
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["seed", "--help"],
+        &["model", "--help"],
+        &["model", "fit", "--help"],
+        &["model", "simulate", "--help"],
+    ] {
+        let output = engage(command, dir.path());
+        assert!(output.status.success(), "{command:?}");
+        assert!(stdout(&output).contains("Usage: engage"), "{command:?}");
+    }
+}
