@@ -49,7 +49,12 @@ pub fn simulated_customers(count: usize, daily: bool) -> Vec<CustomerSummary> {
                 return customer.summary();
             }
             let days: Vec<i64> = std::iter::once(0)
-                .chain(customer.repeat_purchase_days.iter().map(|d| d.floor() as i64))
+                .chain(
+                    customer
+                        .repeat_purchase_days
+                        .iter()
+                        .map(|d| d.floor() as i64),
+                )
                 .collect();
             bgnbd::summarise(&days, age as i64).unwrap_or(customer.summary())
         })

@@ -33,13 +33,22 @@ impl CustomerSummary {
     /// A summary that makes sense: finite, 0 ≤ recency ≤ age, recency 0 without repeats.
     pub fn new(frequency: u32, recency: f64, age: f64) -> Result<Self, FieldError> {
         if !(age.is_finite() && age >= 0.0) {
-            return Err(FieldError::new("age", "Age must be a number of days of at least 0."));
+            return Err(FieldError::new(
+                "age",
+                "Age must be a number of days of at least 0.",
+            ));
         }
         if !(recency.is_finite() && (0.0..=age).contains(&recency)) {
-            return Err(FieldError::new("recency", "Recency must lie between 0 and the age."));
+            return Err(FieldError::new(
+                "recency",
+                "Recency must lie between 0 and the age.",
+            ));
         }
         if frequency == 0 && recency != 0.0 {
-            return Err(FieldError::new("recency", "Without repeat purchases recency is 0."));
+            return Err(FieldError::new(
+                "recency",
+                "Without repeat purchases recency is 0.",
+            ));
         }
         Ok(Self {
             frequency,
@@ -91,10 +100,10 @@ impl BgNbdParams {
     pub fn log_likelihood_of(&self, customer: &CustomerSummary) -> f64 {
         let Self { r, alpha, a, b } = *self;
         let x = f64::from(customer.frequency);
-        let common = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b)
-            + ln_gamma(b + x)
-            - ln_gamma(b)
-            - ln_gamma(a + b + x);
+        let common =
+            ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x)
+                - ln_gamma(b)
+                - ln_gamma(a + b + x);
         let survived = -(r + x) * (alpha + customer.age).ln();
         if customer.frequency == 0 {
             return common + survived;
@@ -135,8 +144,7 @@ impl BgNbdParams {
         let denominator = if customer.frequency == 0 {
             1.0
         } else {
-            1.0 + (a / (b + x - 1.0))
-                * ((alpha + t_big) / (alpha + customer.recency)).powf(r + x)
+            1.0 + (a / (b + x - 1.0)) * ((alpha + t_big) / (alpha + customer.recency)).powf(r + x)
         };
         numerator / denominator
     }
@@ -211,10 +219,7 @@ struct Member {
 
 impl Prepared {
     fn new(customers: &[CustomerSummary]) -> Self {
-        let mut times: Vec<f64> = customers
-            .iter()
-            .flat_map(|c| [c.age, c.recency])
-            .collect();
+        let mut times: Vec<f64> = customers.iter().flat_map(|c| [c.age, c.recency]).collect();
         times.sort_unstable_by(f64::total_cmp);
         times.dedup();
         let index = |t: f64| times.partition_point(|&v| v < t) as u32;
@@ -233,13 +238,21 @@ impl Prepared {
                         Some(last) if last.age == age && last.recency == recency => {
                             last.weight += 1.0
                         }
-                        _ => group.members.push(Member { weight: 1.0, age, recency }),
+                        _ => group.members.push(Member {
+                            weight: 1.0,
+                            age,
+                            recency,
+                        }),
                     }
                 }
                 _ => groups.push(Group {
                     x,
                     weight: 1.0,
-                    members: vec![Member { weight: 1.0, age, recency }],
+                    members: vec![Member {
+                        weight: 1.0,
+                        age,
+                        recency,
+                    }],
                 }),
             }
         }
@@ -431,7 +444,11 @@ fn bfgs(
         // the optimum the quasi-Newton step can be wild, and the likelihood is flat in
         // directions (a and b growing together) where an unbounded step never comes back.
         let longest = direction.iter().fold(0.0f64, |m, d| m.max(d.abs()));
-        let mut step = if longest > MAX_LOG_STEP { MAX_LOG_STEP / longest } else { 1.0 };
+        let mut step = if longest > MAX_LOG_STEP {
+            MAX_LOG_STEP / longest
+        } else {
+            1.0
+        };
         let (next, next_value, next_grad) = loop {
             let candidate: [f64; 4] = std::array::from_fn(|i| theta[i] + step * direction[i]);
             let (v, g) = objective(&candidate);
@@ -444,7 +461,9 @@ fn bfgs(
                 return if grad.iter().all(|g| g.abs() < 1e-6) {
                     Ok((theta, iteration, h))
                 } else {
-                    Err(FitError::NotConverged { iterations: iteration })
+                    Err(FitError::NotConverged {
+                        iterations: iteration,
+                    })
                 };
             }
         };
@@ -461,7 +480,8 @@ fn bfgs(
             let yhy = dot(&y, &hy);
             for i in 0..4 {
                 for j in 0..4 {
-                    h[i][j] += rho * ((1.0 + rho * yhy) * s[i] * s[j] - hy[i] * s[j] - s[i] * hy[j]);
+                    h[i][j] +=
+                        rho * ((1.0 + rho * yhy) * s[i] * s[j] - hy[i] * s[j] - s[i] * hy[j]);
                 }
             }
         }
@@ -469,9 +489,7 @@ fn bfgs(
         theta = next;
         value = next_value;
         grad = next_grad;
-        if improvement.abs() < 1e-15 * value.abs().max(1.0)
-            && grad.iter().all(|g| g.abs() < 1e-6)
-        {
+        if improvement.abs() < 1e-15 * value.abs().max(1.0) && grad.iter().all(|g| g.abs() < 1e-6) {
             return Ok((theta, iteration, h));
         }
     }
@@ -485,7 +503,11 @@ fn bfgs(
 /// `observation_end` are ignored (customers who first bought after it are left out).
 /// `days` holds, per customer, the purchase dates as day numbers in any order.
 pub fn summarise(days: &[i64], observation_end: i64) -> Option<CustomerSummary> {
-    let mut seen: Vec<i64> = days.iter().copied().filter(|&d| d <= observation_end).collect();
+    let mut seen: Vec<i64> = days
+        .iter()
+        .copied()
+        .filter(|&d| d <= observation_end)
+        .collect();
     seen.sort_unstable();
     seen.dedup();
     let (&first, &last) = (seen.first()?, seen.last()?);
@@ -597,7 +619,12 @@ mod tests {
         //   x=2, t_x=3, T=5:    L = B(.7,3.5)/B(.7,1.5)·Γ(2.5)·2^.5/(Γ(.5)·7^2.5)
         //                         + B(1.7,2.5)/B(.7,1.5)·Γ(2.5)·2^.5/(Γ(.5)·5^2.5)
         //   x=1, t_x=1, T=4:    likewise; the sum of the logs is -8.1374039427.
-        let params = BgNbdParams { r: 0.5, alpha: 2.0, a: 0.7, b: 1.5 };
+        let params = BgNbdParams {
+            r: 0.5,
+            alpha: 2.0,
+            a: 0.7,
+            b: 1.5,
+        };
         let data = [
             CustomerSummary::new(0, 0.0, 5.0).unwrap(),
             CustomerSummary::new(2, 3.0, 5.0).unwrap(),
@@ -637,8 +664,14 @@ mod tests {
             up[i] += h;
             let mut down = theta;
             down[i] -= h;
-            let numeric = (prepared.evaluate(&params_of(&up)).0 - prepared.evaluate(&params_of(&down)).0) / (2.0 * h);
-            assert!((numeric - grad[i]).abs() < 1e-4 * numeric.abs().max(1.0), "{i}: {numeric} vs {}", grad[i]);
+            let numeric = (prepared.evaluate(&params_of(&up)).0
+                - prepared.evaluate(&params_of(&down)).0)
+                / (2.0 * h);
+            assert!(
+                (numeric - grad[i]).abs() < 1e-4 * numeric.abs().max(1.0),
+                "{i}: {numeric} vs {}",
+                grad[i]
+            );
         }
     }
 
@@ -649,12 +682,23 @@ mod tests {
         let data = simulated(20_000, 42);
         let fitted = fit(&data).unwrap();
         let p = fitted.params;
-        for (name, got, want) in [("r", p.r, TRUE.r), ("alpha", p.alpha, TRUE.alpha), ("a", p.a, TRUE.a), ("b", p.b, TRUE.b)] {
-            assert!((got - want).abs() / want < 0.15, "{name}: fitted {got}, simulated with {want}");
+        for (name, got, want) in [
+            ("r", p.r, TRUE.r),
+            ("alpha", p.alpha, TRUE.alpha),
+            ("a", p.a, TRUE.a),
+            ("b", p.b, TRUE.b),
+        ] {
+            assert!(
+                (got - want).abs() / want < 0.15,
+                "{name}: fitted {got}, simulated with {want}"
+            );
         }
         // The fit is a maximum: the true parameters are no more likely than the fitted ones.
         assert!(fitted.log_likelihood >= TRUE.log_likelihood(&data) - 1e-6);
-        assert!((fitted.log_likelihood - p.log_likelihood(&data)).abs() < 1e-6 * fitted.log_likelihood.abs());
+        assert!(
+            (fitted.log_likelihood - p.log_likelihood(&data)).abs()
+                < 1e-6 * fitted.log_likelihood.abs()
+        );
         assert_eq!(fitted.customers, 20_000);
     }
 
@@ -668,7 +712,10 @@ mod tests {
         assert_eq!(TRUE.probability_alive(&one_timer), 1.0);
         let e_recent = TRUE.expected_purchases(&recent, 90.0);
         let e_lapsed = TRUE.expected_purchases(&lapsed, 90.0);
-        assert!(e_recent > e_lapsed && e_lapsed > 0.0, "{e_recent} {e_lapsed}");
+        assert!(
+            e_recent > e_lapsed && e_lapsed > 0.0,
+            "{e_recent} {e_lapsed}"
+        );
         assert!(TRUE.expected_purchases(&recent, 180.0) > e_recent);
         assert_eq!(TRUE.expected_purchases(&recent, 0.0), 0.0);
     }
@@ -677,22 +724,41 @@ mod tests {
     fn expected_purchases_match_simulation() {
         // Customers with the same history, simulated forward: the average number of
         // purchases in the next 90 days matches the closed form.
-        let params = BgNbdParams { r: 2.0, alpha: 40.0, a: 2.0, b: 6.0 };
+        let params = BgNbdParams {
+            r: 2.0,
+            alpha: 40.0,
+            a: 2.0,
+            b: 6.0,
+        };
         let fresh = CustomerSummary::new(0, 0.0, 0.0).unwrap();
         let mut rng = SmallRng::seed_from_u64(9);
         let runs = 40_000;
         let total: usize = (0..runs)
-            .map(|_| simulate::customer(&params, 90.0, &mut rng).repeat_purchase_days.len())
+            .map(|_| {
+                simulate::customer(&params, 90.0, &mut rng)
+                    .repeat_purchase_days
+                    .len()
+            })
             .sum();
         let simulated_mean = total as f64 / f64::from(runs);
         let predicted = params.expected_purchases(&fresh, 90.0);
-        assert!((simulated_mean - predicted).abs() < 0.03 * predicted, "{simulated_mean} vs {predicted}");
+        assert!(
+            (simulated_mean - predicted).abs() < 0.03 * predicted,
+            "{simulated_mean} vs {predicted}"
+        );
     }
 
     #[test]
     fn summaries_collapse_same_day_purchases_and_respect_the_end_date() {
         let s = summarise(&[10, 3, 10, 25, 40], 30).unwrap();
-        assert_eq!(s, CustomerSummary { frequency: 2, recency: 22.0, age: 27.0 });
+        assert_eq!(
+            s,
+            CustomerSummary {
+                frequency: 2,
+                recency: 22.0,
+                age: 27.0
+            }
+        );
         assert_eq!(summarise(&[31, 35], 30), None);
         assert!(CustomerSummary::new(0, 2.0, 5.0).is_err());
         assert!(CustomerSummary::new(1, 6.0, 5.0).is_err());
@@ -700,7 +766,10 @@ mod tests {
 
     #[test]
     fn fitting_needs_customers_and_repeat_purchases() {
-        assert_eq!(fit(&[]), Err(FitError::TooFewCustomers { min: MIN_CUSTOMERS }));
+        assert_eq!(
+            fit(&[]),
+            Err(FitError::TooFewCustomers { min: MIN_CUSTOMERS })
+        );
         let one_timers = vec![CustomerSummary::new(0, 0.0, 30.0).unwrap(); 50];
         assert_eq!(fit(&one_timers), Err(FitError::NoRepeatPurchases));
     }

@@ -319,8 +319,11 @@ mod tests {
 
     #[test]
     fn a_valid_client_is_normalised() {
-        let client =
-            NewClient::parse(&input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1"), now()).unwrap();
+        let client = NewClient::parse(
+            &input("  Ada   Lovelace ", " Ada@Example.COM ", "st-1"),
+            now(),
+        )
+        .unwrap();
         assert_eq!(client.name.as_str(), "Ada Lovelace");
         assert_eq!(client.name.first_name(), "Ada");
         assert_eq!(client.email.as_str(), "ada@example.com");

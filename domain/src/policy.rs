@@ -71,21 +71,33 @@ impl fmt::Display for DraftReason {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum SkipReason {
     /// First score of a client added with an existing history: nothing has moved yet.
-    FirstScore { band: Band },
-    SameBand { band: Band },
+    FirstScore {
+        band: Band,
+    },
+    SameBand {
+        band: Band,
+    },
     /// A move that calls for no email (into Steady, or recovering into Cooling).
-    NoTrigger { from: Band, to: Band },
+    NoTrigger {
+        from: Band,
+        to: Band,
+    },
     AccountClosed,
     Unsubscribed,
     NoConsent,
     DraftAwaitingReview,
-    FrequencyCap { days_since_last: u32, cap_days: u32 },
+    FrequencyCap {
+        days_since_last: u32,
+        cap_days: u32,
+    },
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::FirstScore { band } => write!(f, "First score ({}); no change to act on yet", band.label()),
+            Self::FirstScore { band } => {
+                write!(f, "First score ({}); no change to act on yet", band.label())
+            }
             Self::SameBand { band } => write!(f, "Still {}", band.label()),
             Self::NoTrigger { from, to } => write!(
                 f,
@@ -112,8 +124,13 @@ impl fmt::Display for SkipReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
-    Draft { kind: EmailKind, reason: DraftReason },
-    Skip { reason: SkipReason },
+    Draft {
+        kind: EmailKind,
+        reason: DraftReason,
+    },
+    Skip {
+        reason: SkipReason,
+    },
 }
 
 impl Decision {
@@ -313,25 +330,169 @@ mod tests {
     #[test]
     fn every_branch_of_the_policy() {
         let cases = [
-            Case { name: "new client gets a welcome", created: true, history: History::New, previous: None, current: 55, expected: Decision::Draft { kind: EmailKind::Welcome, reason: DraftReason::NewClient }, ..BASE },
-            Case { name: "a client added with history is only scored", created: true, previous: None, current: 20, expected: skip(SkipReason::FirstScore { band: Band::AtRisk }), ..BASE },
-            Case { name: "an update with no earlier score is a first score", history: History::New, previous: None, current: 55, expected: skip(SkipReason::FirstScore { band: Band::Steady }), ..BASE },
-            Case { name: "entering At risk asks for a win-back", previous: Some(40), current: 20, expected: entered(EmailKind::WinBack, Band::Cooling, Band::AtRisk), ..BASE },
-            Case { name: "falling straight from Steady to At risk asks for a win-back", previous: Some(60), current: 10, expected: entered(EmailKind::WinBack, Band::Steady, Band::AtRisk), ..BASE },
-            Case { name: "entering Cooling from above asks for a check-in", previous: Some(60), current: 40, expected: entered(EmailKind::CheckIn, Band::Steady, Band::Cooling), ..BASE },
-            Case { name: "recovering into Cooling needs no email", previous: Some(20), current: 30, expected: skip(SkipReason::NoTrigger { from: Band::AtRisk, to: Band::Cooling }), ..BASE },
-            Case { name: "entering Steady needs no email", previous: Some(80), current: 60, expected: skip(SkipReason::NoTrigger { from: Band::Thriving, to: Band::Steady }), ..BASE },
-            Case { name: "entering Thriving asks for a celebration", previous: Some(70), current: 80, expected: entered(EmailKind::Celebration, Band::Steady, Band::Thriving), ..BASE },
-            Case { name: "staying in a band needs no email", previous: Some(10), current: 20, expected: skip(SkipReason::SameBand { band: Band::AtRisk }), ..BASE },
-            Case { name: "a closed account gets nothing", status: ClientStatus::Closed, previous: Some(60), current: 0, expected: skip(SkipReason::AccountClosed), ..BASE },
-            Case { name: "a paused client can still be won back", status: ClientStatus::Paused, previous: Some(40), current: 20, expected: entered(EmailKind::WinBack, Band::Cooling, Band::AtRisk), ..BASE },
-            Case { name: "an unsubscribed client gets nothing", consent: EmailConsent::Unsubscribed { at: DateTime::<Utc>::MIN_UTC }, previous: Some(40), current: 20, expected: skip(SkipReason::Unsubscribed), ..BASE },
-            Case { name: "a client who never agreed gets nothing", consent: EmailConsent::NotGiven, previous: Some(40), current: 20, expected: skip(SkipReason::NoConsent), ..BASE },
-            Case { name: "a new client without consent gets no welcome", created: true, history: History::New, consent: EmailConsent::NotGiven, previous: None, current: 55, expected: skip(SkipReason::NoConsent), ..BASE },
-            Case { name: "no draft while another awaits review", pending: true, previous: Some(40), current: 20, expected: skip(SkipReason::DraftAwaitingReview), ..BASE },
-            Case { name: "the frequency cap holds inside 14 days", last_draft_days_ago: Some(13), previous: Some(40), current: 20, expected: skip(SkipReason::FrequencyCap { days_since_last: 13, cap_days: 14 }), ..BASE },
-            Case { name: "the frequency cap lifts after 14 days", last_draft_days_ago: Some(14), previous: Some(40), current: 20, expected: entered(EmailKind::WinBack, Band::Cooling, Band::AtRisk), ..BASE },
-            Case { name: "no trigger outranks every guard", status: ClientStatus::Closed, consent: EmailConsent::NotGiven, pending: true, previous: Some(60), current: 60, ..BASE },
+            Case {
+                name: "new client gets a welcome",
+                created: true,
+                history: History::New,
+                previous: None,
+                current: 55,
+                expected: Decision::Draft {
+                    kind: EmailKind::Welcome,
+                    reason: DraftReason::NewClient,
+                },
+                ..BASE
+            },
+            Case {
+                name: "a client added with history is only scored",
+                created: true,
+                previous: None,
+                current: 20,
+                expected: skip(SkipReason::FirstScore { band: Band::AtRisk }),
+                ..BASE
+            },
+            Case {
+                name: "an update with no earlier score is a first score",
+                history: History::New,
+                previous: None,
+                current: 55,
+                expected: skip(SkipReason::FirstScore { band: Band::Steady }),
+                ..BASE
+            },
+            Case {
+                name: "entering At risk asks for a win-back",
+                previous: Some(40),
+                current: 20,
+                expected: entered(EmailKind::WinBack, Band::Cooling, Band::AtRisk),
+                ..BASE
+            },
+            Case {
+                name: "falling straight from Steady to At risk asks for a win-back",
+                previous: Some(60),
+                current: 10,
+                expected: entered(EmailKind::WinBack, Band::Steady, Band::AtRisk),
+                ..BASE
+            },
+            Case {
+                name: "entering Cooling from above asks for a check-in",
+                previous: Some(60),
+                current: 40,
+                expected: entered(EmailKind::CheckIn, Band::Steady, Band::Cooling),
+                ..BASE
+            },
+            Case {
+                name: "recovering into Cooling needs no email",
+                previous: Some(20),
+                current: 30,
+                expected: skip(SkipReason::NoTrigger {
+                    from: Band::AtRisk,
+                    to: Band::Cooling,
+                }),
+                ..BASE
+            },
+            Case {
+                name: "entering Steady needs no email",
+                previous: Some(80),
+                current: 60,
+                expected: skip(SkipReason::NoTrigger {
+                    from: Band::Thriving,
+                    to: Band::Steady,
+                }),
+                ..BASE
+            },
+            Case {
+                name: "entering Thriving asks for a celebration",
+                previous: Some(70),
+                current: 80,
+                expected: entered(EmailKind::Celebration, Band::Steady, Band::Thriving),
+                ..BASE
+            },
+            Case {
+                name: "staying in a band needs no email",
+                previous: Some(10),
+                current: 20,
+                expected: skip(SkipReason::SameBand { band: Band::AtRisk }),
+                ..BASE
+            },
+            Case {
+                name: "a closed account gets nothing",
+                status: ClientStatus::Closed,
+                previous: Some(60),
+                current: 0,
+                expected: skip(SkipReason::AccountClosed),
+                ..BASE
+            },
+            Case {
+                name: "a paused client can still be won back",
+                status: ClientStatus::Paused,
+                previous: Some(40),
+                current: 20,
+                expected: entered(EmailKind::WinBack, Band::Cooling, Band::AtRisk),
+                ..BASE
+            },
+            Case {
+                name: "an unsubscribed client gets nothing",
+                consent: EmailConsent::Unsubscribed {
+                    at: DateTime::<Utc>::MIN_UTC,
+                },
+                previous: Some(40),
+                current: 20,
+                expected: skip(SkipReason::Unsubscribed),
+                ..BASE
+            },
+            Case {
+                name: "a client who never agreed gets nothing",
+                consent: EmailConsent::NotGiven,
+                previous: Some(40),
+                current: 20,
+                expected: skip(SkipReason::NoConsent),
+                ..BASE
+            },
+            Case {
+                name: "a new client without consent gets no welcome",
+                created: true,
+                history: History::New,
+                consent: EmailConsent::NotGiven,
+                previous: None,
+                current: 55,
+                expected: skip(SkipReason::NoConsent),
+                ..BASE
+            },
+            Case {
+                name: "no draft while another awaits review",
+                pending: true,
+                previous: Some(40),
+                current: 20,
+                expected: skip(SkipReason::DraftAwaitingReview),
+                ..BASE
+            },
+            Case {
+                name: "the frequency cap holds inside 14 days",
+                last_draft_days_ago: Some(13),
+                previous: Some(40),
+                current: 20,
+                expected: skip(SkipReason::FrequencyCap {
+                    days_since_last: 13,
+                    cap_days: 14,
+                }),
+                ..BASE
+            },
+            Case {
+                name: "the frequency cap lifts after 14 days",
+                last_draft_days_ago: Some(14),
+                previous: Some(40),
+                current: 20,
+                expected: entered(EmailKind::WinBack, Band::Cooling, Band::AtRisk),
+                ..BASE
+            },
+            Case {
+                name: "no trigger outranks every guard",
+                status: ClientStatus::Closed,
+                consent: EmailConsent::NotGiven,
+                pending: true,
+                previous: Some(60),
+                current: 60,
+                ..BASE
+            },
         ];
         for case in cases {
             let client = client(case.status, case.consent, case.history);
@@ -360,7 +521,11 @@ mod tests {
     fn the_frequency_cap_is_configurable() {
         let client = client(ClientStatus::Active, OPTED_IN, History::Established);
         let event = event(false);
-        let current = EngagementScore { score: 20, band: Band::AtRisk, factors: Vec::new() };
+        let current = EngagementScore {
+            score: 20,
+            band: Band::AtRisk,
+            factors: Vec::new(),
+        };
         let input = |cap| PolicyInput {
             event: &event,
             client: &client,
@@ -369,12 +534,17 @@ mod tests {
             draft_pending: false,
             last_draft_at: Some(now() - Days::new(20)),
             now: now(),
-            settings: PolicySettings { frequency_cap_days: cap },
+            settings: PolicySettings {
+                frequency_cap_days: cap,
+            },
         };
         assert_eq!(decide(&input(14)).kind(), Some(EmailKind::WinBack));
         assert_eq!(
             decide(&input(30)),
-            skip(SkipReason::FrequencyCap { days_since_last: 20, cap_days: 30 })
+            skip(SkipReason::FrequencyCap {
+                days_since_last: 20,
+                cap_days: 30
+            })
         );
     }
 
@@ -385,7 +555,11 @@ mod tests {
             "Draft win_back: Score moved from Cooling to At risk"
         );
         assert_eq!(
-            skip(SkipReason::FrequencyCap { days_since_last: 3, cap_days: 14 }).to_string(),
+            skip(SkipReason::FrequencyCap {
+                days_since_last: 3,
+                cap_days: 14
+            })
+            .to_string(),
             "No draft: Last draft 3 days ago; at most one every 14 days"
         );
     }

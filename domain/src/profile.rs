@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount of money in cents (the business trades in one currency, US dollars).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Money(u64);
 
@@ -39,7 +41,10 @@ impl Money {
         let invalid = || {
             FieldError::new(
                 field,
-                format!("Enter an amount in dollars such as 129.50 (got \"{}\").", raw.trim()),
+                format!(
+                    "Enter an amount in dollars such as 129.50 (got \"{}\").",
+                    raw.trim()
+                ),
             )
         };
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
@@ -50,14 +55,19 @@ impl Money {
             return Err(invalid());
         }
         if fraction.len() > 2 {
-            return Err(FieldError::new(field, "Amounts have at most two decimal places."));
+            return Err(FieldError::new(
+                field,
+                "Amounts have at most two decimal places.",
+            ));
         }
         let whole: u64 = if whole.is_empty() {
             0
         } else {
             whole.parse().map_err(|_| invalid())?
         };
-        let cents = format!("{fraction:0<2}").parse::<u64>().map_err(|_| invalid())?;
+        let cents = format!("{fraction:0<2}")
+            .parse::<u64>()
+            .map_err(|_| invalid())?;
         let total = whole
             .checked_mul(100)
             .and_then(|w| w.checked_add(cents))
@@ -84,9 +94,13 @@ impl fmt::Display for Money {
 pub enum EmailConsent {
     /// The client has not said yes: no marketing email may be drafted.
     NotGiven,
-    OptedIn { at: DateTime<Utc> },
+    OptedIn {
+        at: DateTime<Utc>,
+    },
     /// The client asked to stop; this outranks any earlier opt-in.
-    Unsubscribed { at: DateTime<Utc> },
+    Unsubscribed {
+        at: DateTime<Utc>,
+    },
 }
 
 impl EmailConsent {
@@ -149,7 +163,10 @@ impl Style {
                 let known: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
                 FieldError::new(
                     field,
-                    format!("\"{raw}\" is not a style we offer; choose from {}.", known.join(", ")),
+                    format!(
+                        "\"{raw}\" is not a style we offer; choose from {}.",
+                        known.join(", ")
+                    ),
                 )
             })
     }
@@ -245,7 +262,13 @@ impl Fix {
         items_kept: u8,
         order_value: Money,
     ) -> Result<Self, ValidationErrors> {
-        Self::checked("fix", delivered_on, i64::from(items_sent), i64::from(items_kept), order_value)
+        Self::checked(
+            "fix",
+            delivered_on,
+            i64::from(items_sent),
+            i64::from(items_kept),
+            order_value,
+        )
     }
 
     fn checked(
@@ -337,7 +360,10 @@ impl Rating {
         if (1..=5).contains(&raw) {
             Ok(Self(raw as u8))
         } else {
-            Err(FieldError::new(field, "A rating is a whole number from 1 to 5."))
+            Err(FieldError::new(
+                field,
+                "A rating is a whole number from 1 to 5.",
+            ))
         }
     }
     pub fn get(self) -> u8 {
@@ -383,7 +409,11 @@ struct FeedbackRecord {
 impl Feedback {
     pub const MAX_NOTE_CHARS: usize = 1000;
 
-    pub fn new(given_on: NaiveDate, rating: Rating, note: Option<&str>) -> Result<Self, FieldError> {
+    pub fn new(
+        given_on: NaiveDate,
+        rating: Rating,
+        note: Option<&str>,
+    ) -> Result<Self, FieldError> {
         Self::checked("feedback", given_on, rating, note)
     }
 
@@ -394,13 +424,16 @@ impl Feedback {
         note: Option<&str>,
     ) -> Result<Self, FieldError> {
         let note = note.map(str::trim).filter(|n| !n.is_empty());
-        if let Some(note) = note {
-            if note.chars().count() > Self::MAX_NOTE_CHARS {
-                return Err(FieldError::new(
-                    format!("{path}.note"),
-                    format!("Keep notes to {} characters or fewer.", Self::MAX_NOTE_CHARS),
-                ));
-            }
+        if let Some(note) = note
+            && note.chars().count() > Self::MAX_NOTE_CHARS
+        {
+            return Err(FieldError::new(
+                format!("{path}.note"),
+                format!(
+                    "Keep notes to {} characters or fewer.",
+                    Self::MAX_NOTE_CHARS
+                ),
+            ));
         }
         Ok(Self {
             given_on,
@@ -442,13 +475,42 @@ impl From<Feedback> for FeedbackRecord {
 }
 
 const POSITIVE_WORDS: [&str; 16] = [
-    "love", "loved", "loves", "great", "perfect", "perfectly", "amazing", "favourite",
-    "favorite", "happy", "beautiful", "excellent", "compliments", "wonderful", "fits", "thanks",
+    "love",
+    "loved",
+    "loves",
+    "great",
+    "perfect",
+    "perfectly",
+    "amazing",
+    "favourite",
+    "favorite",
+    "happy",
+    "beautiful",
+    "excellent",
+    "compliments",
+    "wonderful",
+    "fits",
+    "thanks",
 ];
 const NEGATIVE_WORDS: [&str; 18] = [
-    "disappointed", "disappointing", "hate", "hated", "poor", "cheap", "itchy", "awful",
-    "wrong", "returned", "expensive", "unhappy", "cancel", "boring", "tight", "frustrated",
-    "worst", "never",
+    "disappointed",
+    "disappointing",
+    "hate",
+    "hated",
+    "poor",
+    "cheap",
+    "itchy",
+    "awful",
+    "wrong",
+    "returned",
+    "expensive",
+    "unhappy",
+    "cancel",
+    "boring",
+    "tight",
+    "frustrated",
+    "worst",
+    "never",
 ];
 
 /// A small word-list reading of a note: counts of happy against unhappy words, capped at ±2.
@@ -607,7 +669,11 @@ pub fn parse_date(field: &str, raw: &str, today: NaiveDate) -> Result<NaiveDate,
 }
 
 /// Parses an RFC 3339 instant for `field`, refusing instants after `now`.
-pub fn parse_instant(field: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
+pub fn parse_instant(
+    field: &str,
+    raw: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FieldError> {
     let at = DateTime::parse_from_rfc3339(raw.trim())
         .map_err(|_| {
             FieldError::new(
@@ -659,17 +725,25 @@ impl Profile {
 
         let mut styles = Vec::new();
         for (i, raw) in input.styles.iter().enumerate() {
-            if let Some(style) = errors.collect(Style::parse(&format!("styles[{i}]"), raw)) {
-                if !styles.contains(&style) {
-                    styles.push(style);
-                }
+            if let Some(style) = errors.collect(Style::parse(&format!("styles[{i}]"), raw))
+                && !styles.contains(&style)
+            {
+                styles.push(style);
             }
         }
         let sizes = Sizes {
-            top: errors.collect(size("sizes.top", &input.sizes.top)).flatten(),
-            bottom: errors.collect(size("sizes.bottom", &input.sizes.bottom)).flatten(),
-            dress: errors.collect(size("sizes.dress", &input.sizes.dress)).flatten(),
-            shoe: errors.collect(size("sizes.shoe", &input.sizes.shoe)).flatten(),
+            top: errors
+                .collect(size("sizes.top", &input.sizes.top))
+                .flatten(),
+            bottom: errors
+                .collect(size("sizes.bottom", &input.sizes.bottom))
+                .flatten(),
+            dress: errors
+                .collect(size("sizes.dress", &input.sizes.dress))
+                .flatten(),
+            shoe: errors
+                .collect(size("sizes.shoe", &input.sizes.shoe))
+                .flatten(),
         };
         let budget = input
             .budget
@@ -705,8 +779,15 @@ impl Profile {
         let mut fixes = Vec::with_capacity(input.fixes.len());
         for (i, fix) in input.fixes.iter().enumerate() {
             let path = format!("fixes[{i}]");
-            let date = errors.collect(parse_date(&format!("{path}.delivered_on"), &fix.delivered_on, today));
-            let value = errors.collect(Money::parse(&format!("{path}.order_value"), &fix.order_value));
+            let date = errors.collect(parse_date(
+                &format!("{path}.delivered_on"),
+                &fix.delivered_on,
+                today,
+            ));
+            let value = errors.collect(Money::parse(
+                &format!("{path}.order_value"),
+                &fix.order_value,
+            ));
             if let (Some(date), Some(value)) = (date, value) {
                 match Fix::checked(&path, date, fix.items_sent, fix.items_kept, value) {
                     Ok(fix) => fixes.push(fix),
@@ -717,25 +798,40 @@ impl Profile {
         let mut purchases = Vec::with_capacity(input.purchases.len());
         for (i, purchase) in input.purchases.iter().enumerate() {
             let path = format!("purchases[{i}]");
-            let date = errors.collect(parse_date(&format!("{path}.purchased_on"), &purchase.purchased_on, today));
+            let date = errors.collect(parse_date(
+                &format!("{path}.purchased_on"),
+                &purchase.purchased_on,
+                today,
+            ));
             let amount = errors.collect(Money::parse(&format!("{path}.amount"), &purchase.amount));
             if let (Some(purchased_on), Some(amount)) = (date, amount) {
                 if amount.cents() == 0 {
-                    errors.0.push(FieldError::new(format!("{path}.amount"), "A purchase has an amount above zero."));
+                    errors.0.push(FieldError::new(
+                        format!("{path}.amount"),
+                        "A purchase has an amount above zero.",
+                    ));
                 } else {
-                    purchases.push(Purchase { purchased_on, amount });
+                    purchases.push(Purchase {
+                        purchased_on,
+                        amount,
+                    });
                 }
             }
         }
         let mut feedback = Vec::with_capacity(input.feedback.len());
         for (i, item) in input.feedback.iter().enumerate() {
             let path = format!("feedback[{i}]");
-            let date = errors.collect(parse_date(&format!("{path}.given_on"), &item.given_on, today));
+            let date = errors.collect(parse_date(
+                &format!("{path}.given_on"),
+                &item.given_on,
+                today,
+            ));
             let rating = errors.collect(Rating::parse(&format!("{path}.rating"), item.rating));
-            if let (Some(date), Some(rating)) = (date, rating) {
-                if let Some(item) = errors.collect(Feedback::checked(&path, date, rating, item.note.as_deref())) {
-                    feedback.push(item);
-                }
+            if let (Some(date), Some(rating)) = (date, rating)
+                && let Some(item) =
+                    errors.collect(Feedback::checked(&path, date, rating, item.note.as_deref()))
+            {
+                feedback.push(item);
             }
         }
 
@@ -761,7 +857,12 @@ impl Profile {
         feedback.sort_by_key(Feedback::given_on);
         let profile = Self {
             consent,
-            style: StyleProfile { styles, sizes, budget, notes },
+            style: StyleProfile {
+                styles,
+                sizes,
+                budget,
+                notes,
+            },
             signed_up_on,
             fixes,
             purchases,
@@ -776,24 +877,45 @@ impl Profile {
     fn check_order(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let before_signup = |field: &str| {
-            FieldError::new(field, "This date is before the client signed up (signed_up_on).")
+            FieldError::new(
+                field,
+                "This date is before the client signed up (signed_up_on).",
+            )
         };
-        if self.fixes.first().is_some_and(|f| f.delivered_on < self.signed_up_on) {
+        if self
+            .fixes
+            .first()
+            .is_some_and(|f| f.delivered_on < self.signed_up_on)
+        {
             errors.0.push(before_signup("fixes"));
         }
-        if self.purchases.first().is_some_and(|p| p.purchased_on < self.signed_up_on) {
+        if self
+            .purchases
+            .first()
+            .is_some_and(|p| p.purchased_on < self.signed_up_on)
+        {
             errors.0.push(before_signup("purchases"));
         }
-        if self.feedback.first().is_some_and(|f| f.given_on < self.signed_up_on) {
+        if self
+            .feedback
+            .first()
+            .is_some_and(|f| f.given_on < self.signed_up_on)
+        {
             errors.0.push(before_signup("feedback"));
         }
         let sorted = self.fixes.is_sorted_by_key(|f| f.delivered_on)
             && self.purchases.is_sorted_by_key(|p| p.purchased_on)
             && self.feedback.is_sorted_by_key(|f| f.given_on);
         if !sorted {
-            errors.0.push(FieldError::new("fixes", "History must be in date order."));
+            errors
+                .0
+                .push(FieldError::new("fixes", "History must be in date order."));
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The latest date or instant anywhere in the record; scoring refuses a `now` before it.
@@ -846,9 +968,14 @@ impl Profile {
     /// Records a delivered Fix, keeping the history in date order.
     pub fn add_fix(&mut self, fix: Fix) -> Result<(), FieldError> {
         if fix.delivered_on < self.signed_up_on {
-            return Err(FieldError::new("delivered_on", "This date is before the client signed up."));
+            return Err(FieldError::new(
+                "delivered_on",
+                "This date is before the client signed up.",
+            ));
         }
-        let at = self.fixes.partition_point(|f| f.delivered_on <= fix.delivered_on);
+        let at = self
+            .fixes
+            .partition_point(|f| f.delivered_on <= fix.delivered_on);
         self.fixes.insert(at, fix);
         Ok(())
     }
@@ -856,9 +983,14 @@ impl Profile {
     /// Records a Freestyle purchase, keeping the history in date order.
     pub fn add_purchase(&mut self, purchase: Purchase) -> Result<(), FieldError> {
         if purchase.purchased_on < self.signed_up_on {
-            return Err(FieldError::new("purchased_on", "This date is before the client signed up."));
+            return Err(FieldError::new(
+                "purchased_on",
+                "This date is before the client signed up.",
+            ));
         }
-        let at = self.purchases.partition_point(|p| p.purchased_on <= purchase.purchased_on);
+        let at = self
+            .purchases
+            .partition_point(|p| p.purchased_on <= purchase.purchased_on);
         self.purchases.insert(at, purchase);
         Ok(())
     }
@@ -866,9 +998,14 @@ impl Profile {
     /// Records feedback, keeping it in date order.
     pub fn add_feedback(&mut self, feedback: Feedback) -> Result<(), FieldError> {
         if feedback.given_on < self.signed_up_on {
-            return Err(FieldError::new("given_on", "This date is before the client signed up."));
+            return Err(FieldError::new(
+                "given_on",
+                "This date is before the client signed up.",
+            ));
         }
-        let at = self.feedback.partition_point(|f| f.given_on <= feedback.given_on);
+        let at = self
+            .feedback
+            .partition_point(|f| f.given_on <= feedback.given_on);
         self.feedback.insert(at, feedback);
         Ok(())
     }
@@ -931,7 +1068,10 @@ mod tests {
         let input = ProfileInput {
             email_opt_in: true,
             signed_up_on: Some("2025-01-10".into()),
-            fixes: vec![fix("2025-03-01", 5, 2, "150"), fix("2025-02-01", 5, 3, "$210.50")],
+            fixes: vec![
+                fix("2025-03-01", 5, 2, "150"),
+                fix("2025-02-01", 5, 3, "$210.50"),
+            ],
             feedback: vec![FeedbackInput {
                 given_on: "2025-03-05".into(),
                 rating: 5,
@@ -941,7 +1081,11 @@ mod tests {
             ..ProfileInput::default()
         };
         let profile = Profile::parse(&input, now()).unwrap();
-        let dates: Vec<_> = profile.fixes().iter().map(|f| f.delivered_on().to_string()).collect();
+        let dates: Vec<_> = profile
+            .fixes()
+            .iter()
+            .map(|f| f.delivered_on().to_string())
+            .collect();
         assert_eq!(dates, ["2025-02-01", "2025-03-01"]);
         assert_eq!(profile.fixes()[0].order_value(), Money::from_cents(21050));
         assert_eq!(profile.style().styles, [Style::Classic, Style::Edgy]);
@@ -958,8 +1102,15 @@ mod tests {
                 fix("01/02/2025", 0, 0, "abc"),
                 fix("2027-01-01", 3, 0, "20"),
             ],
-            purchases: vec![PurchaseInput { purchased_on: "2025-02-02".into(), amount: "0".into() }],
-            feedback: vec![FeedbackInput { given_on: "2025-02-03".into(), rating: 7, note: None }],
+            purchases: vec![PurchaseInput {
+                purchased_on: "2025-02-02".into(),
+                amount: "0".into(),
+            }],
+            feedback: vec![FeedbackInput {
+                given_on: "2025-02-03".into(),
+                rating: 7,
+                note: None,
+            }],
             styles: vec!["gothic".into()],
             budget: Some("cheap".into()),
             last_opened_at: Some("yesterday".into()),
@@ -978,9 +1129,17 @@ mod tests {
             "feedback[0].rating",
             "last_opened_at",
         ] {
-            assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
         }
-        assert!(errors.message_for("fixes[2].delivered_on").unwrap().contains("future"));
+        assert!(
+            errors
+                .message_for("fixes[2].delivered_on")
+                .unwrap()
+                .contains("future")
+        );
     }
 
     #[test]
@@ -1020,9 +1179,11 @@ mod tests {
 
     #[test]
     fn deserialising_a_fix_rechecks_its_counts() {
-        let bad = r#"{"delivered_on":"2025-01-01","items_sent":3,"items_kept":4,"order_value":100}"#;
+        let bad =
+            r#"{"delivered_on":"2025-01-01","items_sent":3,"items_kept":4,"order_value":100}"#;
         assert!(serde_json::from_str::<Fix>(bad).is_err());
-        let good = r#"{"delivered_on":"2025-01-01","items_sent":3,"items_kept":1,"order_value":100}"#;
+        let good =
+            r#"{"delivered_on":"2025-01-01","items_sent":3,"items_kept":1,"order_value":100}"#;
         assert_eq!(serde_json::from_str::<Fix>(good).unwrap().items_kept(), 1);
     }
 
@@ -1032,7 +1193,11 @@ mod tests {
             email_opt_in: true,
             signed_up_on: Some("2025-01-10".into()),
             fixes: vec![fix("2025-02-01", 5, 3, "210.50")],
-            feedback: vec![FeedbackInput { given_on: "2025-02-03".into(), rating: 2, note: Some("Too tight and itchy".into()) }],
+            feedback: vec![FeedbackInput {
+                given_on: "2025-02-03".into(),
+                rating: 2,
+                note: Some("Too tight and itchy".into()),
+            }],
             ..ProfileInput::default()
         };
         let profile = Profile::parse(&input, now()).unwrap();
@@ -1046,7 +1211,13 @@ mod tests {
     fn note_sentiment_reads_happy_and_unhappy_words() {
         assert_eq!(note_sentiment("Loved it, great colours"), 2);
         assert_eq!(note_sentiment("fine"), 0);
-        assert_eq!(note_sentiment("Disappointed. Everything was wrong and cheap"), -2);
-        assert_eq!(note_sentiment("love the top but the jeans were too tight"), 0);
+        assert_eq!(
+            note_sentiment("Disappointed. Everything was wrong and cheap"),
+            -2
+        );
+        assert_eq!(
+            note_sentiment("love the top but the jeans were too tight"),
+            0
+        );
     }
 }

@@ -189,7 +189,9 @@ mod tests {
 
     #[test]
     fn sample_clients_are_valid_scorable_and_varied() {
-        let now = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let mut rng = SmallRng::seed_from_u64(1);
         let mut bands = std::collections::HashSet::new();
         let mut with_history = 0;
@@ -204,6 +206,9 @@ mod tests {
             with_history += usize::from(sample.profile.fixes().len() > 1);
         }
         assert_eq!(bands.len(), 4, "every band occurs: {bands:?}");
-        assert!(with_history > 1000, "most clients have a history ({with_history})");
+        assert!(
+            with_history > 1000,
+            "most clients have a history ({with_history})"
+        );
     }
 }

@@ -333,7 +333,10 @@ fn days_between(earlier: NaiveDate, later: NaiveDate) -> u32 {
 
 /// Scores a client as of `now`. Refuses a record holding dates after `now`: a score must
 /// never be computed from events that have not happened yet.
-pub fn engagement_score(client: &Client, now: DateTime<Utc>) -> Result<EngagementScore, ScoreError> {
+pub fn engagement_score(
+    client: &Client,
+    now: DateTime<Utc>,
+) -> Result<EngagementScore, ScoreError> {
     score_profile(&client.profile, client.status, now.date_naive())
 }
 
@@ -375,14 +378,23 @@ pub fn score_profile(
         ),
         None => add(
             FactorName::Recency,
-            if days_since_signup <= 90 { -10.0 } else { -20.0 },
+            if days_since_signup <= 90 {
+                -10.0
+            } else {
+                -20.0
+            },
             Evidence::NoOrderYet { days_since_signup },
         ),
         Some(last) => {
             let own_cadence = fixes.len() >= 2;
             let cadence_days = if own_cadence {
-                let span = days_between(fixes[0].delivered_on(), fixes[fixes.len() - 1].delivered_on());
-                (span as f64 / (fixes.len() - 1) as f64).round().clamp(14.0, 180.0) as u32
+                let span = days_between(
+                    fixes[0].delivered_on(),
+                    fixes[fixes.len() - 1].delivered_on(),
+                );
+                (span as f64 / (fixes.len() - 1) as f64)
+                    .round()
+                    .clamp(14.0, 180.0) as u32
             } else {
                 DEFAULT_CADENCE_DAYS
             };
@@ -406,11 +418,19 @@ pub fn score_profile(
         let year_ago = today - chrono::Days::new(365);
         let mut orders = 0u32;
         let mut cents = 0u64;
-        for fix in fixes.iter().rev().take_while(|f| f.delivered_on() > year_ago) {
+        for fix in fixes
+            .iter()
+            .rev()
+            .take_while(|f| f.delivered_on() > year_ago)
+        {
             orders += 1;
             cents += fix.order_value().cents();
         }
-        for purchase in purchases.iter().rev().take_while(|p| p.purchased_on > year_ago) {
+        for purchase in purchases
+            .iter()
+            .rev()
+            .take_while(|p| p.purchased_on > year_ago)
+        {
             orders += 1;
             cents += purchase.amount.cents();
         }
@@ -575,7 +595,13 @@ mod tests {
     fn profile(signup: u64, fix_days: &[(u64, u8)]) -> Profile {
         let mut profile = Profile::joined(days_before(signup), EmailConsent::NotGiven);
         for &(days, kept) in fix_days {
-            let fix = Fix::new(days_before(days), 5, kept, Money::from_cents(6000 * u64::from(kept))).unwrap();
+            let fix = Fix::new(
+                days_before(days),
+                5,
+                kept,
+                Money::from_cents(6000 * u64::from(kept)),
+            )
+            .unwrap();
             profile.add_fix(fix).unwrap();
         }
         profile
@@ -586,7 +612,11 @@ mod tests {
     }
 
     fn points(score: &EngagementScore, name: FactorName) -> Option<i32> {
-        score.factors.iter().find(|f| f.name == name).map(|f| f.points)
+        score
+            .factors
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.points)
     }
 
     fn assert_sums(score: &EngagementScore) {
@@ -612,48 +642,79 @@ mod tests {
         let s = score(&profile(0, &[]), ClientStatus::Active);
         assert_eq!(s.score, 55);
         assert_eq!(s.band, Band::Steady);
-        let recency = s.factors.iter().find(|f| f.name == FactorName::Recency).unwrap();
-        assert_eq!(recency.explanation(), "Signed up today; the first Fix is still to come: +5");
+        let recency = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Recency)
+            .unwrap();
+        assert_eq!(
+            recency.explanation(),
+            "Signed up today; the first Fix is still to come: +5"
+        );
         assert_sums(&s);
     }
 
     #[test]
     fn a_client_who_never_ordered_cools_off() {
         assert_eq!(score(&profile(60, &[]), ClientStatus::Active).score, 40);
-        assert_eq!(score(&profile(200, &[]), ClientStatus::Active).band, Band::Cooling);
+        assert_eq!(
+            score(&profile(200, &[]), ClientStatus::Active).band,
+            Band::Cooling
+        );
         assert_eq!(score(&profile(200, &[]), ClientStatus::Active).score, 30);
     }
 
     #[test]
     fn one_fix_uses_the_usual_cadence_of_all_clients() {
         let s = score(&profile(100, &[(10, 2)]), ClientStatus::Active);
-        let recency = s.factors.iter().find(|f| f.name == FactorName::Recency).unwrap();
+        let recency = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Recency)
+            .unwrap();
         assert_eq!(recency.points, 10);
         assert_eq!(
             recency.explanation(),
             "Last Fix 10 days ago; clients usually order every 45 days: +10"
         );
-        assert_eq!(points(&s, FactorName::KeepTrend), None, "no trend from one Fix");
+        assert_eq!(
+            points(&s, FactorName::KeepTrend),
+            None,
+            "no trend from one Fix"
+        );
         assert_sums(&s);
     }
 
     #[test]
     fn recency_is_measured_against_the_clients_own_cadence() {
         // Fixes every 45 days, the last one 94 days ago: overdue by about two cycles.
-        let overdue = score(&profile(400, &[(274, 2), (229, 2), (184, 2), (139, 2), (94, 2)]), ClientStatus::Active);
-        let recency = overdue.factors.iter().find(|f| f.name == FactorName::Recency).unwrap();
+        let overdue = score(
+            &profile(400, &[(274, 2), (229, 2), (184, 2), (139, 2), (94, 2)]),
+            ClientStatus::Active,
+        );
+        let recency = overdue
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Recency)
+            .unwrap();
         assert_eq!(
             recency.explanation(),
             "Last Fix 94 days ago; this client usually orders every 45 days: -6"
         );
         // The same 94 days is on time for a client who orders every 90 days.
-        let slow = score(&profile(400, &[(364, 2), (274, 2), (184, 2), (94, 2)]), ClientStatus::Active);
+        let slow = score(
+            &profile(400, &[(364, 2), (274, 2), (184, 2), (94, 2)]),
+            ClientStatus::Active,
+        );
         assert_eq!(points(&slow, FactorName::Recency), Some(9));
     }
 
     #[test]
     fn recency_bottoms_out_for_long_lapsed_clients() {
-        let lapsed = score(&profile(900, &[(800, 1), (770, 1), (740, 1)]), ClientStatus::Active);
+        let lapsed = score(
+            &profile(900, &[(800, 1), (770, 1), (740, 1)]),
+            ClientStatus::Active,
+        );
         assert_eq!(points(&lapsed, FactorName::Recency), Some(-25));
         assert_eq!(points(&lapsed, FactorName::Frequency), Some(-5));
         assert_eq!(lapsed.band, Band::AtRisk);
@@ -663,16 +724,37 @@ mod tests {
     #[test]
     fn keep_rate_and_its_trend_are_explained() {
         let improving = score(
-            &profile(300, &[(200, 0), (170, 1), (140, 1), (110, 4), (80, 5), (50, 4)]),
+            &profile(
+                300,
+                &[(200, 0), (170, 1), (140, 1), (110, 4), (80, 5), (50, 4)],
+            ),
             ClientStatus::Active,
         );
-        let keep = improving.factors.iter().find(|f| f.name == FactorName::KeepRate).unwrap();
-        assert_eq!(keep.explanation(), "Keeps 50% of the items sent (15 of 30): +2");
-        let trend = improving.factors.iter().find(|f| f.name == FactorName::KeepTrend).unwrap();
+        let keep = improving
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::KeepRate)
+            .unwrap();
+        assert_eq!(
+            keep.explanation(),
+            "Keeps 50% of the items sent (15 of 30): +2"
+        );
+        let trend = improving
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::KeepTrend)
+            .unwrap();
         assert_eq!(trend.points, 5);
-        assert!(trend.explanation().starts_with("Keep rate is up: 87% in the last 3 Fixes against 13% before"));
+        assert!(
+            trend
+                .explanation()
+                .starts_with("Keep rate is up: 87% in the last 3 Fixes against 13% before")
+        );
         let declining = score(
-            &profile(300, &[(200, 5), (170, 4), (140, 5), (110, 1), (80, 0), (50, 1)]),
+            &profile(
+                300,
+                &[(200, 5), (170, 4), (140, 5), (110, 1), (80, 0), (50, 1)],
+            ),
             ClientStatus::Active,
         );
         assert_eq!(points(&declining, FactorName::KeepTrend), Some(-5));
@@ -681,11 +763,23 @@ mod tests {
     #[test]
     fn spend_counts_fixes_and_freestyle_purchases_of_the_last_year() {
         let mut p = profile(500, &[(400, 5), (100, 5)]);
-        p.add_purchase(Purchase { purchased_on: days_before(20), amount: Money::from_cents(20000) }).unwrap();
+        p.add_purchase(Purchase {
+            purchased_on: days_before(20),
+            amount: Money::from_cents(20000),
+        })
+        .unwrap();
         let s = score(&p, ClientStatus::Active);
-        let spend = s.factors.iter().find(|f| f.name == FactorName::Spend).unwrap();
+        let spend = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Spend)
+            .unwrap();
         assert_eq!(spend.explanation(), "Spent $500 in the last 12 months: +4");
-        let recency = s.factors.iter().find(|f| f.name == FactorName::Recency).unwrap();
+        let recency = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Recency)
+            .unwrap();
         assert!(recency.explanation().starts_with("Last order 20 days ago"));
         assert_eq!(points(&s, FactorName::Frequency), Some(3));
     }
@@ -698,14 +792,33 @@ mod tests {
             (60, 2, Some("Disappointed, the jeans were too tight")),
             (29, 1, Some("Awful. Wrong sizes again, thinking to cancel")),
         ] {
-            let item = Feedback::new(days_before(days), Rating::parse("rating", rating).unwrap(), note).unwrap();
+            let item = Feedback::new(
+                days_before(days),
+                Rating::parse("rating", rating).unwrap(),
+                note,
+            )
+            .unwrap();
             p.add_feedback(item).unwrap();
         }
         let s = score(&p, ClientStatus::Active);
-        let ratings = s.factors.iter().find(|f| f.name == FactorName::Feedback).unwrap();
-        assert_eq!(ratings.explanation(), "Average rating 2.7 from the last 3 ratings: -1");
-        let notes = s.factors.iter().find(|f| f.name == FactorName::Notes).unwrap();
-        assert_eq!(notes.explanation(), "Recent notes sound unhappy (2 notes): -4");
+        let ratings = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Feedback)
+            .unwrap();
+        assert_eq!(
+            ratings.explanation(),
+            "Average rating 2.7 from the last 3 ratings: -1"
+        );
+        let notes = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Notes)
+            .unwrap();
+        assert_eq!(
+            notes.explanation(),
+            "Recent notes sound unhappy (2 notes): -4"
+        );
         assert_sums(&s);
     }
 
@@ -713,16 +826,53 @@ mod tests {
     fn email_engagement_rewards_recent_clicks_and_notes_silence() {
         let at = |days: u64| days_before(days).and_hms_opt(9, 0, 0).unwrap().and_utc();
         let mut p = profile(400, &[(30, 2)]);
-        p.set_engagement(EmailEngagement { last_opened_at: Some(at(3)), last_clicked_at: Some(at(3)) });
-        assert_eq!(points(&score(&p, ClientStatus::Active), FactorName::EmailEngagement), Some(5));
-        p.set_engagement(EmailEngagement { last_opened_at: Some(at(10)), last_clicked_at: None });
-        assert_eq!(points(&score(&p, ClientStatus::Active), FactorName::EmailEngagement), Some(3));
-        p.set_engagement(EmailEngagement { last_opened_at: Some(at(60)), last_clicked_at: Some(at(200)) });
-        assert_eq!(points(&score(&p, ClientStatus::Active), FactorName::EmailEngagement), Some(1));
-        p.set_engagement(EmailEngagement { last_opened_at: Some(at(300)), last_clicked_at: None });
+        p.set_engagement(EmailEngagement {
+            last_opened_at: Some(at(3)),
+            last_clicked_at: Some(at(3)),
+        });
+        assert_eq!(
+            points(
+                &score(&p, ClientStatus::Active),
+                FactorName::EmailEngagement
+            ),
+            Some(5)
+        );
+        p.set_engagement(EmailEngagement {
+            last_opened_at: Some(at(10)),
+            last_clicked_at: None,
+        });
+        assert_eq!(
+            points(
+                &score(&p, ClientStatus::Active),
+                FactorName::EmailEngagement
+            ),
+            Some(3)
+        );
+        p.set_engagement(EmailEngagement {
+            last_opened_at: Some(at(60)),
+            last_clicked_at: Some(at(200)),
+        });
+        assert_eq!(
+            points(
+                &score(&p, ClientStatus::Active),
+                FactorName::EmailEngagement
+            ),
+            Some(1)
+        );
+        p.set_engagement(EmailEngagement {
+            last_opened_at: Some(at(300)),
+            last_clicked_at: None,
+        });
         let stale = score(&p, ClientStatus::Active);
-        let factor = stale.factors.iter().find(|f| f.name == FactorName::EmailEngagement).unwrap();
-        assert_eq!(factor.explanation(), "Last opened one of our emails 300 days ago: -3");
+        let factor = stale
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::EmailEngagement)
+            .unwrap();
+        assert_eq!(
+            factor.explanation(),
+            "Last opened one of our emails 300 days ago: -3"
+        );
     }
 
     #[test]
@@ -741,12 +891,27 @@ mod tests {
     fn a_perfect_client_is_capped_at_100_with_a_limit_factor() {
         let days: Vec<(u64, u8)> = (0..12).map(|i| (10 + 30 * i, 5)).collect();
         let mut p = profile(400, &days);
-        p.add_feedback(Feedback::new(days_before(5), Rating::parse("r", 5).unwrap(), Some("Love it, perfect!")).unwrap()).unwrap();
+        p.add_feedback(
+            Feedback::new(
+                days_before(5),
+                Rating::parse("r", 5).unwrap(),
+                Some("Love it, perfect!"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         let at = days_before(2).and_hms_opt(9, 0, 0).unwrap().and_utc();
-        p.set_engagement(EmailEngagement { last_opened_at: Some(at), last_clicked_at: Some(at) });
+        p.set_engagement(EmailEngagement {
+            last_opened_at: Some(at),
+            last_clicked_at: Some(at),
+        });
         let s = score(&p, ClientStatus::Active);
         assert_eq!(s.score, 100);
-        let limit = s.factors.iter().find(|f| f.name == FactorName::Limit).unwrap();
+        let limit = s
+            .factors
+            .iter()
+            .find(|f| f.name == FactorName::Limit)
+            .unwrap();
         assert!(limit.explanation().starts_with("Scores stop at 100"));
         assert_sums(&s);
     }
@@ -757,7 +922,10 @@ mod tests {
         let earlier = today() - Days::new(7);
         assert_eq!(
             score_profile(&p, ClientStatus::Active, earlier),
-            Err(ScoreError::FutureDate { date: days_before(5), today: earlier })
+            Err(ScoreError::FutureDate {
+                date: days_before(5),
+                today: earlier
+            })
         );
     }
 
@@ -766,21 +934,31 @@ mod tests {
         // A deterministic sweep over histories, statuses and feedback.
         let mut seed = 7u64;
         let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         for _ in 0..2000 {
             let signup = 1 + next(1500);
             let count = next(15) as usize;
-            let mut fixes: Vec<(u64, u8)> = (0..count).map(|_| (next(signup), next(6) as u8)).collect();
-            fixes.sort_by(|a, b| b.0.cmp(&a.0));
+            let mut fixes: Vec<(u64, u8)> =
+                (0..count).map(|_| (next(signup), next(6) as u8)).collect();
+            fixes.sort_by_key(|f| std::cmp::Reverse(f.0));
             let mut p = profile(signup, &fixes);
             for _ in 0..next(4) {
                 let note = ["love it", "too tight", "ok"][next(3) as usize];
                 let rating = Rating::parse("r", 1 + next(5) as i64).unwrap();
-                p.add_feedback(Feedback::new(days_before(next(signup)), rating, Some(note)).unwrap()).unwrap();
+                p.add_feedback(
+                    Feedback::new(days_before(next(signup)), rating, Some(note)).unwrap(),
+                )
+                .unwrap();
             }
-            for status in [ClientStatus::Active, ClientStatus::Paused, ClientStatus::Closed] {
+            for status in [
+                ClientStatus::Active,
+                ClientStatus::Paused,
+                ClientStatus::Closed,
+            ] {
                 let s = score(&p, status);
                 assert_sums(&s);
                 assert!(s.factors.iter().all(|f| !f.explanation().is_empty()));
@@ -792,7 +970,10 @@ mod tests {
     fn scores_serialise_with_their_sentences() {
         let s = score(&profile(0, &[]), ClientStatus::Active);
         let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(json["factors"][1]["explanation"], "Signed up today; the first Fix is still to come: +5");
+        assert_eq!(
+            json["factors"][1]["explanation"],
+            "Signed up today; the first Fix is still to come: +5"
+        );
         let back: EngagementScore = serde_json::from_value(json).unwrap();
         assert_eq!(back, s);
     }

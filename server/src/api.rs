@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::ClientId;
 use domain::bgnbd::{self, BgNbdParams};
 use domain::score::{EngagementScore, engagement_score};
-use domain::ClientId;
 use serde::{Deserialize, Serialize};
 use store::{ScoreChange, StoreError};
 
@@ -19,7 +19,10 @@ pub enum ApiError {
     #[error("no client with id {0}")]
     ClientNotFound(ClientId),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("the client record cannot be scored: {0}")]
     Unscorable(String),
     #[error(transparent)]
@@ -39,9 +42,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, field) = match &self {
             Self::ClientNotFound(_) => (StatusCode::NOT_FOUND, "Client not found", None),
-            Self::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "Invalid request", Some(*field)),
+            Self::Invalid { field, .. } => {
+                (StatusCode::BAD_REQUEST, "Invalid request", Some(*field))
+            }
             Self::Unscorable(_) => (StatusCode::CONFLICT, "Client cannot be scored", None),
-            Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", None),
+            Self::Store(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                None,
+            ),
         };
         let detail = match &self {
             Self::Store(error) => {

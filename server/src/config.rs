@@ -10,12 +10,7 @@ use std::path::PathBuf;
 /// Runs the web app and the event pipeline on one SQLite file. Every flag can also be set
 /// through the environment variable shown beside it.
 #[derive(Debug, Parser)]
-#[command(
-    name = "engage",
-    version,
-    about,
-    long_about
-)]
+#[command(name = "engage", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -170,17 +165,28 @@ mod tests {
     #[test]
     fn model_commands_parse_dates_and_refuse_bad_ones() {
         let cli = Cli::try_parse_from([
-            "engage", "model", "fit", "--transactions", "t.csv", "--calibration-end", "2025-06-30", "--json",
+            "engage",
+            "model",
+            "fit",
+            "--transactions",
+            "t.csv",
+            "--calibration-end",
+            "2025-06-30",
+            "--json",
         ])
         .unwrap();
-        let Some(Command::Model(ModelArgs { command: ModelCommand::Fit(args) })) = cli.command else {
+        let Some(Command::Model(ModelArgs {
+            command: ModelCommand::Fit(args),
+        })) = cli.command
+        else {
             panic!("expected model fit")
         };
         assert_eq!(args.calibration_end, NaiveDate::from_ymd_opt(2025, 6, 30));
         assert!(args.json);
-        let error = Cli::try_parse_from(["engage", "model", "fit", "--calibration-end", "30/06/2025"])
-            .unwrap_err()
-            .to_string();
+        let error =
+            Cli::try_parse_from(["engage", "model", "fit", "--calibration-end", "30/06/2025"])
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("--calibration-end"), "{error}");
     }
 

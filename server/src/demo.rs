@@ -142,10 +142,15 @@ pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Res
         let end = (start + BATCH).min(clients);
         let now = clock.now();
         let batch = (start..end).map(|i| demo_client(i, now)).collect();
-        let outcome = store.import_clients(batch, now).await.map_err(|e| match e {
-            CreateClientError::Invalid(errors) => anyhow::anyhow!("demo data was refused: {errors}"),
-            CreateClientError::Store(error) => error.into(),
-        })?;
+        let outcome = store
+            .import_clients(batch, now)
+            .await
+            .map_err(|e| match e {
+                CreateClientError::Invalid(errors) => {
+                    anyhow::anyhow!("demo data was refused: {errors}")
+                }
+                CreateClientError::Store(error) => error.into(),
+            })?;
         total.created += outcome.created;
         total.skipped += outcome.skipped;
         progress.set_position(u64::from(end));

@@ -5,8 +5,8 @@
 //! to an empty database. Build with `cargo leptos build --release` so the binary carries
 //! its browser bundle.
 
-use clap::Parser;
 use anyhow::Context;
+use clap::Parser;
 use engage::config::{Cli, Command, ModelArgs, ModelCommand, SimulateArgs};
 use engage::{demo, model, startup, telemetry};
 use processors::{Clock, SystemClock};

@@ -117,7 +117,10 @@ pub fn read_transactions(input: impl Read) -> Result<Vec<Transaction>, Transacti
             .ok()
             .filter(|_| raw_date.len() == 10 || raw_date.as_bytes().get(10) == Some(&b'T'));
         if date.is_none() {
-            bad("date", format!("\"{raw_date}\" is not an ISO date (YYYY-MM-DD)"));
+            bad(
+                "date",
+                format!("\"{raw_date}\" is not an ISO date (YYYY-MM-DD)"),
+            );
         }
         let amount = Money::parse("amount", &record[amount_col]);
         if let Err(error) = &amount {
@@ -223,7 +226,11 @@ pub fn fit_transactions(args: &FitArgs, path: &Path, out: &mut impl Write) -> an
         .with_context(|| format!("in {}", path.display()))?;
     let (summaries, end) = summaries(&transactions, args.calibration_end);
     let fit = fit_logged(&summaries, end)?;
-    print_report(&FitReport::new(&fit, end, path.display().to_string()), args.json, out)
+    print_report(
+        &FitReport::new(&fit, end, path.display().to_string()),
+        args.json,
+        out,
+    )
 }
 
 /// `engage model fit`: fits on the client base, stores the fit as the model in use, and
@@ -256,7 +263,11 @@ fn fit_logged(summaries: &[CustomerSummary], end: NaiveDate) -> anyhow::Result<B
     tracing::info!(customers = summaries.len(), %end, "fitting BG/NBD");
     let started = std::time::Instant::now();
     let fit = bgnbd::fit(summaries).context("the model could not be fitted")?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, iterations = fit.iterations, "fitted");
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        iterations = fit.iterations,
+        "fitted"
+    );
     Ok(fit)
 }
 
@@ -280,7 +291,12 @@ pub fn simulate(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()>
         a: args.a,
         b: args.b,
     };
-    for (name, value) in [("r", args.r), ("alpha", args.alpha), ("a", args.a), ("b", args.b)] {
+    for (name, value) in [
+        ("r", args.r),
+        ("alpha", args.alpha),
+        ("a", args.a),
+        ("b", args.b),
+    ] {
         anyhow::ensure!(value.is_finite() && value > 0.0, "--{name} must be above 0");
     }
     let mut rng = SmallRng::seed_from_u64(args.seed);
@@ -315,8 +331,16 @@ mod tests {
         assert_eq!(rows[0].amount, Money::from_cents(1050));
         let (summaries, end) = summaries(&rows, None);
         assert_eq!(end.to_string(), "2025-02-02");
-        assert!(summaries.contains(&CustomerSummary { frequency: 1, recency: 31.0, age: 31.0 }));
-        assert!(summaries.contains(&CustomerSummary { frequency: 0, recency: 0.0, age: 28.0 }));
+        assert!(summaries.contains(&CustomerSummary {
+            frequency: 1,
+            recency: 31.0,
+            age: 31.0
+        }));
+        assert!(summaries.contains(&CustomerSummary {
+            frequency: 0,
+            recency: 0.0,
+            age: 28.0
+        }));
     }
 
     #[test]
@@ -326,7 +350,10 @@ mod tests {
             panic!("expected row errors")
         };
         let found: Vec<(u64, &str)> = rows.iter().map(|r| (r.line, r.field)).collect();
-        assert_eq!(found, [(3, "date"), (4, "client_id"), (4, "amount"), (5, "row")]);
+        assert_eq!(
+            found,
+            [(3, "date"), (4, "client_id"), (4, "amount"), (5, "row")]
+        );
         let message = TransactionFileError::Rows(rows).to_string();
         assert!(message.contains("line 3: date"), "{message}");
     }
@@ -335,7 +362,10 @@ mod tests {
     fn a_file_without_the_columns_is_refused() {
         let error = read_transactions("id,when,value\n1,2025-01-01,3\n".as_bytes()).unwrap_err();
         assert!(error.to_string().contains("client_id,date,amount"));
-        assert!(matches!(read_transactions("client_id,date,amount\n".as_bytes()), Err(TransactionFileError::Empty)));
+        assert!(matches!(
+            read_transactions("client_id,date,amount\n".as_bytes()),
+            Err(TransactionFileError::Empty)
+        ));
     }
 
     #[test]
@@ -343,6 +373,13 @@ mod tests {
         let file = "client_id,date,amount\nc1,2025-01-01,1\nc1,2025-03-01,1\nc2,2025-04-01,1\n";
         let rows = read_transactions(file.as_bytes()).unwrap();
         let (summaries, _) = summaries(&rows, NaiveDate::from_ymd_opt(2025, 2, 1));
-        assert_eq!(summaries, [CustomerSummary { frequency: 0, recency: 0.0, age: 31.0 }]);
+        assert_eq!(
+            summaries,
+            [CustomerSummary {
+                frequency: 0,
+                recency: 0.0,
+                age: 31.0
+            }]
+        );
     }
 }

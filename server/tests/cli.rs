@@ -27,15 +27,40 @@ fn fitting_a_simulated_transaction_log_recovers_its_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let simulated = engage(
         &[
-            "model", "simulate", "--customers", "20000", "--r", "0.8", "--alpha", "30", "--a",
-            "0.9", "--b", "3.5", "--start", "2024-01-01", "--end", "2025-12-31", "--seed", "11",
-            "--out", "log.csv",
+            "model",
+            "simulate",
+            "--customers",
+            "20000",
+            "--r",
+            "0.8",
+            "--alpha",
+            "30",
+            "--a",
+            "0.9",
+            "--b",
+            "3.5",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2025-12-31",
+            "--seed",
+            "11",
+            "--out",
+            "log.csv",
         ],
         dir.path(),
     );
     assert!(simulated.status.success(), "{}", stderr(&simulated));
     let fitted = engage(
-        &["model", "fit", "--transactions", "log.csv", "--calibration-end", "2025-12-31", "--json"],
+        &[
+            "model",
+            "fit",
+            "--transactions",
+            "log.csv",
+            "--calibration-end",
+            "2025-12-31",
+            "--json",
+        ],
         dir.path(),
     );
     assert!(fitted.status.success(), "{}", stderr(&fitted));
@@ -44,10 +69,16 @@ fn fitting_a_simulated_transaction_log_recovers_its_parameters() {
     // Within 15% of the simulating values: the tolerance stated in domain::bgnbd's tests.
     for (name, want) in [("r", 0.8), ("alpha", 30.0), ("a", 0.9), ("b", 3.5)] {
         let got = report[name].as_f64().unwrap();
-        assert!((got - want).abs() / want < 0.15, "{name}: fitted {got}, simulated with {want}");
+        assert!(
+            (got - want).abs() / want < 0.15,
+            "{name}: fitted {got}, simulated with {want}"
+        );
     }
     assert!(report["log_likelihood"].as_f64().unwrap() < 0.0);
-    assert!(!dir.path().join("data").exists(), "fitting a file needs no database");
+    assert!(
+        !dir.path().join("data").exists(),
+        "fitting a file needs no database"
+    );
 }
 
 #[test]
@@ -63,13 +94,19 @@ fn a_malformed_transaction_log_is_refused_with_line_numbers() {
     let message = stderr(&output);
     assert!(message.contains("line 3: date"), "{message}");
     assert!(message.contains("line 4: amount"), "{message}");
-    assert!(stdout(&output).is_empty(), "nothing is fitted from a bad file");
+    assert!(
+        stdout(&output).is_empty(),
+        "nothing is fitted from a bad file"
+    );
 }
 
 #[test]
 fn seeding_and_fitting_the_client_base_stores_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    let seeded = engage(&["--db", "engage.db", "seed", "--clients", "1500"], dir.path());
+    let seeded = engage(
+        &["--db", "engage.db", "seed", "--clients", "1500"],
+        dir.path(),
+    );
     assert!(seeded.status.success(), "{}", stderr(&seeded));
     let fitted = engage(&["--db", "engage.db", "model", "fit", "--json"], dir.path());
     assert!(fitted.status.success(), "{}", stderr(&fitted));
@@ -79,14 +116,25 @@ fn seeding_and_fitting_the_client_base_stores_the_model() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stored = runtime.block_on(async {
         let store = store::Store::open(dir.path().join("engage.db")).unwrap();
-        store.latest_model_fit().await.unwrap().expect("the fit is stored")
+        store
+            .latest_model_fit()
+            .await
+            .unwrap()
+            .expect("the fit is stored")
     });
     assert_eq!(stored.fit.params.r, report["r"].as_f64().unwrap());
     // Seeding again adds nothing: the same demo clients are already there.
-    let again = engage(&["--db", "engage.db", "seed", "--clients", "1500"], dir.path());
+    let again = engage(
+        &["--db", "engage.db", "seed", "--clients", "1500"],
+        dir.path(),
+    );
     assert!(again.status.success());
     let runtime_count = runtime.block_on(async {
-        store::Store::open(dir.path().join("engage.db")).unwrap().client_count().await.unwrap()
+        store::Store::open(dir.path().join("engage.db"))
+            .unwrap()
+            .client_count()
+            .await
+            .unwrap()
     });
     assert_eq!(runtime_count, 1500);
 }

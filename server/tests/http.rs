@@ -136,7 +136,10 @@ async fn ticking_the_consent_box_records_the_opt_in() {
     .await;
     let outcome: app::routes::clients::CreateClientOutcome =
         serde_json::from_str(&body_text(response).await).unwrap();
-    let app::routes::clients::CreateClientOutcome::Created { id, emails_allowed, .. } = outcome else {
+    let app::routes::clients::CreateClientOutcome::Created {
+        id, emails_allowed, ..
+    } = outcome
+    else {
         panic!("expected a new client, got {outcome:?}")
     };
     assert!(emails_allowed);
@@ -187,19 +190,35 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
         },
     };
     let client = store
-        .create_client(domain::NewClient::parse(&input, clock.now()).unwrap(), clock.now())
+        .create_client(
+            domain::NewClient::parse(&input, clock.now()).unwrap(),
+            clock.now(),
+        )
         .await
         .unwrap();
-    StreamProcessor::new(store.clone(), Arc::clone(&clock)).process_batch().await.unwrap();
-    EmailProcessor::new(store.clone(), Arc::clone(&clock), Arc::new(TemplateWriter), EmailProcessorConfig::default())
+    StreamProcessor::new(store.clone(), Arc::clone(&clock))
         .process_batch()
         .await
         .unwrap();
+    EmailProcessor::new(
+        store.clone(),
+        Arc::clone(&clock),
+        Arc::new(TemplateWriter),
+        EmailProcessorConfig::default(),
+    )
+    .process_batch()
+    .await
+    .unwrap();
     // A stored model fit gives the client a P(alive).
     store
         .save_model_fit(store::StoredFit {
             fit: domain::bgnbd::BgNbdFit {
-                params: domain::bgnbd::BgNbdParams { r: 3.0, alpha: 150.0, a: 1.2, b: 6.0 },
+                params: domain::bgnbd::BgNbdParams {
+                    r: 3.0,
+                    alpha: 150.0,
+                    a: 1.2,
+                    b: 6.0,
+                },
                 log_likelihood: -1.0,
                 customers: 1,
                 iterations: 1,
@@ -211,7 +230,8 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
         .await
         .unwrap();
 
-    let (status, _, body) = get_json(app.clone(), &format!("/api/v1/clients/{}/score", client.id)).await;
+    let (status, _, body) =
+        get_json(app.clone(), &format!("/api/v1/clients/{}/score", client.id)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let current = &body["current"];
     let factors = current["factors"].as_array().unwrap();
@@ -225,12 +245,22 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
     let history = body["history"].as_array().unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["score"], current["score"]);
-    assert!(history[0]["event_id"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(
+        history[0]["event_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
     let p_alive = body["model"]["p_alive"].as_f64().unwrap();
     assert!(p_alive > 0.0 && p_alive < 1.0, "{p_alive}");
-    assert!(body["model"]["expected_purchases_90_days"].as_f64().unwrap() > 0.0);
+    assert!(
+        body["model"]["expected_purchases_90_days"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 
-    let (status, content_type, problem) = get_json(app.clone(), "/api/v1/clients/nobody/score").await;
+    let (status, content_type, problem) =
+        get_json(app.clone(), "/api/v1/clients/nobody/score").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(problem["detail"], "no client with id nobody");

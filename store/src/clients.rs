@@ -173,7 +173,11 @@ impl Store {
             while let Some(row) = rows.next()? {
                 let profile: Profile = parse_profile(&row.get::<_, String>(0)?)?;
                 days.clear();
-                days.extend(profile.purchase_dates().map(|d| i64::from(d.num_days_from_ce())));
+                days.extend(
+                    profile
+                        .purchase_dates()
+                        .map(|d| i64::from(d.num_days_from_ce())),
+                );
                 summaries.extend(bgnbd::summarise(&days, end));
             }
             Ok(summaries)
@@ -262,8 +266,8 @@ fn check_references(tx: &Transaction<'_>, client: &Client) -> Result<(), CreateC
 }
 
 fn insert_client(tx: &Transaction<'_>, client: &Client) -> Result<()> {
-    let profile = serde_json::to_string(&client.profile)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let profile =
+        serde_json::to_string(&client.profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.prepare_cached(&format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE stylists (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -140,7 +141,8 @@ CREATE TABLE model_fits (
     log_likelihood  REAL NOT NULL,
     iterations      INTEGER NOT NULL
 );
-"#];
+"#,
+];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one
 /// pool of readers.

@@ -81,8 +81,10 @@ impl Store {
                 let (score, band, factors, event_id, scored_at) = row?;
                 Ok(ScoreChange {
                     score,
-                    band: Band::parse(&band).ok_or_else(|| StoreError::Corrupt(format!("band {band}")))?,
-                    factors: serde_json::from_str(&factors).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    band: Band::parse(&band)
+                        .ok_or_else(|| StoreError::Corrupt(format!("band {band}")))?,
+                    factors: serde_json::from_str(&factors)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     event_id: EventId::new(event_id),
                     scored_at: instant(scored_at)?,
                 })

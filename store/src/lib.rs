@@ -104,8 +104,15 @@ mod tests {
     #[tokio::test]
     async fn the_full_profile_is_stored_and_read_back() {
         let (_dir, store) = store_with_stylist().await;
-        let new = client_with_fixes("grace@example.com", "2025-01-01", &["2025-02-01", "2025-03-01"]);
-        let client = store.create_client(new.clone(), at("2026-01-01T10:00:00Z")).await.unwrap();
+        let new = client_with_fixes(
+            "grace@example.com",
+            "2025-01-01",
+            &["2025-02-01", "2025-03-01"],
+        );
+        let client = store
+            .create_client(new.clone(), at("2026-01-01T10:00:00Z"))
+            .await
+            .unwrap();
         let read = store.get_client(client.id.clone()).await.unwrap().unwrap();
         assert_eq!(read.profile, new.profile);
         assert_eq!(read.profile.fixes().len(), 2);
@@ -117,22 +124,38 @@ mod tests {
     async fn an_import_writes_every_client_with_its_change_and_skips_known_emails() {
         let (_dir, store) = store_with_stylist().await;
         let now = at("2026-01-01T10:00:00Z");
-        store.create_client(new_client("Ada", "ada@example.com"), now).await.unwrap();
+        store
+            .create_client(new_client("Ada", "ada@example.com"), now)
+            .await
+            .unwrap();
         let batch = vec![
             client_with_fixes("grace@example.com", "2025-01-01", &["2025-02-01"]),
             new_client("Ada again", "ada@example.com"),
             client_with_fixes("katherine@example.com", "2025-01-01", &[]),
         ];
         let outcome = store.import_clients(batch, now).await.unwrap();
-        assert_eq!(outcome, ImportOutcome { created: 2, skipped: 1 });
+        assert_eq!(
+            outcome,
+            ImportOutcome {
+                created: 2,
+                skipped: 1
+            }
+        );
         assert_eq!(store.client_count().await.unwrap(), 3);
         assert_eq!(store.read_changes(0, 10).await.unwrap().len(), 3);
 
         let mut unknown = new_client("Nobody's", "nobody@example.com");
         unknown.stylist_id = StylistId::new("st-nobody");
-        let batch = vec![client_with_fixes("mary@example.com", "2025-01-01", &[]), unknown];
+        let batch = vec![
+            client_with_fixes("mary@example.com", "2025-01-01", &[]),
+            unknown,
+        ];
         assert!(store.import_clients(batch, now).await.is_err());
-        assert_eq!(store.client_count().await.unwrap(), 3, "a failed batch writes nothing");
+        assert_eq!(
+            store.client_count().await.unwrap(),
+            3,
+            "a failed batch writes nothing"
+        );
     }
 
     #[tokio::test]
@@ -140,7 +163,11 @@ mod tests {
         let (_dir, store) = store_with_stylist().await;
         let now = at("2026-01-01T10:00:00Z");
         let batch = vec![
-            client_with_fixes("a@example.com", "2025-01-01", &["2025-01-10", "2025-02-10", "2025-02-10", "2025-03-12"]),
+            client_with_fixes(
+                "a@example.com",
+                "2025-01-01",
+                &["2025-01-10", "2025-02-10", "2025-02-10", "2025-03-12"],
+            ),
             client_with_fixes("b@example.com", "2025-01-01", &["2025-06-01"]),
             client_with_fixes("c@example.com", "2025-01-01", &[]),
         ];
@@ -149,8 +176,22 @@ mod tests {
         let mut summaries = store.customer_summaries(end).await.unwrap();
         summaries.sort_by_key(|s| s.frequency);
         assert_eq!(summaries.len(), 2, "a client who never bought is left out");
-        assert_eq!((summaries[0].frequency, summaries[0].recency, summaries[0].age), (0, 0.0, 213.0));
-        assert_eq!((summaries[1].frequency, summaries[1].recency, summaries[1].age), (2, 61.0, 355.0));
+        assert_eq!(
+            (
+                summaries[0].frequency,
+                summaries[0].recency,
+                summaries[0].age
+            ),
+            (0, 0.0, 213.0)
+        );
+        assert_eq!(
+            (
+                summaries[1].frequency,
+                summaries[1].recency,
+                summaries[1].age
+            ),
+            (2, 61.0, 355.0)
+        );
     }
 
     #[tokio::test]
@@ -159,7 +200,12 @@ mod tests {
         assert_eq!(store.latest_model_fit().await.unwrap(), None);
         let fit = |r: f64| StoredFit {
             fit: domain::bgnbd::BgNbdFit {
-                params: domain::bgnbd::BgNbdParams { r, alpha: 30.0, a: 0.8, b: 2.5 },
+                params: domain::bgnbd::BgNbdParams {
+                    r,
+                    alpha: 30.0,
+                    a: 0.8,
+                    b: 2.5,
+                },
                 log_likelihood: -1234.5,
                 customers: 500,
                 iterations: 17,
@@ -191,7 +237,11 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let client = store.get_client(domain::ClientId::new("c-1")).await.unwrap().unwrap();
+        let client = store
+            .get_client(domain::ClientId::new("c-1"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(client.profile.signed_up_on().to_string(), "2026-01-01");
         assert!(!client.profile.consent().allows_email());
         let changes = store.read_changes(0, 10).await.unwrap();
