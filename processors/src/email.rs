@@ -7,8 +7,9 @@ use chrono::Duration;
 use domain::policy::{Decision, PolicyInput, PolicySettings, decide};
 use domain::score::engagement_score;
 use domain::{DomainEvent, event::EVENT_SCHEMA_VERSION};
+use futures_util::future::join_all;
 use std::sync::Arc;
-use store::{NewDraft, Outcome, ReceivedMessage, Store};
+use store::{Effect, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Store};
 use tokio_util::sync::CancellationToken;
 
 /// How the email processor consumes its queue.
@@ -25,12 +26,19 @@ pub struct EmailProcessorConfig {
 impl Default for EmailProcessorConfig {
     fn default() -> Self {
         Self {
-            batch_size: 10,
+            batch_size: 100,
             visibility_timeout: Duration::seconds(60),
             max_receives: 5,
             policy: PolicySettings::default(),
         }
     }
+}
+
+/// The outcome of handling a batch, item by item (SQS's "partial batch response").
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub handled: Vec<Handled>,
+    pub failed: Vec<Failure>,
 }
 
 pub struct EmailProcessor {
@@ -59,35 +67,35 @@ impl EmailProcessor {
         }
     }
 
-    /// Applies one event: score, policy, draft. Safe to call twice with the same event.
-    pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
+    /// Works out one event's effect — score, policy decision, draft — without writing
+    /// anything. `None` when the event's effect is already recorded.
+    pub async fn effect_of(&self, event: &DomainEvent) -> Result<Option<Effect>, ProcessError> {
         if event.schema_version != EVENT_SCHEMA_VERSION {
             return Err(ProcessError::Malformed(format!(
                 "schema version {}",
                 event.schema_version
             )));
         }
-        if self.store.is_event_processed(event.id.clone()).await? {
-            return Ok(Outcome::AlreadyApplied);
-        }
-        let client = self
+        let context = self
             .store
-            .get_client(event.client_id.clone())
-            .await?
+            .event_context(event.id.clone(), event.client_id.clone())
+            .await?;
+        if context.already_applied {
+            return Ok(None);
+        }
+        let client = context
+            .client
             .ok_or_else(|| ProcessError::UnknownClient(event.client_id.clone()))?;
         let now = self.clock.now();
-        let previous = self.store.latest_score(client.id.clone()).await?;
         let current = engagement_score(&client, now)
             .map_err(|error| ProcessError::Malformed(format!("client {}: {error}", client.id)))?;
-        let draft_pending = self.store.has_pending_draft(client.id.clone()).await?;
-        let last_draft_at = self.store.last_draft_at(client.id.clone()).await?;
         let decision = decide(&PolicyInput {
             event,
             client: &client,
-            previous: previous.as_ref().map(|s| s.band),
+            previous: context.previous_band,
             current: &current,
-            draft_pending,
-            last_draft_at,
+            draft_pending: context.draft_pending,
+            last_draft_at: context.last_draft_at,
             now,
             settings: self.config.policy,
         });
@@ -115,62 +123,70 @@ impl EmailProcessor {
                 })
             }
         };
-        tracing::info!(event_id = %event.id, client_id = %client.id, score = current.score, %decision, "event processed");
-        Ok(self
-            .store
-            .record_outcome(
-                event.id.clone(),
-                client.id,
-                client.stylist_id,
-                current,
-                draft,
-                now,
-            )
-            .await?)
+        tracing::debug!(event_id = %event.id, client_id = %client.id, score = current.score, %decision, "event decided");
+        Ok(Some(Effect {
+            event_id: event.id.clone(),
+            event_at: event.occurred_at,
+            client: client.id,
+            stylist: client.stylist_id,
+            score: current,
+            draft,
+        }))
     }
 
-    async fn handle_message(&self, message: &ReceivedMessage) {
-        let result = match serde_json::from_str::<DomainEvent>(&message.body) {
-            Ok(event) => self.handle_event(&event).await,
-            Err(error) => Err(ProcessError::Malformed(error.to_string())),
-        };
-        let settled = match result {
-            Ok(_) => self.store.delete_message(message.id).await,
-            Err(error) => {
-                // A message no version of this code can read will never succeed: dead-letter it now.
-                let max_receives = if matches!(error, ProcessError::Malformed(_)) {
-                    1
-                } else {
-                    self.config.max_receives
-                };
-                let backoff = Duration::seconds(1 << message.receive_count.min(8));
-                tracing::warn!(message_id = message.id, receive_count = message.receive_count, %error, "event failed");
-                self.store
-                    .release_failed(
-                        message.id,
-                        error.to_string(),
-                        backoff,
-                        max_receives,
-                        self.clock.now(),
-                    )
-                    .await
-                    .map(|dead| {
-                        if dead {
-                            tracing::error!(
-                                message_id = message.id,
-                                "event moved to the dead-letter queue"
-                            );
-                        }
-                    })
-            }
-        };
-        if let Err(error) = settled {
-            // The message stays hidden until its visibility timeout, then is retried.
-            tracing::error!(message_id = message.id, %error, "could not settle a message");
+    /// Applies one event end to end: decide, then record. Safe to call twice with the same
+    /// event: the second call has no effect.
+    pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
+        match self.effect_of(event).await? {
+            None => Ok(Outcome::AlreadyApplied),
+            Some(effect) => Ok(self.store.record_outcome(effect, self.clock.now()).await?),
         }
     }
 
-    /// Receives and handles one batch. Returns how many messages it handled.
+    /// Handles a batch of received messages and reports, item by item, which were handled
+    /// (with their effect) and which failed (with the error and when to retry): a partial
+    /// batch failure never fails the items that succeeded. Messages are worked on
+    /// concurrently; nothing is written here.
+    pub async fn handle_batch(&self, messages: &[ReceivedMessage]) -> BatchReport {
+        let results = join_all(messages.iter().map(|message| async move {
+            let result = match serde_json::from_str::<DomainEvent>(&message.body) {
+                Ok(event) => self.effect_of(&event).await,
+                Err(error) => Err(ProcessError::Malformed(error.to_string())),
+            };
+            (message, result)
+        }))
+        .await;
+        let mut report = BatchReport::default();
+        for (message, result) in results {
+            match result {
+                Ok(effect) => report.handled.push(Handled {
+                    message_id: message.id,
+                    effect,
+                }),
+                Err(error) => {
+                    tracing::warn!(message_id = message.id, receive_count = message.receive_count, %error, "event failed");
+                    // A message no version of this code can read will never succeed:
+                    // dead-letter it on its first failure.
+                    let max_receives = if matches!(error, ProcessError::Malformed(_)) {
+                        1
+                    } else {
+                        self.config.max_receives
+                    };
+                    report.failed.push(Failure {
+                        message_id: message.id,
+                        error: error.to_string(),
+                        retry_after: Duration::seconds(1 << message.receive_count.min(8)),
+                        max_receives,
+                    });
+                }
+            }
+        }
+        report
+    }
+
+    /// Receives one batch, handles it, and settles it (effects recorded, handled messages
+    /// deleted, failed ones retried or dead-lettered) in one transaction. Returns how many
+    /// messages it received.
     pub async fn process_batch(&self) -> Result<usize, ProcessError> {
         let messages = self
             .store
@@ -181,9 +197,23 @@ impl EmailProcessor {
                 self.clock.now(),
             )
             .await?;
-        for message in &messages {
-            self.handle_message(message).await;
+        if messages.is_empty() {
+            return Ok(0);
         }
+        let report = self.handle_batch(&messages).await;
+        let settled = self
+            .store
+            .settle_batch(report.handled, report.failed, self.clock.now())
+            .await?;
+        for message_id in &settled.dead_lettered {
+            tracing::error!(message_id, "event moved to the dead-letter queue");
+        }
+        tracing::debug!(
+            received = messages.len(),
+            applied = settled.applied,
+            already_applied = settled.already_applied,
+            "batch settled"
+        );
         Ok(messages.len())
     }
 

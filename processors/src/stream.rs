@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The checkpoint name under which the stream processor records its position.
 pub const CHECKPOINT: &str = "stream-processor";
-const BATCH: u32 = 200;
+const BATCH: u32 = 500;
 /// A safety net: look at the feed at least this often even without a signal.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 

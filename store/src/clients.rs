@@ -10,7 +10,7 @@ use domain::{
     Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, Profile, StylistId,
     ValidationErrors,
 };
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Why a client could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,26 @@ impl From<rusqlite::Error> for CreateClientError {
 
 const CLIENT_COLUMNS: &str =
     "id, name, email, stylist_id, status, version, created_at, updated_at, profile";
+
+/// Why a client could not be updated.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateClientError {
+    #[error("no such client")]
+    NotFound,
+    /// Someone else changed the client since the version the update was based on.
+    #[error("the client was changed meanwhile; it is now at version {current}")]
+    VersionConflict { current: u64 },
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for UpdateClientError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
 
 /// What a bulk import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -186,15 +206,85 @@ impl Store {
     }
 
     pub async fn get_client(&self, id: ClientId) -> Result<Option<Client>> {
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"
-            ))?
-            .query_row([id.as_str()], client_from_row)
-            .optional()?
-            .transpose()
-        })
-        .await
+        self.read(move |conn| client_by_id(conn, &id)).await
+    }
+
+    /// Changes a client: `change` edits a copy of the stored record; if anything differs,
+    /// the new version is stored with its change record in one transaction. With
+    /// `expected_version`, the update is refused if the client has moved on since
+    /// (optimistic concurrency). A change that alters nothing writes nothing.
+    pub async fn update_client(
+        &self,
+        id: ClientId,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
+    ) -> Result<Client, UpdateClientError> {
+        let (client, written) = self
+            .write(move |conn| {
+                let old = client_by_id(conn, &id)?.ok_or(UpdateClientError::NotFound)?;
+                if let Some(expected) = expected_version
+                    && expected != old.version
+                {
+                    return Err(UpdateClientError::VersionConflict {
+                        current: old.version,
+                    });
+                }
+                let mut new = old.clone();
+                change(&mut new)?;
+                // Identity and bookkeeping belong to the store, not to the change.
+                new.id = old.id.clone();
+                new.version = old.version;
+                new.created_at = old.created_at;
+                new.updated_at = old.updated_at;
+                if new == old {
+                    return Ok((old, false));
+                }
+                new.version = old.version + 1;
+                new.updated_at = now.max(old.updated_at);
+                if new.email != old.email {
+                    let taken = conn
+                        .prepare_cached("SELECT 1 FROM clients WHERE email = ?1 AND id <> ?2")?
+                        .exists(params![new.email.as_str(), new.id.as_str()])?;
+                    if taken {
+                        return Err(ValidationErrors::single(
+                            "email",
+                            "A client with this email address already exists.",
+                        )
+                        .into());
+                    }
+                }
+                let profile = serde_json::to_string(&new.profile)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let updated = conn
+                    .prepare_cached(
+                        "UPDATE clients SET name = ?3, email = ?4, stylist_id = ?5, status = ?6, version = ?7, updated_at = ?8, profile = ?9
+                         WHERE id = ?1 AND version = ?2",
+                    )?
+                    .execute(params![
+                        new.id.as_str(),
+                        old.version,
+                        new.name.as_str(),
+                        new.email.as_str(),
+                        new.stylist_id.as_str(),
+                        new.status.as_str(),
+                        new.version,
+                        millis(new.updated_at),
+                        profile,
+                    ])?;
+                if updated != 1 {
+                    return Err(UpdateClientError::VersionConflict {
+                        current: old.version,
+                    });
+                }
+                append_change(conn, Some(&old), &new)?;
+                Ok((new, true))
+            })
+            .await?;
+        if written {
+            self.inner.feed_appended.notify_waiters();
+        }
+        Ok(client)
     }
 
     /// The newest clients first, with their stylist and latest score.
@@ -245,7 +335,7 @@ impl Store {
 
 /// Turns constraint problems into field errors before the insert, so the user learns
 /// which field is wrong instead of seeing a database message.
-fn check_references(tx: &Transaction<'_>, client: &Client) -> Result<(), CreateClientError> {
+fn check_references(tx: &Connection, client: &Client) -> Result<(), CreateClientError> {
     let stylist_known = tx
         .prepare_cached("SELECT 1 FROM stylists WHERE id = ?1")?
         .exists([client.stylist_id.as_str()])?;
@@ -265,7 +355,7 @@ fn check_references(tx: &Transaction<'_>, client: &Client) -> Result<(), CreateC
     Ok(())
 }
 
-fn insert_client(tx: &Transaction<'_>, client: &Client) -> Result<()> {
+fn insert_client(tx: &Connection, client: &Client) -> Result<()> {
     let profile =
         serde_json::to_string(&client.profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.prepare_cached(&format!(
@@ -289,11 +379,7 @@ fn parse_profile(json: &str) -> Result<Profile> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("client profile: {e}")))
 }
 
-pub(crate) fn append_change(
-    tx: &Transaction<'_>,
-    old: Option<&Client>,
-    new: &Client,
-) -> Result<()> {
+pub(crate) fn append_change(tx: &Connection, old: Option<&Client>, new: &Client) -> Result<()> {
     let image = |client: &Client| {
         serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()))
     };
@@ -303,6 +389,15 @@ pub(crate) fn append_change(
     .execute(params![new.id.as_str(), new.version, old.map(image).transpose()?, image(new)?, millis(new.updated_at)],
     )?;
     Ok(())
+}
+
+pub(crate) fn client_by_id(conn: &Connection, id: &ClientId) -> Result<Option<Client>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"
+    ))?
+    .query_row([id.as_str()], client_from_row)
+    .optional()?
+    .transpose()
 }
 
 fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {

@@ -1,7 +1,8 @@
 //! Opening the database, its schema, and the plumbing that runs SQL off the async threads.
 
 use crate::{Result, StoreError};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::Connection;
+use rusqlite::OpenFlags;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -142,6 +143,14 @@ CREATE TABLE model_fits (
     iterations      INTEGER NOT NULL
 );
 "#,
+    // Issue 4: change-feed retention and end-to-end latency.
+    r#"
+ALTER TABLE client_changes ADD COLUMN published_at INTEGER;
+UPDATE client_changes SET published_at = recorded_at
+  WHERE seq <= COALESCE((SELECT position FROM checkpoints WHERE name = 'stream-processor'), 0);
+CREATE INDEX client_changes_published ON client_changes(published_at) WHERE published_at IS NOT NULL;
+ALTER TABLE score_changes ADD COLUMN event_at INTEGER;
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one
@@ -153,13 +162,30 @@ pub struct Store {
 
 pub(crate) struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// Jobs for the writer thread, which owns the only writing connection.
+    writer: std::sync::mpsc::Sender<WriteJob>,
     readers: Mutex<Vec<Connection>>,
     /// Woken after a commit that appended to the change feed.
     pub(crate) feed_appended: Notify,
     /// Woken after a commit that made queue messages available.
     pub(crate) queue_filled: Notify,
 }
+
+/// Work for the writer thread.
+enum WriteJob {
+    /// Runs inside the shared transaction of a group commit, in its own savepoint. Returns
+    /// what to do once the transaction's fate is known (`Ok` when committed).
+    InTransaction(Box<dyn FnOnce(&Connection) -> Settle + Send>),
+    /// Runs alone, outside any transaction (a WAL checkpoint).
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// Delivers a job's result once the commit that holds it has succeeded or failed.
+type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// Most jobs one commit takes: enough to share one fsync among many writers, few enough
+/// that no single commit holds the lock for long.
+const MAX_GROUP: usize = 256;
 
 impl Store {
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
@@ -174,10 +200,15 @@ impl Store {
         }
         let mut writer = connect(&path).map_err(|e| open_error(e.to_string()))?;
         migrate(&mut writer)?;
+        let (jobs, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("engage-sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| open_error(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(writer),
+                writer: jobs,
                 readers: Mutex::new(Vec::new()),
                 feed_appended: Notify::new(),
                 queue_filled: Notify::new(),
@@ -189,28 +220,61 @@ impl Store {
         &self.inner.path
     }
 
-    /// Runs `work` in one immediate (write-locking) transaction; commits if it returns `Ok`.
+    /// Runs `work` as one atomic unit of writing: all of it commits or none of it does.
+    ///
+    /// Writes from concurrent callers are committed together (group commit): each runs in
+    /// its own savepoint inside one transaction, so one failing rolls back only itself,
+    /// and the others share one durable commit. The result is returned only after the
+    /// commit, so `Ok` always means "on disk".
     pub(crate) async fn write<T, E>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + From<rusqlite::Error> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = work(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
-        .map_err(|_| E::from(StoreError::Cancelled))?
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job = WriteJob::InTransaction(Box::new(move |conn: &Connection| -> Settle {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                conn.execute_batch("SAVEPOINT job")?;
+                match work(conn) {
+                    Ok(value) => {
+                        conn.execute_batch("RELEASE job")?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                        Err(error)
+                    }
+                }
+            }))
+            .unwrap_or_else(|_| {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                Err(E::from(StoreError::Corrupt(
+                    "a write panicked; it was rolled back".into(),
+                )))
+            });
+            match outcome {
+                Ok(value) => Box::new(move |committed: Result<(), String>| {
+                    let _ = reply.send(
+                        committed
+                            .map(|()| value)
+                            .map_err(|reason| E::from(StoreError::Commit(reason))),
+                    );
+                }),
+                Err(error) => {
+                    // Nothing of this job will be committed: answer at once.
+                    let _ = reply.send(Err(error));
+                    Box::new(|_| {})
+                }
+            }
+        }));
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| E::from(StoreError::Cancelled))?;
+        answer.await.map_err(|_| E::from(StoreError::Cancelled))?
     }
 
     /// Runs `work` on a pooled read connection.
@@ -244,14 +308,63 @@ impl Store {
     /// Flushes the write-ahead log into the main file; called on shutdown so the file is
     /// complete on its own.
     pub async fn checkpoint_wal(&self) -> Result<()> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-            Ok(())
-        })
-        .await
-        .map_err(|_| StoreError::Cancelled)?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
+            let _ = reply.send(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"));
+        }));
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| StoreError::Cancelled)?;
+        Ok(answer.await.map_err(|_| StoreError::Cancelled)??)
+    }
+}
+
+/// The writer thread: takes every job waiting, runs them in one transaction, commits once,
+/// then tells each job how the commit went. Ends when every `Store` handle is gone.
+fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
+    let mut pending: Option<WriteJob> = None;
+    loop {
+        let first = match pending.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        let first = match first {
+            WriteJob::Alone(job) => {
+                job(&mut conn);
+                continue;
+            }
+            WriteJob::InTransaction(job) => job,
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(WriteJob::InTransaction(job)) => group.push(job),
+                Ok(alone) => {
+                    pending = Some(alone);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        let settles: Vec<Settle> = match &begun {
+            Ok(()) => group.into_iter().map(|job| job(&conn)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let committed = begun
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(|e| e.to_string());
+        if let Err(reason) = &committed {
+            tracing::error!(%reason, "a group commit failed; its writes were rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for settle in settles {
+            settle(committed.clone());
+        }
     }
 }
 

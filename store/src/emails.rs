@@ -7,7 +7,7 @@ use domain::views::EmailSummary;
 use domain::{
     Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId,
 };
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 /// A draft a writer produced, ready to be stored for review.
@@ -19,6 +19,120 @@ pub struct NewDraft {
     pub writer: String,
     /// Why the policy asked for it, in words a stylist reads.
     pub reason: String,
+}
+
+/// The effect of one event on a client, recorded exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    pub event_id: EventId,
+    /// When the change behind the event was recorded: the start of its journey.
+    pub event_at: DateTime<Utc>,
+    pub client: ClientId,
+    pub stylist: StylistId,
+    pub score: EngagementScore,
+    pub draft: Option<NewDraft>,
+}
+
+/// A message handled successfully: delete it, recording its effect if it has one (a
+/// message whose event was applied before has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub message_id: i64,
+    pub effect: Option<Effect>,
+}
+
+/// A message whose handling failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message_id: i64,
+    pub error: String,
+    /// When it may be received again.
+    pub retry_after: chrono::Duration,
+    /// Receives after which it moves to the dead-letter queue.
+    pub max_receives: u32,
+}
+
+/// What settling a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub applied: u32,
+    pub already_applied: u32,
+    pub dead_lettered: Vec<i64>,
+}
+
+/// What the email processor reads before applying an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventContext {
+    /// The event's effect is already recorded; nothing else was read.
+    pub already_applied: bool,
+    pub client: Option<domain::Client>,
+    /// The client's band before this event, if it was ever scored.
+    pub previous_band: Option<Band>,
+    /// A draft for this client awaits review.
+    pub draft_pending: bool,
+    /// When the newest draft for this client was created.
+    pub last_draft_at: Option<DateTime<Utc>>,
+}
+
+fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Result<Outcome> {
+    let first_time = conn
+        .prepare_cached("INSERT INTO processed_events (event_id, processed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute(params![effect.event_id.as_str(), millis(now)])?
+        == 1;
+    if !first_time {
+        return Ok(Outcome::AlreadyApplied);
+    }
+    let score = &effect.score;
+    let factors =
+        serde_json::to_string(&score.factors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO score_changes (client_id, event_id, score, band, factors, scored_at, event_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![effect.client.as_str(), effect.event_id.as_str(), score.score, score.band.as_str(), factors, millis(now), millis(effect.event_at)])?;
+    conn.prepare_cached("UPDATE clients SET score = ?2, band = ?3 WHERE id = ?1")?
+        .execute(params![
+            effect.client.as_str(),
+            score.score,
+            score.band.as_str()
+        ])?;
+    // The policy decided on what it read; two workers (or two events of one client in one
+    // batch) may have decided at once. The writer is the arbiter: never a second pending draft.
+    let draft = match &effect.draft {
+        Some(draft) => {
+            let pending = conn
+                .prepare_cached("SELECT 1 FROM emails WHERE client_id = ?1 AND status = 'drafted'")?
+                .exists([effect.client.as_str()])?;
+            if pending {
+                tracing::info!(client_id = %effect.client, event_id = %effect.event_id, "draft dropped: another draft already awaits review");
+                None
+            } else {
+                Some(draft)
+            }
+        }
+        None => None,
+    };
+    if let Some(draft) = draft {
+        conn.prepare_cached(
+            "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+        )?
+        .execute(params![
+            uuid::Uuid::now_v7().to_string(),
+            effect.client.as_str(),
+            effect.stylist.as_str(),
+            draft.kind.as_str(),
+            draft.text.subject,
+            draft.text.body_text,
+            draft.text.body_html(),
+            EmailStatus::Drafted.as_str(),
+            draft.writer,
+            effect.event_id.as_str(),
+            score.score,
+            millis(now),
+            draft.reason,
+        ])?;
+    }
+    Ok(Outcome::Applied)
 }
 
 /// One entry of a client's score history: the score, the factors that explain it and the
@@ -94,89 +208,84 @@ impl Store {
         .await
     }
 
-    /// When the latest draft for this client was created, whatever became of it.
-    pub async fn last_draft_at(&self, client: ClientId) -> Result<Option<DateTime<Utc>>> {
-        self.read(move |conn| {
-            let at: Option<i64> = conn
-                .prepare_cached("SELECT MAX(created_at) FROM emails WHERE client_id = ?1")?
-                .query_row([client.as_str()], |row| row.get(0))?;
-            at.map(instant).transpose()
-        })
-        .await
+    /// Applies one event's effect: the new score, and a draft if the policy asked for one.
+    /// All or nothing, and at most once per event id.
+    pub async fn record_outcome(&self, effect: Effect, now: DateTime<Utc>) -> Result<Outcome> {
+        self.write(move |conn| apply_effect(conn, &effect, now))
+            .await
     }
 
-    /// True once the effect of `event_id` has been recorded.
-    pub async fn is_event_processed(&self, event_id: EventId) -> Result<bool> {
+    /// What applying `event_id` to `client` needs to know, read in one go: whether it was
+    /// applied already, the client, its band before, and its drafts.
+    pub async fn event_context(&self, event_id: EventId, client: ClientId) -> Result<EventContext> {
         self.read(move |conn| {
-            Ok(conn
+            let already_applied = conn
                 .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")?
-                .exists([event_id.as_str()])?)
+                .exists([event_id.as_str()])?;
+            if already_applied {
+                return Ok(EventContext { already_applied, client: None, previous_band: None, draft_pending: false, last_draft_at: None });
+            }
+            let Some(client) = crate::clients::client_by_id(conn, &client)? else {
+                return Ok(EventContext { already_applied, client: None, previous_band: None, draft_pending: false, last_draft_at: None });
+            };
+            let previous_band: Option<String> = conn
+                .prepare_cached("SELECT band FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT 1")?
+                .query_row([client.id.as_str()], |row| row.get(0))
+                .optional()?;
+            let (pending, last): (bool, Option<i64>) = conn
+                .prepare_cached("SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at) FROM emails WHERE client_id = ?1")?
+                .query_row([client.id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(EventContext {
+                already_applied,
+                client: Some(client),
+                previous_band: previous_band
+                    .map(|b| Band::parse(&b).ok_or_else(|| StoreError::Corrupt(format!("band {b}"))))
+                    .transpose()?,
+                draft_pending: pending,
+                last_draft_at: last.map(instant).transpose()?,
+            })
         })
         .await
     }
 
-    /// True while a draft for this client awaits review.
-    pub async fn has_pending_draft(&self, client: ClientId) -> Result<bool> {
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached("SELECT 1 FROM emails WHERE client_id = ?1 AND status = 'drafted'")?
-                .exists([client.as_str()])?)
-        })
-        .await
-    }
-
-    /// Applies the effect of event `event_id` on a client: the new score, and a draft if the
-    /// policy asked for one. All or nothing, and at most once per event id.
-    pub async fn record_outcome(
+    /// Settles a batch of received messages in one transaction: records the effect of each
+    /// handled message (once per event id) and deletes it; makes each failed one visible
+    /// again after its back-off, or dead-letters it with its error once it has been received
+    /// too often. Nothing is half-settled: the batch commits as a whole.
+    pub async fn settle_batch(
         &self,
-        event_id: EventId,
-        client: ClientId,
-        stylist: StylistId,
-        score: EngagementScore,
-        draft: Option<NewDraft>,
+        handled: Vec<Handled>,
+        failed: Vec<Failure>,
         now: DateTime<Utc>,
-    ) -> Result<Outcome> {
-        self.write(move |tx| {
-            let first_time = tx.execute(
-                "INSERT INTO processed_events (event_id, processed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![event_id.as_str(), millis(now)],
-            )? == 1;
-            if !first_time {
-                return Ok(Outcome::AlreadyApplied);
-            }
-            let factors = serde_json::to_string(&score.factors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO score_changes (client_id, event_id, score, band, factors, scored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![client.as_str(), event_id.as_str(), score.score, score.band.as_str(), factors, millis(now)],
-            )?;
-            tx.execute(
-                "UPDATE clients SET score = ?2, band = ?3 WHERE id = ?1",
-                params![client.as_str(), score.score, score.band.as_str()],
-            )?;
-            if let Some(draft) = draft {
-                tx.execute(
-                    "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-                    params![
-                        uuid::Uuid::now_v7().to_string(),
-                        client.as_str(),
-                        stylist.as_str(),
-                        draft.kind.as_str(),
-                        draft.text.subject,
-                        draft.text.body_text,
-                        draft.text.body_html(),
-                        EmailStatus::Drafted.as_str(),
-                        draft.writer,
-                        event_id.as_str(),
-                        score.score,
-                        millis(now),
-                        draft.reason,
-                    ],
-                )?;
-            }
-            Ok(Outcome::Applied)
-        })
-        .await
+    ) -> Result<Settled> {
+        let retried = failed.len();
+        let settled = self
+            .write(move |conn| {
+                let mut settled = Settled::default();
+                let mut delete = conn.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?;
+                for item in &handled {
+                    if let Some(effect) = &item.effect {
+                        match apply_effect(conn, effect, now)? {
+                            Outcome::Applied => settled.applied += 1,
+                            Outcome::AlreadyApplied => settled.already_applied += 1,
+                        }
+                    } else {
+                        settled.already_applied += 1;
+                    }
+                    delete.execute([item.message_id])?;
+                }
+                for failure in &failed {
+                    if crate::queue::release(conn, failure, now)? {
+                        settled.dead_lettered.push(failure.message_id);
+                    }
+                }
+                Ok::<_, StoreError>(settled)
+            })
+            .await?;
+        if retried > settled.dead_lettered.len() {
+            self.inner.queue_filled.notify_waiters();
+        }
+        Ok(settled)
     }
 
     /// The newest emails first, with client and stylist names.

@@ -59,6 +59,12 @@ impl Store {
                 let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 insert.execute(params![queue, event.id.as_str(), body, millis(now)])?;
             }
+            // Published changes start their retention clock now.
+            tx.prepare_cached(
+                "UPDATE client_changes SET published_at = ?2
+                 WHERE seq > COALESCE((SELECT position FROM checkpoints WHERE name = ?3), 0) AND seq <= ?1",
+            )?
+            .execute(params![position, millis(now), name])?;
             tx.execute(
                 "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET position = excluded.position",
@@ -71,6 +77,18 @@ impl Store {
             self.inner.queue_filled.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Deletes change records published before `cutoff` (the feed's retention), returning
+    /// how many went. Unpublished records are never deleted.
+    pub async fn purge_published_changes(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.write(move |tx| {
+            let deleted = tx
+                .prepare_cached("DELETE FROM client_changes WHERE published_at IS NOT NULL AND published_at < ?1")?
+                .execute([millis(cutoff)])?;
+            Ok(deleted as u64)
+        })
+        .await
     }
 
     /// How many change records the reader `name` has not yet published.

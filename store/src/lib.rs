@@ -12,11 +12,11 @@ mod feed;
 mod model;
 mod queue;
 
-pub use clients::{CreateClientError, ImportOutcome};
+pub use clients::{CreateClientError, ImportOutcome, UpdateClientError};
 pub use db::Store;
-pub use emails::{NewDraft, Outcome, ScoreChange};
+pub use emails::{Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled};
 pub use model::StoredFit;
-pub use queue::{QueueStats, ReceivedMessage};
+pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database task was cancelled")]
     Cancelled,
+    /// The transaction holding this write could not be committed; nothing of it was stored.
+    #[error("the write could not be committed: {0}")]
+    Commit(String),
     #[error("cannot open the database at {path}: {reason}")]
     Open { path: String, reason: String },
 }
@@ -99,6 +102,136 @@ mod tests {
             at("2026-01-01T10:00:00Z"),
         )
         .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_together_and_a_failing_one_writes_nothing() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let mut writes = Vec::new();
+        for i in 0..40 {
+            // Five of the forty reuse one address: only the first of them may be stored.
+            let email = if i % 8 == 0 {
+                "shared@example.com".to_owned()
+            } else {
+                format!("c{i}@example.com")
+            };
+            let store = store.clone();
+            writes.push(tokio::spawn(async move {
+                store
+                    .create_client(new_client(&format!("Client {i}"), &email), now)
+                    .await
+            }));
+        }
+        let mut created = 0;
+        let mut refused = 0;
+        for write in writes {
+            match write.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(CreateClientError::Invalid(errors)) => {
+                    assert!(errors.message_for("email").is_some());
+                    refused += 1;
+                }
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((created, refused), (36, 4));
+        assert_eq!(store.client_count().await.unwrap(), 36);
+        assert_eq!(
+            store.read_changes(0, 100).await.unwrap().len(),
+            36,
+            "no change record without its client"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_writes_a_new_version_with_its_change_record() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let client = store
+            .create_client(new_client("Ada", "ada@example.com"), now)
+            .await
+            .unwrap();
+        let later = at("2026-01-02T10:00:00Z");
+        let updated = store
+            .update_client(client.id.clone(), Some(1), later, |c| {
+                c.status = domain::ClientStatus::Paused;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!((updated.version, updated.updated_at), (2, later));
+        let changes = store.read_changes(0, 10).await.unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1].old.as_ref().unwrap(), &client);
+        assert_eq!(changes[1].new, updated);
+
+        // Based on a stale version: refused, nothing written.
+        let stale = store
+            .update_client(client.id.clone(), Some(1), later, |c| {
+                c.status = domain::ClientStatus::Closed;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(
+            stale,
+            Err(UpdateClientError::VersionConflict { current: 2 })
+        ));
+        // A change that changes nothing writes nothing.
+        let same = store
+            .update_client(client.id.clone(), None, later, |_| Ok(()))
+            .await
+            .unwrap();
+        assert_eq!(same.version, 2);
+        assert_eq!(store.read_changes(0, 10).await.unwrap().len(), 2);
+        // Refused by the change itself: nothing written either.
+        let refused = store
+            .update_client(client.id.clone(), None, later, |c| {
+                c.status = domain::ClientStatus::Closed;
+                Err(domain::ValidationErrors::single("status", "no"))
+            })
+            .await;
+        assert!(matches!(refused, Err(UpdateClientError::Invalid(_))));
+        assert_eq!(
+            store
+                .get_client(client.id.clone())
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            domain::ClientStatus::Paused
+        );
+        assert!(matches!(
+            store
+                .update_client(domain::ClientId::new("nobody"), None, later, |_| Ok(()))
+                .await,
+            Err(UpdateClientError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn published_changes_are_purged_after_their_retention_and_unpublished_ones_never() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let event = publish_one(&store, now).await;
+        store
+            .create_client(new_client("Grace", "grace@example.com"), now)
+            .await
+            .unwrap();
+        assert_eq!(event.client_version, 1);
+        // Only the first change is published; a purge before its retention keeps it.
+        assert_eq!(store.purge_published_changes(now).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .purge_published_changes(now + Duration::hours(24))
+                .await
+                .unwrap(),
+            1
+        );
+        let left = store.read_changes(0, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].seq, 2, "the unpublished change stays");
+        assert_eq!(store.feed_lag("test").await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -384,10 +517,12 @@ mod tests {
             );
             let dead = store
                 .release_failed(
-                    received[0].id,
-                    format!("boom {attempt}"),
-                    Duration::seconds(5),
-                    3,
+                    Failure {
+                        message_id: received[0].id,
+                        error: format!("boom {attempt}"),
+                        retry_after: Duration::seconds(5),
+                        max_receives: 3,
+                    },
                     now,
                 )
                 .await

@@ -2,10 +2,11 @@
 //! timeout, deleted on success, made visible again (after a back-off) on failure, and moved
 //! to the dead-letter table with its last error once it has been received too often.
 
-use crate::db::millis;
-use crate::{Result, Store, StoreError};
+use crate::db::{instant, millis};
+use crate::emails::Failure;
+use crate::{Result, Store};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::params;
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// A message handed to a worker. It stays hidden from other workers until the visibility
 /// timeout passes or the worker deletes or releases it.
@@ -15,6 +16,20 @@ pub struct ReceivedMessage {
     pub body: String,
     /// How many times this message has been received, this time included.
     pub receive_count: u32,
+}
+
+/// A message that failed too often, kept with its last error until redriven.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub queue: String,
+    /// The event id the message carried.
+    pub dedup_id: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub last_error: String,
+    pub enqueued_at: DateTime<Utc>,
+    pub failed_at: DateTime<Utc>,
 }
 
 /// Figures that tell whether a queue keeps up.
@@ -58,48 +73,90 @@ impl Store {
 
     /// Removes a message that was handled successfully.
     pub async fn delete_message(&self, id: i64) -> Result<()> {
-        self.write(move |tx| {
-            tx.execute("DELETE FROM queue_messages WHERE id = ?1", [id])?;
+        self.write(move |conn| {
+            conn.execute("DELETE FROM queue_messages WHERE id = ?1", [id])?;
             Ok(())
         })
         .await
     }
 
-    /// Records a failed attempt. The message becomes visible again after `retry_after`, or,
+    /// Records a failed attempt. The message becomes visible again after its back-off, or,
     /// once it has been received `max_receives` times, moves to the dead-letter table.
     /// Returns true if it was dead-lettered.
-    pub async fn release_failed(
-        &self,
-        id: i64,
-        error: String,
-        retry_after: Duration,
-        max_receives: u32,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let dead = self
-            .write::<_, StoreError>(move |tx| {
-                let receive_count: u32 = tx.query_row("SELECT receive_count FROM queue_messages WHERE id = ?1", [id], |row| row.get(0))?;
-                if receive_count >= max_receives {
-                    tx.execute(
-                        "INSERT INTO dead_letters (id, queue, dedup_id, body, enqueued_at, receive_count, last_error, failed_at)
-                         SELECT id, queue, dedup_id, body, enqueued_at, receive_count, ?2, ?3 FROM queue_messages WHERE id = ?1",
-                        params![id, error, millis(now)],
-                    )?;
-                    tx.execute("DELETE FROM queue_messages WHERE id = ?1", [id])?;
-                    Ok(true)
-                } else {
-                    tx.execute(
-                        "UPDATE queue_messages SET visible_at = ?2, last_error = ?3 WHERE id = ?1",
-                        params![id, millis(now + retry_after), error],
-                    )?;
-                    Ok(false)
-                }
-            })
-            .await?;
+    pub async fn release_failed(&self, failure: Failure, now: DateTime<Utc>) -> Result<bool> {
+        let dead = self.write(move |conn| release(conn, &failure, now)).await?;
         if !dead {
             self.inner.queue_filled.notify_waiters();
         }
         Ok(dead)
+    }
+
+    /// Dead letters of `queue`, oldest failure first.
+    pub async fn dead_letters(&self, queue: &'static str, limit: u32) -> Result<Vec<DeadLetter>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, queue, dedup_id, body, receive_count, last_error, enqueued_at, failed_at
+                 FROM dead_letters WHERE queue = ?1 ORDER BY failed_at, id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![queue, limit], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, u32>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, i64>(6)?,
+                    row.get::<_, i64>(7)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, queue, dedup_id, body, receive_count, last_error, enqueued_at, failed_at) =
+                    row?;
+                Ok(DeadLetter {
+                    id,
+                    queue,
+                    dedup_id,
+                    body,
+                    receive_count,
+                    last_error,
+                    enqueued_at: instant(enqueued_at)?,
+                    failed_at: instant(failed_at)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Moves dead letters of `queue` (one, with `id`, or all) back onto the queue, visible
+    /// at once with a fresh receive count. Returns how many were moved. Their effect is
+    /// still applied at most once: the idempotency record is keyed on the event id.
+    pub async fn redrive(
+        &self,
+        queue: &'static str,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let moved = self
+            .write(move |conn| {
+                let moved = conn
+                    .prepare_cached(
+                        "INSERT INTO queue_messages (id, queue, dedup_id, body, enqueued_at, visible_at, receive_count, last_error)
+                         SELECT id, queue, dedup_id, body, enqueued_at, ?3, 0, last_error FROM dead_letters
+                         WHERE queue = ?1 AND (?2 IS NULL OR id = ?2)
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![queue, id, millis(now)])?;
+                conn.prepare_cached("DELETE FROM dead_letters WHERE queue = ?1 AND (?2 IS NULL OR id = ?2)")?
+                    .execute(params![queue, id])?;
+                Ok::<_, crate::StoreError>(moved as u64)
+            })
+            .await?;
+        if moved > 0 {
+            self.inner.queue_filled.notify_waiters();
+        }
+        Ok(moved)
     }
 
     pub async fn queue_stats(&self, queue: &'static str, now: DateTime<Utc>) -> Result<QueueStats> {
@@ -115,5 +172,38 @@ impl Store {
             Ok(QueueStats { visible, in_flight, oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0) as u64), dead_letters })
         })
         .await
+    }
+}
+
+/// Makes a failed message visible again after its back-off, or dead-letters it.
+pub(crate) fn release(conn: &Connection, failure: &Failure, now: DateTime<Utc>) -> Result<bool> {
+    let id = failure.message_id;
+    let receive_count: Option<u32> = conn
+        .prepare_cached("SELECT receive_count FROM queue_messages WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    let Some(receive_count) = receive_count else {
+        // Already settled by another worker after its visibility timeout ran out.
+        return Ok(false);
+    };
+    if receive_count >= failure.max_receives {
+        conn.prepare_cached(
+            "INSERT INTO dead_letters (id, queue, dedup_id, body, enqueued_at, receive_count, last_error, failed_at)
+             SELECT id, queue, dedup_id, body, enqueued_at, receive_count, ?2, ?3 FROM queue_messages WHERE id = ?1",
+        )?
+        .execute(params![id, failure.error, millis(now)])?;
+        conn.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?
+            .execute([id])?;
+        Ok(true)
+    } else {
+        conn.prepare_cached(
+            "UPDATE queue_messages SET visible_at = ?2, last_error = ?3 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            millis(now + failure.retry_after),
+            failure.error
+        ])?;
+        Ok(false)
     }
 }

@@ -1,0 +1,310 @@
+//! The pipeline's reliability promises on a real SQLite file: a poison message ends in the
+//! dead-letter queue after the configured receives while the others go through, redrive
+//! applies it exactly once, and two workers on one queue apply every event exactly once.
+
+use chrono::{DateTime, Utc};
+use domain::profile::{Fix, Money};
+use domain::{ClientInput, DraftText, NewClient, ProfileInput, StylistId};
+use processors::email::EmailProcessorConfig;
+use processors::writer::{DraftRequest, EmailWriter, WriterError};
+use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// A clock the test moves forward by hand.
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The network edge that fails: a writer that cannot write for one client until repaired.
+struct BrokenForOneClient {
+    broken: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl EmailWriter for BrokenForOneClient {
+    fn name(&self) -> &str {
+        "template"
+    }
+    async fn write(&self, request: &DraftRequest) -> Result<DraftText, WriterError> {
+        if request.client_first_name == "Poison" && self.broken.load(Ordering::SeqCst) {
+            return Err(WriterError::Unavailable(
+                "model returned 500 for this client".into(),
+            ));
+        }
+        TemplateWriter.write(request).await
+    }
+}
+
+async fn open_store(dir: &tempfile::TempDir) -> Store {
+    let store = Store::open(dir.path().join("engage.db")).unwrap();
+    store
+        .upsert_stylist(
+            StylistId::new("st-1"),
+            "Maya Okafor".into(),
+            "maya@engage.example".into(),
+        )
+        .await
+        .unwrap();
+    store
+}
+
+async fn add_client(store: &Store, now: DateTime<Utc>, name: &str, email: &str) -> domain::Client {
+    let input = ClientInput {
+        name: name.into(),
+        email: email.into(),
+        stylist_id: "st-1".into(),
+        status: None,
+        profile: ProfileInput {
+            email_opt_in: true,
+            ..ProfileInput::default()
+        },
+    };
+    store
+        .create_client(NewClient::parse(&input, now).unwrap(), now)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_after_its_receives_and_redriven_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let clock = Arc::new(TestClock(Mutex::new(
+        DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    )));
+    let writer = Arc::new(BrokenForOneClient {
+        broken: AtomicBool::new(true),
+    });
+    let config = EmailProcessorConfig {
+        max_receives: 3,
+        batch_size: 10,
+        ..EmailProcessorConfig::default()
+    };
+    let stream = StreamProcessor::new(store.clone(), clock.clone());
+    let email = EmailProcessor::new(store.clone(), clock.clone(), writer.clone(), config);
+
+    let poison = add_client(&store, clock.now(), "Poison Pill", "poison@example.com").await;
+    let mut good = Vec::new();
+    for i in 0..5 {
+        good.push(
+            add_client(
+                &store,
+                clock.now(),
+                &format!("Good {i}"),
+                &format!("good{i}@example.com"),
+            )
+            .await,
+        );
+    }
+    stream.process_batch().await.unwrap();
+
+    // Each round: receive, fail the poison message, back off; the others succeed at once.
+    let mut rounds = 0;
+    loop {
+        let received = email.process_batch().await.unwrap();
+        let stats = store.queue_stats(EVENTS_QUEUE, clock.now()).await.unwrap();
+        if received == 0 && stats.visible + stats.in_flight == 0 {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 20, "the queue never drained");
+        clock.advance(chrono::Duration::minutes(10));
+    }
+    let dead = store.dead_letters(EVENTS_QUEUE, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].receive_count, 3,
+        "dead-lettered after the configured receives"
+    );
+    assert!(
+        dead[0].last_error.contains("model returned 500"),
+        "{}",
+        dead[0].last_error
+    );
+    for client in &good {
+        assert_eq!(
+            store
+                .score_history(client.id.clone(), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    assert!(
+        store
+            .score_history(poison.id.clone(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.list_emails(100).await.unwrap().len(),
+        5,
+        "the others were drafted"
+    );
+
+    // The fault is fixed; redrive applies the event once.
+    writer.broken.store(false, Ordering::SeqCst);
+    assert_eq!(
+        store
+            .redrive(EVENTS_QUEUE, Some(dead[0].id), clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .redrive(EVENTS_QUEUE, None, clock.now())
+            .await
+            .unwrap(),
+        0,
+        "nothing left to redrive"
+    );
+    assert_eq!(email.process_batch().await.unwrap(), 1);
+    assert_eq!(
+        store
+            .score_history(poison.id.clone(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let emails = store.list_emails(100).await.unwrap();
+    assert_eq!(
+        emails.iter().filter(|e| e.client_id == poison.id).count(),
+        1
+    );
+    let stats = store.queue_stats(EVENTS_QUEUE, clock.now()).await.unwrap();
+    assert_eq!(
+        (stats.visible, stats.in_flight, stats.dead_letters),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_queue_apply_every_event_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let clock: Arc<dyn Clock> = Arc::new(processors::SystemClock);
+    let mut clients = Vec::new();
+    for i in 0..60 {
+        clients.push(
+            add_client(
+                &store,
+                clock.now(),
+                &format!("Client {i}"),
+                &format!("c{i}@example.com"),
+            )
+            .await,
+        );
+    }
+    // Two more versions of every client, each adding a Fix: three events per client.
+    for _round in 0..2 {
+        for client in &clients {
+            let on = clock.now().date_naive();
+            store
+                .update_client(client.id.clone(), None, clock.now(), move |c| {
+                    let fix = Fix::new(on, 5, 2, Money::from_cents(9000))?;
+                    c.profile
+                        .add_fix(fix)
+                        .map_err(|e| domain::ValidationErrors(vec![e]))
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let shutdown = CancellationToken::new();
+    let small_batches = EmailProcessorConfig {
+        batch_size: 4,
+        ..EmailProcessorConfig::default()
+    };
+    let mut tasks = vec![tokio::spawn(
+        StreamProcessor::new(store.clone(), Arc::clone(&clock)).run(shutdown.clone()),
+    )];
+    for _ in 0..2 {
+        let worker = EmailProcessor::new(
+            store.clone(),
+            Arc::clone(&clock),
+            Arc::new(TemplateWriter),
+            small_batches.clone(),
+        );
+        tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let stats = store.queue_stats(EVENTS_QUEUE, clock.now()).await.unwrap();
+            let lag = store
+                .feed_lag(processors::stream::CHECKPOINT)
+                .await
+                .unwrap();
+            if lag == 0 && stats.visible + stats.in_flight == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    shutdown.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(drained.is_ok(), "the queue did not drain");
+    let mut pending_drafts = 0;
+    for client in &clients {
+        let history = store.score_history(client.id.clone(), 10).await.unwrap();
+        assert_eq!(
+            history.len(),
+            3,
+            "one score change per event for {}",
+            client.name.as_str()
+        );
+        let mut events: Vec<_> = history.iter().map(|h| h.event_id.clone()).collect();
+        events.dedup();
+        assert_eq!(events.len(), 3);
+    }
+    for email in store.list_emails(1000).await.unwrap() {
+        if email.status == domain::EmailStatus::Drafted {
+            pending_drafts += 1;
+        }
+    }
+    assert!(
+        pending_drafts <= clients.len(),
+        "never two pending drafts for one client"
+    );
+    let per_client = store.list_emails(1000).await.unwrap();
+    for client in &clients {
+        assert!(
+            per_client
+                .iter()
+                .filter(|e| e.client_id == client.id)
+                .count()
+                <= 1
+        );
+    }
+    assert_eq!(
+        store
+            .queue_stats(EVENTS_QUEUE, clock.now())
+            .await
+            .unwrap()
+            .dead_letters,
+        0
+    );
+}
