@@ -262,8 +262,8 @@ impl Fix {
         items_kept: u8,
         order_value: Money,
     ) -> Result<Self, ValidationErrors> {
-        Self::checked(
-            "fix",
+        Self::checked_at(
+            None,
             delivered_on,
             i64::from(items_sent),
             i64::from(items_kept),
@@ -271,29 +271,31 @@ impl Fix {
         )
     }
 
-    fn checked(
-        path: &str,
+    /// Checks counts and value; errors are named `{path}.field`, or bare without a path.
+    fn checked_at(
+        path: Option<&str>,
         delivered_on: NaiveDate,
         items_sent: i64,
         items_kept: i64,
         order_value: Money,
     ) -> Result<Self, ValidationErrors> {
+        let field = |name: &str| path.map_or_else(|| name.to_owned(), |p| format!("{p}.{name}"));
         let mut errors = ValidationErrors::default();
         if !(1..=i64::from(Self::MAX_ITEMS)).contains(&items_sent) {
             errors.0.push(FieldError::new(
-                format!("{path}.items_sent"),
+                field("items_sent"),
                 format!("A Fix holds 1 to {} items.", Self::MAX_ITEMS),
             ));
         }
         if items_kept < 0 || items_kept > items_sent.max(0) {
             errors.0.push(FieldError::new(
-                format!("{path}.items_kept"),
+                field("items_kept"),
                 "Items kept must be between 0 and the number of items sent.",
             ));
         }
         if items_kept == 0 && order_value.cents() > 0 {
             errors.0.push(FieldError::new(
-                format!("{path}.order_value"),
+                field("order_value"),
                 "A Fix where nothing was kept has no order value.",
             ));
         }
@@ -630,6 +632,45 @@ pub struct FixInput {
     pub order_value: String,
 }
 
+impl FixInput {
+    /// The Fix this input describes, as of `today`; errors are named `{path}.field`
+    /// (pass an empty path for bare field names).
+    pub fn parse(&self, path: &str, today: NaiveDate) -> Result<Fix, ValidationErrors> {
+        let field = |name: &str| {
+            if path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        let mut errors = ValidationErrors::default();
+        let date = errors.collect(parse_date(
+            &field("delivered_on"),
+            &self.delivered_on,
+            today,
+        ));
+        let value = errors.collect(Money::parse(&field("order_value"), &self.order_value));
+        let prefix = if path.is_empty() { None } else { Some(path) };
+        // The counts are checked even when the date or value is bad, so every problem is
+        // reported at once.
+        let counts = Fix::checked_at(
+            prefix,
+            date.unwrap_or(NaiveDate::MIN),
+            self.items_sent,
+            self.items_kept,
+            value.unwrap_or_default(),
+        );
+        match counts {
+            Ok(fix) if errors.is_empty() => Ok(fix),
+            Ok(_) => Err(errors),
+            Err(bad) => {
+                errors.0.extend(bad.0);
+                Err(errors)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseInput {
@@ -778,21 +819,9 @@ impl Profile {
 
         let mut fixes = Vec::with_capacity(input.fixes.len());
         for (i, fix) in input.fixes.iter().enumerate() {
-            let path = format!("fixes[{i}]");
-            let date = errors.collect(parse_date(
-                &format!("{path}.delivered_on"),
-                &fix.delivered_on,
-                today,
-            ));
-            let value = errors.collect(Money::parse(
-                &format!("{path}.order_value"),
-                &fix.order_value,
-            ));
-            if let (Some(date), Some(value)) = (date, value) {
-                match Fix::checked(&path, date, fix.items_sent, fix.items_kept, value) {
-                    Ok(fix) => fixes.push(fix),
-                    Err(bad) => errors.0.extend(bad.0),
-                }
+            match fix.parse(&format!("fixes[{i}]"), today) {
+                Ok(fix) => fixes.push(fix),
+                Err(bad) => errors.0.extend(bad.0),
             }
         }
         let mut purchases = Vec::with_capacity(input.purchases.len());

@@ -70,3 +70,45 @@ impl StreamProcessor {
         tracing::info!("stream processor stopped");
     }
 }
+
+/// Deletes change records some time after they were published, so the feed does not grow
+/// without end. Unpublished records are never touched.
+pub struct FeedRetention {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    keep: chrono::Duration,
+}
+
+/// How often retention runs.
+const RETENTION_SWEEP: Duration = Duration::from_secs(600);
+
+impl FeedRetention {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, keep: chrono::Duration) -> Self {
+        Self { store, clock, keep }
+    }
+
+    /// Deletes what is past retention now; returns how many records went.
+    pub async fn sweep(&self) -> Result<u64, ProcessError> {
+        let purged = self
+            .store
+            .purge_published_changes(self.clock.now() - self.keep)
+            .await?;
+        if purged > 0 {
+            tracing::info!(purged, "change records past retention deleted");
+        }
+        Ok(purged)
+    }
+
+    /// Sweeps on start and every ten minutes until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(error) = self.sweep().await {
+                tracing::error!(%error, "change-feed retention failed; trying again later");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(RETENTION_SWEEP) => {}
+            }
+        }
+    }
+}

@@ -1,15 +1,20 @@
-//! The JSON API for integrators. For now: a client's score, the factors that explain it,
-//! its history and the model's view. (The full REST surface with OpenAPI follows.)
+//! The JSON API for integrators: create a client, record a Fix, and read a client's score
+//! with the factors that explain it, its history and the model's view. (The full REST
+//! surface with OpenAPI follows.)
 
 use crate::startup::AppState;
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use domain::ClientId;
 use domain::bgnbd::{self, BgNbdParams};
+use domain::profile::FixInput;
 use domain::score::{EngagementScore, engagement_score};
+use domain::{Client, ClientId, ClientInput, NewClient, ValidationErrors};
 use serde::{Deserialize, Serialize};
+use store::{CreateClientError, UpdateClientError};
 use store::{ScoreChange, StoreError};
 
 /// Why an API request failed. Rendered as a JSON problem (`{"status", "title", "detail"}`);
@@ -18,6 +23,13 @@ use store::{ScoreChange, StoreError};
 pub enum ApiError {
     #[error("no client with id {0}")]
     ClientNotFound(ClientId),
+    /// The request body is not the JSON this endpoint takes.
+    #[error("{0}")]
+    BadBody(String),
+    #[error(transparent)]
+    Rejected(ValidationErrors),
+    #[error("the client was changed meanwhile; it is now at version {current}")]
+    VersionConflict { current: u64 },
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -34,17 +46,34 @@ struct Problem {
     status: u16,
     title: &'static str,
     detail: String,
+    /// The first field at fault, when the problem is about a field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+    field: Option<String>,
+    /// Every field at fault, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<domain::FieldError>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, field) = match &self {
             Self::ClientNotFound(_) => (StatusCode::NOT_FOUND, "Client not found", None),
-            Self::Invalid { field, .. } => {
-                (StatusCode::BAD_REQUEST, "Invalid request", Some(*field))
-            }
+            Self::BadBody(_) => (StatusCode::BAD_REQUEST, "Malformed request body", None),
+            Self::Rejected(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid client data",
+                errors.0.first().map(|e| e.field.clone()),
+            ),
+            Self::VersionConflict { .. } => (
+                StatusCode::CONFLICT,
+                "Version conflict",
+                Some("expected_version".to_owned()),
+            ),
+            Self::Invalid { field, .. } => (
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                Some((*field).to_owned()),
+            ),
             Self::Unscorable(_) => (StatusCode::CONFLICT, "Client cannot be scored", None),
             Self::Store(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -59,11 +88,16 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let errors = match &self {
+            Self::Rejected(errors) => errors.0.clone(),
+            _ => Vec::new(),
+        };
         let problem = Problem {
             status: status.as_u16(),
             title,
             detail,
             field,
+            errors,
         };
         let mut response = (status, Json(problem)).into_response();
         response.headers_mut().insert(
@@ -86,6 +120,8 @@ pub struct ModelView {
 #[derive(Debug, Serialize)]
 pub struct ScoreReport {
     pub client_id: ClientId,
+    /// The client version the current score was computed from.
+    pub client_version: u64,
     /// The score as of now, computed from the record.
     pub current: EngagementScore,
     /// Every stored score change, newest first, each with its factors and causing event.
@@ -139,8 +175,115 @@ pub async fn client_score(
     });
     Ok(Json(ScoreReport {
         client_id: id,
+        client_version: client.version,
         current,
         history,
         model,
+    }))
+}
+
+/// A client as the API returns it after a write.
+#[derive(Debug, Serialize)]
+pub struct ClientWritten {
+    pub id: ClientId,
+    pub version: u64,
+    pub client: Client,
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value)
+        .map_err(|rejection| ApiError::BadBody(rejection.body_text()))
+}
+
+/// `POST /api/v1/clients`: a new client (`ClientInput`: name, email, stylist_id, optional
+/// status and profile). 201 with the stored client; 422 naming every bad field.
+pub async fn create_client(
+    State(state): State<AppState>,
+    body: Result<Json<ClientInput>, JsonRejection>,
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<ClientWritten>,
+    ),
+    ApiError,
+> {
+    let input = json_body(body)?;
+    let now = state.clock.now();
+    let new = NewClient::parse(&input, now).map_err(ApiError::Rejected)?;
+    let client = state
+        .store
+        .create_client(new, now)
+        .await
+        .map_err(|e| match e {
+            CreateClientError::Invalid(errors) => ApiError::Rejected(errors),
+            CreateClientError::Store(error) => ApiError::Store(error),
+        })?;
+    tracing::info!(client_id = %client.id, "client created through the API");
+    let location = format!("/api/v1/clients/{}", client.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(ClientWritten {
+            id: client.id.clone(),
+            version: client.version,
+            client,
+        }),
+    ))
+}
+
+/// A Fix to record, optionally guarded by the version the caller last saw.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordFix {
+    /// ISO date (YYYY-MM-DD), not in the future.
+    pub delivered_on: String,
+    /// 1 to 10.
+    pub items_sent: i64,
+    /// 0 to items_sent.
+    pub items_kept: i64,
+    /// Dollars, as text ("129.50").
+    pub order_value: String,
+    /// Refuse (409) unless the client is still at this version.
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+}
+
+/// `POST /api/v1/clients/{id}/fixes`: records a delivered Fix. 200 with the new version.
+pub async fn record_fix(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<RecordFix>, JsonRejection>,
+) -> Result<Json<ClientWritten>, ApiError> {
+    let request = json_body(body)?;
+    let now = state.clock.now();
+    let fix = FixInput {
+        delivered_on: request.delivered_on,
+        items_sent: request.items_sent,
+        items_kept: request.items_kept,
+        order_value: request.order_value,
+    }
+    .parse("", now.date_naive())
+    .map_err(ApiError::Rejected)?;
+    let id = ClientId::new(id);
+    let client = state
+        .store
+        .update_client(id.clone(), request.expected_version, now, move |client| {
+            client
+                .profile
+                .add_fix(fix)
+                .map_err(|e| ValidationErrors(vec![e]))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateClientError::NotFound => ApiError::ClientNotFound(id.clone()),
+            UpdateClientError::VersionConflict { current } => ApiError::VersionConflict { current },
+            UpdateClientError::Invalid(errors) => ApiError::Rejected(errors),
+            UpdateClientError::Store(error) => ApiError::Store(error),
+        })?;
+    Ok(Json(ClientWritten {
+        id: client.id.clone(),
+        version: client.version,
+        client,
     }))
 }

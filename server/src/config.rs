@@ -48,6 +48,46 @@ pub enum Command {
     Seed(SeedArgs),
     /// The BG/NBD model of repeat buying: fit it, or simulate data to try it on.
     Model(ModelArgs),
+    /// The pipeline's queue: how it is keeping up.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+    /// The dead-letter queue: events that failed too often, with their last error.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Depth, in flight, oldest message age, dead letters and change-feed lag.
+    Stats {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest failure first.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Put dead letters back on the queue (all, or one with --id) once the fault is fixed.
+    /// Each event still takes effect at most once.
+    Redrive {
+        /// Only the dead letter with this id (see `engage dlq list`).
+        #[arg(long)]
+        id: Option<i64>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +160,10 @@ pub struct ServeArgs {
     /// Fill an empty database with demo stylists and clients on start.
     #[arg(long, env = "ENGAGE_DEMO_DATA", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_data: bool,
+
+    /// Hours a change record is kept after the pipeline published it.
+    #[arg(long, env = "ENGAGE_CHANGE_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub change_retention_hours: u32,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,12 +1,12 @@
 //! Liveness and readiness endpoints for load balancers and operators.
 
+use crate::ops::{PipelineFigures, pipeline_figures};
 use crate::startup::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use store::QueueStats;
 
 /// `/healthz`: the process is up.
 pub async fn live() -> &'static str {
@@ -16,27 +16,17 @@ pub async fn live() -> &'static str {
 #[derive(Serialize)]
 struct Readiness {
     status: &'static str,
-    events_queue: QueueStats,
-    /// Change records not yet turned into events.
-    feed_lag: u64,
+    #[serde(flatten)]
+    figures: PipelineFigures,
 }
 
 /// `/readyz`: the database answers; includes the pipeline's figures.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let now = state.clock.now();
-    let figures = async {
-        let events_queue = state
-            .store
-            .queue_stats(processors::EVENTS_QUEUE, now)
-            .await?;
-        let feed_lag = state.store.feed_lag(processors::stream::CHECKPOINT).await?;
-        Ok::<_, store::StoreError>(Readiness {
-            status: "ready",
-            events_queue,
-            feed_lag,
-        })
-    };
-    match figures.await {
+    let figures = pipeline_figures(&state.store, state.clock.as_ref()).await;
+    match figures.map(|figures| Readiness {
+        status: "ready",
+        figures,
+    }) {
         Ok(readiness) => Json(readiness).into_response(),
         Err(error) => {
             tracing::error!(%error, "readiness check failed");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod model;
+pub mod ops;
 pub mod service;
 pub mod startup;
 pub mod telemetry;

@@ -8,7 +8,7 @@
 use anyhow::Context;
 use clap::Parser;
 use engage::config::{Cli, Command, ModelArgs, ModelCommand, SimulateArgs};
-use engage::{demo, model, startup, telemetry};
+use engage::{demo, model, ops, startup, telemetry};
 use processors::{Clock, SystemClock};
 use std::sync::Arc;
 use store::Store;
@@ -41,6 +41,24 @@ async fn main() -> anyhow::Result<()> {
                 "demo data added"
             );
             Ok(())
+        }
+        Some(Command::Queue { command }) => {
+            ops::queue(
+                &store,
+                clock.as_ref(),
+                &command,
+                &mut std::io::stdout().lock(),
+            )
+            .await
+        }
+        Some(Command::Dlq { command }) => {
+            ops::dlq(
+                &store,
+                clock.as_ref(),
+                &command,
+                &mut std::io::stdout().lock(),
+            )
+            .await
         }
         Some(Command::Model(args)) => match args.command {
             ModelCommand::Fit(args) => {

@@ -8,11 +8,12 @@ use app::{App, shell};
 use axum::Router;
 use axum::extract::{FromRef, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use processors::email::EmailProcessorConfig;
+use processors::stream::FeedRetention;
 use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor, TemplateWriter};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,7 +70,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/api/v1/clients", post(api::create_client))
         .route("/api/v1/clients/{id}/score", get(api::client_score))
+        .route("/api/v1/clients/{id}/fixes", post(api::record_fix))
         .leptos_routes_with_context(&state, routes, context, page)
         .fallback(not_a_page)
         .layer(CompressionLayer::new())
@@ -97,9 +100,14 @@ pub fn spawn_pipeline(
     store: &Store,
     clock: &Arc<dyn Clock>,
     writer: Arc<dyn EmailWriter>,
+    change_retention: chrono::Duration,
     shutdown: &CancellationToken,
 ) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
+    tasks.spawn(
+        FeedRetention::new(store.clone(), Arc::clone(clock), change_retention)
+            .run(shutdown.clone()),
+    );
     tasks.spawn(StreamProcessor::new(store.clone(), Arc::clone(clock)).run(shutdown.clone()));
     tasks.spawn(
         EmailProcessor::new(
@@ -128,7 +136,8 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     }
     let shutdown = CancellationToken::new();
     let writer: Arc<dyn EmailWriter> = Arc::new(TemplateWriter);
-    let mut pipeline = spawn_pipeline(&store, &clock, writer, &shutdown);
+    let retention = chrono::Duration::hours(i64::from(args.change_retention_hours));
+    let mut pipeline = spawn_pipeline(&store, &clock, writer, retention, &shutdown);
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

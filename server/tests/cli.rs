@@ -149,9 +149,100 @@ fn every_command_has_help() {
         &["model", "--help"],
         &["model", "fit", "--help"],
         &["model", "simulate", "--help"],
+        &["queue", "--help"],
+        &["queue", "stats", "--help"],
+        &["dlq", "--help"],
+        &["dlq", "list", "--help"],
+        &["dlq", "redrive", "--help"],
     ] {
         let output = engage(command, dir.path());
         assert!(output.status.success(), "{command:?}");
         assert!(stdout(&output).contains("Usage: engage"), "{command:?}");
     }
+}
+
+#[test]
+fn queue_stats_dlq_list_and_redrive_work_on_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("engage.db");
+    // A dead letter, made the way production makes them: an event no processor can read.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(&db).unwrap();
+        let now = chrono::Utc::now();
+        let unreadable = serde_json::from_value::<domain::DomainEvent>(serde_json::json!({
+            "schema_version": 99, "id": "e-unreadable", "client_id": "c-1", "stylist_id": "st-1",
+            "client_version": 1, "occurred_at": now, "type": "client_created"
+        }))
+        .unwrap();
+        store
+            .publish(
+                "cli-test",
+                0,
+                processors::EVENTS_QUEUE,
+                vec![unreadable],
+                now,
+            )
+            .await
+            .unwrap();
+        let clock: std::sync::Arc<dyn processors::Clock> =
+            std::sync::Arc::new(processors::SystemClock);
+        let email = processors::EmailProcessor::new(
+            store.clone(),
+            clock,
+            std::sync::Arc::new(processors::TemplateWriter),
+            processors::email::EmailProcessorConfig::default(),
+        );
+        email.process_batch().await.unwrap();
+    });
+
+    let stats = engage(
+        &["--db", "engage.db", "queue", "stats", "--json"],
+        dir.path(),
+    );
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    let figures: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert_eq!(figures["events_queue"]["dead_letters"], 1);
+    assert_eq!(figures["events_queue"]["visible"], 0);
+    assert_eq!(figures["feed_lag"], 0);
+    let text = engage(&["--db", "engage.db", "queue", "stats"], dir.path());
+    assert!(
+        stdout(&text).contains("dead letters        1"),
+        "{}",
+        stdout(&text)
+    );
+
+    let listed = engage(&["--db", "engage.db", "dlq", "list", "--json"], dir.path());
+    let letters: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 1);
+    assert_eq!(letters[0]["dedup_id"], "e-unreadable");
+    assert!(
+        letters[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("schema version 99")
+    );
+    let id = letters[0]["id"].as_i64().unwrap().to_string();
+
+    let missing = engage(
+        &["--db", "engage.db", "dlq", "redrive", "--id", "999999"],
+        dir.path(),
+    );
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no dead letter with id 999999"));
+    let redriven = engage(
+        &["--db", "engage.db", "dlq", "redrive", "--id", &id],
+        dir.path(),
+    );
+    assert!(redriven.status.success(), "{}", stderr(&redriven));
+    assert!(stdout(&redriven).contains("Moved 1 message"));
+    let after: serde_json::Value = serde_json::from_str(&stdout(&engage(
+        &["--db", "engage.db", "queue", "stats", "--json"],
+        dir.path(),
+    )))
+    .unwrap();
+    assert_eq!(after["events_queue"]["dead_letters"], 0);
+    assert_eq!(after["events_queue"]["visible"], 1);
+    let empty = engage(&["--db", "engage.db", "dlq", "list"], dir.path());
+    assert!(stdout(&empty).contains("empty"));
 }

@@ -295,3 +295,102 @@ async fn an_unknown_address_gets_the_not_found_page() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(body_text(response).await.contains("Page not found"));
 }
+
+async fn post_json(
+    app: axum::Router,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .oneshot(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        serde_json::from_str(&body_text(response).await).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn clients_are_created_and_fixes_recorded_through_the_api() {
+    let (_dir, store, app) = app().await;
+    let (status, created) = post_json(
+        app.clone(),
+        "/api/v1/clients",
+        serde_json::json!({"name": "Ada Lovelace", "email": "ada@example.com", "stylist_id": "st-1",
+                           "profile": {"email_opt_in": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["version"], 1);
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let today = chrono::Utc::now().date_naive().to_string();
+    let fix = |version: u64| {
+        serde_json::json!({"delivered_on": today, "items_sent": 5, "items_kept": 2,
+                           "order_value": "120.00", "expected_version": version})
+    };
+    let (status, written) =
+        post_json(app.clone(), &format!("/api/v1/clients/{id}/fixes"), fix(1)).await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    assert_eq!(written["version"], 2);
+    assert_eq!(written["client"]["fixes"].as_array().unwrap().len(), 1);
+
+    // Stale version: 409, nothing written.
+    let (status, problem) =
+        post_json(app.clone(), &format!("/api/v1/clients/{id}/fixes"), fix(1)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(problem["field"], "expected_version");
+    // Bad values: 422 naming each field.
+    let (status, problem) = post_json(
+        app.clone(),
+        &format!("/api/v1/clients/{id}/fixes"),
+        serde_json::json!({"delivered_on": "2999-01-01", "items_sent": 0, "items_kept": 3, "order_value": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["delivered_on", "order_value", "items_sent", "items_kept"]
+    );
+    // Not JSON of the right shape: 400.
+    let (status, problem) = post_json(
+        app.clone(),
+        &format!("/api/v1/clients/{id}/fixes"),
+        serde_json::json!({"nope": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    // Unknown client: 404.
+    let (status, _) = post_json(app.clone(), "/api/v1/clients/nobody/fixes", fix(1)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A bad client: 422 naming the fields; nothing stored.
+    let (status, problem) = post_json(
+        app,
+        "/api/v1/clients",
+        serde_json::json!({"name": "", "email": "nope", "stylist_id": "st-1", "profile": {"fixes": [{"delivered_on": "2025-01-01", "items_sent": 3, "items_kept": 4, "order_value": "1"}]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "email", "fixes[0].items_kept"]);
+    assert_eq!(store.client_count().await.unwrap(), 1);
+    assert_eq!(store.read_changes(0, 10).await.unwrap().len(), 2);
+}
