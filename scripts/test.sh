@@ -25,3 +25,6 @@ build_release
 
 step "browser tests (end2end/)"
 ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs
+
+step "crash test (SIGKILL at random moments, end2end/crash.mjs)"
+ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/crash.mjs

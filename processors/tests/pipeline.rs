@@ -97,7 +97,7 @@ async fn a_new_client_is_scored_and_gets_one_welcome_draft() {
         history[0].factors[1]["explanation"],
         "Signed up today; the first Fix is still to come: +5"
     );
-    let emails = p.store.list_emails(10).await.unwrap();
+    let emails = p.store.list_emails(None, 10).await.unwrap();
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].client_id, client.id);
     assert_eq!(emails[0].kind, domain::EmailKind::Welcome);
@@ -146,7 +146,7 @@ async fn handling_the_same_event_twice_has_one_effect() {
         p.email.handle_event(&event).await.unwrap(),
         Outcome::AlreadyApplied
     );
-    assert_eq!(p.store.list_emails(10).await.unwrap().len(), 1);
+    assert_eq!(p.store.list_emails(None, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -197,7 +197,7 @@ async fn a_poison_message_is_dead_lettered_and_does_not_block_the_others() {
         (0, 0, 1)
     );
     assert_eq!(
-        p.store.list_emails(10).await.unwrap().len(),
+        p.store.list_emails(None, 10).await.unwrap().len(),
         1,
         "the good event still drafted its email"
     );
@@ -223,7 +223,7 @@ async fn the_running_pipeline_drafts_without_being_polled() {
     add_client(&p, "Grace Hopper", "grace@example.com").await;
     let drafted = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if !store.list_emails(10).await.unwrap().is_empty() {
+            if !store.list_emails(None, 10).await.unwrap().is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

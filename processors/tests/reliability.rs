@@ -156,7 +156,7 @@ async fn a_poison_message_is_dead_lettered_after_its_receives_and_redriven_exact
             .is_empty()
     );
     assert_eq!(
-        store.list_emails(100).await.unwrap().len(),
+        store.list_emails(None, 100).await.unwrap().len(),
         5,
         "the others were drafted"
     );
@@ -187,7 +187,7 @@ async fn a_poison_message_is_dead_lettered_after_its_receives_and_redriven_exact
             .len(),
         1
     );
-    let emails = store.list_emails(100).await.unwrap();
+    let emails = store.list_emails(None, 100).await.unwrap();
     assert_eq!(
         emails.iter().filter(|e| e.client_id == poison.id).count(),
         1
@@ -280,7 +280,7 @@ async fn two_workers_on_one_queue_apply_every_event_exactly_once() {
         events.dedup();
         assert_eq!(events.len(), 3);
     }
-    for email in store.list_emails(1000).await.unwrap() {
+    for email in store.list_emails(None, 1000).await.unwrap() {
         if email.status == domain::EmailStatus::Drafted {
             pending_drafts += 1;
         }
@@ -289,7 +289,7 @@ async fn two_workers_on_one_queue_apply_every_event_exactly_once() {
         pending_drafts <= clients.len(),
         "never two pending drafts for one client"
     );
-    let per_client = store.list_emails(1000).await.unwrap();
+    let per_client = store.list_emails(None, 1000).await.unwrap();
     for client in &clients {
         assert!(
             per_client

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use domain::bgnbd::{self, BgNbdParams};
 use domain::profile::FixInput;
 use domain::score::{EngagementScore, engagement_score};
+use domain::views::EmailSummary;
 use domain::{Client, ClientId, ClientInput, NewClient, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use store::{CreateClientError, UpdateClientError};
@@ -286,4 +287,16 @@ pub async fn record_fix(
         version: client.version,
         client,
     }))
+}
+
+/// `GET /api/v1/clients/{id}/emails`: the client's emails, newest first.
+pub async fn client_emails(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<EmailSummary>>, ApiError> {
+    let id = ClientId::new(id);
+    if state.store.get_client(id.clone()).await?.is_none() {
+        return Err(ApiError::ClientNotFound(id));
+    }
+    Ok(Json(state.store.list_emails(Some(id), 500).await?))
 }

@@ -161,6 +161,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGAGE_DEMO_DATA", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_data: bool,
 
+    /// Seconds a received event stays hidden from other workers before it is retried.
+    #[arg(long, env = "ENGAGE_QUEUE_VISIBILITY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=43_200))]
+    pub queue_visibility_secs: u32,
+
+    /// Receives after which a failing event moves to the dead-letter queue.
+    #[arg(long, env = "ENGAGE_QUEUE_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub queue_max_receives: u32,
+
     /// Hours a change record is kept after the pipeline published it.
     #[arg(long, env = "ENGAGE_CHANGE_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
     pub change_retention_hours: u32,

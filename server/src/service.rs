@@ -49,6 +49,9 @@ impl EngageService for StoreService {
     }
 
     async fn list_emails(&self, limit: u32) -> Result<Vec<EmailSummary>, ServiceError> {
-        self.store.list_emails(limit).await.map_err(unavailable)
+        self.store
+            .list_emails(None, limit)
+            .await
+            .map_err(unavailable)
     }
 }

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/clients", post(api::create_client))
         .route("/api/v1/clients/{id}/score", get(api::client_score))
         .route("/api/v1/clients/{id}/fixes", post(api::record_fix))
+        .route("/api/v1/clients/{id}/emails", get(api::client_emails))
         .leptos_routes_with_context(&state, routes, context, page)
         .fallback(not_a_page)
         .layer(CompressionLayer::new())
@@ -100,9 +101,15 @@ pub fn spawn_pipeline(
     store: &Store,
     clock: &Arc<dyn Clock>,
     writer: Arc<dyn EmailWriter>,
-    change_retention: chrono::Duration,
+    settings: &ServeArgs,
     shutdown: &CancellationToken,
 ) -> JoinSet<()> {
+    let change_retention = chrono::Duration::hours(i64::from(settings.change_retention_hours));
+    let config = EmailProcessorConfig {
+        visibility_timeout: chrono::Duration::seconds(i64::from(settings.queue_visibility_secs)),
+        max_receives: settings.queue_max_receives,
+        ..EmailProcessorConfig::default()
+    };
     let mut tasks = JoinSet::new();
     tasks.spawn(
         FeedRetention::new(store.clone(), Arc::clone(clock), change_retention)
@@ -110,13 +117,7 @@ pub fn spawn_pipeline(
     );
     tasks.spawn(StreamProcessor::new(store.clone(), Arc::clone(clock)).run(shutdown.clone()));
     tasks.spawn(
-        EmailProcessor::new(
-            store.clone(),
-            Arc::clone(clock),
-            writer,
-            EmailProcessorConfig::default(),
-        )
-        .run(shutdown.clone()),
+        EmailProcessor::new(store.clone(), Arc::clone(clock), writer, config).run(shutdown.clone()),
     );
     tasks
 }
@@ -136,8 +137,18 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     }
     let shutdown = CancellationToken::new();
     let writer: Arc<dyn EmailWriter> = Arc::new(TemplateWriter);
-    let retention = chrono::Duration::hours(i64::from(args.change_retention_hours));
-    let mut pipeline = spawn_pipeline(&store, &clock, writer, retention, &shutdown);
+    // This process is the only worker on this database: whatever a previous run had in
+    // flight when it stopped (or was killed) can be retried at once.
+    let released = store
+        .release_in_flight(processors::EVENTS_QUEUE, clock.now())
+        .await?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "events in flight at the last stop are visible again"
+        );
+    }
+    let mut pipeline = spawn_pipeline(&store, &clock, writer, &args, &shutdown);
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -288,15 +288,20 @@ impl Store {
         Ok(settled)
     }
 
-    /// The newest emails first, with client and stylist names.
-    pub async fn list_emails(&self, limit: u32) -> Result<Vec<EmailSummary>> {
+    /// The newest emails first (of one client, or of all), with client and stylist names.
+    pub async fn list_emails(
+        &self,
+        client: Option<ClientId>,
+        limit: u32,
+    ) -> Result<Vec<EmailSummary>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at
                  FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
+                 WHERE ?2 IS NULL OR e.client_id = ?2
                  ORDER BY e.created_at DESC, e.id DESC LIMIT ?1",
             )?;
-            let rows = stmt.query_map([limit], |row| {
+            let rows = stmt.query_map(params![limit, client.as_ref().map(|c| c.as_str())], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,

@@ -91,6 +91,24 @@ impl Store {
         Ok(dead)
     }
 
+    /// Makes every hidden message of `queue` visible now (receive counts kept). For a
+    /// worker starting on a database no other worker uses: what was in flight when the
+    /// last one stopped is orphaned. Returns how many messages it freed.
+    pub async fn release_in_flight(&self, queue: &'static str, now: DateTime<Utc>) -> Result<u64> {
+        let released = self
+            .write(move |conn| {
+                let released = conn
+                    .prepare_cached("UPDATE queue_messages SET visible_at = ?2 WHERE queue = ?1 AND visible_at > ?2")?
+                    .execute(params![queue, millis(now)])?;
+                Ok::<_, crate::StoreError>(released as u64)
+            })
+            .await?;
+        if released > 0 {
+            self.inner.queue_filled.notify_waiters();
+        }
+        Ok(released)
+    }
+
     /// Dead letters of `queue`, oldest failure first.
     pub async fn dead_letters(&self, queue: &'static str, limit: u32) -> Result<Vec<DeadLetter>> {
         self.read(move |conn| {
