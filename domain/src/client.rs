@@ -293,7 +293,8 @@ pub struct Client {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(flatten)]
+    /// Consent, style and history (nested, not flattened, so reading a record never
+    /// buffers it first).
     pub profile: Profile,
 }
 

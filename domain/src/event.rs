@@ -119,25 +119,90 @@ pub fn events_from_change(change: &ChangeRecord) -> Vec<DomainEvent> {
 }
 
 fn changed_fields(old: &Client, new: &Client) -> Vec<FieldChange> {
-    // Compare the JSON images field by field; bookkeeping fields are not business changes.
-    const IGNORED: [&str; 3] = ["version", "created_at", "updated_at"];
-    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
-        serde_json::to_value(old).unwrap_or_default(),
-        serde_json::to_value(new).unwrap_or_default(),
-    ) else {
-        return Vec::new();
+    // Field by field on the typed records; only what differs is turned into JSON.
+    // Bookkeeping (version, timestamps) is not a business change. History lists report
+    // their lengths: a consumer that needs the entries reads the client.
+    fn value<T: serde::Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+    let mut changes = Vec::new();
+    let mut compare = |field: &str,
+                       differ: bool,
+                       old: &dyn Fn() -> serde_json::Value,
+                       new: &dyn Fn() -> serde_json::Value| {
+        if differ {
+            changes.push(FieldChange {
+                field: field.to_owned(),
+                old: old(),
+                new: new(),
+            });
+        }
     };
-    new.iter()
-        .filter(|(field, _)| !IGNORED.contains(&field.as_str()))
-        .filter_map(|(field, value)| {
-            let before = old.get(field).cloned().unwrap_or(serde_json::Value::Null);
-            (before != *value).then(|| FieldChange {
-                field: field.clone(),
-                old: before,
-                new: value.clone(),
-            })
-        })
-        .collect()
+    compare("name", old.name != new.name, &|| value(&old.name), &|| {
+        value(&new.name)
+    });
+    compare(
+        "email",
+        old.email != new.email,
+        &|| value(&old.email),
+        &|| value(&new.email),
+    );
+    compare(
+        "stylist_id",
+        old.stylist_id != new.stylist_id,
+        &|| value(&old.stylist_id),
+        &|| value(&new.stylist_id),
+    );
+    compare(
+        "status",
+        old.status != new.status,
+        &|| value(&old.status),
+        &|| value(&new.status),
+    );
+    let (p, q) = (&old.profile, &new.profile);
+    compare(
+        "consent",
+        p.consent() != q.consent(),
+        &|| value(&p.consent()),
+        &|| value(&q.consent()),
+    );
+    compare(
+        "style",
+        p.style() != q.style(),
+        &|| value(p.style()),
+        &|| value(q.style()),
+    );
+    compare(
+        "signed_up_on",
+        p.signed_up_on() != q.signed_up_on(),
+        &|| value(&p.signed_up_on()),
+        &|| value(&q.signed_up_on()),
+    );
+    compare(
+        "fixes",
+        p.fixes() != q.fixes(),
+        &|| value(&p.fixes().len()),
+        &|| value(&q.fixes().len()),
+    );
+    compare(
+        "purchases",
+        p.purchases() != q.purchases(),
+        &|| value(&p.purchases().len()),
+        &|| value(&q.purchases().len()),
+    );
+    compare(
+        "feedback",
+        p.feedback() != q.feedback(),
+        &|| value(&p.feedback().len()),
+        &|| value(&q.feedback().len()),
+    );
+    compare(
+        "engagement",
+        p.engagement() != q.engagement(),
+        &|| value(&p.engagement()),
+        &|| value(&q.engagement()),
+    );
+    changes
 }
 
 #[cfg(test)]
@@ -201,6 +266,30 @@ mod tests {
         assert_eq!(changes[0].field, "name");
         assert_eq!(changes[0].old, serde_json::json!("Ada"));
         assert_eq!(changes[0].new, serde_json::json!("Ada Byron"));
+    }
+
+    #[test]
+    fn a_new_fix_is_reported_as_the_history_growing() {
+        let before = client(1, "Ada");
+        let mut after = client(2, "Ada");
+        let fix = crate::profile::Fix::new(
+            before.profile.signed_up_on(),
+            5,
+            2,
+            crate::profile::Money::from_cents(9000),
+        )
+        .unwrap();
+        after.profile.add_fix(fix).unwrap();
+        let events = events_from_change(&change(Some(before), after));
+        let EventKind::ClientUpdated { changes } = &events[0].kind else {
+            panic!("expected an update")
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "fixes");
+        assert_eq!(
+            (changes[0].old.clone(), changes[0].new.clone()),
+            (serde_json::json!(0), serde_json::json!(1))
+        );
     }
 
     #[test]

@@ -116,14 +116,14 @@ ALTER TABLE clients ADD COLUMN profile TEXT NOT NULL DEFAULT '';
 UPDATE clients SET profile = json_object(
     'consent', json_object('state', 'not_given'),
     'signed_up_on', date(created_at / 1000, 'unixepoch'));
-UPDATE client_changes SET new_image = json_set(new_image,
-    '$.consent', json_object('state', 'not_given'),
-    '$.signed_up_on', date(recorded_at / 1000, 'unixepoch'))
-  WHERE json_extract(new_image, '$.signed_up_on') IS NULL;
-UPDATE client_changes SET old_image = json_set(old_image,
-    '$.consent', json_object('state', 'not_given'),
-    '$.signed_up_on', date(recorded_at / 1000, 'unixepoch'))
-  WHERE old_image IS NOT NULL AND json_extract(old_image, '$.signed_up_on') IS NULL;
+UPDATE client_changes SET new_image = json_set(new_image, '$.profile', json_object(
+    'consent', json_object('state', 'not_given'),
+    'signed_up_on', date(recorded_at / 1000, 'unixepoch')))
+  WHERE json_extract(new_image, '$.profile') IS NULL;
+UPDATE client_changes SET old_image = json_set(old_image, '$.profile', json_object(
+    'consent', json_object('state', 'not_given'),
+    'signed_up_on', date(recorded_at / 1000, 'unixepoch')))
+  WHERE old_image IS NOT NULL AND json_extract(old_image, '$.profile') IS NULL;
 
 ALTER TABLE emails ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 CREATE INDEX emails_by_client_created ON emails(client_id, created_at DESC);
@@ -377,11 +377,15 @@ fn connect(path: &Path) -> Result<Connection> {
     )?;
     // WAL lets readers run beside the writer; FULL sync makes every commit durable
     // before it is acknowledged, which is the "no accepted write is lost" promise.
+    // Memory-mapped reads and a larger page cache: readers lose their cache whenever the
+    // writer commits (WAL), and mapped pages are re-read without a copy through the kernel.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA busy_timeout = 5000;
+         PRAGMA mmap_size = 268435456;
+         PRAGMA cache_size = -16000;",
     )?;
     Ok(conn)
 }

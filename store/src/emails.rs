@@ -248,6 +248,20 @@ impl Store {
         .await
     }
 
+    /// Milliseconds from each change being recorded to its score and policy decision being
+    /// stored, for the score changes stored at or after `since`, in storing order: the
+    /// pipeline's end-to-end latency.
+    pub async fn decision_latencies_ms(&self, since: DateTime<Utc>) -> Result<Vec<i64>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT scored_at - event_at FROM score_changes WHERE scored_at >= ?1 AND event_at IS NOT NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map([millis(since)], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     /// Settles a batch of received messages in one transaction: records the effect of each
     /// handled message (once per event id) and deletes it; makes each failed one visible
     /// again after its back-off, or dead-letters it with its error once it has been received

@@ -1,0 +1,323 @@
+//! End-to-end pipeline benchmark on the embedded default, with the raw SQLite ceiling
+//! measured in the same run. Run: `cargo bench -p engage-bench --bench pipeline`
+//! (or `bench/pipeline-bench.sh`). Prints a summary and writes it as JSON to
+//! `$CARGO_TARGET_TMPDIR/pipeline.json`.
+//!
+//! - ceiling: the rows one update leaves behind (client row rewritten, change record,
+//!   queue message written and deleted, idempotency record, score change, client score),
+//!   written with prepared statements in transactions of 1,000 updates, JSON prepared
+//!   beforehand: the fastest this database could possibly take those writes.
+//! - throughput: 20,000 "record a Fix" requests through the real HTTP router in process
+//!   (JSON parsing, validation, the group-commit writer, change feed), 64 at a time, with
+//!   the stream and email processors running as in `engage serve`; timed from the first
+//!   request until the last event's score and policy decision are stored.
+//! - latency: an open-loop load of 1,000 updates/s for 10 s; per update, the time from its
+//!   change being recorded to its score and decision being stored.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use domain::{ClientId, StylistId};
+use processors::{Clock, SystemClock};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const CLIENTS: usize = 1_000;
+const THROUGHPUT_UPDATES: usize = 20_000;
+const CONCURRENCY: usize = 64;
+const LATENCY_RATE: u64 = 1_000;
+const LATENCY_SECONDS: u64 = 10;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(run());
+}
+
+struct Running {
+    _dir: tempfile::TempDir,
+    store: Store,
+    router: axum::Router,
+    clients: Vec<ClientId>,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+async fn start() -> Running {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open(dir.path().join("engage.db")).expect("the database opens");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    store
+        .upsert_stylist(
+            StylistId::new("st-1"),
+            "Maya Okafor".into(),
+            "maya@engage.example".into(),
+        )
+        .await
+        .expect("a stylist");
+    let batch: Vec<domain::NewClient> = (0..CLIENTS)
+        .map(|i| {
+            let input = domain::ClientInput {
+                name: format!("Client {i}"),
+                email: format!("client{i}@example.com"),
+                stylist_id: "st-1".into(),
+                status: None,
+                profile: domain::ProfileInput {
+                    email_opt_in: true,
+                    ..Default::default()
+                },
+            };
+            domain::NewClient::parse(&input, clock.now()).expect("valid clients")
+        })
+        .collect();
+    store
+        .import_clients(batch, clock.now())
+        .await
+        .expect("clients imported");
+    let clients = store
+        .list_clients(CLIENTS as u32)
+        .await
+        .expect("clients listed")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let shutdown = CancellationToken::new();
+    let args = engage::config::ServeArgs {
+        addr: "127.0.0.1:0".parse().expect("an address"),
+        demo_data: false,
+        queue_visibility_secs: 60,
+        queue_max_receives: 5,
+        change_retention_hours: 24,
+    };
+    let tasks = engage::startup::spawn_pipeline(
+        &store,
+        &clock,
+        Arc::new(processors::TemplateWriter),
+        &args,
+        &shutdown,
+    );
+    let router = engage::startup::router(engage::startup::AppState::new(
+        store.clone(),
+        clock,
+        args.addr,
+    ));
+    let running = Running {
+        _dir: dir,
+        store,
+        router,
+        clients,
+        shutdown,
+        tasks,
+    };
+    drain(&running.store).await;
+    running
+}
+
+async fn drain(store: &Store) {
+    loop {
+        let stats = store
+            .queue_stats(processors::EVENTS_QUEUE, SystemClock.now())
+            .await
+            .expect("stats");
+        let lag = store
+            .feed_lag(processors::stream::CHECKPOINT)
+            .await
+            .expect("lag");
+        if lag == 0 && stats.visible == 0 && stats.in_flight == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn record_fix(router: &axum::Router, client: &ClientId, kept: usize) {
+    let body = format!(
+        r#"{{"delivered_on":"{}","items_sent":5,"items_kept":{kept},"order_value":"{}.00"}}"#,
+        SystemClock.now().date_naive(),
+        kept * 60
+    );
+    let request = Request::post(format!("/api/v1/clients/{client}/fixes"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("a request");
+    let response = router.clone().oneshot(request).await.expect("a response");
+    assert_eq!(response.status(), StatusCode::OK, "an update was refused");
+}
+
+async fn throughput(running: &Running) -> f64 {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (router, clients, next) = (
+            running.router.clone(),
+            running.clients.clone(),
+            Arc::clone(&next),
+        );
+        senders.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= THROUGHPUT_UPDATES {
+                    break;
+                }
+                record_fix(&router, &clients[i % clients.len()], i % 6).await;
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let accepted = started.elapsed();
+    drain(&running.store).await;
+    let decided = started.elapsed();
+    println!(
+        "throughput: {THROUGHPUT_UPDATES} updates accepted in {:.2} s, all decided in {:.2} s",
+        accepted.as_secs_f64(),
+        decided.as_secs_f64()
+    );
+    THROUGHPUT_UPDATES as f64 / decided.as_secs_f64()
+}
+
+async fn latency(running: &Running) -> (f64, f64, f64, usize) {
+    let since = SystemClock.now();
+    let interval = Duration::from_micros(1_000_000 / LATENCY_RATE);
+    let total = (LATENCY_RATE * LATENCY_SECONDS) as usize;
+    let started = tokio::time::Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..total {
+        tokio::time::sleep_until(started + interval * i as u32).await;
+        let (router, client) = (
+            running.router.clone(),
+            running.clients[(i * 7) % running.clients.len()].clone(),
+        );
+        sends.spawn(async move { record_fix(&router, &client, i % 6).await });
+    }
+    while sends.join_next().await.is_some() {}
+    drain(&running.store).await;
+    let mut latencies = running
+        .store
+        .decision_latencies_ms(since)
+        .await
+        .expect("latencies");
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize] as f64;
+    (
+        at(0.5),
+        at(0.99),
+        *latencies.last().unwrap_or(&0) as f64,
+        latencies.len(),
+    )
+}
+
+/// The same rows as `THROUGHPUT_UPDATES` updates, written as fast as SQLite takes them.
+fn raw_ceiling(sample: &Store, client: &ClientId) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (client_row, change, event, factors) = runtime.block_on(async {
+        let stored = sample.get_client(client.clone()).await.expect("read").expect("a client");
+        let image = serde_json::to_string(&stored).expect("json");
+        let profile = serde_json::to_string(&stored.profile).expect("json");
+        let score = domain::score::engagement_score(&stored, SystemClock.now()).expect("a score");
+        let factors = serde_json::to_string(&score.factors).expect("json");
+        let event = format!(r#"{{"schema_version":1,"id":"x","client_id":"{}","type":"client_updated","changes":[]}}"#, stored.id);
+        (profile, image, event, factors)
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("raw.db");
+    drop(Store::open(&path).expect("schema"));
+    let mut conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .expect("pragmas");
+    conn.execute_batch(
+        "INSERT INTO stylists VALUES ('st-1', 'Maya', 'maya@engage.example');
+         INSERT INTO clients (id, stylist_id, name, email, status, version, created_at, updated_at, profile)
+           VALUES ('c-raw', 'st-1', 'Raw', 'raw@example.com', 'active', 1, 0, 0, '{}');",
+    )
+    .expect("a client");
+    let started = Instant::now();
+    for chunk in 0..THROUGHPUT_UPDATES / 1_000 {
+        let tx = conn.transaction().expect("a transaction");
+        {
+            let mut update = tx.prepare_cached("UPDATE clients SET version = ?1, updated_at = ?1, profile = ?2 WHERE id = 'c-raw'").expect("sql");
+            let mut change_row = tx.prepare_cached("INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at, published_at) VALUES ('c-raw', ?1, ?2, ?2, ?1, ?1)").expect("sql");
+            let mut enqueue = tx.prepare_cached("INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES ('events', ?1, ?2, 0, 0)").expect("sql");
+            let mut dequeue = tx
+                .prepare_cached("DELETE FROM queue_messages WHERE dedup_id = ?1")
+                .expect("sql");
+            let mut processed = tx
+                .prepare_cached(
+                    "INSERT INTO processed_events (event_id, processed_at) VALUES (?1, 0)",
+                )
+                .expect("sql");
+            let mut scored = tx.prepare_cached("INSERT INTO score_changes (client_id, event_id, score, band, factors, scored_at, event_at) VALUES ('c-raw', ?1, 55, 'steady', ?2, 0, 0)").expect("sql");
+            let mut score_col = tx
+                .prepare_cached("UPDATE clients SET score = 55, band = 'steady' WHERE id = 'c-raw'")
+                .expect("sql");
+            for i in 0..1_000 {
+                let n = (chunk * 1_000 + i + 2) as i64;
+                let id = format!("e-{n}");
+                update
+                    .execute(rusqlite::params![n, client_row])
+                    .expect("update");
+                change_row
+                    .execute(rusqlite::params![n, change])
+                    .expect("change");
+                enqueue
+                    .execute(rusqlite::params![id, event])
+                    .expect("enqueue");
+                dequeue.execute([&id]).expect("dequeue");
+                processed.execute([&id]).expect("processed");
+                scored
+                    .execute(rusqlite::params![id, factors])
+                    .expect("scored");
+                score_col.execute([]).expect("score");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    THROUGHPUT_UPDATES as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn run() {
+    let running = start().await;
+    // Warm up: one update per client, so every profile has a Fix like the measured ones.
+    for client in running.clients.clone() {
+        record_fix(&running.router, &client, 2).await;
+    }
+    drain(&running.store).await;
+
+    let sample = running.clients[0].clone();
+    let store = running.store.clone();
+    let ceiling = tokio::task::spawn_blocking(move || raw_ceiling(&store, &sample))
+        .await
+        .expect("ceiling");
+    let end_to_end = throughput(&running).await;
+    let (p50, p99, max, measured) = latency(&running).await;
+    running.shutdown.cancel();
+    let mut tasks = running.tasks;
+    while tasks.join_next().await.is_some() {}
+
+    let ratio = end_to_end / ceiling;
+    println!(
+        "raw SQLite ceiling (same rows, 1,000 updates per transaction): {ceiling:.0} updates/s"
+    );
+    println!(
+        "end to end (HTTP router -> score stored -> policy decided): {end_to_end:.0} updates/s = {:.0}% of the ceiling",
+        ratio * 100.0
+    );
+    println!(
+        "latency at {LATENCY_RATE} updates/s for {LATENCY_SECONDS} s ({measured} decisions): p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms"
+    );
+    let report = serde_json::json!({
+        "ceiling_updates_per_s": ceiling, "end_to_end_updates_per_s": end_to_end, "ratio": ratio,
+        "latency_rate_per_s": LATENCY_RATE, "latency_p50_ms": p50, "latency_p99_ms": p99, "latency_max_ms": max,
+        "latency_decisions": measured,
+    });
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline.json");
+    std::fs::write(&out, report.to_string()).expect("report written");
+}
