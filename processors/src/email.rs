@@ -9,7 +9,18 @@ use domain::score::engagement_score;
 use domain::{DomainEvent, event::EVENT_SCHEMA_VERSION};
 use futures_util::future::join_all;
 use std::sync::Arc;
-use store::{Effect, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Store};
+use store::{Effect, EventContext, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Store};
+
+fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
+    if event.schema_version == EVENT_SCHEMA_VERSION {
+        Ok(())
+    } else {
+        Err(ProcessError::Malformed(format!(
+            "schema version {}",
+            event.schema_version
+        )))
+    }
+}
 use tokio_util::sync::CancellationToken;
 
 /// How the email processor consumes its queue.
@@ -70,16 +81,23 @@ impl EmailProcessor {
     /// Works out one event's effect — score, policy decision, draft — without writing
     /// anything. `None` when the event's effect is already recorded.
     pub async fn effect_of(&self, event: &DomainEvent) -> Result<Option<Effect>, ProcessError> {
-        if event.schema_version != EVENT_SCHEMA_VERSION {
-            return Err(ProcessError::Malformed(format!(
-                "schema version {}",
-                event.schema_version
-            )));
-        }
-        let context = self
+        check_version(event)?;
+        let mut contexts = self
             .store
-            .event_context(event.id.clone(), event.client_id.clone())
+            .event_contexts(vec![(event.id.clone(), event.client_id.clone())])
             .await?;
+        let context = contexts.pop().ok_or_else(|| {
+            ProcessError::Store(store::StoreError::Corrupt("no context read".into()))
+        })?;
+        self.effect_in(event, context).await
+    }
+
+    /// The effect of `event` given what was read for it.
+    async fn effect_in(
+        &self,
+        event: &DomainEvent,
+        context: EventContext,
+    ) -> Result<Option<Effect>, ProcessError> {
         if context.already_applied {
             return Ok(None);
         }
@@ -102,10 +120,10 @@ impl EmailProcessor {
         let draft = match decision {
             Decision::Skip { .. } => None,
             Decision::Draft { kind, reason } => {
-                let stylist = self.store.get_stylist(client.stylist_id.clone()).await?;
-                let stylist_first_name = stylist
-                    .as_ref()
-                    .and_then(|s| s.name.split_whitespace().next())
+                let stylist_first_name = context
+                    .stylist_name
+                    .as_deref()
+                    .and_then(|name| name.split_whitespace().next())
                     .unwrap_or("Your stylist")
                     .to_owned();
                 let request = DraftRequest {
@@ -134,6 +152,23 @@ impl EmailProcessor {
         }))
     }
 
+    /// How a failed message is released: a message no version of this code can read is
+    /// dead-lettered on its first failure; others back off exponentially.
+    fn failure(&self, message: &ReceivedMessage, error: &ProcessError) -> Failure {
+        tracing::warn!(message_id = message.id, receive_count = message.receive_count, %error, "event failed");
+        let max_receives = if matches!(error, ProcessError::Malformed(_)) {
+            1
+        } else {
+            self.config.max_receives
+        };
+        Failure {
+            message_id: message.id,
+            error: error.to_string(),
+            retry_after: Duration::seconds(1 << message.receive_count.min(8)),
+            max_receives,
+        }
+    }
+
     /// Applies one event end to end: decide, then record. Safe to call twice with the same
     /// event: the second call has no effect.
     pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
@@ -148,10 +183,41 @@ impl EmailProcessor {
     /// batch failure never fails the items that succeeded. Messages are worked on
     /// concurrently; nothing is written here.
     pub async fn handle_batch(&self, messages: &[ReceivedMessage]) -> BatchReport {
-        let results = join_all(messages.iter().map(|message| async move {
-            let result = match serde_json::from_str::<DomainEvent>(&message.body) {
-                Ok(event) => self.effect_of(&event).await,
-                Err(error) => Err(ProcessError::Malformed(error.to_string())),
+        let events: Vec<Result<DomainEvent, ProcessError>> = messages
+            .iter()
+            .map(|message| {
+                serde_json::from_str::<DomainEvent>(&message.body)
+                    .map_err(|error| ProcessError::Malformed(error.to_string()))
+                    .and_then(|event| check_version(&event).map(|()| event))
+            })
+            .collect();
+        // One read for the whole batch.
+        let wanted = events
+            .iter()
+            .flatten()
+            .map(|event| (event.id.clone(), event.client_id.clone()))
+            .collect();
+        let mut contexts = match self.store.event_contexts(wanted).await {
+            Ok(contexts) => contexts.into_iter(),
+            Err(error) => {
+                let error = ProcessError::from(error);
+                return BatchReport {
+                    handled: Vec::new(),
+                    failed: messages.iter().map(|m| self.failure(m, &error)).collect(),
+                };
+            }
+        };
+        let work: Vec<_> = events
+            .into_iter()
+            .map(|event| event.map(|event| (contexts.next(), event)))
+            .collect();
+        let results = join_all(messages.iter().zip(work).map(|(message, work)| async move {
+            let result = match work {
+                Ok((Some(context), event)) => self.effect_in(&event, context).await,
+                Ok((None, _)) => Err(ProcessError::Store(store::StoreError::Corrupt(
+                    "no context read".into(),
+                ))),
+                Err(error) => Err(error),
             };
             (message, result)
         }))
@@ -163,22 +229,7 @@ impl EmailProcessor {
                     message_id: message.id,
                     effect,
                 }),
-                Err(error) => {
-                    tracing::warn!(message_id = message.id, receive_count = message.receive_count, %error, "event failed");
-                    // A message no version of this code can read will never succeed:
-                    // dead-letter it on its first failure.
-                    let max_receives = if matches!(error, ProcessError::Malformed(_)) {
-                        1
-                    } else {
-                        self.config.max_receives
-                    };
-                    report.failed.push(Failure {
-                        message_id: message.id,
-                        error: error.to_string(),
-                        retry_after: Duration::seconds(1 << message.receive_count.min(8)),
-                        max_receives,
-                    });
-                }
+                Err(error) => report.failed.push(self.failure(message, &error)),
             }
         }
         report

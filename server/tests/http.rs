@@ -340,7 +340,13 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
         post_json(app.clone(), &format!("/api/v1/clients/{id}/fixes"), fix(1)).await;
     assert_eq!(status, StatusCode::OK, "{written}");
     assert_eq!(written["version"], 2);
-    assert_eq!(written["client"]["profile"]["fixes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        written["client"]["profile"]["fixes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Stale version: 409, nothing written.
     let (status, problem) =

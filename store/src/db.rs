@@ -377,14 +377,11 @@ fn connect(path: &Path) -> Result<Connection> {
     )?;
     // WAL lets readers run beside the writer; FULL sync makes every commit durable
     // before it is acknowledged, which is the "no accepted write is lost" promise.
-    // Memory-mapped reads and a larger page cache: readers lose their cache whenever the
-    // writer commits (WAL), and mapped pages are re-read without a copy through the kernel.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
-         PRAGMA mmap_size = 268435456;
          PRAGMA cache_size = -16000;",
     )?;
     Ok(conn)

@@ -66,12 +66,57 @@ pub struct EventContext {
     /// The event's effect is already recorded; nothing else was read.
     pub already_applied: bool,
     pub client: Option<domain::Client>,
+    /// The name of the client's stylist, who signs the email.
+    pub stylist_name: Option<String>,
     /// The client's band before this event, if it was ever scored.
     pub previous_band: Option<Band>,
     /// A draft for this client awaits review.
     pub draft_pending: bool,
     /// When the newest draft for this client was created.
     pub last_draft_at: Option<DateTime<Utc>>,
+}
+
+fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Result<EventContext> {
+    let nothing = |already_applied| EventContext {
+        already_applied,
+        client: None,
+        stylist_name: None,
+        previous_band: None,
+        draft_pending: false,
+        last_draft_at: None,
+    };
+    let already_applied = conn
+        .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")?
+        .exists([event_id.as_str()])?;
+    if already_applied {
+        return Ok(nothing(true));
+    }
+    let Some(client) = crate::clients::client_by_id(conn, client)? else {
+        return Ok(nothing(false));
+    };
+    let stylist_name: Option<String> = conn
+        .prepare_cached("SELECT name FROM stylists WHERE id = ?1")?
+        .query_row([client.stylist_id.as_str()], |row| row.get(0))
+        .optional()?;
+    let previous_band: Option<String> = conn
+        .prepare_cached(
+            "SELECT band FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([client.id.as_str()], |row| row.get(0))
+        .optional()?;
+    let (pending, last): (bool, Option<i64>) = conn
+        .prepare_cached("SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at) FROM emails WHERE client_id = ?1")?
+        .query_row([client.id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(EventContext {
+        already_applied,
+        client: Some(client),
+        stylist_name,
+        previous_band: previous_band
+            .map(|b| Band::parse(&b).ok_or_else(|| StoreError::Corrupt(format!("band {b}"))))
+            .transpose()?,
+        draft_pending: pending,
+        last_draft_at: last.map(instant).transpose()?,
+    })
 }
 
 fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Result<Outcome> {
@@ -215,35 +260,18 @@ impl Store {
             .await
     }
 
-    /// What applying `event_id` to `client` needs to know, read in one go: whether it was
-    /// applied already, the client, its band before, and its drafts.
-    pub async fn event_context(&self, event_id: EventId, client: ClientId) -> Result<EventContext> {
+    /// What applying each `(event, client)` needs to know, read in one go for a whole batch:
+    /// whether it was applied already, the client, its band before, its drafts, and its
+    /// stylist's name. In the order asked.
+    pub async fn event_contexts(
+        &self,
+        wanted: Vec<(EventId, ClientId)>,
+    ) -> Result<Vec<EventContext>> {
         self.read(move |conn| {
-            let already_applied = conn
-                .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")?
-                .exists([event_id.as_str()])?;
-            if already_applied {
-                return Ok(EventContext { already_applied, client: None, previous_band: None, draft_pending: false, last_draft_at: None });
-            }
-            let Some(client) = crate::clients::client_by_id(conn, &client)? else {
-                return Ok(EventContext { already_applied, client: None, previous_band: None, draft_pending: false, last_draft_at: None });
-            };
-            let previous_band: Option<String> = conn
-                .prepare_cached("SELECT band FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT 1")?
-                .query_row([client.id.as_str()], |row| row.get(0))
-                .optional()?;
-            let (pending, last): (bool, Option<i64>) = conn
-                .prepare_cached("SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at) FROM emails WHERE client_id = ?1")?
-                .query_row([client.id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            Ok(EventContext {
-                already_applied,
-                client: Some(client),
-                previous_band: previous_band
-                    .map(|b| Band::parse(&b).ok_or_else(|| StoreError::Corrupt(format!("band {b}"))))
-                    .transpose()?,
-                draft_pending: pending,
-                last_draft_at: last.map(instant).transpose()?,
-            })
+            wanted
+                .iter()
+                .map(|(event_id, client)| event_context(conn, event_id, client))
+                .collect()
         })
         .await
     }
