@@ -200,20 +200,27 @@ impl Store {
         }
         let mut writer = connect(&path).map_err(|e| open_error(e.to_string()))?;
         migrate(&mut writer)?;
+        // Commits never stop to copy the log into the database; a background thread does.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpointer = connect(&path).map_err(|e| open_error(e.to_string()))?;
         let (jobs, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("engage-sqlite-writer".into())
             .spawn(move || write_loop(writer, queue))
             .map_err(|e| open_error(e.to_string()))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                path,
-                writer: jobs,
-                readers: Mutex::new(Vec::new()),
-                feed_appended: Notify::new(),
-                queue_filled: Notify::new(),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path: path.clone(),
+            writer: jobs,
+            readers: Mutex::new(Vec::new()),
+            feed_appended: Notify::new(),
+            queue_filled: Notify::new(),
+        });
+        let watched = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("engage-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, watched))
+            .map_err(|e| open_error(e.to_string()))?;
+        Ok(Self { inner })
     }
 
     pub fn path(&self) -> &Path {
@@ -236,15 +243,17 @@ impl Store {
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job = WriteJob::InTransaction(Box::new(move |conn: &Connection| -> Settle {
+            let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                conn.execute_batch("SAVEPOINT job")?;
+                run("SAVEPOINT job")?;
                 match work(conn) {
                     Ok(value) => {
-                        conn.execute_batch("RELEASE job")?;
+                        run("RELEASE job")?;
                         Ok(value)
                     }
                     Err(error) => {
-                        conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                        run("ROLLBACK TO job")?;
+                        run("RELEASE job")?;
                         Err(error)
                     }
                 }
@@ -320,6 +329,23 @@ impl Store {
     }
 }
 
+/// How often the write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Copies committed log pages into the database in the background (a passive checkpoint
+/// never blocks the writer or readers), until every `Store` handle is gone.
+fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if store.upgrade().is_none() {
+            break;
+        }
+        if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::warn!(%error, "background WAL checkpoint failed; will retry");
+        }
+    }
+}
+
 /// The writer thread: takes every job waiting, runs them in one transaction, commits once,
 /// then tells each job how the commit went. Ends when every `Store` handle is gone.
 fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
@@ -350,13 +376,14 @@ fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        let begun = run("BEGIN IMMEDIATE").map(drop);
         let settles: Vec<Settle> = match &begun {
             Ok(()) => group.into_iter().map(|job| job(&conn)).collect(),
             Err(_) => Vec::new(),
         };
         let committed = begun
-            .and_then(|()| conn.execute_batch("COMMIT"))
+            .and_then(|()| run("COMMIT").map(drop))
             .map_err(|e| e.to_string());
         if let Err(reason) = &committed {
             tracing::error!(%reason, "a group commit failed; its writes were rolled back");
