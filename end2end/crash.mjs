@@ -16,10 +16,10 @@
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, waitForHealth as waitUntilHealthy } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.ENGAGE_BIN;
@@ -38,16 +38,6 @@ const random = () => {
   seed = (seed * 1103515245 + 12345) % 2147483648;
   return seed / 2147483648;
 };
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 
 const port = await freePort();
 const work = mkdtempSync(join(tmpdir(), "engage-crash-"));
@@ -86,19 +76,7 @@ const watchdog = setTimeout(() => {
 }, 5 * 60 * 1000);
 watchdog.unref();
 
-async function waitForHealth() {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (serverExit) throw new Error(`server exited: ${JSON.stringify(serverExit)}`);
-    try {
-      if ((await fetch(`${baseUrl}/healthz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("server did not become healthy within 30 s");
-}
+const waitForHealth = () => waitUntilHealthy(baseUrl, () => serverExit, 30_000);
 
 async function call(method, path, body) {
   const response = await fetch(`${baseUrl}${path}`, {

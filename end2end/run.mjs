@@ -8,10 +8,10 @@
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, waitForHealth } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.ENGAGE_BIN;
@@ -19,16 +19,6 @@ if (!bin) {
   console.error("ENGAGE_BIN must name the release engage binary");
   process.exit(2);
 }
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 
 const port = await freePort();
 const work = mkdtempSync(join(tmpdir(), "engage-e2e-"));
@@ -55,24 +45,9 @@ const watchdog = setTimeout(() => {
 }, 10 * 60 * 1000);
 watchdog.unref();
 
-async function waitForHealth(deadlineMs) {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
-    try {
-      const response = await fetch(`${baseUrl}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("server did not become healthy within 60 s");
-}
-
 let failed = false;
 try {
-  await waitForHealth(60_000);
+  await waitForHealth(baseUrl, () => serverExit, 60_000);
   const tests = readdirSync(join(here, "tests"))
     .filter((f) => f.endsWith(".test.mjs"))
     .map((f) => join(here, "tests", f));

@@ -108,17 +108,7 @@ impl Store {
         new: NewClient,
         now: DateTime<Utc>,
     ) -> Result<Client, CreateClientError> {
-        let client = Client {
-            id: ClientId::new(uuid::Uuid::now_v7().to_string()),
-            name: new.name,
-            email: new.email,
-            stylist_id: new.stylist_id,
-            status: new.status,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            profile: new.profile,
-        };
+        let client = first_version(new, now);
         let stored = client.clone();
         self.write(move |tx| {
             check_references(tx, &stored)?;
@@ -143,17 +133,7 @@ impl Store {
             .write(move |tx| {
                 let mut outcome = ImportOutcome::default();
                 for new in batch {
-                    let client = Client {
-                        id: ClientId::new(uuid::Uuid::now_v7().to_string()),
-                        name: new.name,
-                        email: new.email,
-                        stylist_id: new.stylist_id,
-                        status: new.status,
-                        version: 1,
-                        created_at: now,
-                        updated_at: now,
-                        profile: new.profile,
-                    };
+                    let client = first_version(new, now);
                     match check_references(tx, &client) {
                         Ok(()) => {}
                         Err(CreateClientError::Invalid(errors))
@@ -353,6 +333,21 @@ fn check_references(tx: &Connection, client: &Client) -> Result<(), CreateClient
         .into());
     }
     Ok(())
+}
+
+/// A new client's first stored version, with a fresh time-ordered id.
+fn first_version(new: NewClient, now: DateTime<Utc>) -> Client {
+    Client {
+        id: ClientId::new(uuid::Uuid::now_v7().to_string()),
+        name: new.name,
+        email: new.email,
+        stylist_id: new.stylist_id,
+        status: new.status,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        profile: new.profile,
+    }
 }
 
 fn insert_client(tx: &Connection, client: &Client) -> Result<()> {
