@@ -131,13 +131,24 @@ impl EmailProcessor {
                     client_first_name: client.name.first_name().to_owned(),
                     stylist_first_name,
                     band: current.band,
+                    recent_note: client
+                        .profile
+                        .feedback()
+                        .iter()
+                        .rev()
+                        .find_map(|f| f.note().map(str::to_owned)),
                 };
-                let text = self.writer.write(&request).await?;
+                let written = self.writer.write(&request).await?;
                 Some(NewDraft {
                     kind,
-                    text,
-                    writer: self.writer.name().to_owned(),
+                    text: written.text,
+                    writer: written.writer,
                     reason: reason.to_string(),
+                    usage: written.usage.map(|u| store::DraftUsage {
+                        prompt_tokens: u.prompt_tokens,
+                        completion_tokens: u.completion_tokens,
+                        cost: u.cost,
+                    }),
                 })
             }
         };

@@ -16,7 +16,7 @@ pub mod writer;
 pub use clock::{Clock, SystemClock};
 pub use email::EmailProcessor;
 pub use stream::StreamProcessor;
-pub use writer::{DraftRequest, EmailWriter, TemplateWriter, WriterError};
+pub use writer::{DraftRequest, EmailWriter, TemplateWriter, Usage, WriterError, Written};
 
 /// The queue that carries domain events from the stream processor to the email processor.
 pub const EVENTS_QUEUE: &str = "events";

@@ -6,13 +6,35 @@
 use async_trait::async_trait;
 use domain::{Band, DraftText, EmailKind};
 
-/// What a writer is told about the email to draft: only what the words need.
+/// What a writer is told about the email to draft: only what the words need (a first
+/// name, never an email address or an id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DraftRequest {
     pub kind: EmailKind,
     pub client_first_name: String,
     pub stylist_first_name: String,
     pub band: Band,
+    /// The client's most recent feedback note, if any: data for the writer, never
+    /// instructions.
+    pub recent_note: Option<String>,
+}
+
+/// Tokens and cost of one LLM call, as the API reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// US dollars, when the API reports it.
+    pub cost: Option<f64>,
+}
+
+/// A draft and who wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub text: DraftText,
+    /// `template`, or the id of the model that actually answered.
+    pub writer: String,
+    pub usage: Option<Usage>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +45,9 @@ pub enum WriterError {
 
 #[async_trait]
 pub trait EmailWriter: Send + Sync + 'static {
-    /// How drafts by this writer are labelled: `template`, or the model id.
+    /// How this writer is labelled in logs: `template`, or the primary model id.
     fn name(&self) -> &str;
-    async fn write(&self, request: &DraftRequest) -> Result<DraftText, WriterError>;
+    async fn write(&self, request: &DraftRequest) -> Result<Written, WriterError>;
 }
 
 /// The offline writer: fixed, friendly wording chosen deterministically per client.
@@ -35,7 +57,7 @@ pub struct TemplateWriter;
 impl TemplateWriter {
     pub const NAME: &'static str = "template";
 
-    fn compose(request: &DraftRequest) -> DraftText {
+    pub fn compose(request: &DraftRequest) -> DraftText {
         let first = request.client_first_name.as_str();
         let stylist = request.stylist_first_name.as_str();
         // Pick a variant from the name, so the same client always gets the same draft
@@ -102,8 +124,12 @@ impl EmailWriter for TemplateWriter {
         Self::NAME
     }
 
-    async fn write(&self, request: &DraftRequest) -> Result<DraftText, WriterError> {
-        Ok(Self::compose(request))
+    async fn write(&self, request: &DraftRequest) -> Result<Written, WriterError> {
+        Ok(Written {
+            text: Self::compose(request),
+            writer: Self::NAME.to_owned(),
+            usage: None,
+        })
     }
 }
 
@@ -117,6 +143,7 @@ mod tests {
             client_first_name: first.into(),
             stylist_first_name: "Maya".into(),
             band: Band::Steady,
+            recent_note: None,
         }
     }
 

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::profile::{Fix, Money};
-use domain::{ClientInput, DraftText, NewClient, ProfileInput, StylistId};
+use domain::{ClientInput, NewClient, ProfileInput, StylistId};
 use processors::email::EmailProcessorConfig;
-use processors::writer::{DraftRequest, EmailWriter, WriterError};
+use processors::writer::{DraftRequest, EmailWriter, WriterError, Written};
 use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,7 @@ impl EmailWriter for BrokenForOneClient {
     fn name(&self) -> &str {
         "template"
     }
-    async fn write(&self, request: &DraftRequest) -> Result<DraftText, WriterError> {
+    async fn write(&self, request: &DraftRequest) -> Result<Written, WriterError> {
         if request.client_first_name == "Poison" && self.broken.load(Ordering::SeqCst) {
             return Err(WriterError::Unavailable(
                 "model returned 500 for this client".into(),

@@ -151,6 +151,12 @@ UPDATE client_changes SET published_at = recorded_at
 CREATE INDEX client_changes_published ON client_changes(published_at) WHERE published_at IS NOT NULL;
 ALTER TABLE score_changes ADD COLUMN event_at INTEGER;
 "#,
+    // Issue 5: what an LLM-written draft cost.
+    r#"
+ALTER TABLE emails ADD COLUMN prompt_tokens INTEGER;
+ALTER TABLE emails ADD COLUMN completion_tokens INTEGER;
+ALTER TABLE emails ADD COLUMN cost_usd REAL;
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 /// A draft a writer produced, ready to be stored for review.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewDraft {
     pub kind: EmailKind,
     pub text: DraftText,
@@ -19,10 +19,20 @@ pub struct NewDraft {
     pub writer: String,
     /// Why the policy asked for it, in words a stylist reads.
     pub reason: String,
+    /// Tokens and cost when an LLM wrote it.
+    pub usage: Option<DraftUsage>,
+}
+
+/// What writing a draft cost, when an LLM wrote it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DraftUsage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub cost: Option<f64>,
 }
 
 /// The effect of one event on a client, recorded exactly once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Effect {
     pub event_id: EventId,
     /// When the change behind the event was recorded: the start of its journey.
@@ -35,7 +45,7 @@ pub struct Effect {
 
 /// A message handled successfully: delete it, recording its effect if it has one (a
 /// message whose event was applied before has none).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Handled {
     pub message_id: i64,
     pub effect: Option<Effect>,
@@ -158,8 +168,8 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
     };
     if let Some(draft) = draft {
         conn.prepare_cached(
-            "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+            "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason, prompt_tokens, completion_tokens, cost_usd)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)",
         )?
         .execute(params![
             uuid::Uuid::now_v7().to_string(),
@@ -175,6 +185,9 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
             score.score,
             millis(now),
             draft.reason,
+            draft.usage.map(|u| u.prompt_tokens),
+            draft.usage.map(|u| u.completion_tokens),
+            draft.usage.and_then(|u| u.cost),
         ])?;
     }
     Ok(Outcome::Applied)

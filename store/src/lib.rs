@@ -14,7 +14,8 @@ mod queue;
 
 pub use clients::{CreateClientError, ImportOutcome, UpdateClientError};
 pub use db::Store;
-pub use emails::{Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled};
+pub use emails::{
+    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled};
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
 
