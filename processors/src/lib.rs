@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod email;
+pub mod openrouter;
 pub mod stream;
 pub mod writer;
 
