@@ -93,6 +93,7 @@ async fn start() -> Running {
         queue_visibility_secs: 60,
         queue_max_receives: 5,
         change_retention_hours: 24,
+        llm: engage::config::LlmArgs::default(),
     };
     let tasks = engage::startup::spawn_pipeline(
         &store,

@@ -40,5 +40,8 @@ pub struct EmailSummary {
     pub status: EmailStatus,
     /// `template` or the model id of the LLM that wrote it.
     pub writer: String,
+    /// Tokens the LLM used, when an LLM wrote it.
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
     pub created_at: DateTime<Utc>,
 }

@@ -172,6 +172,52 @@ pub struct ServeArgs {
     /// Hours a change record is kept after the pipeline published it.
     #[arg(long, env = "ENGAGE_CHANGE_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
     pub change_retention_hours: u32,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// Where drafts are written. Without a key, the offline template writer drafts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LlmArgs {
+    /// API key for OpenRouter (or the OpenAI-compatible endpoint at --llm-base-url).
+    /// Read from the environment only; never logged.
+    #[arg(
+        long = "llm-api-key",
+        env = "OPENROUTER_API_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub api_key: Option<String>,
+
+    /// Base URL of an OpenAI-compatible chat-completions API.
+    #[arg(
+        long,
+        env = "ENGAGE_LLM_BASE_URL",
+        default_value = "https://openrouter.ai/api/v1"
+    )]
+    pub base_url: String,
+
+    /// Models to draft with, comma-separated: the first is preferred, the others are
+    /// fallbacks OpenRouter may route to.
+    #[arg(
+        long,
+        env = "ENGAGE_LLM_MODELS",
+        default_value = "openai/gpt-4o-mini,anthropic/claude-3.5-haiku"
+    )]
+    pub models: String,
+
+    /// Seconds one LLM request may take.
+    #[arg(long, env = "ENGAGE_LLM_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub timeout_secs: u32,
+
+    /// The only link a drafted email may contain.
+    #[arg(
+        long,
+        env = "ENGAGE_UNSUBSCRIBE_URL",
+        default_value = "https://engage.example/unsubscribe"
+    )]
+    pub unsubscribe_url: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use processors::openrouter::BreakerState;
 use serde::Serialize;
 
 /// `/healthz`: the process is up.
@@ -18,14 +19,18 @@ struct Readiness {
     status: &'static str,
     #[serde(flatten)]
     figures: PipelineFigures,
+    /// The LLM writer's circuit breaker; `null` when no key is set (template only).
+    llm_breaker: Option<BreakerState>,
 }
 
 /// `/readyz`: the database answers; includes the pipeline's figures.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let figures = pipeline_figures(&state.store, state.clock.as_ref()).await;
+    let llm_breaker = state.writer.breaker_state();
     match figures.map(|figures| Readiness {
         status: "ready",
         figures,
+        llm_breaker,
     }) {
         Ok(readiness) => Json(readiness).into_response(),
         Err(error) => {

@@ -13,8 +13,9 @@ use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use processors::email::EmailProcessorConfig;
+use processors::openrouter::{FallbackWriter, OpenRouterConfig, OpenRouterWriter};
 use processors::stream::FeedRetention;
-use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor, TemplateWriter};
+use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use store::Store;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub service: Service,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// The pipeline's email writer, for its health on `/readyz`.
+    pub writer: Arc<FallbackWriter>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -52,7 +55,14 @@ impl AppState {
             service,
             store,
             clock,
+            writer: Arc::new(FallbackWriter::new(None)),
         }
+    }
+
+    /// The same state, reporting on `writer`.
+    pub fn with_writer(mut self, writer: Arc<FallbackWriter>) -> Self {
+        self.writer = writer;
+        self
     }
 }
 
@@ -136,7 +146,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
         demo::seed(&store, clock.as_ref(), 300).await?;
     }
     let shutdown = CancellationToken::new();
-    let writer: Arc<dyn EmailWriter> = Arc::new(TemplateWriter);
+    let writer = Arc::new(llm_writer(&args)?);
     // This process is the only worker on this database: whatever a previous run had in
     // flight when it stopped (or was killed) can be retried at once.
     let released = store
@@ -148,14 +158,14 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
             "events in flight at the last stop are visible again"
         );
     }
-    let mut pipeline = spawn_pipeline(&store, &clock, writer, &args, &shutdown);
+    let mut pipeline = spawn_pipeline(&store, &clock, writer.clone(), &args, &shutdown);
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(db = %store.path().display(), "Engage is serving at http://{addr}/");
-    let app = router(AppState::new(store.clone(), clock, addr));
+    let app = router(AppState::new(store.clone(), clock, addr).with_writer(writer));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -166,6 +176,29 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     store.checkpoint_wal().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The email writer: the LLM when a key is set, with the template as its fallback.
+fn llm_writer(args: &ServeArgs) -> anyhow::Result<FallbackWriter> {
+    let Some(key) = args.llm.api_key.as_deref().filter(|k| !k.trim().is_empty()) else {
+        tracing::info!("no OPENROUTER_API_KEY: the template writer drafts every email");
+        return Ok(FallbackWriter::new(None));
+    };
+    let models: Vec<String> = args
+        .llm
+        .models
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    anyhow::ensure!(!models.is_empty(), "--llm-models names no model");
+    let mut config = OpenRouterConfig::new(args.llm.base_url.clone(), key.trim(), models);
+    config.timeout = std::time::Duration::from_secs(u64::from(args.llm.timeout_secs));
+    config.unsubscribe_url = args.llm.unsubscribe_url.clone();
+    tracing::info!(base_url = %config.base_url, models = ?config.models, "drafting with the LLM (template as fallback)");
+    let writer = OpenRouterWriter::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(FallbackWriter::new(Some(writer)))
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

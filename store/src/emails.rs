@@ -351,39 +351,32 @@ impl Store {
     ) -> Result<Vec<EmailSummary>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at
+                "SELECT e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at,
+                        e.prompt_tokens, e.completion_tokens
                  FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
                  WHERE ?2 IS NULL OR e.client_id = ?2
                  ORDER BY e.created_at DESC, e.id DESC LIMIT ?1",
             )?;
-            let rows = stmt.query_map(params![limit, client.as_ref().map(|c| c.as_str())], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, String>(7)?,
-                    row.get::<_, i64>(8)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (id, client_id, client_name, stylist_name, kind, subject, status, writer, created_at) = row?;
-                Ok(EmailSummary {
-                    id: EmailId::new(id),
-                    client_id: ClientId::new(client_id),
-                    client_name,
-                    stylist_name,
+            let mut rows = stmt.query(params![limit, client.as_ref().map(|c| c.as_str())])?;
+            let mut emails = Vec::new();
+            while let Some(row) = rows.next()? {
+                let kind: String = row.get(4)?;
+                let status: String = row.get(6)?;
+                emails.push(EmailSummary {
+                    id: EmailId::new(row.get::<_, String>(0)?),
+                    client_id: ClientId::new(row.get::<_, String>(1)?),
+                    client_name: row.get(2)?,
+                    stylist_name: row.get(3)?,
                     kind: EmailKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("email kind {kind}")))?,
-                    subject,
+                    subject: row.get(5)?,
                     status: EmailStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("email status {status}")))?,
-                    writer,
-                    created_at: instant(created_at)?,
-                })
-            })
-            .collect()
+                    writer: row.get(7)?,
+                    created_at: instant(row.get(8)?)?,
+                    prompt_tokens: row.get(9)?,
+                    completion_tokens: row.get(10)?,
+                });
+            }
+            Ok(emails)
         })
         .await
     }
