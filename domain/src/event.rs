@@ -67,7 +67,14 @@ pub struct FieldChange {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     ClientCreated,
-    ClientUpdated { changes: Vec<FieldChange> },
+    ClientUpdated {
+        changes: Vec<FieldChange>,
+    },
+    /// A stylist asked for a new draft of a pending email, optionally with an instruction.
+    RedraftRequested {
+        email_id: crate::email::EmailId,
+        instruction: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -75,6 +82,7 @@ impl EventKind {
         match self {
             Self::ClientCreated => "client_created",
             Self::ClientUpdated { .. } => "client_updated",
+            Self::RedraftRequested { .. } => "redraft_requested",
         }
     }
 }

@@ -6,10 +6,41 @@ use crate::{Clock, EVENTS_QUEUE, ProcessError};
 use chrono::Duration;
 use domain::policy::{Decision, PolicyInput, PolicySettings, decide};
 use domain::score::engagement_score;
-use domain::{DomainEvent, event::EVENT_SCHEMA_VERSION};
+use domain::{DomainEvent, EventKind, event::EVENT_SCHEMA_VERSION};
 use futures_util::future::join_all;
 use std::sync::Arc;
 use store::{Effect, EventContext, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Store};
+
+fn first_word(name: Option<&str>) -> String {
+    name.and_then(|n| n.split_whitespace().next())
+        .unwrap_or("Your stylist")
+        .to_owned()
+}
+
+/// What the writer is told: the first name, the latest note, never an address or an id.
+fn draft_request(
+    kind: domain::EmailKind,
+    client: &domain::Client,
+    stylist_first_name: &str,
+    band: domain::Band,
+    instruction: Option<String>,
+    variant: u32,
+) -> DraftRequest {
+    DraftRequest {
+        kind,
+        client_first_name: client.name.first_name().to_owned(),
+        stylist_first_name: stylist_first_name.to_owned(),
+        band,
+        recent_note: client
+            .profile
+            .feedback()
+            .iter()
+            .rev()
+            .find_map(|f| f.note().map(str::to_owned)),
+        instruction,
+        variant,
+    }
+}
 
 fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
     if event.schema_version == EVENT_SCHEMA_VERSION {
@@ -104,6 +135,22 @@ impl EmailProcessor {
         let client = context
             .client
             .ok_or_else(|| ProcessError::UnknownClient(event.client_id.clone()))?;
+        if let EventKind::RedraftRequested {
+            email_id,
+            instruction,
+        } = &event.kind
+        {
+            return self
+                .redraft(
+                    event,
+                    &client,
+                    context.stylist_name.as_deref(),
+                    email_id,
+                    instruction,
+                )
+                .await
+                .map(Some);
+        }
         let now = self.clock.now();
         let current = engagement_score(&client, now)
             .map_err(|error| ProcessError::Malformed(format!("client {}: {error}", client.id)))?;
@@ -120,36 +167,10 @@ impl EmailProcessor {
         let draft = match decision {
             Decision::Skip { .. } => None,
             Decision::Draft { kind, reason } => {
-                let stylist_first_name = context
-                    .stylist_name
-                    .as_deref()
-                    .and_then(|name| name.split_whitespace().next())
-                    .unwrap_or("Your stylist")
-                    .to_owned();
-                let request = DraftRequest {
-                    kind,
-                    client_first_name: client.name.first_name().to_owned(),
-                    stylist_first_name,
-                    band: current.band,
-                    recent_note: client
-                        .profile
-                        .feedback()
-                        .iter()
-                        .rev()
-                        .find_map(|f| f.note().map(str::to_owned)),
-                };
-                let written = self.writer.write(&request).await?;
-                Some(NewDraft {
-                    kind,
-                    text: written.text,
-                    writer: written.writer,
-                    reason: reason.to_string(),
-                    usage: written.usage.map(|u| store::DraftUsage {
-                        prompt_tokens: u.prompt_tokens,
-                        completion_tokens: u.completion_tokens,
-                        cost: u.cost,
-                    }),
-                })
+                let stylist_first_name = first_word(context.stylist_name.as_deref());
+                let request =
+                    draft_request(kind, &client, &stylist_first_name, current.band, None, 0);
+                Some(self.write_draft(&request, reason.to_string()).await?)
             }
         };
         tracing::debug!(event_id = %event.id, client_id = %client.id, score = current.score, %decision, "event decided");
@@ -158,9 +179,78 @@ impl EmailProcessor {
             event_at: event.occurred_at,
             client: client.id,
             stylist: client.stylist_id,
-            score: current,
+            score: Some(current),
             draft,
+            redraft: None,
         }))
+    }
+
+    /// A new draft of a pending email, as its stylist asked.
+    async fn redraft(
+        &self,
+        event: &DomainEvent,
+        client: &domain::Client,
+        stylist_name: Option<&str>,
+        email_id: &domain::EmailId,
+        instruction: &Option<String>,
+    ) -> Result<Effect, ProcessError> {
+        let kind = self
+            .store
+            .email_kind(email_id.clone())
+            .await?
+            .ok_or_else(|| ProcessError::Malformed(format!("no email {email_id} to redraft")))?;
+        let band = client
+            .profile
+            .fixes()
+            .is_empty()
+            .then_some(domain::Band::Steady)
+            .unwrap_or_else(|| {
+                engagement_score(client, self.clock.now()).map_or(domain::Band::Steady, |s| s.band)
+            });
+        // Each redraft request reads differently from the draft before it.
+        let variant = event.id.as_str().bytes().fold(1u32, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(u32::from(b))
+        });
+        let request = draft_request(
+            kind,
+            client,
+            &first_word(stylist_name),
+            band,
+            instruction.clone(),
+            variant,
+        );
+        let draft = self
+            .write_draft(&request, "Redrafted at the stylist's request".into())
+            .await?;
+        tracing::info!(event_id = %event.id, email_id = %email_id, writer = %draft.writer, "email redrafted");
+        Ok(Effect {
+            event_id: event.id.clone(),
+            event_at: event.occurred_at,
+            client: client.id.clone(),
+            stylist: client.stylist_id.clone(),
+            score: None,
+            draft: None,
+            redraft: Some((email_id.clone(), draft)),
+        })
+    }
+
+    async fn write_draft(
+        &self,
+        request: &DraftRequest,
+        reason: String,
+    ) -> Result<NewDraft, ProcessError> {
+        let written = self.writer.write(request).await?;
+        Ok(NewDraft {
+            kind: request.kind,
+            text: written.text,
+            writer: written.writer,
+            reason,
+            usage: written.usage.map(|u| store::DraftUsage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                cost: u.cost,
+            }),
+        })
     }
 
     /// How a failed message is released: a message no version of this code can read is

@@ -17,6 +17,10 @@ pub struct DraftRequest {
     /// The client's most recent feedback note, if any: data for the writer, never
     /// instructions.
     pub recent_note: Option<String>,
+    /// The stylist's own instruction when they asked for a new draft.
+    pub instruction: Option<String>,
+    /// 0 for a first draft; another number for each redraft, so wording changes.
+    pub variant: u32,
 }
 
 /// Tokens and cost of one LLM call, as the API reported them.
@@ -67,7 +71,8 @@ impl TemplateWriter {
             .bytes()
             .fold(request.kind as usize, |acc, b| {
                 acc.wrapping_mul(31).wrapping_add(b as usize)
-            });
+            })
+            .wrapping_add(request.variant as usize);
         let (subjects, opening, middle): (&[&str], &str, &str) = match request.kind {
             EmailKind::Welcome => (
                 &[
@@ -144,6 +149,8 @@ mod tests {
             stylist_first_name: "Maya".into(),
             band: Band::Steady,
             recent_note: None,
+            instruction: None,
+            variant: 0,
         }
     }
 
@@ -165,6 +172,19 @@ mod tests {
         assert_eq!(
             TemplateWriter::compose(&request(EmailKind::Welcome, "Ada")),
             TemplateWriter::compose(&request(EmailKind::Welcome, "Ada"))
+        );
+    }
+
+    #[test]
+    fn a_redraft_reads_differently() {
+        let first = request(EmailKind::WinBack, "Ada");
+        let again = DraftRequest {
+            variant: 1,
+            ..first.clone()
+        };
+        assert_ne!(
+            TemplateWriter::compose(&first).subject,
+            TemplateWriter::compose(&again).subject
         );
     }
 

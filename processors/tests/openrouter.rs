@@ -141,6 +141,8 @@ fn request(note: Option<&str>) -> DraftRequest {
         stylist_first_name: "Maya".into(),
         band: domain::Band::AtRisk,
         recent_note: note.map(str::to_owned),
+        instruction: None,
+        variant: 0,
     }
 }
 

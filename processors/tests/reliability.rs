@@ -308,3 +308,112 @@ async fn two_workers_on_one_queue_apply_every_event_exactly_once() {
         0
     );
 }
+
+/// A writer that shows what it was asked: the instruction and variant end up in the subject.
+struct Echo;
+
+#[async_trait::async_trait]
+impl EmailWriter for Echo {
+    fn name(&self) -> &str {
+        "echo"
+    }
+    async fn write(&self, request: &DraftRequest) -> Result<Written, WriterError> {
+        let mut written = TemplateWriter.write(request).await?;
+        written.text.subject = format!(
+            "{} / {}",
+            request.instruction.as_deref().unwrap_or("first draft"),
+            request.variant
+        );
+        written.writer = "echo".into();
+        Ok(written)
+    }
+}
+
+#[tokio::test]
+async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let clock: Arc<dyn Clock> = Arc::new(processors::SystemClock);
+    let stream = StreamProcessor::new(store.clone(), Arc::clone(&clock));
+    let email = EmailProcessor::new(
+        store.clone(),
+        Arc::clone(&clock),
+        Arc::new(Echo),
+        EmailProcessorConfig::default(),
+    );
+    let client = add_client(&store, clock.now(), "Ada Lovelace", "ada@example.com").await;
+    stream.process_batch().await.unwrap();
+    email.process_batch().await.unwrap();
+    let drafts = store
+        .list_emails(Some(client.id.clone()), 10)
+        .await
+        .unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].subject, "first draft / 0");
+
+    let event = store
+        .request_redraft(
+            EVENTS_QUEUE,
+            drafts[0].id.clone(),
+            Some("mention the autumn edit".into()),
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(email.process_batch().await.unwrap(), 1);
+    let redrafted = store
+        .list_emails(Some(client.id.clone()), 10)
+        .await
+        .unwrap();
+    assert_eq!(redrafted.len(), 1, "rewritten in place, not a second email");
+    assert!(
+        redrafted[0]
+            .subject
+            .starts_with("mention the autumn edit / "),
+        "{}",
+        redrafted[0].subject
+    );
+    assert_ne!(redrafted[0].subject, "mention the autumn edit / 0");
+    assert_eq!(
+        store
+            .score_history(client.id.clone(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a redraft is not a score change"
+    );
+
+    // The same event delivered again changes nothing.
+    let body = serde_json::to_string(&serde_json::json!({
+        "schema_version": 1, "id": event.as_str(), "client_id": client.id.as_str(), "stylist_id": "st-1",
+        "client_version": 1, "occurred_at": clock.now(), "type": "redraft_requested",
+        "email_id": drafts[0].id.as_str(), "instruction": "something else"
+    }))
+    .unwrap();
+    let replayed: domain::DomainEvent = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        email.handle_event(&replayed).await.unwrap(),
+        store::Outcome::AlreadyApplied
+    );
+    assert_eq!(
+        store
+            .list_emails(Some(client.id.clone()), 10)
+            .await
+            .unwrap()[0]
+            .subject,
+        redrafted[0].subject
+    );
+
+    assert!(matches!(
+        store
+            .request_redraft(
+                EVENTS_QUEUE,
+                domain::EmailId::new("nope"),
+                None,
+                clock.now()
+            )
+            .await,
+        Err(store::RedraftError::NotFound)
+    ));
+}

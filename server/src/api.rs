@@ -14,8 +14,9 @@ use domain::profile::FixInput;
 use domain::score::{EngagementScore, engagement_score};
 use domain::views::EmailSummary;
 use domain::{Client, ClientId, ClientInput, NewClient, ValidationErrors};
+use domain::{EmailId, EventId};
 use serde::{Deserialize, Serialize};
-use store::{CreateClientError, UpdateClientError};
+use store::{CreateClientError, RedraftError, UpdateClientError};
 use store::{ScoreChange, StoreError};
 
 /// Why an API request failed. Rendered as a JSON problem (`{"status", "title", "detail"}`);
@@ -24,6 +25,10 @@ use store::{ScoreChange, StoreError};
 pub enum ApiError {
     #[error("no client with id {0}")]
     ClientNotFound(ClientId),
+    #[error("no email with id {0}")]
+    EmailNotFound(EmailId),
+    #[error("the email is {status}; only a draft awaiting review can be redrafted")]
+    NotPending { status: String },
     /// The request body is not the JSON this endpoint takes.
     #[error("{0}")]
     BadBody(String),
@@ -59,6 +64,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, field) = match &self {
             Self::ClientNotFound(_) => (StatusCode::NOT_FOUND, "Client not found", None),
+            Self::EmailNotFound(_) => (StatusCode::NOT_FOUND, "Email not found", None),
+            Self::NotPending { .. } => (StatusCode::CONFLICT, "Email not awaiting review", None),
             Self::BadBody(_) => (StatusCode::BAD_REQUEST, "Malformed request body", None),
             Self::Rejected(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -299,4 +306,65 @@ pub async fn client_emails(
         return Err(ApiError::ClientNotFound(id));
     }
     Ok(Json(state.store.list_emails(Some(id), 500).await?))
+}
+
+/// A stylist's request for a new draft.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regenerate {
+    /// What to change, in a few words ("mention the autumn edit"); at most 200 characters.
+    #[serde(default)]
+    pub instruction: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegenerateAccepted {
+    pub email_id: EmailId,
+    /// The queued event; the new wording replaces the draft once it is processed.
+    pub event_id: EventId,
+}
+
+/// `POST /api/v1/emails/{id}/regenerate`: queues a new draft of an email awaiting review.
+/// 202 at once; the pipeline rewrites the draft in place.
+pub async fn regenerate_email(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Regenerate>, JsonRejection>,
+) -> Result<(StatusCode, Json<RegenerateAccepted>), ApiError> {
+    let request = json_body(body)?;
+    let instruction = request
+        .instruction
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty());
+    if let Some(instruction) = &instruction {
+        let max = processors::openrouter::MAX_INSTRUCTION_CHARS;
+        if instruction.chars().count() > max || instruction.chars().any(char::is_control) {
+            return Err(ApiError::Rejected(ValidationErrors::single(
+                "instruction",
+                format!("Keep the instruction to one line of at most {max} characters."),
+            )));
+        }
+    }
+    let email = EmailId::new(id);
+    let event_id = state
+        .store
+        .request_redraft(
+            processors::EVENTS_QUEUE,
+            email.clone(),
+            instruction,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            RedraftError::NotFound => ApiError::EmailNotFound(email.clone()),
+            RedraftError::NotPending { status } => ApiError::NotPending { status },
+            RedraftError::Store(error) => ApiError::Store(error),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RegenerateAccepted {
+            email_id: email,
+            event_id,
+        }),
+    ))
 }

@@ -84,6 +84,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/clients/{id}/score", get(api::client_score))
         .route("/api/v1/clients/{id}/fixes", post(api::record_fix))
         .route("/api/v1/clients/{id}/emails", get(api::client_emails))
+        .route(
+            "/api/v1/emails/{id}/regenerate",
+            post(api::regenerate_email),
+        )
         .leptos_routes_with_context(&state, routes, context, page)
         .fallback(not_a_page)
         .layer(CompressionLayer::new())

@@ -400,3 +400,57 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
     assert_eq!(store.client_count().await.unwrap(), 1);
     assert_eq!(store.read_changes(0, 10).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_pending_email_can_be_regenerated_through_the_api() {
+    use processors::email::EmailProcessorConfig;
+    use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+    let (_dir, store, app) = app().await;
+    let (_, created) = post_json(
+        app.clone(),
+        "/api/v1/clients",
+        serde_json::json!({"name": "Ada Lovelace", "email": "ada@example.com", "stylist_id": "st-1",
+                           "profile": {"email_opt_in": true}}),
+    )
+    .await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    StreamProcessor::new(store.clone(), Arc::clone(&clock))
+        .process_batch()
+        .await
+        .unwrap();
+    let processor = EmailProcessor::new(
+        store.clone(),
+        Arc::clone(&clock),
+        Arc::new(TemplateWriter),
+        EmailProcessorConfig::default(),
+    );
+    processor.process_batch().await.unwrap();
+    let id = domain::ClientId::new(created["id"].as_str().unwrap());
+    let email = store.list_emails(Some(id), 1).await.unwrap().remove(0);
+
+    let path = format!("/api/v1/emails/{}/regenerate", email.id);
+    let (status, accepted) = post_json(
+        app.clone(),
+        &path,
+        serde_json::json!({"instruction": "shorter, please"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["email_id"], email.id.as_str());
+    assert_eq!(
+        processor.process_batch().await.unwrap(),
+        1,
+        "the redraft went through the queue"
+    );
+
+    let (status, problem) = post_json(
+        app.clone(),
+        &path,
+        serde_json::json!({"instruction": "x".repeat(201)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "instruction");
+    let (status, _) = post_json(app, "/api/v1/emails/nope/regenerate", serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -31,6 +31,23 @@ pub struct DraftUsage {
     pub cost: Option<f64>,
 }
 
+/// Why a redraft was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RedraftError {
+    #[error("no such email")]
+    NotFound,
+    #[error("the email is {status}, not awaiting review")]
+    NotPending { status: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for RedraftError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
 /// The effect of one event on a client, recorded exactly once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effect {
@@ -39,8 +56,11 @@ pub struct Effect {
     pub event_at: DateTime<Utc>,
     pub client: ClientId,
     pub stylist: StylistId,
-    pub score: EngagementScore,
+    /// The client's new score (events that change the client).
+    pub score: Option<EngagementScore>,
     pub draft: Option<NewDraft>,
+    /// New wording for a pending email (a stylist's redraft request).
+    pub redraft: Option<(EmailId, NewDraft)>,
 }
 
 /// A message handled successfully: delete it, recording its effect if it has one (a
@@ -137,7 +157,31 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
     if !first_time {
         return Ok(Outcome::AlreadyApplied);
     }
-    let score = &effect.score;
+    if let Some((email, draft)) = &effect.redraft {
+        let rewritten = conn
+            .prepare_cached(
+                "UPDATE emails SET subject = ?2, body_text = ?3, body_html = ?4, writer = ?5, prompt_tokens = ?6,
+                        completion_tokens = ?7, cost_usd = ?8, updated_at = ?9
+                 WHERE id = ?1 AND status = 'drafted'",
+            )?
+            .execute(params![
+                email.as_str(),
+                draft.text.subject,
+                draft.text.body_text,
+                draft.text.body_html(),
+                draft.writer,
+                draft.usage.map(|u| u.prompt_tokens),
+                draft.usage.map(|u| u.completion_tokens),
+                draft.usage.and_then(|u| u.cost),
+                millis(now),
+            ])?;
+        if rewritten == 0 {
+            tracing::info!(email_id = %email, "redraft dropped: the email is no longer awaiting review");
+        }
+    }
+    let Some(score) = &effect.score else {
+        return Ok(Outcome::Applied);
+    };
     let factors =
         serde_json::to_string(&score.factors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.prepare_cached(
@@ -301,6 +345,66 @@ impl Store {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    /// The kind of email `email`, if it exists.
+    pub async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>> {
+        self.read(move |conn| {
+            let kind: Option<String> = conn
+                .prepare_cached("SELECT kind FROM emails WHERE id = ?1")?
+                .query_row([email.as_str()], |row| row.get(0))
+                .optional()?;
+            kind.map(|k| {
+                EmailKind::parse(&k).ok_or_else(|| StoreError::Corrupt(format!("email kind {k}")))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    /// Asks for a new draft of pending email `email`: puts a `redraft_requested` event on
+    /// `queue`, to be handled like any event. Refused unless the email awaits review.
+    pub async fn request_redraft(
+        &self,
+        queue: &'static str,
+        email: EmailId,
+        instruction: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<EventId, RedraftError> {
+        let event_id = EventId::new(uuid::Uuid::now_v7().to_string());
+        let id = event_id.clone();
+        self.write(move |conn| {
+            let row: Option<(String, String, String, u64)> = conn
+                .prepare_cached(
+                    "SELECT e.status, e.client_id, e.stylist_id, c.version FROM emails e JOIN clients c ON c.id = e.client_id WHERE e.id = ?1",
+                )?
+                .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let Some((status, client, stylist, version)) = row else {
+                return Err(RedraftError::NotFound);
+            };
+            if status != EmailStatus::Drafted.as_str() {
+                return Err(RedraftError::NotPending { status });
+            }
+            let event = domain::DomainEvent {
+                schema_version: domain::event::EVENT_SCHEMA_VERSION,
+                id: id.clone(),
+                client_id: ClientId::new(client),
+                stylist_id: StylistId::new(stylist),
+                client_version: version,
+                occurred_at: now,
+                kind: domain::EventKind::RedraftRequested { email_id: email, instruction },
+            };
+            let body = serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.prepare_cached(
+                "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![queue, id.as_str(), body, millis(now)])?;
+            Ok(())
+        })
+        .await?;
+        self.inner.queue_filled.notify_waiters();
+        Ok(event_id)
     }
 
     /// Settles a batch of received messages in one transaction: records the effect of each

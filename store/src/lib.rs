@@ -15,7 +15,8 @@ mod queue;
 pub use clients::{CreateClientError, ImportOutcome, UpdateClientError};
 pub use db::Store;
 pub use emails::{
-    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled,
+    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, RedraftError,
+    ScoreChange, Settled,
 };
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
