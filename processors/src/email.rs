@@ -199,14 +199,8 @@ impl EmailProcessor {
             .email_kind(email_id.clone())
             .await?
             .ok_or_else(|| ProcessError::Malformed(format!("no email {email_id} to redraft")))?;
-        let band = client
-            .profile
-            .fixes()
-            .is_empty()
-            .then_some(domain::Band::Steady)
-            .unwrap_or_else(|| {
-                engagement_score(client, self.clock.now()).map_or(domain::Band::Steady, |s| s.band)
-            });
+        let band = engagement_score(client, self.clock.now())
+            .map_or(domain::Band::Steady, |score| score.band);
         // Each redraft request reads differently from the draft before it.
         let variant = event.id.as_str().bytes().fold(1u32, |acc, b| {
             acc.wrapping_mul(31).wrapping_add(u32::from(b))
