@@ -25,18 +25,33 @@ fn draft_request(
     band: domain::Band,
     instruction: Option<String>,
     variant: u32,
+    today: chrono::NaiveDate,
 ) -> DraftRequest {
+    let profile = &client.profile;
     DraftRequest {
         kind,
         client_first_name: client.name.first_name().to_owned(),
         stylist_first_name: stylist_first_name.to_owned(),
         band,
-        recent_note: client
-            .profile
+        recent_note: profile
             .feedback()
             .iter()
             .rev()
             .find_map(|f| f.note().map(str::to_owned)),
+        styles: profile
+            .style()
+            .styles
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        days_since_last_order: profile
+            .purchase_dates()
+            .max()
+            .map(|last| (today - last).num_days().max(0) as u32),
+        last_fix_kept: profile
+            .fixes()
+            .last()
+            .map(|f| (f.items_kept(), f.items_sent())),
         instruction,
         variant,
     }
@@ -168,8 +183,15 @@ impl EmailProcessor {
             Decision::Skip { .. } => None,
             Decision::Draft { kind, reason } => {
                 let stylist_first_name = first_word(context.stylist_name.as_deref());
-                let request =
-                    draft_request(kind, &client, &stylist_first_name, current.band, None, 0);
+                let request = draft_request(
+                    kind,
+                    &client,
+                    &stylist_first_name,
+                    current.band,
+                    None,
+                    0,
+                    now.date_naive(),
+                );
                 Some(self.write_draft(&request, reason.to_string()).await?)
             }
         };
@@ -212,6 +234,7 @@ impl EmailProcessor {
             band,
             instruction.clone(),
             variant,
+            self.clock.now().date_naive(),
         );
         let draft = self
             .write_draft(&request, "Redrafted at the stylist's request".into())

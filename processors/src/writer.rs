@@ -17,6 +17,12 @@ pub struct DraftRequest {
     /// The client's most recent feedback note, if any: data for the writer, never
     /// instructions.
     pub recent_note: Option<String>,
+    /// The styles the client likes (`classic`, `minimalist`, …).
+    pub styles: Vec<String>,
+    /// What the client did last: days since their last order, and what they kept of
+    /// their last Fix (kept, sent).
+    pub days_since_last_order: Option<u32>,
+    pub last_fix_kept: Option<(u8, u8)>,
     /// The stylist's own instruction when they asked for a new draft.
     pub instruction: Option<String>,
     /// 0 for a first draft; another number for each redraft, so wording changes.
@@ -112,14 +118,57 @@ impl TemplateWriter {
             ),
         };
         let fill = |text: &str| text.replace("{first}", first).replace("{stylist}", stylist);
+        let mut paragraphs = vec![fill(opening)];
+        if let Some(history) = Self::history_line(request) {
+            paragraphs.push(history);
+        }
+        if let Some(style) = Self::style_line(request, pick) {
+            paragraphs.push(style);
+        }
+        paragraphs.push(fill(middle));
         DraftText {
             subject: fill(subjects[pick % subjects.len()]),
             body_text: format!(
-                "Hi {first},\n\n{}\n\n{}\n\nWarmly,\n{stylist}",
-                fill(opening),
-                fill(middle)
+                "Hi {first},\n\n{}\n\nWarmly,\n{stylist}",
+                paragraphs.join("\n\n")
             ),
         }
+    }
+
+    /// A sentence about what the client did last, in the tone the kind of email needs.
+    fn history_line(request: &DraftRequest) -> Option<String> {
+        let weeks = request.days_since_last_order.map(|d| (d + 3) / 7);
+        match (request.kind, weeks, request.last_fix_kept) {
+            (EmailKind::WinBack, Some(weeks), _) if weeks >= 2 => Some(format!(
+                "It has been about {weeks} weeks since your last order, and I have missed styling you."
+            )),
+            (EmailKind::CheckIn, _, Some((kept, sent))) if kept > 0 => Some(format!(
+                "You kept {kept} of the {sent} pieces in your last Fix, so I know I'm getting warmer."
+            )),
+            (EmailKind::CheckIn, _, Some((0, _))) => Some(
+                "Your last Fix didn't quite hit the mark, and I'd really like to get the next one right."
+                    .to_owned(),
+            ),
+            (EmailKind::Celebration, _, Some((kept, sent))) if kept > 0 => Some(format!(
+                "Keeping {kept} of {sent} pieces last time tells me we're very much in step."
+            )),
+            _ => None,
+        }
+    }
+
+    /// A sentence about the client's styles, when we know them.
+    fn style_line(request: &DraftRequest, pick: usize) -> Option<String> {
+        let styles: Vec<&str> = request.styles.iter().take(2).map(String::as_str).collect();
+        let named = match styles.as_slice() {
+            [] => return None,
+            [one] => (*one).to_owned(),
+            [one, two, ..] => format!("{one} and {two}"),
+        };
+        let lines = [
+            format!("I've been setting aside a few {named} pieces with you in mind."),
+            format!("Your {named} style has been on my mind while I browse the new arrivals."),
+        ];
+        Some(lines[pick % lines.len()].clone())
     }
 }
 
@@ -149,6 +198,9 @@ mod tests {
             stylist_first_name: "Maya".into(),
             band: Band::Steady,
             recent_note: None,
+            styles: Vec::new(),
+            days_since_last_order: None,
+            last_fix_kept: None,
             instruction: None,
             variant: 0,
         }
@@ -172,6 +224,39 @@ mod tests {
         assert_eq!(
             TemplateWriter::compose(&request(EmailKind::Welcome, "Ada")),
             TemplateWriter::compose(&request(EmailKind::Welcome, "Ada"))
+        );
+    }
+
+    #[test]
+    fn the_draft_speaks_to_the_clients_history_and_style() {
+        let mut lapsed = request(EmailKind::WinBack, "Ada");
+        lapsed.days_since_last_order = Some(94);
+        lapsed.styles = vec!["classic".into(), "minimalist".into()];
+        let draft = TemplateWriter::compose(&lapsed);
+        assert!(
+            draft
+                .body_text
+                .contains("about 13 weeks since your last order"),
+            "{}",
+            draft.body_text
+        );
+        assert!(
+            draft.body_text.contains("classic and minimalist"),
+            "{}",
+            draft.body_text
+        );
+        let mut checking = request(EmailKind::CheckIn, "Ada");
+        checking.last_fix_kept = Some((3, 5));
+        assert!(
+            TemplateWriter::compose(&checking)
+                .body_text
+                .contains("You kept 3 of the 5 pieces")
+        );
+        checking.last_fix_kept = Some((0, 5));
+        assert!(
+            TemplateWriter::compose(&checking)
+                .body_text
+                .contains("didn't quite hit the mark")
         );
     }
 

@@ -141,6 +141,9 @@ fn request(note: Option<&str>) -> DraftRequest {
         stylist_first_name: "Maya".into(),
         band: domain::Band::AtRisk,
         recent_note: note.map(str::to_owned),
+        styles: vec!["classic".into()],
+        days_since_last_order: Some(80),
+        last_fix_kept: Some((2, 5)),
         instruction: None,
         variant: 0,
     }
