@@ -126,6 +126,7 @@ impl TemplateWriter {
             paragraphs.push(style);
         }
         paragraphs.push(fill(middle));
+        paragraphs.push(Self::closing_line(request.band).to_owned());
         DraftText {
             subject: fill(subjects[pick % subjects.len()]),
             body_text: format!(
@@ -153,6 +154,18 @@ impl TemplateWriter {
                 "Keeping {kept} of {sent} pieces last time tells me we're very much in step."
             )),
             _ => None,
+        }
+    }
+
+    /// The last line, in a tone that suits where the client stands.
+    fn closing_line(band: Band) -> &'static str {
+        match band {
+            Band::AtRisk => {
+                "No pressure at all: just reply whenever it suits you, even if it's only to say hello."
+            }
+            Band::Cooling => "Whenever you're ready, a quick reply is all it takes.",
+            Band::Steady => "As always, just hit reply with any thoughts.",
+            Band::Thriving => "I can't wait to see what we find next.",
         }
     }
 
