@@ -6,8 +6,8 @@
 //!   with the draft.
 //! - Resilience: a timeout per request; retries with exponential backoff and jitter that
 //!   honour `Retry-After`; no retry on 400, 401, 402 or 403; errors inside a 200 body and
-//!   malformed or rule-breaking output count as failures; a circuit breaker opens after
-//!   repeated failures and lets one trial through after a cool-down; a semaphore caps
+//!   malformed or rule-breaking output count as failures; a circuit breaker (`failsafe`)
+//!   opens after repeated failed drafts and half-opens after a cool-down; a semaphore caps
 //!   concurrent calls.
 //! - Prompt safety: instructions live in the system prompt; client facts go into the user
 //!   message as delimited, length-capped data (first name only, no address, no ids); the
@@ -42,7 +42,7 @@ pub struct OpenRouterConfig {
     pub max_concurrent: usize,
     /// Consecutive failed drafts after which the breaker opens.
     pub breaker_failures: u32,
-    /// How long the breaker stays open before letting one trial call through.
+    /// How long the breaker stays open before letting calls through again (half-open).
     pub breaker_cool_down: Duration,
     /// The only link a draft may contain.
     pub unsubscribe_url: String,
@@ -136,28 +136,52 @@ impl LlmError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum BreakerState {
-    Closed { consecutive_failures: u32 },
+    Closed,
     Open { retry_in_ms: u64 },
     HalfOpen,
 }
 
-#[derive(Debug)]
-enum Breaker {
-    Closed {
-        failures: u32,
-    },
-    Open {
-        until: Instant,
-    },
-    /// One trial call is out; others are refused until it settles.
-    HalfOpen,
+/// The breaker: `failsafe`'s state machine (open after N consecutive failed drafts, a
+/// constant cool-down, then half-open), with its transitions recorded for `/readyz`.
+type Breaker = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    BreakerWatch,
+>;
+
+/// Records the breaker's transitions, since the state machine does not expose its state.
+#[derive(Debug, Clone, Default)]
+struct BreakerWatch {
+    opened: std::sync::Arc<Mutex<Option<(Instant, bool)>>>,
+}
+
+impl failsafe::Instrument for BreakerWatch {
+    fn on_call_rejected(&self) {}
+    fn on_open(&self) {
+        tracing::warn!("LLM circuit breaker opened: the template writes until it half-opens");
+        *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), false));
+    }
+    fn on_half_open(&self) {
+        if let Some((_, half)) = self
+            .opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            *half = true;
+        }
+    }
+    fn on_closed(&self) {
+        tracing::info!("LLM circuit breaker closed");
+        *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// The OpenRouter writer. Cheap to share; holds one HTTP client.
 pub struct OpenRouterWriter {
     config: OpenRouterConfig,
     http: reqwest::Client,
-    breaker: Mutex<Breaker>,
+    breaker: Breaker,
+    watch: BreakerWatch,
     permits: Semaphore,
 }
 
@@ -182,66 +206,47 @@ const INTERNAL_WORDS: [&str; 8] = [
 
 impl OpenRouterWriter {
     pub fn new(config: OpenRouterConfig) -> Result<Self, WriterError> {
+        let watch = BreakerWatch::default();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
             .map_err(|e| WriterError::Unavailable(format!("HTTP client: {e}")))?;
         Ok(Self {
             permits: Semaphore::new(config.max_concurrent.max(1)),
-            breaker: Mutex::new(Breaker::Closed { failures: 0 }),
+            breaker: failsafe::StateMachine::new(
+                failsafe::failure_policy::consecutive_failures(
+                    config.breaker_failures.max(1),
+                    failsafe::backoff::constant(config.breaker_cool_down),
+                ),
+                watch.clone(),
+            ),
+            watch,
             http,
             config,
         })
     }
 
     pub fn breaker_state(&self) -> BreakerState {
-        match *self.breaker.lock().unwrap_or_else(|p| p.into_inner()) {
-            Breaker::Closed { failures } => BreakerState::Closed {
-                consecutive_failures: failures,
-            },
-            Breaker::Open { until } => BreakerState::Open {
-                retry_in_ms: until.saturating_duration_since(Instant::now()).as_millis() as u64,
-            },
-            Breaker::HalfOpen => BreakerState::HalfOpen,
-        }
-    }
-
-    /// May a call go out now? Moves an expired open breaker to half-open for one trial.
-    fn admit(&self) -> bool {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        match *breaker {
-            Breaker::Closed { .. } => true,
-            Breaker::Open { until } if Instant::now() >= until => {
-                *breaker = Breaker::HalfOpen;
-                true
-            }
-            Breaker::Open { .. } | Breaker::HalfOpen => false,
-        }
-    }
-
-    fn record(&self, succeeded: bool) {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        *breaker = match (&*breaker, succeeded) {
-            (_, true) => Breaker::Closed { failures: 0 },
-            (Breaker::Closed { failures }, false)
-                if failures + 1 < self.config.breaker_failures =>
-            {
-                Breaker::Closed {
-                    failures: failures + 1,
+        match *self.watch.opened.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => BreakerState::Closed,
+            Some((_, true)) => BreakerState::HalfOpen,
+            Some((at, false)) => {
+                let until = at + self.config.breaker_cool_down;
+                if Instant::now() >= until {
+                    BreakerState::HalfOpen
+                } else {
+                    BreakerState::Open {
+                        retry_in_ms: until.saturating_duration_since(Instant::now()).as_millis()
+                            as u64,
+                    }
                 }
             }
-            (_, false) => {
-                tracing::warn!(cool_down = ?self.config.breaker_cool_down, "LLM circuit breaker opened");
-                Breaker::Open {
-                    until: Instant::now() + self.config.breaker_cool_down,
-                }
-            }
-        };
+        }
     }
 
     /// Drafts with the LLM: retries what can be retried, then gives up with the last error.
     pub async fn draft(&self, request: &DraftRequest) -> Result<Written, LlmError> {
-        if !self.admit() {
+        if !self.breaker.is_call_permitted() {
             return Err(LlmError::BreakerOpen);
         }
         let _permit = self
@@ -272,7 +277,11 @@ impl OpenRouterWriter {
                 Err(error) => break Err(error),
             }
         };
-        self.record(result.is_ok());
+        if result.is_ok() {
+            self.breaker.on_success();
+        } else {
+            self.breaker.on_error();
+        }
         result
     }
 
