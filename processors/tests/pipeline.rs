@@ -1,8 +1,10 @@
 //! The embedded pipeline end to end on a real SQLite file: a client write becomes a change
 //! record, a domain event on the queue, a score change and a welcome draft, exactly once.
 
+mod common;
+
 use chrono::{DateTime, Utc};
-use domain::{ClientInput, DomainEvent, NewClient, ProfileInput, StylistId};
+use domain::DomainEvent;
 use processors::email::EmailProcessorConfig;
 use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
 use std::sync::Arc;
@@ -28,15 +30,7 @@ struct Pipeline {
 
 async fn pipeline() -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("engage.db")).unwrap();
-    store
-        .upsert_stylist(
-            StylistId::new("st-1"),
-            "Maya Okafor".into(),
-            "maya@engage.example".into(),
-        )
-        .await
-        .unwrap();
+    let store = common::open_store(&dir).await;
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(
         DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
             .unwrap()
@@ -59,21 +53,7 @@ async fn pipeline() -> Pipeline {
 }
 
 async fn add_client(p: &Pipeline, name: &str, email: &str) -> domain::Client {
-    let new = NewClient::parse(
-        &ClientInput {
-            name: name.into(),
-            email: email.into(),
-            stylist_id: "st-1".into(),
-            status: None,
-            profile: ProfileInput {
-                email_opt_in: true,
-                ..ProfileInput::default()
-            },
-        },
-        p.clock.now(),
-    )
-    .unwrap();
-    p.store.create_client(new, p.clock.now()).await.unwrap()
+    common::add_client(&p.store, p.clock.now(), name, email).await
 }
 
 #[tokio::test]

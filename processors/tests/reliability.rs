@@ -2,16 +2,17 @@
 //! dead-letter queue after the configured receives while the others go through, redrive
 //! applies it exactly once, and two workers on one queue apply every event exactly once.
 
+mod common;
+
 use chrono::{DateTime, Utc};
+use common::{add_client, open_store};
 use domain::profile::{Fix, Money};
-use domain::{ClientInput, NewClient, ProfileInput, StylistId};
 use processors::email::EmailProcessorConfig;
 use processors::writer::{DraftRequest, EmailWriter, WriterError, Written};
 use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::Store;
 use tokio_util::sync::CancellationToken;
 
 /// A clock the test moves forward by hand.
@@ -48,36 +49,6 @@ impl EmailWriter for BrokenForOneClient {
         }
         TemplateWriter.write(request).await
     }
-}
-
-async fn open_store(dir: &tempfile::TempDir) -> Store {
-    let store = Store::open(dir.path().join("engage.db")).unwrap();
-    store
-        .upsert_stylist(
-            StylistId::new("st-1"),
-            "Maya Okafor".into(),
-            "maya@engage.example".into(),
-        )
-        .await
-        .unwrap();
-    store
-}
-
-async fn add_client(store: &Store, now: DateTime<Utc>, name: &str, email: &str) -> domain::Client {
-    let input = ClientInput {
-        name: name.into(),
-        email: email.into(),
-        stylist_id: "st-1".into(),
-        status: None,
-        profile: ProfileInput {
-            email_opt_in: true,
-            ..ProfileInput::default()
-        },
-    };
-    store
-        .create_client(NewClient::parse(&input, now).unwrap(), now)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
