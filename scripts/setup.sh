@@ -11,6 +11,9 @@ ENGAGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENGAGE_CACHE="${ENGAGE_CACHE:-$HOME/.cache/engage}"
 # Cargo's build output lives outside the clone so fresh clones build incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ENGAGE_CACHE/target}"
+# CI builds each fresh clone once: incremental state (kept per clone path) would only pile
+# up in the shared target directory.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 export PATH="$HOME/.cargo/bin:$ENGAGE_ROOT/end2end/node_modules/.bin:$PATH"
 export ENGAGE_ROOT ENGAGE_CACHE
 mkdir -p "$ENGAGE_CACHE"
