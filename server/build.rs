@@ -15,15 +15,20 @@ fn main() {
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     if let Ok(root) = env::var("LEPTOS_SITE_ROOT") {
-        let root = if Path::new(&root).is_absolute() {
-            PathBuf::from(root)
+        let (root, watched) = if Path::new(&root).is_absolute() {
+            (PathBuf::from(&root), root)
         } else {
-            manifest
-                .parent()
-                .expect("server/ sits in the workspace")
-                .join(root)
+            // Watched relative to this package, so a clone sharing the target directory
+            // with another clone watches its own site, not the other's.
+            (
+                manifest
+                    .parent()
+                    .expect("server/ sits in the workspace")
+                    .join(&root),
+                format!("../{root}"),
+            )
         };
-        println!("cargo:rerun-if-changed={}", root.display());
+        println!("cargo:rerun-if-changed={watched}");
         collect(&root, &root, &mut files);
     }
     files.sort();

@@ -2,7 +2,7 @@
 //! The server crate implements it over the store; tests can implement it over anything.
 
 use domain::views::{ClientSummary, EmailSummary, Stylist};
-use domain::{Client, ClientInput, ValidationErrors};
+use domain::{Client, ClientInput, EmailId, ValidationErrors};
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -37,6 +37,8 @@ pub trait EngageService: Send + Sync + 'static {
     async fn create_client(&self, input: ClientInput) -> Result<Client, ServiceError>;
     /// The newest emails first.
     async fn list_emails(&self, limit: u32) -> Result<Vec<EmailSummary>, ServiceError>;
+    /// Queues a new draft of an email awaiting review.
+    async fn regenerate_email(&self, email: EmailId) -> Result<(), ServiceError>;
 }
 
 /// The shared handle as it sits in the Leptos context.

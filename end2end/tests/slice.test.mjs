@@ -98,6 +98,12 @@ test("a new client is listed and its welcome draft appears on the email dashboar
   assert.match(text, /template/);
   assert.match(text, /Ada/, "the subject or greeting uses the first name");
   await page.screenshot({ path: join(artifacts, "emails.png"), fullPage: true });
+
+  // The stylist asks for another draft: it goes through the pipeline and replaces this one.
+  await draft.locator("button", { hasText: "Redraft" }).click();
+  await page.locator(".form-status", { hasText: "A new draft is on its way" }).waitFor({ timeout: 15_000 });
+  const rows = page.locator("table.emails tbody tr", { hasText: clientName });
+  assert.equal(await rows.count(), 1, "the draft is rewritten in place, not duplicated");
 });
 
 test("the browser bundle is served with the right content types, compressed and cacheable", async () => {

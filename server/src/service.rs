@@ -2,10 +2,10 @@
 
 use app::service::{EngageService, ServiceError};
 use domain::views::{ClientSummary, EmailSummary, Stylist};
-use domain::{Client, ClientInput, NewClient};
+use domain::{Client, ClientInput, EmailId, NewClient, ValidationErrors};
 use processors::Clock;
 use std::sync::Arc;
-use store::{CreateClientError, Store, StoreError};
+use store::{CreateClientError, RedraftError, Store, StoreError};
 
 pub struct StoreService {
     store: Store,
@@ -45,6 +45,24 @@ impl EngageService for StoreService {
             }
             Err(CreateClientError::Invalid(errors)) => Err(ServiceError::Invalid(errors)),
             Err(CreateClientError::Store(error)) => Err(unavailable(error)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(email_id = %email))]
+    async fn regenerate_email(&self, email: EmailId) -> Result<(), ServiceError> {
+        let refused =
+            |message: &str| ServiceError::Invalid(ValidationErrors::single("email_id", message));
+        match self
+            .store
+            .request_redraft(processors::EVENTS_QUEUE, email, None, self.clock.now())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RedraftError::NotFound) => Err(refused("This email no longer exists.")),
+            Err(RedraftError::NotPending { .. }) => {
+                Err(refused("Only a draft awaiting review can be redrafted."))
+            }
+            Err(RedraftError::Store(error)) => Err(unavailable(error)),
         }
     }
 
