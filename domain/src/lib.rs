@@ -10,6 +10,7 @@ pub mod policy;
 pub mod profile;
 pub mod sample;
 pub mod score;
+pub mod user;
 pub mod validation;
 pub mod views;
 

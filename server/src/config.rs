@@ -48,6 +48,11 @@ pub enum Command {
     Seed(SeedArgs),
     /// The BG/NBD model of repeat buying: fit it, or simulate data to try it on.
     Model(ModelArgs),
+    /// Accounts that sign in to the app.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// The pipeline's queue: how it is keeping up.
     Queue {
         #[command(subcommand)]
@@ -57,6 +62,23 @@ pub enum Command {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account. The password is read from standard input when it is not a terminal
+    /// (`printf '%s' "$PASSWORD" | engage user add …`), otherwise prompted for.
+    Add {
+        /// The address the person signs in with.
+        #[arg(long)]
+        email: String,
+        /// stylist, manager or admin.
+        #[arg(long)]
+        role: String,
+        /// For a stylist account: the stylist record it works as (e.g. st-maya).
+        #[arg(long)]
+        stylist: Option<String>,
     },
 }
 

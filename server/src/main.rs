@@ -42,6 +42,15 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::User { command }) => {
+            ops::user(
+                &store,
+                clock.as_ref(),
+                &command,
+                &mut std::io::stdout().lock(),
+            )
+            .await
+        }
         Some(Command::Queue { command }) => {
             ops::queue(
                 &store,

@@ -1,10 +1,14 @@
 //! Operator commands for the pipeline: `engage queue stats`, `engage dlq list`,
 //! `engage dlq redrive`. The same figures are served on `/readyz`.
 
-use crate::config::{DlqCommand, QueueCommand};
+use crate::config::{DlqCommand, QueueCommand, UserCommand};
+use domain::user::{Password, Role};
+use domain::{ClientEmail, StylistId, ValidationErrors};
 use processors::Clock;
 use serde::Serialize;
 use std::io::Write;
+use std::io::{BufRead, IsTerminal};
+use store::AddUserError;
 use store::{QueueStats, Store, StoreError};
 
 /// How the pipeline is keeping up.
@@ -106,6 +110,62 @@ pub async fn dlq(
                     "Moved {moved} message(s) back onto the queue; a running `engage serve` processes them now."
                 )?,
             }
+        }
+    }
+    Ok(())
+}
+
+/// `engage user add`: checks every field, reads the password without echoing it, and
+/// stores only its argon2id hash.
+pub async fn user(
+    store: &Store,
+    clock: &dyn Clock,
+    command: &UserCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            email,
+            role,
+            stylist,
+        } => {
+            let mut errors = ValidationErrors::default();
+            let email = errors.collect(ClientEmail::parse(email).map_err(|mut e| {
+                e.field = "email".into();
+                e
+            }));
+            let role = errors.collect(Role::parse(role));
+            let stylist = match stylist.as_deref() {
+                Some(raw) => errors.collect(StylistId::parse(raw)),
+                None => None,
+            };
+            if !errors.is_empty() {
+                anyhow::bail!("{errors}");
+            }
+            let raw = if std::io::stdin().is_terminal() {
+                rpassword::prompt_password("Password (at least 12 characters): ")?
+            } else {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            };
+            let password = Password::parse(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (Some(email), Some(role)) = (email, role) else {
+                anyhow::bail!("{errors}");
+            };
+            let user = store
+                .add_user(email, role, stylist, password, clock.now())
+                .await
+                .map_err(|e| match e {
+                    AddUserError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+                    AddUserError::Store(error) => error.into(),
+                })?;
+            writeln!(
+                out,
+                "Added {} ({}).",
+                user.email.as_str(),
+                user.role.as_str()
+            )?;
         }
     }
     Ok(())

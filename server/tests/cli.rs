@@ -154,6 +154,8 @@ fn every_command_has_help() {
         &["dlq", "--help"],
         &["dlq", "list", "--help"],
         &["dlq", "redrive", "--help"],
+        &["user", "--help"],
+        &["user", "add", "--help"],
     ] {
         let output = engage(command, dir.path());
         assert!(output.status.success(), "{command:?}");
@@ -245,4 +247,107 @@ fn queue_stats_dlq_list_and_redrive_work_on_a_database() {
     assert_eq!(after["events_queue"]["visible"], 1);
     let empty = engage(&["--db", "engage.db", "dlq", "list"], dir.path());
     assert!(stdout(&empty).contains("empty"));
+}
+
+fn engage_with_stdin(args: &[&str], cwd: &Path, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn accounts_are_added_with_a_password_from_stdin_and_bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = engage(&["--db", "engage.db", "seed", "--clients", "1"], dir.path());
+    assert!(seeded.status.success());
+    let added = engage_with_stdin(
+        &[
+            "--db",
+            "engage.db",
+            "user",
+            "add",
+            "--email",
+            "Maya.Okafor@engage.example",
+            "--role",
+            "stylist",
+            "--stylist",
+            "st-maya",
+        ],
+        dir.path(),
+        "correct horse battery\n",
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(stdout(&added).contains("Added maya.okafor@engage.example (stylist)"));
+    assert!(
+        !stdout(&added).contains("horse") && !stderr(&added).contains("horse"),
+        "the password is never echoed"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let signed_in = runtime.block_on(async {
+        let store = store::Store::open(dir.path().join("engage.db")).unwrap();
+        store
+            .authenticate(
+                "maya.okafor@engage.example".into(),
+                "correct horse battery".into(),
+            )
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        signed_in.unwrap().stylist_id,
+        Some(domain::StylistId::new("st-maya"))
+    );
+
+    for (args, input, expected) in [
+        (
+            vec!["--email", "x@engage.example", "--role", "owner"],
+            "correct horse battery\n",
+            "role",
+        ),
+        (
+            vec!["--email", "not-an-address", "--role", "manager"],
+            "correct horse battery\n",
+            "email",
+        ),
+        (
+            vec!["--email", "m@engage.example", "--role", "manager"],
+            "short\n",
+            "password",
+        ),
+        (
+            vec!["--email", "s@engage.example", "--role", "stylist"],
+            "correct horse battery\n",
+            "stylist_id",
+        ),
+        (
+            vec!["--email", "maya.okafor@engage.example", "--role", "manager"],
+            "correct horse battery\n",
+            "email",
+        ),
+    ] {
+        let mut full = vec!["--db", "engage.db", "user", "add"];
+        full.extend(args);
+        let output = engage_with_stdin(&full, dir.path(), input);
+        assert!(!output.status.success(), "{full:?} should fail");
+        assert!(
+            stderr(&output).contains(expected),
+            "{full:?}: {}",
+            stderr(&output)
+        );
+    }
 }

@@ -157,6 +157,24 @@ ALTER TABLE emails ADD COLUMN prompt_tokens INTEGER;
 ALTER TABLE emails ADD COLUMN completion_tokens INTEGER;
 ALTER TABLE emails ADD COLUMN cost_usd REAL;
 "#,
+    // Issue 6: accounts and sign-in sessions.
+    r#"
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL,
+    stylist_id    TEXT REFERENCES stylists(id),
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id),
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

@@ -11,6 +11,7 @@ mod emails;
 mod feed;
 mod model;
 mod queue;
+mod users;
 
 pub use clients::{CreateClientError, ImportOutcome, UpdateClientError};
 pub use db::Store;
@@ -20,6 +21,7 @@ pub use emails::{
 };
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
+pub use users::AddUserError;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +237,122 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].seq, 2, "the unpublished change stays");
         assert_eq!(store.feed_lag("test").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn accounts_sign_in_with_their_password_and_sessions_expire_or_end() {
+        use domain::user::{Password, Role};
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let email = domain::ClientEmail::parse("maya@engage.example").unwrap();
+        let password = Password::parse("correct horse battery").unwrap();
+        let user = store
+            .add_user(
+                email.clone(),
+                Role::Stylist,
+                Some(StylistId::new("st-1")),
+                password.clone(),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.user_count().await.unwrap(), 1);
+        // The same address twice, a stylist account without a stylist, an unknown stylist.
+        for (role, stylist, field) in [
+            (Role::Manager, None, "email"),
+            (Role::Stylist, None, "stylist_id"),
+            (
+                Role::Stylist,
+                Some(StylistId::new("st-nobody")),
+                "stylist_id",
+            ),
+        ] {
+            let other = if field == "email" {
+                email.clone()
+            } else {
+                domain::ClientEmail::parse("new@engage.example").unwrap()
+            };
+            let Err(AddUserError::Invalid(errors)) = store
+                .add_user(other, role, stylist, password.clone(), now)
+                .await
+            else {
+                panic!("expected a field error on {field}")
+            };
+            assert!(errors.message_for(field).is_some(), "{errors}");
+        }
+        assert_eq!(
+            store
+                .authenticate(
+                    " MAYA@engage.example ".into(),
+                    "correct horse battery".into()
+                )
+                .await
+                .unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(
+            store
+                .authenticate("maya@engage.example".into(), "wrong password!!".into())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .authenticate(
+                    "nobody@engage.example".into(),
+                    "correct horse battery".into()
+                )
+                .await
+                .unwrap(),
+            None
+        );
+
+        let token = store
+            .create_session(&user, now, Duration::hours(8))
+            .await
+            .unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(
+            store
+                .session_user(token.clone(), now + Duration::hours(1))
+                .await
+                .unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(
+            store
+                .session_user(token.clone(), now + Duration::hours(9))
+                .await
+                .unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            store.session_user("forged".into(), now).await.unwrap(),
+            None
+        );
+        store.end_session(token.clone()).await.unwrap();
+        assert_eq!(
+            store
+                .session_user(token, now + Duration::hours(1))
+                .await
+                .unwrap(),
+            None,
+            "signed out"
+        );
+        let stale = store
+            .create_session(&user, now, Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .purge_sessions(now + Duration::hours(2))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.session_user(stale, now).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -1,0 +1,227 @@
+//! Accounts and sign-in sessions. Passwords are kept as argon2id hashes (hashed and
+//! checked on the blocking pool, never on the writer); session tokens are random and only
+//! their SHA-256 is stored, so a copy of the database signs nobody in.
+
+use crate::db::millis;
+use crate::{Result, Store, StoreError};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::{DateTime, Duration, Utc};
+use domain::user::{Password, Role, User};
+use domain::{ClientEmail, StylistId, ValidationErrors};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
+
+/// Why an account could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for AddUserError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+fn hash_password(password: &Password) -> Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| StoreError::Corrupt(format!("hashing a password: {e}")))
+}
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<Result<User>> {
+    let (id, email, role, stylist): (String, String, String, Option<String>) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    Ok((|| {
+        Ok(User {
+            id,
+            email: ClientEmail::parse(&email).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            stylist_id: stylist.map(StylistId::new),
+        })
+    })())
+}
+
+impl Store {
+    /// Adds an account. A stylist account must name an existing stylist record; managers
+    /// and admins name none. Email addresses are unique.
+    pub async fn add_user(
+        &self,
+        email: ClientEmail,
+        role: Role,
+        stylist: Option<StylistId>,
+        password: Password,
+        now: DateTime<Utc>,
+    ) -> Result<User, AddUserError> {
+        match (role, &stylist) {
+            (Role::Stylist, None) => {
+                return Err(ValidationErrors::single(
+                    "stylist_id",
+                    "A stylist account names the stylist it works as.",
+                )
+                .into());
+            }
+            (Role::Manager | Role::Admin, Some(_)) => {
+                return Err(ValidationErrors::single(
+                    "stylist_id",
+                    "Only stylist accounts name a stylist.",
+                )
+                .into());
+            }
+            _ => {}
+        }
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|_| StoreError::Cancelled)??;
+        let user = User {
+            id: uuid::Uuid::now_v7().to_string(),
+            email,
+            role,
+            stylist_id: stylist,
+        };
+        let stored = user.clone();
+        self.write(move |conn: &Connection| {
+            if let Some(stylist) = &stored.stylist_id {
+                let known = conn.prepare_cached("SELECT 1 FROM stylists WHERE id = ?1")?.exists([stylist.as_str()])?;
+                if !known {
+                    return Err(ValidationErrors::single("stylist_id", "This is not a known stylist.").into());
+                }
+            }
+            let taken = conn.prepare_cached("SELECT 1 FROM users WHERE email = ?1")?.exists([stored.email.as_str()])?;
+            if taken {
+                return Err(ValidationErrors::single("email", "An account with this email address already exists.").into());
+            }
+            conn.prepare_cached(
+                "INSERT INTO users (id, email, role, stylist_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                stored.id,
+                stored.email.as_str(),
+                stored.role.as_str(),
+                stored.stylist_id.as_ref().map(|s| s.as_str()),
+                hash,
+                millis(now)
+            ])?;
+            Ok::<_, AddUserError>(())
+        })
+        .await?;
+        Ok(user)
+    }
+
+    pub async fn user_count(&self) -> Result<u64> {
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?))
+            .await
+    }
+
+    /// The account with this email and password, if they match. Takes as long for an
+    /// unknown address as for a wrong password, so the answer time tells nothing.
+    pub async fn authenticate(&self, email: String, password: String) -> Result<Option<User>> {
+        let email = email.trim().to_lowercase();
+        let found = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, email, role, stylist_id, password_hash FROM users WHERE email = ?1",
+                )?
+                .query_row([email], |row| {
+                    Ok((user_from_row(row)?, row.get::<_, String>(4)?))
+                })
+                .optional()?
+                .map(|(user, hash)| user.map(|u| (u, hash)))
+                .transpose()
+            })
+            .await?;
+        tokio::task::spawn_blocking(move || {
+            // An unknown address is checked against a throw-away hash, for equal timing.
+            let (user, hash) = match found {
+                Some((user, hash)) => (Some(user), hash),
+                None => (
+                    None,
+                    hash_password(
+                        &Password::parse("unknown-account-placeholder")
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    )?,
+                ),
+            };
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
+            let matches = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            Ok(user.filter(|_| matches))
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Starts a session for `user` lasting `ttl`; returns the token for the cookie.
+    pub async fn create_session(
+        &self,
+        user: &User,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<String> {
+        let mut bytes = [0u8; 32];
+        argon2::password_hash::rand_core::RngCore::fill_bytes(
+            &mut argon2::password_hash::rand_core::OsRng,
+            &mut bytes,
+        );
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let (hash, user_id) = (token_hash(&token), user.id.clone());
+        self.write(move |conn| {
+            conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![hash, user_id, millis(now), millis(now + ttl)])?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// The account a session token belongs to, unless it expired or was ended.
+    pub async fn session_user(&self, token: String, now: DateTime<Utc>) -> Result<Option<User>> {
+        let hash = token_hash(&token);
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT u.id, u.email, u.role, u.stylist_id FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            )?
+            .query_row(params![hash, millis(now)], user_from_row)
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    /// Ends a session (sign-out).
+    pub async fn end_session(&self, token: String) -> Result<()> {
+        let hash = token_hash(&token);
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes expired sessions; returns how many.
+    pub async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([millis(now)])? as u64)
+        })
+        .await
+    }
+}
