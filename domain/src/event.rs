@@ -70,6 +70,11 @@ pub enum EventKind {
     ClientUpdated {
         changes: Vec<FieldChange>,
     },
+    /// Time passed: the client is scored again as of `as_of` (recency decays without any
+    /// write), and the policy acts on a band change like after any other event.
+    RescoreRequested {
+        as_of: chrono::NaiveDate,
+    },
     /// A stylist asked for a new draft of a pending email, optionally with an instruction.
     RedraftRequested {
         email_id: crate::email::EmailId,
@@ -83,6 +88,7 @@ impl EventKind {
             Self::ClientCreated => "client_created",
             Self::ClientUpdated { .. } => "client_updated",
             Self::RedraftRequested { .. } => "redraft_requested",
+            Self::RescoreRequested { .. } => "rescore_requested",
         }
     }
 }
@@ -99,6 +105,26 @@ pub struct DomainEvent {
     pub occurred_at: DateTime<Utc>,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+/// The event that rescores `client` (at `version`) as of `as_of`. Its id depends only on
+/// the client and the day, so asking twice on one day queues it once.
+pub fn rescore_event(
+    client: &ClientId,
+    stylist: &StylistId,
+    version: u64,
+    as_of: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> DomainEvent {
+    DomainEvent {
+        schema_version: EVENT_SCHEMA_VERSION,
+        id: EventId::for_change(client, 0, &format!("rescore/{as_of}")),
+        client_id: client.clone(),
+        stylist_id: stylist.clone(),
+        client_version: version,
+        occurred_at: now,
+        kind: EventKind::RescoreRequested { as_of },
+    }
 }
 
 /// The domain events a change implies: `client_created` for a new record, `client_updated`

@@ -185,18 +185,19 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
 
 fn trigger(input: &PolicyInput<'_>) -> Result<(EmailKind, DraftReason), SkipReason> {
     let current = input.current.band;
+    // A new client is welcomed on their creation event, whatever was scored before it (a
+    // rescore may have reached the client first).
+    let profile = &input.client.profile;
+    let days_since_signup = (input.now.date_naive() - profile.signed_up_on()).num_days();
+    let is_new = matches!(input.event.kind, EventKind::ClientCreated)
+        && profile.fixes().is_empty()
+        && profile.purchases().is_empty()
+        && days_since_signup <= i64::from(NEW_CLIENT_DAYS);
+    if is_new {
+        return Ok((EmailKind::Welcome, DraftReason::NewClient));
+    }
     let Some(previous) = input.previous else {
-        let profile = &input.client.profile;
-        let days_since_signup = (input.now.date_naive() - profile.signed_up_on()).num_days();
-        let is_new = matches!(input.event.kind, EventKind::ClientCreated)
-            && profile.fixes().is_empty()
-            && profile.purchases().is_empty()
-            && days_since_signup <= i64::from(NEW_CLIENT_DAYS);
-        return if is_new {
-            Ok((EmailKind::Welcome, DraftReason::NewClient))
-        } else {
-            Err(SkipReason::FirstScore { band: current })
-        };
+        return Err(SkipReason::FirstScore { band: current });
     };
     if previous == current {
         return Err(SkipReason::SameBand { band: current });

@@ -4,7 +4,8 @@
 //! read aloud ("Last Fix 94 days ago; this client usually orders every 45 days: -18").
 //!
 //! Every client starts from 50. Recency against the client's own cadence moves the score
-//! most (-25 to +10); frequency (-5 to +10), keep rate (-10 to +10) and its trend (-5 to +5),
+//! most (-35 to +10; a client silent for over three cycles is at -35, so a long-lapsed
+//! client ends up At risk however good their history); frequency (-5 to +10), keep rate (-10 to +10) and its trend (-5 to +5),
 //! spend (0 to +8), ratings (-8 to +8), the tone of notes (-4 to +4) and email engagement
 //! (-3 to +5) refine it. A paused client loses 15; a closed account scores 0. When the
 //! factors would leave 0–100, a last "limit" factor says so, so the sum stays exact.
@@ -402,7 +403,7 @@ pub fn score_profile(
             let ratio = f64::from(days_since_last) / f64::from(cadence_days);
             add(
                 FactorName::Recency,
-                (10.0 - 15.0 * (ratio - 1.0)).clamp(-25.0, 10.0),
+                (10.0 - 15.0 * (ratio - 1.0)).clamp(-35.0, 10.0),
                 Evidence::Recency {
                     days_since_last,
                     cadence_days,
@@ -715,7 +716,7 @@ mod tests {
             &profile(900, &[(800, 1), (770, 1), (740, 1)]),
             ClientStatus::Active,
         );
-        assert_eq!(points(&lapsed, FactorName::Recency), Some(-25));
+        assert_eq!(points(&lapsed, FactorName::Recency), Some(-35));
         assert_eq!(points(&lapsed, FactorName::Frequency), Some(-5));
         assert_eq!(lapsed.band, Band::AtRisk);
         assert_sums(&lapsed);

@@ -388,3 +388,119 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
         Err(store::RedraftError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn a_rescore_after_time_passes_moves_a_quiet_client_into_at_risk_and_drafts_a_win_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let clock = Arc::new(TestClock(Mutex::new(
+        DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    )));
+    let day = |n: u64| (clock.now().date_naive() - chrono::Days::new(n)).to_string();
+    let fix = |n: u64| domain::profile::FixInput {
+        delivered_on: day(n),
+        items_sent: 5,
+        items_kept: 3,
+        order_value: "180".into(),
+    };
+    let input = domain::ClientInput {
+        name: "Grace Hopper".into(),
+        email: "grace@example.com".into(),
+        stylist_id: "st-1".into(),
+        status: None,
+        profile: domain::ProfileInput {
+            email_opt_in: true,
+            signed_up_on: Some(day(200)),
+            fixes: vec![
+                fix(190),
+                fix(160),
+                fix(130),
+                fix(100),
+                fix(70),
+                fix(40),
+                fix(10),
+            ],
+            ..domain::ProfileInput::default()
+        },
+    };
+    let client = store
+        .create_client(
+            domain::NewClient::parse(&input, clock.now()).unwrap(),
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let stream = StreamProcessor::new(store.clone(), clock.clone());
+    let email = EmailProcessor::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(TemplateWriter),
+        EmailProcessorConfig::default(),
+    );
+    stream.process_batch().await.unwrap();
+    email.process_batch().await.unwrap();
+    let first = store
+        .latest_score(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.band >= domain::Band::Steady, "{first:?}");
+    assert!(
+        store
+            .list_emails(Some(client.id.clone()), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an established client gets no welcome"
+    );
+
+    // More than a year without an order.
+    clock.advance(chrono::Duration::days(400));
+    let rescore = |now: DateTime<Utc>| {
+        domain::event::rescore_event(
+            &client.id,
+            &client.stylist_id,
+            client.version,
+            now.date_naive(),
+            now,
+        )
+    };
+    assert_eq!(
+        store
+            .enqueue(EVENTS_QUEUE, vec![rescore(clock.now())], clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .enqueue(EVENTS_QUEUE, vec![rescore(clock.now())], clock.now())
+            .await
+            .unwrap(),
+        0,
+        "once a day"
+    );
+    email.process_batch().await.unwrap();
+    let later = store
+        .latest_score(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.band, domain::Band::AtRisk, "{later:?}");
+    let drafts = store
+        .list_emails(Some(client.id.clone()), 10)
+        .await
+        .unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].kind, domain::EmailKind::WinBack);
+    assert_eq!(
+        store
+            .score_history(client.id.clone(), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}

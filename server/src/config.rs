@@ -48,6 +48,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// The BG/NBD model of repeat buying: fit it, or simulate data to try it on.
     Model(ModelArgs),
+    /// Score every client again as of today (scores decay as time passes without orders);
+    /// the running server processes the queued rescores. Run it daily, e.g. from cron.
+    Rescore,
     /// Accounts that sign in to the app.
     User {
         #[command(subcommand)]

@@ -42,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Rescore) => {
+            ops::rescore(&store, clock.as_ref(), &mut std::io::stdout().lock()).await
+        }
         Some(Command::User { command }) => {
             ops::user(
                 &store,

@@ -170,3 +170,46 @@ pub async fn user(
     }
     Ok(())
 }
+
+/// `engage rescore`: queues a rescore of every client as of today, in pages, with progress.
+/// A running `engage serve` scores them and the policy acts on band changes (a client who
+/// drifted into At risk gets a win-back draft). Asking twice on one day queues nothing new.
+pub async fn rescore(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> anyhow::Result<()> {
+    const PAGE: u32 = 1_000;
+    let total = store.client_count().await?;
+    let progress = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients, eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    progress.set_message("queueing rescores");
+    let today = clock.now().date_naive();
+    let (mut after, mut seen, mut queued) = (None, 0u64, 0u64);
+    loop {
+        let page = store.client_keys(after.clone(), PAGE).await?;
+        let Some(last) = page.last().map(|(id, _, _)| id.clone()) else {
+            break;
+        };
+        let now = clock.now();
+        let events = page
+            .iter()
+            .map(|(id, stylist, version)| {
+                domain::event::rescore_event(id, stylist, *version, today, now)
+            })
+            .collect::<Vec<_>>();
+        seen += events.len() as u64;
+        queued += store.enqueue(processors::EVENTS_QUEUE, events, now).await?;
+        progress.set_position(seen);
+        if progress.is_hidden() && seen % (PAGE as u64 * 50) < PAGE as u64 {
+            tracing::info!(done = seen, total, "queueing rescores");
+        }
+        after = Some(last);
+    }
+    progress.finish_and_clear();
+    writeln!(
+        out,
+        "Queued {queued} rescore(s) as of {today} for {seen} client(s); {} were already queued today.",
+        seen - queued
+    )?;
+    Ok(())
+}

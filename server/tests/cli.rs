@@ -154,6 +154,7 @@ fn every_command_has_help() {
         &["dlq", "--help"],
         &["dlq", "list", "--help"],
         &["dlq", "redrive", "--help"],
+        &["rescore", "--help"],
         &["user", "--help"],
         &["user", "add", "--help"],
     ] {
@@ -350,4 +351,34 @@ fn accounts_are_added_with_a_password_from_stdin_and_bad_input_is_named() {
             stderr(&output)
         );
     }
+}
+
+#[test]
+fn rescore_queues_every_client_once_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = engage(
+        &["--db", "engage.db", "seed", "--clients", "1200"],
+        dir.path(),
+    );
+    assert!(seeded.status.success());
+    let first = engage(&["--db", "engage.db", "rescore"], dir.path());
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("Queued 1200 rescore(s)"),
+        "{}",
+        stdout(&first)
+    );
+    let again = engage(&["--db", "engage.db", "rescore"], dir.path());
+    assert!(
+        stdout(&again).contains("Queued 0 rescore(s)")
+            && stdout(&again).contains("1200 were already queued"),
+        "{}",
+        stdout(&again)
+    );
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&engage(
+        &["--db", "engage.db", "queue", "stats", "--json"],
+        dir.path(),
+    )))
+    .unwrap();
+    assert_eq!(stats["events_queue"]["visible"], 1200);
 }

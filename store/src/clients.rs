@@ -307,6 +307,30 @@ impl Store {
         .await
     }
 
+    /// A page of client keys (id, stylist, version) in id order, after `after`: for jobs
+    /// that walk every client.
+    pub async fn client_keys(
+        &self,
+        after: Option<ClientId>,
+        limit: u32,
+    ) -> Result<Vec<(ClientId, StylistId, u64)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, stylist_id, version FROM clients WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let after = after.as_ref().map_or("", |id| id.as_str()).to_owned();
+            let rows = stmt.query_map(params![after, limit], |row| {
+                Ok((
+                    ClientId::new(row.get::<_, String>(0)?),
+                    StylistId::new(row.get::<_, String>(1)?),
+                    row.get::<_, u64>(2)?,
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     pub async fn client_count(&self) -> Result<u64> {
         self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?))
             .await

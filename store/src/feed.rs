@@ -79,6 +79,35 @@ impl Store {
         Ok(())
     }
 
+    /// Puts `events` on `queue` directly (events that no client write causes, such as a
+    /// rescore). An event already queued (same id) is not queued twice. Returns how many
+    /// were new.
+    pub async fn enqueue(
+        &self,
+        queue: &'static str,
+        events: Vec<DomainEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let added = self
+            .write(move |tx| {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (queue, dedup_id) DO NOTHING",
+                )?;
+                let mut added = 0;
+                for event in &events {
+                    let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    added += insert.execute(params![queue, event.id.as_str(), body, millis(now)])? as u64;
+                }
+                Ok::<_, StoreError>(added)
+            })
+            .await?;
+        if added > 0 {
+            self.inner.queue_filled.notify_waiters();
+        }
+        Ok(added)
+    }
+
     /// Deletes change records published before `cutoff` (the feed's retention), returning
     /// how many went. Unpublished records are never deleted.
     pub async fn purge_published_changes(&self, cutoff: DateTime<Utc>) -> Result<u64> {
