@@ -4,10 +4,10 @@
 //! read aloud ("Last Fix 94 days ago; this client usually orders every 45 days: -18").
 //!
 //! Every client starts from 50. Recency against the client's own cadence moves the score
-//! most (-35 to +10; a client silent for over three cycles is at -35, so a long-lapsed
-//! client ends up At risk however good their history); frequency (-5 to +10), keep rate (-10 to +10) and its trend (-5 to +5),
-//! spend (0 to +8), ratings (-8 to +8), the tone of notes (-4 to +4) and email engagement
-//! (-3 to +5) refine it. A paused client loses 15; a closed account scores 0. When the
+//! most (-35 to +10: a client silent for over three cycles is at -35, so a long-lapsed
+//! client ends up At risk however good their history); frequency (-5 to +10), keep rate
+//! (-10 to +10) and its trend (-5 to +5), spend (0 to +8), ratings (-8 to +8), the tone of
+//! notes (-4 to +4) and email engagement (-3 to +5) refine it. A paused client loses 15; a closed account scores 0. When the
 //! factors would leave 0–100, a last "limit" factor says so, so the sum stays exact.
 //!
 //! Explanations are rendered on demand from the evidence each factor carries, so scoring
