@@ -118,3 +118,27 @@ test("the browser bundle is served with the right content types, compressed and 
   const again = await fetch(`${baseUrl}/pkg/engage.js`, { headers: { "if-none-match": js.headers.get("etag") } });
   assert.equal(again.status, 304);
 });
+
+test("a client name with markup is shown as text on every page, never run", async () => {
+  const hostile = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> ${unique}`;
+  let dialogs = 0;
+  page.on("dialog", (dialog) => {
+    dialogs += 1;
+    dialog.dismiss();
+  });
+  await openClients();
+  await page.fill("#client-name", hostile);
+  await page.fill("#client-email", `hostile.${unique}@example.com`);
+  await page.check("#client-opt-in");
+  await page.click("button[type='submit']");
+  const row = page.locator("table.clients tbody tr", { hasText: `window.__pwned=1` });
+  await row.waitFor({ timeout: 15_000 });
+  assert.match(await row.textContent(), /<script>window.__pwned=1<\/script>/);
+
+  await page.goto(`${baseUrl}/emails`);
+  await page.waitForSelector("body[data-hydrated='true']", { timeout: 30_000 });
+  await page.locator("table.emails tbody tr", { hasText: "window.__pwned=1" }).first().waitFor({ timeout: 30_000 });
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, "no markup from a client name ran");
+  assert.equal(dialogs, 0);
+  assert.equal(await page.locator("table.emails img").count(), 0, "no element was created from the name");
+});
