@@ -972,6 +972,16 @@ impl Profile {
             .chain(self.purchases.iter().map(|p| p.purchased_on))
     }
 
+    /// The client's purchase summary for the BG/NBD model as of the end of `as_of`, or
+    /// `None` if they had not bought by then.
+    pub fn repeat_summary(&self, as_of: NaiveDate) -> Option<crate::bgnbd::CustomerSummary> {
+        let days: Vec<i64> = self
+            .purchase_dates()
+            .map(|d| (d - as_of).num_days())
+            .collect();
+        crate::bgnbd::summarise(&days, 0)
+    }
+
     pub fn consent(&self) -> EmailConsent {
         self.consent
     }

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use domain::bgnbd::{self, BgNbdParams};
+use domain::bgnbd::BgNbdParams;
 use domain::profile::FixInput;
 use domain::score::{EngagementScore, engagement_score};
 use domain::views::EmailSummary;
@@ -167,13 +167,7 @@ pub async fn client_score(
         engagement_score(&client, now).map_err(|e| ApiError::Unscorable(e.to_string()))?;
     let history = state.store.score_history(id.clone(), limit).await?;
     let model = state.store.latest_model_fit().await?.and_then(|stored| {
-        let today = now.date_naive();
-        let days: Vec<i64> = client
-            .profile
-            .purchase_dates()
-            .map(|d| (d - today).num_days())
-            .collect();
-        let summary = bgnbd::summarise(&days, 0)?;
+        let summary = client.profile.repeat_summary(now.date_naive())?;
         let params = stored.fit.params;
         Some(ModelView {
             p_alive: params.probability_alive(&summary),

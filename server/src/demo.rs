@@ -2,9 +2,9 @@
 //! histories (see `domain::sample`), written with their change records like any client, so
 //! the pipeline scores each one and drafts welcomes for the newest.
 
+use crate::telemetry::Progress;
 use chrono::{DateTime, Utc};
 use domain::{ClientEmail, ClientName, NewClient, StylistId, sample};
-use indicatif::{ProgressBar, ProgressStyle};
 use processors::Clock;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -129,13 +129,7 @@ pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Res
             .upsert_stylist(StylistId::new(id), name.to_owned(), email.to_owned())
             .await?;
     }
-    let progress = ProgressBar::new(u64::from(clients)).with_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    progress.set_message("seeding");
-    let log_every = (clients / 10).max(BATCH);
+    let mut progress = Progress::new(u64::from(clients), "seeding demo clients");
     let mut total = ImportOutcome::default();
     let mut start = 0;
     while start < clients {
@@ -153,13 +147,10 @@ pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Res
             })?;
         total.created += outcome.created;
         total.skipped += outcome.skipped;
-        progress.set_position(u64::from(end));
-        if progress.is_hidden() && (end / log_every != start / log_every || end == clients) {
-            tracing::info!(done = end, total = clients, "seeding demo clients");
-        }
+        progress.set(u64::from(end));
         start = end;
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(total)
 }
 

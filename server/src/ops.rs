@@ -177,12 +177,7 @@ pub async fn user(
 pub async fn rescore(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> anyhow::Result<()> {
     const PAGE: u32 = 1_000;
     let total = store.client_count().await?;
-    let progress = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients, eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    progress.set_message("queueing rescores");
+    let mut progress = crate::telemetry::Progress::new(total, "queueing rescores");
     let today = clock.now().date_naive();
     let (mut after, mut seen, mut queued) = (None, 0u64, 0u64);
     loop {
@@ -199,13 +194,10 @@ pub async fn rescore(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> 
             .collect::<Vec<_>>();
         seen += events.len() as u64;
         queued += store.enqueue(processors::EVENTS_QUEUE, events, now).await?;
-        progress.set_position(seen);
-        if progress.is_hidden() && seen % (PAGE as u64 * 50) < PAGE as u64 {
-            tracing::info!(done = seen, total, "queueing rescores");
-        }
+        progress.set(seen);
         after = Some(last);
     }
-    progress.finish_and_clear();
+    progress.finish();
     writeln!(
         out,
         "Queued {queued} rescore(s) as of {today} for {seen} client(s); {} were already queued today.",

@@ -17,3 +17,45 @@ pub fn init(format: LogFormat) {
             .init(),
     }
 }
+
+/// Progress of a long job over clients: a bar on a terminal; otherwise (CI, log files) a
+/// log line about every tenth of the way.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    what: &'static str,
+    step: u64,
+    next_log: u64,
+}
+
+impl Progress {
+    pub fn new(total: u64, what: &'static str) -> Self {
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} clients, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::new(total).with_style(style);
+        bar.set_message(what);
+        let step = (total / 10).max(1);
+        Self {
+            bar,
+            what,
+            step,
+            next_log: step,
+        }
+    }
+
+    /// `done` of the total are through.
+    pub fn set(&mut self, done: u64) {
+        self.bar.set_position(done);
+        let total = self.bar.length().unwrap_or(done);
+        if self.bar.is_hidden() && (done >= self.next_log || done == total) {
+            tracing::info!(done, total, "{}", self.what);
+            self.next_log = done + self.step;
+        }
+    }
+
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -3,8 +3,8 @@
 
 use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use domain::bgnbd::{self, CustomerSummary};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::bgnbd::CustomerSummary;
 use domain::views::{ClientSummary, Stylist};
 use domain::{
     Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, Profile, StylistId,
@@ -167,18 +167,10 @@ impl Store {
         self.read(move |conn| {
             let mut stmt = conn.prepare("SELECT profile FROM clients")?;
             let mut rows = stmt.query([])?;
-            let end = observation_end.num_days_from_ce().into();
             let mut summaries = Vec::new();
-            let mut days = Vec::new();
             while let Some(row) = rows.next()? {
                 let profile: Profile = parse_profile(&row.get::<_, String>(0)?)?;
-                days.clear();
-                days.extend(
-                    profile
-                        .purchase_dates()
-                        .map(|d| i64::from(d.num_days_from_ce())),
-                );
-                summaries.extend(bgnbd::summarise(&days, end));
+                summaries.extend(profile.repeat_summary(observation_end));
             }
             Ok(summaries)
         })
@@ -223,16 +215,7 @@ impl Store {
                 new.version = old.version + 1;
                 new.updated_at = now.max(old.updated_at);
                 if new.email != old.email {
-                    let taken = conn
-                        .prepare_cached("SELECT 1 FROM clients WHERE email = ?1 AND id <> ?2")?
-                        .exists(params![new.email.as_str(), new.id.as_str()])?;
-                    if taken {
-                        return Err(ValidationErrors::single(
-                            "email",
-                            "A client with this email address already exists.",
-                        )
-                        .into());
-                    }
+                    refuse_taken_email(conn, &new)??;
                 }
                 let profile = serde_json::to_string(&new.profile)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -340,23 +323,45 @@ impl Store {
 /// Turns constraint problems into field errors before the insert, so the user learns
 /// which field is wrong instead of seeing a database message.
 fn check_references(tx: &Connection, client: &Client) -> Result<(), CreateClientError> {
-    let stylist_known = tx
+    refuse_unknown_stylist(tx, &client.stylist_id)??;
+    refuse_taken_email(tx, client)??;
+    Ok(())
+}
+
+/// A field error unless `stylist` is a stylist on file.
+pub(crate) fn refuse_unknown_stylist(
+    conn: &Connection,
+    stylist: &StylistId,
+) -> rusqlite::Result<Result<(), ValidationErrors>> {
+    let known = conn
         .prepare_cached("SELECT 1 FROM stylists WHERE id = ?1")?
-        .exists([client.stylist_id.as_str()])?;
-    if !stylist_known {
-        return Err(ValidationErrors::single("stylist_id", "This is not a known stylist.").into());
-    }
-    let email_taken = tx
-        .prepare_cached("SELECT 1 FROM clients WHERE email = ?1")?
-        .exists([client.email.as_str()])?;
-    if email_taken {
-        return Err(ValidationErrors::single(
+        .exists([stylist.as_str()])?;
+    Ok(if known {
+        Ok(())
+    } else {
+        Err(ValidationErrors::single(
+            "stylist_id",
+            "This is not a known stylist.",
+        ))
+    })
+}
+
+/// A field error if another client already has `client`'s email address.
+fn refuse_taken_email(
+    conn: &Connection,
+    client: &Client,
+) -> rusqlite::Result<Result<(), ValidationErrors>> {
+    let taken = conn
+        .prepare_cached("SELECT 1 FROM clients WHERE email = ?1 AND id <> ?2")?
+        .exists(params![client.email.as_str(), client.id.as_str()])?;
+    Ok(if taken {
+        Err(ValidationErrors::single(
             "email",
             "A client with this email address already exists.",
-        )
-        .into());
-    }
-    Ok(())
+        ))
+    } else {
+        Ok(())
+    })
 }
 
 /// A new client's first stored version, with a fresh time-ordered id.

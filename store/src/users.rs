@@ -35,11 +35,12 @@ fn hash_password(password: &Password) -> Result<String> {
         .map_err(|e| StoreError::Corrupt(format!("hashing a password: {e}")))
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<Result<User>> {
@@ -95,10 +96,7 @@ impl Store {
         let stored = user.clone();
         self.write(move |conn: &Connection| {
             if let Some(stylist) = &stored.stylist_id {
-                let known = conn.prepare_cached("SELECT 1 FROM stylists WHERE id = ?1")?.exists([stylist.as_str()])?;
-                if !known {
-                    return Err(ValidationErrors::single("stylist_id", "This is not a known stylist.").into());
-                }
+                crate::clients::refuse_unknown_stylist(conn, stylist)??;
             }
             let taken = conn.prepare_cached("SELECT 1 FROM users WHERE email = ?1")?.exists([stored.email.as_str()])?;
             if taken {
@@ -178,7 +176,7 @@ impl Store {
             &mut argon2::password_hash::rand_core::OsRng,
             &mut bytes,
         );
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = hex(&bytes);
         let (hash, user_id) = (token_hash(&token), user.id.clone());
         self.write(move |conn| {
             conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
