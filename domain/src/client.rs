@@ -298,6 +298,75 @@ pub struct Client {
     pub profile: Profile,
 }
 
+/// The fields a stylist edits on the client form, as the form sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientEdit {
+    pub name: String,
+    pub email: String,
+    pub stylist_id: String,
+    pub status: String,
+    /// The consent box: ticked records an opt-in now (if there was none); unticked
+    /// withdraws an opt-in. An unsubscribe stays unless the box is ticked.
+    pub email_opt_in: bool,
+    pub styles: Vec<String>,
+    pub sizes: crate::profile::Sizes,
+    pub budget: String,
+    pub style_notes: String,
+}
+
+impl ClientEdit {
+    /// The form as it starts for `client`.
+    pub fn of(client: &Client) -> Self {
+        let style = client.profile.style();
+        Self {
+            name: client.name.as_str().to_owned(),
+            email: client.email.as_str().to_owned(),
+            stylist_id: client.stylist_id.as_str().to_owned(),
+            status: client.status.as_str().to_owned(),
+            email_opt_in: client.profile.consent().allows_email(),
+            styles: style.styles.iter().map(|s| s.as_str().to_owned()).collect(),
+            sizes: style.sizes.clone(),
+            budget: style.budget.as_str().to_owned(),
+            style_notes: style.notes.clone(),
+        }
+    }
+
+    /// Applies the form to `client` as of `now`, or reports every bad field by name and
+    /// leaves `client` untouched.
+    pub fn apply(&self, client: &mut Client, now: DateTime<Utc>) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let name = errors.collect(ClientName::parse(&self.name));
+        let email = errors.collect(ClientEmail::parse(&self.email));
+        let stylist_id = errors.collect(StylistId::parse(&self.stylist_id));
+        let status = errors.collect(ClientStatus::parse(&self.status));
+        let style = errors.collect_all(crate::profile::StyleProfile::parse(
+            &self.styles,
+            &self.sizes,
+            Some(&self.budget),
+            &self.style_notes,
+        ));
+        let (Some(name), Some(email), Some(stylist_id), Some(status), Some(style)) =
+            (name, email, stylist_id, status, style)
+        else {
+            return Err(errors);
+        };
+        use crate::profile::EmailConsent;
+        let consent = match (client.profile.consent(), self.email_opt_in) {
+            (EmailConsent::OptedIn { at }, true) => EmailConsent::OptedIn { at },
+            (_, true) => EmailConsent::OptedIn { at: now },
+            (EmailConsent::OptedIn { .. }, false) => EmailConsent::NotGiven,
+            (other, false) => other,
+        };
+        client.name = name;
+        client.email = email;
+        client.stylist_id = stylist_id;
+        client.status = status;
+        client.profile.set_style(style);
+        client.profile.set_consent(consent);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +398,70 @@ mod tests {
         assert_eq!(client.name.first_name(), "Ada");
         assert_eq!(client.email.as_str(), "ada@example.com");
         assert_eq!(client.stylist_id.as_str(), "st-1");
+    }
+
+    fn stored(consent_opt_in: bool) -> Client {
+        let mut raw = input("Ada Lovelace", "ada@example.com", "st-1");
+        raw.profile.email_opt_in = consent_opt_in;
+        let new = NewClient::parse(&raw, now()).unwrap();
+        Client {
+            id: ClientId::new("c-1"),
+            name: new.name,
+            email: new.email,
+            stylist_id: new.stylist_id,
+            status: new.status,
+            version: 1,
+            created_at: now(),
+            updated_at: now(),
+            profile: new.profile,
+        }
+    }
+
+    #[test]
+    fn the_edit_form_round_trips_and_reports_every_bad_field_leaving_the_client_alone() {
+        let client = stored(true);
+        let mut edited = client.clone();
+        ClientEdit::of(&client).apply(&mut edited, now()).unwrap();
+        assert_eq!(edited, client, "an unchanged form changes nothing");
+
+        let bad = ClientEdit {
+            name: " ".into(),
+            status: "sleeping".into(),
+            styles: vec!["classic".into(), "goth".into()],
+            budget: "lots".into(),
+            ..ClientEdit::of(&client)
+        };
+        let errors = bad.apply(&mut edited, now()).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "status", "styles[1]", "budget"]);
+        assert_eq!(edited, client);
+    }
+
+    #[test]
+    fn the_consent_box_opts_in_withdraws_and_keeps_the_original_opt_in_date() {
+        let later = now() + chrono::Duration::days(3);
+        let mut client = stored(false);
+        let tick = ClientEdit {
+            email_opt_in: true,
+            ..ClientEdit::of(&client)
+        };
+        tick.apply(&mut client, now()).unwrap();
+        assert_eq!(
+            client.profile.consent(),
+            crate::EmailConsent::OptedIn { at: now() }
+        );
+        tick.apply(&mut client, later).unwrap();
+        assert_eq!(
+            client.profile.consent(),
+            crate::EmailConsent::OptedIn { at: now() },
+            "saving again keeps when they agreed"
+        );
+        let untick = ClientEdit {
+            email_opt_in: false,
+            ..ClientEdit::of(&client)
+        };
+        untick.apply(&mut client, later).unwrap();
+        assert_eq!(client.profile.consent(), crate::EmailConsent::NotGiven);
     }
 
     #[test]

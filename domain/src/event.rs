@@ -62,6 +62,39 @@ pub struct FieldChange {
     pub new: serde_json::Value,
 }
 
+impl FieldChange {
+    /// The change in words: lists say what was added, other fields their new value.
+    pub fn describe(&self) -> String {
+        let count = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let added = |one: &str, many: &str| {
+            let (old, new) = (count(&self.old), count(&self.new));
+            match new.checked_sub(old) {
+                Some(1) => format!("{one} recorded"),
+                Some(n) if n > 1 => format!("{n} {many} recorded"),
+                _ => format!("{many} edited ({new} in all)"),
+            }
+        };
+        match self.field.as_str() {
+            "fixes" => added("Fix", "Fixes"),
+            "purchases" => added("Freestyle purchase", "Freestyle purchases"),
+            "feedback" => added("Feedback", "feedback entries"),
+            "consent" => match self.new.get("state").and_then(|s| s.as_str()) {
+                Some("opted_in") => "Agreed to receive emails".to_owned(),
+                Some("unsubscribed") => "Unsubscribed from emails".to_owned(),
+                _ => "Email consent withdrawn".to_owned(),
+            },
+            "status" => format!("Status set to {}", self.new.as_str().unwrap_or("?")),
+            "name" => format!("Name changed to {}", self.new.as_str().unwrap_or("?")),
+            "email" => format!("Email changed to {}", self.new.as_str().unwrap_or("?")),
+            "stylist_id" => format!("Moved to stylist {}", self.new.as_str().unwrap_or("?")),
+            "style" => "Style profile edited".to_owned(),
+            "signed_up_on" => "Sign-up date changed".to_owned(),
+            "engagement" => "Email engagement updated".to_owned(),
+            other => format!("{other} changed"),
+        }
+    }
+}
+
 /// What happened to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -83,6 +116,22 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// What happened, in a sentence for the client's timeline.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::ClientCreated => "Client added".to_owned(),
+            Self::ClientUpdated { changes } => {
+                let parts: Vec<String> = changes.iter().map(FieldChange::describe).collect();
+                parts.join("; ")
+            }
+            Self::RescoreRequested { as_of } => format!("Daily rescore as of {as_of}"),
+            Self::RedraftRequested { instruction, .. } => match instruction {
+                Some(instruction) => format!("New draft requested: \"{instruction}\""),
+                None => "New draft requested".to_owned(),
+            },
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::ClientCreated => "client_created",

@@ -15,10 +15,10 @@ pub mod validation;
 pub mod views;
 
 pub use client::{
-    Client, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient, StylistId,
+    Client, ClientEdit, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient, StylistId,
 };
 pub use email::{DraftText, EmailId, EmailKind, EmailStatus};
 pub use event::{ChangeRecord, DomainEvent, EventId, EventKind, FieldChange};
-pub use profile::{EmailConsent, Profile, ProfileInput};
+pub use profile::{Activity, EmailConsent, Profile, ProfileInput};
 pub use score::{Band, EngagementScore, Factor};
 pub use validation::{FieldError, ValidationErrors};

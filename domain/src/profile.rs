@@ -232,6 +232,77 @@ pub struct StyleProfile {
     pub notes: String,
 }
 
+impl StyleProfile {
+    /// A style profile from a form's or a request's raw fields; errors name the field
+    /// (`styles[1]`, `sizes.top`, `budget`, `style_notes`). Repeated styles count once.
+    pub fn parse(
+        styles: &[String],
+        sizes: &Sizes,
+        budget: Option<&str>,
+        notes: &str,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let mut parsed = Vec::new();
+        for (i, raw) in styles.iter().enumerate() {
+            if let Some(style) = errors.collect(Style::parse(&format!("styles[{i}]"), raw))
+                && !parsed.contains(&style)
+            {
+                parsed.push(style);
+            }
+        }
+        let sizes = Sizes {
+            top: errors.collect(size("sizes.top", &sizes.top)).flatten(),
+            bottom: errors.collect(size("sizes.bottom", &sizes.bottom)).flatten(),
+            dress: errors.collect(size("sizes.dress", &sizes.dress)).flatten(),
+            shoe: errors.collect(size("sizes.shoe", &sizes.shoe)).flatten(),
+        };
+        let budget = match budget.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(raw) => errors.collect(BudgetBand::parse(raw)).unwrap_or_default(),
+            None => BudgetBand::default(),
+        };
+        let notes = notes.trim().to_owned();
+        if notes.chars().count() > MAX_STYLE_NOTES_CHARS {
+            errors.0.push(FieldError::new(
+                "style_notes",
+                format!("Keep style notes to {MAX_STYLE_NOTES_CHARS} characters or fewer."),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                styles: parsed,
+                sizes,
+                budget,
+                notes,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Something that happened with a client, recorded by a stylist or an integration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Activity {
+    /// A Fix was delivered.
+    Fix(FixInput),
+    /// A Freestyle purchase.
+    Purchase(PurchaseInput),
+    Feedback(FeedbackInput),
+}
+
+impl Activity {
+    /// Adds the activity to `profile` as of `today`; errors name the field.
+    pub fn apply(&self, profile: &mut Profile, today: NaiveDate) -> Result<(), ValidationErrors> {
+        let added = match self {
+            Self::Fix(input) => profile.add_fix(input.parse("", today)?),
+            Self::Purchase(input) => profile.add_purchase(input.parse("", today)?),
+            Self::Feedback(input) => profile.add_feedback(input.parse("", today)?),
+        };
+        added.map_err(|e| ValidationErrors(vec![e]))
+    }
+}
+
 /// One Fix: a box of items a stylist picked, delivered on a date; the client keeps some
 /// and pays for what they keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -636,13 +707,7 @@ impl FixInput {
     /// The Fix this input describes, as of `today`; errors are named `{path}.field`
     /// (pass an empty path for bare field names).
     pub fn parse(&self, path: &str, today: NaiveDate) -> Result<Fix, ValidationErrors> {
-        let field = |name: &str| {
-            if path.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{path}.{name}")
-            }
-        };
+        let field = |name: &str| field_path(path, name);
         let mut errors = ValidationErrors::default();
         let date = errors.collect(parse_date(
             &field("delivered_on"),
@@ -685,6 +750,65 @@ pub struct FeedbackInput {
     pub rating: i64,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// `{path}.name`, or the bare name for an empty path.
+fn field_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+impl PurchaseInput {
+    /// The purchase this input describes, as of `today`; errors are named `{path}.field`
+    /// (pass an empty path for bare field names).
+    pub fn parse(&self, path: &str, today: NaiveDate) -> Result<Purchase, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let date = errors.collect(parse_date(
+            &field_path(path, "purchased_on"),
+            &self.purchased_on,
+            today,
+        ));
+        let amount = errors.collect(Money::parse(&field_path(path, "amount"), &self.amount));
+        if amount.is_some_and(|a| a.cents() == 0) {
+            errors.0.push(FieldError::new(
+                field_path(path, "amount"),
+                "A purchase has an amount above zero.",
+            ));
+        }
+        match (date, amount) {
+            (Some(purchased_on), Some(amount)) if errors.is_empty() => Ok(Purchase {
+                purchased_on,
+                amount,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl FeedbackInput {
+    /// The feedback this input describes, as of `today`; errors are named `{path}.field`
+    /// (pass an empty path for bare field names).
+    pub fn parse(&self, path: &str, today: NaiveDate) -> Result<Feedback, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let date = errors.collect(parse_date(
+            &field_path(path, "given_on"),
+            &self.given_on,
+            today,
+        ));
+        let rating = errors.collect(Rating::parse(&field_path(path, "rating"), self.rating));
+        let (Some(date), Some(rating)) = (date, rating) else {
+            return Err(errors);
+        };
+        let prefix = if path.is_empty() { "feedback" } else { path };
+        match Feedback::checked(prefix, date, rating, self.note.as_deref()) {
+            Ok(feedback) => Ok(feedback),
+            Err(error) if path.is_empty() => Err(ValidationErrors::single("note", error.message)),
+            Err(error) => Err(ValidationErrors(vec![error])),
+        }
+    }
 }
 
 /// Limits that keep one record a sensible size.
@@ -764,40 +888,12 @@ impl Profile {
             (None, false) => EmailConsent::NotGiven,
         };
 
-        let mut styles = Vec::new();
-        for (i, raw) in input.styles.iter().enumerate() {
-            if let Some(style) = errors.collect(Style::parse(&format!("styles[{i}]"), raw))
-                && !styles.contains(&style)
-            {
-                styles.push(style);
-            }
-        }
-        let sizes = Sizes {
-            top: errors
-                .collect(size("sizes.top", &input.sizes.top))
-                .flatten(),
-            bottom: errors
-                .collect(size("sizes.bottom", &input.sizes.bottom))
-                .flatten(),
-            dress: errors
-                .collect(size("sizes.dress", &input.sizes.dress))
-                .flatten(),
-            shoe: errors
-                .collect(size("sizes.shoe", &input.sizes.shoe))
-                .flatten(),
-        };
-        let budget = input
-            .budget
-            .as_deref()
-            .map_or(Ok(BudgetBand::default()), BudgetBand::parse);
-        let budget = errors.collect(budget).unwrap_or_default();
-        let notes = input.style_notes.trim().to_owned();
-        if notes.chars().count() > MAX_STYLE_NOTES_CHARS {
-            errors.0.push(FieldError::new(
-                "style_notes",
-                format!("Keep style notes to {MAX_STYLE_NOTES_CHARS} characters or fewer."),
-            ));
-        }
+        let style = errors.collect_all(StyleProfile::parse(
+            &input.styles,
+            &input.sizes,
+            input.budget.as_deref(),
+            &input.style_notes,
+        ));
 
         let signed_up_on = match &input.signed_up_on {
             Some(raw) => errors.collect(parse_date("signed_up_on", raw, today)),
@@ -826,41 +922,16 @@ impl Profile {
         }
         let mut purchases = Vec::with_capacity(input.purchases.len());
         for (i, purchase) in input.purchases.iter().enumerate() {
-            let path = format!("purchases[{i}]");
-            let date = errors.collect(parse_date(
-                &format!("{path}.purchased_on"),
-                &purchase.purchased_on,
-                today,
-            ));
-            let amount = errors.collect(Money::parse(&format!("{path}.amount"), &purchase.amount));
-            if let (Some(purchased_on), Some(amount)) = (date, amount) {
-                if amount.cents() == 0 {
-                    errors.0.push(FieldError::new(
-                        format!("{path}.amount"),
-                        "A purchase has an amount above zero.",
-                    ));
-                } else {
-                    purchases.push(Purchase {
-                        purchased_on,
-                        amount,
-                    });
-                }
+            match purchase.parse(&format!("purchases[{i}]"), today) {
+                Ok(purchase) => purchases.push(purchase),
+                Err(bad) => errors.0.extend(bad.0),
             }
         }
         let mut feedback = Vec::with_capacity(input.feedback.len());
         for (i, item) in input.feedback.iter().enumerate() {
-            let path = format!("feedback[{i}]");
-            let date = errors.collect(parse_date(
-                &format!("{path}.given_on"),
-                &item.given_on,
-                today,
-            ));
-            let rating = errors.collect(Rating::parse(&format!("{path}.rating"), item.rating));
-            if let (Some(date), Some(rating)) = (date, rating)
-                && let Some(item) =
-                    errors.collect(Feedback::checked(&path, date, rating, item.note.as_deref()))
-            {
-                feedback.push(item);
+            match item.parse(&format!("feedback[{i}]"), today) {
+                Ok(item) => feedback.push(item),
+                Err(bad) => errors.0.extend(bad.0),
             }
         }
 
@@ -886,12 +957,7 @@ impl Profile {
         feedback.sort_by_key(Feedback::given_on);
         let profile = Self {
             consent,
-            style: StyleProfile {
-                styles,
-                sizes,
-                budget,
-                notes,
-            },
+            style: style.unwrap_or_default(),
             signed_up_on,
             fixes,
             purchases,
@@ -1258,5 +1324,46 @@ mod tests {
             note_sentiment("love the top but the jeans were too tight"),
             0
         );
+    }
+
+    #[test]
+    fn activities_are_added_in_date_order_and_bad_fields_are_named_bare() {
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let mut profile = Profile::joined(
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            EmailConsent::NotGiven,
+        );
+        let fix = |date: &str| {
+            Activity::Fix(FixInput {
+                delivered_on: date.into(),
+                items_sent: 5,
+                items_kept: 2,
+                order_value: "120.00".into(),
+            })
+        };
+        fix("2026-05-01").apply(&mut profile, today).unwrap();
+        fix("2026-03-01").apply(&mut profile, today).unwrap();
+        let dates: Vec<_> = profile.fixes().iter().map(|f| f.delivered_on().to_string()).collect();
+        assert_eq!(dates, ["2026-03-01", "2026-05-01"]);
+
+        let bad = Activity::Feedback(FeedbackInput {
+            given_on: "2026-07-01".into(),
+            rating: 9,
+            note: None,
+        });
+        let errors = bad.apply(&mut profile, today).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["given_on", "rating"]);
+        let free = Activity::Purchase(PurchaseInput {
+            purchased_on: "2026-05-02".into(),
+            amount: "0".into(),
+        });
+        assert_eq!(free.apply(&mut profile, today).unwrap_err().0[0].field, "amount");
+        let early = Activity::Purchase(PurchaseInput {
+            purchased_on: "2025-12-01".into(),
+            amount: "10".into(),
+        });
+        assert_eq!(early.apply(&mut profile, today).unwrap_err().0[0].field, "purchased_on");
+        assert!(profile.purchases().is_empty() && profile.feedback().is_empty());
     }
 }

@@ -41,6 +41,16 @@ impl Band {
         }
     }
 
+    /// The lowest and highest score in the band (inverse of [`Band::of`]).
+    pub fn score_range(self) -> (u8, u8) {
+        match self {
+            Self::Thriving => (75, 100),
+            Self::Steady => (50, 74),
+            Self::Cooling => (25, 49),
+            Self::AtRisk => (0, 24),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AtRisk => "at_risk",
@@ -575,6 +585,19 @@ pub fn score_profile(
         band: Band::of(score),
         factors,
     })
+}
+
+#[cfg(test)]
+mod band_tests {
+    use super::Band;
+
+    #[test]
+    fn band_ranges_invert_band_of() {
+        for score in 0..=100u8 {
+            let (low, high) = Band::of(score).score_range();
+            assert!((low..=high).contains(&score), "score {score}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,17 @@ impl ValidationErrors {
         }
     }
 
+    /// Like [`ValidationErrors::collect`], for a result with several errors.
+    pub fn collect_all<T>(&mut self, result: Result<T, ValidationErrors>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(errors) => {
+                self.0.extend(errors.0);
+                None
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -1,6 +1,7 @@
 //! Read models: what the UI and the API show about clients, stylists and emails.
 
-use crate::client::{ClientId, ClientStatus, StylistId};
+use crate::client::{Client, ClientId, ClientStatus, StylistId};
+use crate::validation::{FieldError, ValidationErrors};
 use crate::email::{EmailId, EmailKind, EmailStatus};
 use crate::score::Band;
 use chrono::{DateTime, Utc};
@@ -26,6 +27,8 @@ pub struct ClientSummary {
     pub score: Option<u8>,
     pub band: Option<Band>,
     pub created_at: DateTime<Utc>,
+    /// The last write to the record (a Fix, a purchase, feedback, an edit).
+    pub last_activity_at: DateTime<Utc>,
 }
 
 /// One row of the email dashboard.
@@ -44,4 +47,244 @@ pub struct EmailSummary {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
     pub created_at: DateTime<Utc>,
+}
+
+/// How the clients list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSort {
+    /// The most recently added first.
+    #[default]
+    Newest,
+    /// The lowest score first: who needs attention. Clients not yet scored come first.
+    ScoreLowest,
+    ScoreHighest,
+    /// The most recent activity first.
+    RecentActivity,
+}
+
+impl ClientSort {
+    pub const ALL: [Self; 4] = [
+        Self::Newest,
+        Self::ScoreLowest,
+        Self::ScoreHighest,
+        Self::RecentActivity,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::ScoreLowest => "score_lowest",
+            Self::ScoreHighest => "score_highest",
+            Self::RecentActivity => "recent_activity",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Newest => "Newest first",
+            Self::ScoreLowest => "Lowest score first",
+            Self::ScoreHighest => "Highest score first",
+            Self::RecentActivity => "Recent activity first",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|sort| sort.as_str() == raw.trim())
+            .ok_or_else(|| {
+                FieldError::new(
+                    "sort",
+                    "Sort must be newest, score_lowest, score_highest or recent_activity.",
+                )
+            })
+    }
+}
+
+/// Which clients to list, and from where (a cursor from the previous page).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientQuery {
+    /// Part of a name or email address; empty for everyone.
+    pub search: String,
+    pub band: Option<Band>,
+    pub status: Option<ClientStatus>,
+    pub sort: ClientSort,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    /// Rows per page, 1 to [`ClientQuery::MAX_LIMIT`].
+    pub limit: u32,
+}
+
+impl ClientQuery {
+    pub const DEFAULT_LIMIT: u32 = 25;
+    pub const MAX_LIMIT: u32 = 200;
+    pub const MAX_SEARCH_CHARS: usize = 100;
+
+    /// A query from the raw strings of a form or a URL; empty strings mean "any".
+    /// Errors name the field.
+    pub fn parse(
+        search: &str,
+        band: &str,
+        status: &str,
+        sort: &str,
+        after: &str,
+        limit: Option<i64>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let search = search.trim();
+        if search.chars().count() > Self::MAX_SEARCH_CHARS {
+            errors.0.push(FieldError::new(
+                "search",
+                format!("Search for at most {} characters.", Self::MAX_SEARCH_CHARS),
+            ));
+        }
+        let band = match band.trim() {
+            "" => None,
+            raw => errors.collect(Band::parse(raw).ok_or_else(|| {
+                FieldError::new(
+                    "band",
+                    "Band must be thriving, steady, cooling or at_risk.",
+                )
+            })),
+        };
+        let status = match status.trim() {
+            "" => None,
+            raw => errors.collect(ClientStatus::parse(raw)),
+        };
+        let sort = match sort.trim() {
+            "" => Some(ClientSort::default()),
+            raw => errors.collect(ClientSort::parse(raw)),
+        };
+        let limit = match limit {
+            None => Some(Self::DEFAULT_LIMIT),
+            Some(n) if (1..=i64::from(Self::MAX_LIMIT)).contains(&n) => Some(n as u32),
+            Some(_) => errors.collect(Err(FieldError::new(
+                "limit",
+                format!("Limit must be between 1 and {}.", Self::MAX_LIMIT),
+            ))),
+        };
+        let after = Some(after.trim()).filter(|a| !a.is_empty()).map(str::to_owned);
+        match (sort, limit) {
+            (Some(sort), Some(limit)) if errors.is_empty() => Ok(Self {
+                search: search.to_owned(),
+                band,
+                status,
+                sort,
+                after,
+                limit,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// One page of clients, and the cursor of the next page when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPage {
+    pub clients: Vec<ClientSummary>,
+    pub next: Option<String>,
+}
+
+/// One factor of a score as a stylist reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorLine {
+    pub points: i32,
+    /// The sentence, ending with the points ("Last Fix 94 days ago; …: -6").
+    pub explanation: String,
+}
+
+/// A score with the factors that explain it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreView {
+    pub score: u8,
+    pub band: Band,
+    pub factors: Vec<FactorLine>,
+}
+
+/// The repeat-buying model's view of a client (from the latest `engage model fit`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Outlook {
+    /// Probability the client is still an active buyer.
+    pub p_alive: f64,
+    pub expected_purchases_90_days: f64,
+}
+
+/// One stored score, for the history chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScorePoint {
+    pub score: u8,
+    pub band: Band,
+    pub at: DateTime<Utc>,
+}
+
+/// One line of a client's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    /// `event`, `score` or `email`.
+    pub kind: String,
+    pub text: String,
+    /// Who did it, when a person did.
+    pub actor: Option<String>,
+}
+
+/// Everything the client page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientDetail {
+    pub client: Client,
+    pub stylist_name: String,
+    /// The score as of now, computed from the record; `None` if it cannot be scored.
+    pub score: Option<ScoreView>,
+    pub outlook: Option<Outlook>,
+    /// Stored scores, oldest first.
+    pub history: Vec<ScorePoint>,
+    /// Newest first.
+    pub timeline: Vec<TimelineEntry>,
+    pub emails: Vec<EmailSummary>,
+}
+
+/// One recorded step in an email's review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewEntry {
+    /// `edited`, `approved`, `sent`, `rejected`, `failed`, `redraft_requested`.
+    pub action: String,
+    pub actor: String,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// An email with its words, for preview and review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailDetail {
+    pub summary: EmailSummary,
+    pub client_email: String,
+    pub body_text: String,
+    /// Why the policy asked for this email.
+    pub reason: String,
+    /// Whether a stylist changed the writer's words.
+    pub edited: bool,
+    pub reject_reason: Option<String>,
+    /// Oldest first.
+    pub reviews: Vec<ReviewEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_query_parses_from_form_strings_and_names_bad_fields() {
+        let query = ClientQuery::parse(" ada ", "at_risk", "active", "score_lowest", "", None).unwrap();
+        assert_eq!(query.search, "ada");
+        assert_eq!(query.band, Some(Band::AtRisk));
+        assert_eq!(query.status, Some(ClientStatus::Active));
+        assert_eq!(query.sort, ClientSort::ScoreLowest);
+        assert_eq!(query.limit, ClientQuery::DEFAULT_LIMIT);
+        assert_eq!(ClientQuery::parse("", "", "", "", "", None).unwrap().sort, ClientSort::Newest);
+
+        let errors = ClientQuery::parse(&"x".repeat(101), "hot", "gone", "random", "", Some(0)).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["search", "band", "status", "sort", "limit"]);
+    }
 }

@@ -5,7 +5,7 @@ use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::CustomerSummary;
-use domain::views::{ClientSummary, Stylist};
+use domain::views::{ClientPage, ClientQuery, ClientSort, ClientSummary, Stylist};
 use domain::{
     Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, Profile, StylistId,
     ValidationErrors,
@@ -217,6 +217,9 @@ impl Store {
                 if new.email != old.email {
                     refuse_taken_email(conn, &new)??;
                 }
+                if new.stylist_id != old.stylist_id {
+                    refuse_unknown_stylist(conn, &new.stylist_id)??;
+                }
                 let profile = serde_json::to_string(&new.profile)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let updated = conn
@@ -250,44 +253,88 @@ impl Store {
         Ok(client)
     }
 
-    /// The newest clients first, with their stylist and latest score.
-    pub async fn list_clients(&self, limit: u32) -> Result<Vec<ClientSummary>> {
+    /// A page of clients matching `query`, with their stylist and latest score; only
+    /// `stylist`'s book when given. Each sort walks its own index from the cursor, so a
+    /// page costs the same however deep it is and however many clients there are.
+    pub async fn list_clients(
+        &self,
+        query: ClientQuery,
+        stylist: Option<StylistId>,
+    ) -> Result<ClientPage, ListError> {
+        let cursor = query
+            .after
+            .as_deref()
+            .map(Cursor::parse)
+            .transpose()
+            .map_err(|()| ListError::BadCursor)?;
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT c.id, c.name, c.email, c.stylist_id, s.name, c.status, c.score, c.band, c.created_at
-                 FROM clients c JOIN stylists s ON s.id = c.stylist_id
-                 ORDER BY c.created_at DESC, c.id DESC LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, Option<u8>>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, i64>(8)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (id, name, email, stylist_id, stylist_name, status, score, band, created_at) = row?;
-                Ok(ClientSummary {
-                    id: ClientId::new(id),
-                    name,
-                    email,
-                    stylist_id: StylistId::new(stylist_id),
-                    stylist_name,
-                    status: ClientStatus::parse(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    score,
-                    band: band.as_deref().map(|b| Band::parse(b).ok_or_else(|| StoreError::Corrupt(format!("band {b}")))).transpose()?,
-                    created_at: instant(created_at)?,
-                })
-            })
-            .collect()
+            let (key, order, before) = match query.sort {
+                ClientSort::Newest => ("c.created_at", "DESC", "<"),
+                ClientSort::ScoreLowest => ("COALESCE(c.score, -1)", "ASC", ">"),
+                ClientSort::ScoreHighest => ("COALESCE(c.score, -1)", "DESC", "<"),
+                ClientSort::RecentActivity => ("c.updated_at", "DESC", "<"),
+            };
+            let mut sql = format!(
+                "SELECT c.id, c.name, c.email, c.stylist_id, s.name, c.status, c.score, c.band, c.created_at, c.updated_at, {key}
+                 FROM clients c JOIN stylists s ON s.id = c.stylist_id WHERE 1 = 1"
+            );
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let mut arg = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+                args.push(value);
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(stylist) = &stylist {
+                arg(&mut sql, " AND c.stylist_id = ?", stylist.as_str().to_owned().into());
+            }
+            if let Some(status) = query.status {
+                arg(&mut sql, " AND c.status = ?", status.as_str().to_owned().into());
+            }
+            if let Some(band) = query.band {
+                let (low, high) = band.score_range();
+                arg(&mut sql, " AND c.score >= ?", i64::from(low).into());
+                arg(&mut sql, " AND c.score <= ?", i64::from(high).into());
+            }
+            let search = query.search.trim();
+            if search.chars().count() >= 3 {
+                // Trigram index: any part of a name or address, case-insensitive.
+                let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+                arg(&mut sql, " AND c.id IN (SELECT client_id FROM clients_search WHERE clients_search MATCH ?)", phrase.into());
+            } else if !search.is_empty() {
+                // Too short for trigrams: names and addresses that start with it.
+                let escaped: String = search.chars().flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                }).collect();
+                let pattern = format!("{escaped}%");
+                arg(&mut sql, " AND (c.name LIKE ? ESCAPE '\\'", pattern.clone().into());
+                arg(&mut sql, " OR c.email LIKE ? ESCAPE '\\')", pattern.into());
+            }
+            if let Some(cursor) = &cursor {
+                args.push(cursor.key.into());
+                args.push(cursor.id.clone().into());
+                sql.push_str(&format!(" AND ({key}, c.id) {before} (?{}, ?{})", args.len() - 1, args.len()));
+            }
+            args.push(i64::from(query.limit + 1).into());
+            sql.push_str(&format!(" ORDER BY {key} {order}, c.id {order} LIMIT ?{}", args.len()));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            let mut clients = Vec::new();
+            let mut last_key = 0;
+            while let Some(row) = rows.next()? {
+                if clients.len() == query.limit as usize {
+                    let last: &ClientSummary = clients.last().expect("limit is at least 1");
+                    return Ok(ClientPage {
+                        next: Some(Cursor { key: last_key, id: last.id.as_str().to_owned() }.to_string()),
+                        clients,
+                    });
+                }
+                last_key = row.get(10)?;
+                clients.push(summary_from_row(row)?);
+            }
+            Ok(ClientPage { clients, next: None })
         })
         .await
+        .map_err(ListError::Store)
     }
 
     /// A page of client keys (id, stylist, version) in id order, after `after`: for jobs
@@ -318,6 +365,59 @@ impl Store {
         self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?))
             .await
     }
+}
+
+/// Why a list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("the cursor is not one this list gave out")]
+    BadCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a page ended: the sort key and id of its last row, as `key~id`.
+struct Cursor {
+    key: i64,
+    id: String,
+}
+
+impl Cursor {
+    fn parse(raw: &str) -> std::result::Result<Self, ()> {
+        let (key, id) = raw.split_once('~').ok_or(())?;
+        let key = key.parse().map_err(|_| ())?;
+        if id.is_empty() || id.len() > 100 {
+            return Err(());
+        }
+        Ok(Self { key, id: id.to_owned() })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}~{}", self.key, self.id)
+    }
+}
+
+fn summary_from_row(row: &Row<'_>) -> Result<ClientSummary> {
+    let corrupt = |what: String| StoreError::Corrupt(what);
+    let status: String = row.get(5)?;
+    let band: Option<String> = row.get(7)?;
+    Ok(ClientSummary {
+        id: ClientId::new(row.get::<_, String>(0)?),
+        name: row.get(1)?,
+        email: row.get(2)?,
+        stylist_id: StylistId::new(row.get::<_, String>(3)?),
+        stylist_name: row.get(4)?,
+        status: ClientStatus::parse(&status).map_err(|e| corrupt(e.to_string()))?,
+        score: row.get(6)?,
+        band: band
+            .as_deref()
+            .map(|b| Band::parse(b).ok_or_else(|| corrupt(format!("band {b}"))))
+            .transpose()?,
+        created_at: instant(row.get(8)?)?,
+        last_activity_at: instant(row.get(9)?)?,
+    })
 }
 
 /// Turns constraint problems into field errors before the insert, so the user learns

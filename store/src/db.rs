@@ -175,6 +175,66 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_expiry ON sessions(expires_at);
 "#,
+    // Issue 6: finding clients fast, the audit trail, and the email review workflow.
+    r#"
+-- Substring search on name and email (trigram index; the client's id ties rows together).
+CREATE VIRTUAL TABLE clients_search USING fts5(client_id UNINDEXED, name, email, tokenize = 'trigram');
+INSERT INTO clients_search (rowid, client_id, name, email) SELECT rowid, id, name, email FROM clients;
+CREATE TRIGGER clients_search_insert AFTER INSERT ON clients BEGIN
+    INSERT INTO clients_search (rowid, client_id, name, email) VALUES (new.rowid, new.id, new.name, new.email);
+END;
+CREATE TRIGGER clients_search_update AFTER UPDATE OF name, email ON clients
+    WHEN old.name IS NOT new.name OR old.email IS NOT new.email BEGIN
+    DELETE FROM clients_search WHERE rowid = old.rowid;
+    INSERT INTO clients_search (rowid, client_id, name, email) VALUES (new.rowid, new.id, new.name, new.email);
+END;
+CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN
+    DELETE FROM clients_search WHERE rowid = old.rowid;
+END;
+
+-- Keyset pagination for each sort, whole book and per stylist.
+DROP INDEX clients_by_stylist;
+CREATE INDEX clients_by_stylist ON clients(stylist_id, created_at, id);
+CREATE INDEX clients_by_score ON clients(COALESCE(score, -1), id);
+CREATE INDEX clients_by_stylist_score ON clients(stylist_id, COALESCE(score, -1), id);
+CREATE INDEX clients_by_activity ON clients(updated_at, id);
+CREATE INDEX clients_by_stylist_activity ON clients(stylist_id, updated_at, id);
+
+-- Every domain event the pipeline published: the audit trail, kept for good.
+CREATE TABLE event_log (
+    event_id    TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL
+);
+CREATE INDEX event_log_by_client ON event_log(client_id, occurred_at);
+
+-- Review: the writer's own words (kept once a stylist edits), and every status change.
+ALTER TABLE emails ADD COLUMN ai_subject TEXT;
+ALTER TABLE emails ADD COLUMN ai_body_text TEXT;
+ALTER TABLE emails ADD COLUMN reviewed_by TEXT;
+ALTER TABLE emails ADD COLUMN reviewed_at INTEGER;
+ALTER TABLE emails ADD COLUMN reject_reason TEXT;
+ALTER TABLE emails ADD COLUMN sent_at INTEGER;
+CREATE INDEX emails_by_status ON emails(status, created_at, id);
+CREATE INDEX emails_by_stylist_status ON emails(stylist_id, status, created_at, id);
+CREATE TABLE email_reviews (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    email_id  TEXT NOT NULL REFERENCES emails(id),
+    action    TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    note      TEXT,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX email_reviews_by_email ON email_reviews(email_id, id);
+
+-- Server secrets made on first use (the key that signs unsubscribe links).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

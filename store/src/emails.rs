@@ -3,7 +3,6 @@
 use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
-use domain::views::EmailSummary;
 use domain::{
     Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId,
 };
@@ -31,22 +30,6 @@ pub struct DraftUsage {
     pub cost: Option<f64>,
 }
 
-/// Why a redraft was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RedraftError {
-    #[error("no such email")]
-    NotFound,
-    #[error("the email is {status}, not awaiting review")]
-    NotPending { status: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for RedraftError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
 
 /// The effect of one event on a client, recorded exactly once.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +144,7 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         let rewritten = conn
             .prepare_cached(
                 "UPDATE emails SET subject = ?2, body_text = ?3, body_html = ?4, writer = ?5, prompt_tokens = ?6,
-                        completion_tokens = ?7, cost_usd = ?8, updated_at = ?9
+                        completion_tokens = ?7, cost_usd = ?8, updated_at = ?9, ai_subject = NULL, ai_body_text = NULL
                  WHERE id = ?1 AND status = 'drafted'",
             )?
             .execute(params![
@@ -177,6 +160,8 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
             ])?;
         if rewritten == 0 {
             tracing::info!(email_id = %email, "redraft dropped: the email is no longer awaiting review");
+        } else {
+            crate::review::log_review(conn, email, "redrafted", &draft.writer, None, now)?;
         }
     }
     let Some(score) = &effect.score else {
@@ -362,51 +347,6 @@ impl Store {
         .await
     }
 
-    /// Asks for a new draft of pending email `email`: puts a `redraft_requested` event on
-    /// `queue`, to be handled like any event. Refused unless the email awaits review.
-    pub async fn request_redraft(
-        &self,
-        queue: &'static str,
-        email: EmailId,
-        instruction: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<EventId, RedraftError> {
-        let event_id = EventId::new(uuid::Uuid::now_v7().to_string());
-        let id = event_id.clone();
-        self.write(move |conn| {
-            let row: Option<(String, String, String, u64)> = conn
-                .prepare_cached(
-                    "SELECT e.status, e.client_id, e.stylist_id, c.version FROM emails e JOIN clients c ON c.id = e.client_id WHERE e.id = ?1",
-                )?
-                .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .optional()?;
-            let Some((status, client, stylist, version)) = row else {
-                return Err(RedraftError::NotFound);
-            };
-            if status != EmailStatus::Drafted.as_str() {
-                return Err(RedraftError::NotPending { status });
-            }
-            let event = domain::DomainEvent {
-                schema_version: domain::event::EVENT_SCHEMA_VERSION,
-                id: id.clone(),
-                client_id: ClientId::new(client),
-                stylist_id: StylistId::new(stylist),
-                client_version: version,
-                occurred_at: now,
-                kind: domain::EventKind::RedraftRequested { email_id: email, instruction },
-            };
-            let body = serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            conn.prepare_cached(
-                "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute(params![queue, id.as_str(), body, millis(now)])?;
-            Ok(())
-        })
-        .await?;
-        self.inner.queue_filled.notify_waiters();
-        Ok(event_id)
-    }
-
     /// Settles a batch of received messages in one transaction: records the effect of each
     /// handled message (once per event id) and deletes it; makes each failed one visible
     /// again after its back-off, or dead-letters it with its error once it has been received
@@ -445,43 +385,5 @@ impl Store {
             self.inner.queue_filled.notify_waiters();
         }
         Ok(settled)
-    }
-
-    /// The newest emails first (of one client, or of all), with client and stylist names.
-    pub async fn list_emails(
-        &self,
-        client: Option<ClientId>,
-        limit: u32,
-    ) -> Result<Vec<EmailSummary>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at,
-                        e.prompt_tokens, e.completion_tokens
-                 FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
-                 WHERE ?2 IS NULL OR e.client_id = ?2
-                 ORDER BY e.created_at DESC, e.id DESC LIMIT ?1",
-            )?;
-            let mut rows = stmt.query(params![limit, client.as_ref().map(|c| c.as_str())])?;
-            let mut emails = Vec::new();
-            while let Some(row) = rows.next()? {
-                let kind: String = row.get(4)?;
-                let status: String = row.get(6)?;
-                emails.push(EmailSummary {
-                    id: EmailId::new(row.get::<_, String>(0)?),
-                    client_id: ClientId::new(row.get::<_, String>(1)?),
-                    client_name: row.get(2)?,
-                    stylist_name: row.get(3)?,
-                    kind: EmailKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("email kind {kind}")))?,
-                    subject: row.get(5)?,
-                    status: EmailStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("email status {status}")))?,
-                    writer: row.get(7)?,
-                    created_at: instant(row.get(8)?)?,
-                    prompt_tokens: row.get(9)?,
-                    completion_tokens: row.get(10)?,
-                });
-            }
-            Ok(emails)
-        })
-        .await
     }
 }

@@ -5,7 +5,23 @@ use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use domain::{ChangeRecord, Client, DomainEvent};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Appends an event to the permanent event log (the audit trail); once per event id.
+pub(crate) fn log_event(tx: &Connection, event: &DomainEvent, body: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO event_log (event_id, client_id, kind, body, occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (event_id) DO NOTHING",
+    )?
+    .execute(params![
+        event.id.as_str(),
+        event.client_id.as_str(),
+        event.kind.name(),
+        body,
+        millis(event.occurred_at)
+    ])?;
+    Ok(())
+}
 
 impl Store {
     /// The position up to which the reader `name` has published.
@@ -58,6 +74,7 @@ impl Store {
             for event in &events {
                 let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 insert.execute(params![queue, event.id.as_str(), body, millis(now)])?;
+                log_event(tx, event, &body)?;
             }
             // Published changes start their retention clock now.
             tx.prepare_cached(
@@ -98,6 +115,7 @@ impl Store {
                 for event in &events {
                     let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     added += insert.execute(params![queue, event.id.as_str(), body, millis(now)])? as u64;
+                    log_event(tx, event, &body)?;
                 }
                 Ok::<_, StoreError>(added)
             })

@@ -11,15 +11,18 @@ mod emails;
 mod feed;
 mod model;
 mod queue;
+mod review;
+mod timeline;
 mod users;
 
-pub use clients::{CreateClientError, ImportOutcome, UpdateClientError};
+pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError};
 pub use db::Store;
 pub use emails::{
-    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, RedraftError,
+    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome,
     ScoreChange, Settled,
 };
 pub use model::StoredFit;
+pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
 pub use users::AddUserError;
 

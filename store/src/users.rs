@@ -213,6 +213,25 @@ impl Store {
         .await
     }
 
+    /// The random secret called `name` (hex, 32 bytes), made on first use and kept in the
+    /// database, so links signed with it stay valid across restarts.
+    pub async fn secret(&self, name: &'static str) -> Result<String> {
+        let mut bytes = [0u8; 32];
+        argon2::password_hash::rand_core::RngCore::fill_bytes(
+            &mut argon2::password_hash::rand_core::OsRng,
+            &mut bytes,
+        );
+        let fresh = hex(&bytes);
+        self.write(move |conn| {
+            conn.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
+                .execute(params![name, fresh])?;
+            Ok(conn
+                .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                .query_row([name], |row| row.get(0))?)
+        })
+        .await
+    }
+
     /// Deletes expired sessions; returns how many.
     pub async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         self.write(move |conn| {

@@ -1,0 +1,431 @@
+//! The expert in the loop: reading drafts, editing, approving, rejecting and redrafting
+//! them, each step recorded with who and when. A stylist's calls carry their stylist id as
+//! the scope, and an email outside it is "not found", exactly like one that does not exist.
+
+use crate::db::{instant, millis};
+use crate::{Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use domain::views::{EmailDetail, EmailSummary, ReviewEntry};
+use domain::{
+    ClientId, DraftText, EmailId, EmailKind, EmailStatus, EventId, StylistId, ValidationErrors,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Who is acting on an email, and which book they may touch (`None`: every book).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reviewer {
+    /// Recorded with each step (the account's email address).
+    pub name: String,
+    pub scope: Option<StylistId>,
+}
+
+/// Why a review step was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// No such email, or not one this reviewer may see.
+    #[error("no such email")]
+    NotFound,
+    /// Only drafts can be edited, approved, rejected or redrafted.
+    #[error("the email is {}, not awaiting review", status.as_str())]
+    NotDraft { status: EmailStatus },
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ReviewError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// Which emails to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailFilter {
+    pub scope: Option<StylistId>,
+    pub client: Option<ClientId>,
+    pub status: Option<EmailStatus>,
+}
+
+/// An approved email with what delivery needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub id: EmailId,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub client_email: String,
+    pub stylist_name: String,
+    pub stylist_email: String,
+    pub text: DraftText,
+}
+
+/// Longest subject and body a stylist may write.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+pub const MAX_BODY_CHARS: usize = 10_000;
+
+/// Appends a step to an email's review record.
+pub(crate) fn log_review(
+    conn: &Connection,
+    email: &EmailId,
+    action: &str,
+    actor: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO email_reviews (email_id, action, actor, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![email.as_str(), action, actor, note, millis(now)])?;
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at, e.prompt_tokens, e.completion_tokens";
+
+fn summary_from_row(row: &Row<'_>) -> Result<EmailSummary> {
+    let kind: String = row.get(4)?;
+    let status: String = row.get(6)?;
+    Ok(EmailSummary {
+        id: EmailId::new(row.get::<_, String>(0)?),
+        client_id: ClientId::new(row.get::<_, String>(1)?),
+        client_name: row.get(2)?,
+        stylist_name: row.get(3)?,
+        kind: EmailKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("email kind {kind}")))?,
+        subject: row.get(5)?,
+        status: parse_status(&status)?,
+        writer: row.get(7)?,
+        created_at: instant(row.get(8)?)?,
+        prompt_tokens: row.get(9)?,
+        completion_tokens: row.get(10)?,
+    })
+}
+
+fn parse_status(raw: &str) -> Result<EmailStatus> {
+    EmailStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("email status {raw}")))
+}
+
+/// The status of `email` if `scope` may see it; `NotFound` otherwise.
+fn status_in_scope(
+    conn: &Connection,
+    email: &EmailId,
+    scope: Option<&StylistId>,
+) -> Result<EmailStatus, ReviewError> {
+    let status: Option<String> = conn
+        .prepare_cached(
+            "SELECT status FROM emails WHERE id = ?1 AND (?2 IS NULL OR stylist_id = ?2)",
+        )?
+        .query_row(params![email.as_str(), scope.map(|s| s.as_str())], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let status = status.ok_or(ReviewError::NotFound)?;
+    Ok(parse_status(&status)?)
+}
+
+/// `NotDraft` unless the email awaits review.
+fn draft_in_scope(
+    conn: &Connection,
+    email: &EmailId,
+    scope: Option<&StylistId>,
+) -> Result<(), ReviewError> {
+    match status_in_scope(conn, email, scope)? {
+        EmailStatus::Drafted => Ok(()),
+        status => Err(ReviewError::NotDraft { status }),
+    }
+}
+
+fn set_status(
+    conn: &Connection,
+    email: &EmailId,
+    status: EmailStatus,
+    reviewer: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE emails SET status = ?2, reviewed_by = ?3, reviewed_at = ?4, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![email.as_str(), status.as_str(), reviewer, millis(now)])?;
+    Ok(())
+}
+
+/// A subject and body a stylist wrote, checked: both present, one-line subject, sizes.
+pub fn check_text(subject: &str, body: &str) -> Result<DraftText, ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    let subject = subject.trim();
+    let body = body.trim();
+    if subject.is_empty() {
+        errors.0.push(domain::FieldError::new("subject", "Write a subject."));
+    } else if subject.chars().count() > MAX_SUBJECT_CHARS {
+        errors.0.push(domain::FieldError::new(
+            "subject",
+            format!("Keep the subject to {MAX_SUBJECT_CHARS} characters or fewer."),
+        ));
+    } else if subject.chars().any(char::is_control) {
+        errors
+            .0
+            .push(domain::FieldError::new("subject", "Keep the subject to one line."));
+    }
+    if body.is_empty() {
+        errors.0.push(domain::FieldError::new("body", "Write the email's text."));
+    } else if body.chars().count() > MAX_BODY_CHARS {
+        errors.0.push(domain::FieldError::new(
+            "body",
+            format!("Keep the text to {MAX_BODY_CHARS} characters or fewer."),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(DraftText {
+            subject: subject.to_owned(),
+            body_text: body.replace("\r\n", "\n"),
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+impl Store {
+    /// Emails matching `filter`, newest first.
+    pub async fn find_emails(&self, filter: EmailFilter, limit: u32) -> Result<Vec<EmailSummary>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS}
+                 FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
+                 WHERE (?2 IS NULL OR e.client_id = ?2) AND (?3 IS NULL OR e.stylist_id = ?3) AND (?4 IS NULL OR e.status = ?4)
+                 ORDER BY e.created_at DESC, e.id DESC LIMIT ?1"
+            ))?;
+            let mut rows = stmt.query(params![
+                limit,
+                filter.client.as_ref().map(|c| c.as_str()),
+                filter.scope.as_ref().map(|s| s.as_str()),
+                filter.status.map(EmailStatus::as_str),
+            ])?;
+            let mut emails = Vec::new();
+            while let Some(row) = rows.next()? {
+                emails.push(summary_from_row(row)?);
+            }
+            Ok(emails)
+        })
+        .await
+    }
+
+    /// The newest emails first (of one client, or of all), with client and stylist names.
+    pub async fn list_emails(
+        &self,
+        client: Option<ClientId>,
+        limit: u32,
+    ) -> Result<Vec<EmailSummary>> {
+        self.find_emails(
+            EmailFilter {
+                client,
+                ..EmailFilter::default()
+            },
+            limit,
+        )
+        .await
+    }
+
+    /// One email with its words and review record, if `scope` may see it.
+    pub async fn email_detail(
+        &self,
+        email: EmailId,
+        scope: Option<StylistId>,
+    ) -> Result<Option<EmailDetail>> {
+        self.read(move |conn| {
+            let found = conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS}, c.email, e.body_text, e.reason, e.ai_body_text IS NOT NULL OR e.ai_subject IS NOT NULL, e.reject_reason
+                     FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
+                     WHERE e.id = ?1 AND (?2 IS NULL OR e.stylist_id = ?2)"
+                ))?
+                .query_row(params![email.as_str(), scope.as_ref().map(|s| s.as_str())], |row| {
+                    Ok((
+                        summary_from_row(row),
+                        row.get::<_, String>(11)?,
+                        row.get::<_, String>(12)?,
+                        row.get::<_, String>(13)?,
+                        row.get::<_, bool>(14)?,
+                        row.get::<_, Option<String>>(15)?,
+                    ))
+                })
+                .optional()?;
+            let Some((summary, client_email, body_text, reason, edited, reject_reason)) = found else {
+                return Ok(None);
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT action, actor, note, at FROM email_reviews WHERE email_id = ?1 ORDER BY id",
+            )?;
+            let reviews = stmt
+                .query_map([email.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
+                })?
+                .map(|row| {
+                    let (action, actor, note, at) = row?;
+                    Ok(ReviewEntry { action, actor, note, at: instant(at)? })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(EmailDetail {
+                summary: summary?,
+                client_email,
+                body_text,
+                reason,
+                edited,
+                reject_reason,
+                reviews,
+            }))
+        })
+        .await
+    }
+
+    /// Replaces a draft's subject and body with a stylist's words. The writer's own words
+    /// are kept (once) so the edit can be measured against them.
+    pub async fn edit_email(
+        &self,
+        email: EmailId,
+        text: DraftText,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        self.write(move |conn| {
+            draft_in_scope(conn, &email, by.scope.as_ref())?;
+            conn.prepare_cached(
+                "UPDATE emails SET ai_subject = COALESCE(ai_subject, subject), ai_body_text = COALESCE(ai_body_text, body_text),
+                        subject = ?2, body_text = ?3, body_html = ?4, updated_at = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![email.as_str(), text.subject, text.body_text, text.body_html(), millis(now)])?;
+            log_review(conn, &email, "edited", &by.name, None, now)?;
+            Ok::<_, ReviewError>(())
+        })
+        .await
+    }
+
+    /// Approves drafts for sending; returns what delivery needs for each. All or nothing:
+    /// if any email is not an approvable draft in scope, none is approved.
+    pub async fn approve_emails(
+        &self,
+        emails: Vec<EmailId>,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outgoing>, ReviewError> {
+        self.write(move |conn| {
+            let mut outgoing = Vec::with_capacity(emails.len());
+            for email in &emails {
+                draft_in_scope(conn, email, by.scope.as_ref())?;
+                set_status(conn, email, EmailStatus::Approved, &by.name, now)?;
+                log_review(conn, email, "approved", &by.name, None, now)?;
+                outgoing.push(conn.prepare_cached(
+                    "SELECT e.client_id, c.name, c.email, s.name, s.email, e.subject, e.body_text
+                     FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id WHERE e.id = ?1",
+                )?
+                .query_row([email.as_str()], |r| {
+                    Ok(Outgoing {
+                        id: email.clone(),
+                        client_id: ClientId::new(r.get::<_, String>(0)?),
+                        client_name: r.get(1)?,
+                        client_email: r.get(2)?,
+                        stylist_name: r.get(3)?,
+                        stylist_email: r.get(4)?,
+                        text: DraftText { subject: r.get(5)?, body_text: r.get(6)? },
+                    })
+                })?);
+            }
+            Ok::<_, ReviewError>(outgoing)
+        })
+        .await
+    }
+
+    /// Records the outcome of delivering an approved email: `Err` holds why it failed.
+    pub async fn record_delivery(
+        &self,
+        email: EmailId,
+        outcome: std::result::Result<(), String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            match &outcome {
+                Ok(()) => {
+                    conn.prepare_cached("UPDATE emails SET status = 'sent', sent_at = ?2, updated_at = ?2 WHERE id = ?1 AND status = 'approved'")?
+                        .execute(params![email.as_str(), millis(now)])?;
+                    log_review(conn, &email, "sent", "delivery", None, now)?;
+                }
+                Err(error) => {
+                    conn.prepare_cached("UPDATE emails SET status = 'failed', updated_at = ?2 WHERE id = ?1 AND status = 'approved'")?
+                        .execute(params![email.as_str(), millis(now)])?;
+                    log_review(conn, &email, "failed", "delivery", Some(error), now)?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+    }
+
+    /// Rejects a draft with the reviewer's reason; the client will not receive it.
+    pub async fn reject_email(
+        &self,
+        email: EmailId,
+        reason: String,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(ValidationErrors::single(
+                "reason",
+                "Say in a few words (at most 500 characters) why this draft is rejected.",
+            )
+            .into());
+        }
+        self.write(move |conn| {
+            draft_in_scope(conn, &email, by.scope.as_ref())?;
+            set_status(conn, &email, EmailStatus::Rejected, &by.name, now)?;
+            conn.prepare_cached("UPDATE emails SET reject_reason = ?2 WHERE id = ?1")?
+                .execute(params![email.as_str(), reason])?;
+            log_review(conn, &email, "rejected", &by.name, Some(&reason), now)?;
+            Ok::<_, ReviewError>(())
+        })
+        .await
+    }
+
+    /// Asks for a new draft of pending email `email`: puts a `redraft_requested` event on
+    /// `queue`, to be handled like any event. Refused unless the email awaits review.
+    pub async fn request_redraft(
+        &self,
+        queue: &'static str,
+        email: EmailId,
+        instruction: Option<String>,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<EventId, ReviewError> {
+        let event_id = EventId::new(uuid::Uuid::now_v7().to_string());
+        let id = event_id.clone();
+        self.write(move |conn| {
+            draft_in_scope(conn, &email, by.scope.as_ref())?;
+            let (client, stylist, version): (String, String, u64) = conn
+                .prepare_cached(
+                    "SELECT e.client_id, e.stylist_id, c.version FROM emails e JOIN clients c ON c.id = e.client_id WHERE e.id = ?1",
+                )?
+                .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            log_review(conn, &email, "redraft_requested", &by.name, instruction.as_deref(), now)?;
+            let event = domain::DomainEvent {
+                schema_version: domain::event::EVENT_SCHEMA_VERSION,
+                id: id.clone(),
+                client_id: ClientId::new(client),
+                stylist_id: StylistId::new(stylist),
+                client_version: version,
+                occurred_at: now,
+                kind: domain::EventKind::RedraftRequested { email_id: email, instruction },
+            };
+            let body = serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.prepare_cached(
+                "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![queue, id.as_str(), body, millis(now)])?;
+            crate::feed::log_event(conn, &event, &body)?;
+            Ok::<_, ReviewError>(())
+        })
+        .await?;
+        self.inner.queue_filled.notify_waiters();
+        Ok(event_id)
+    }
+}

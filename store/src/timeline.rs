@@ -1,0 +1,103 @@
+//! A client's audit trail: every published event, every score change and every step of
+//! every email, merged newest first.
+
+use crate::db::instant;
+use crate::{Result, Store, StoreError};
+use domain::views::{ScorePoint, TimelineEntry};
+use domain::{Band, ClientId, DomainEvent};
+use rusqlite::params;
+
+impl Store {
+    /// The newest `limit` entries of `client`'s audit trail.
+    pub async fn client_timeline(&self, client: ClientId, limit: u32) -> Result<Vec<TimelineEntry>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, kind, text, actor FROM (
+                    SELECT occurred_at AS at, 'event' AS kind, body AS text, NULL AS actor, 0 AS tie
+                      FROM event_log WHERE client_id = ?1
+                    UNION ALL
+                    SELECT scored_at, 'score', score || ' · ' || band, NULL, 1
+                      FROM score_changes WHERE client_id = ?1
+                    UNION ALL
+                    SELECT r.at, 'email', r.action || char(31) || e.subject || char(31) || COALESCE(r.note, ''), r.actor, 2
+                      FROM email_reviews r JOIN emails e ON e.id = r.email_id WHERE e.client_id = ?1
+                    UNION ALL
+                    SELECT created_at, 'email', 'drafted' || char(31) || subject || char(31) || writer, NULL, 2
+                      FROM emails WHERE client_id = ?1
+                 ) ORDER BY at DESC, tie DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![client.as_str(), limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+            })?;
+            rows.map(|row| {
+                let (at, kind, raw, actor) = row?;
+                let text = match kind.as_str() {
+                    "event" => serde_json::from_str::<DomainEvent>(&raw)
+                        .map_err(|e| StoreError::Corrupt(format!("event log: {e}")))?
+                        .kind
+                        .describe(),
+                    "score" => score_text(&raw),
+                    _ => email_text(&raw),
+                };
+                Ok(TimelineEntry { at: instant(at)?, kind, text, actor })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// The client's stored scores, oldest first (the newest `limit`).
+    pub async fn score_points(&self, client: ClientId, limit: u32) -> Result<Vec<ScorePoint>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT score, band, scored_at FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let mut points = stmt
+                .query_map(params![client.as_str(), limit], |r| {
+                    Ok((r.get::<_, u8>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .map(|row| {
+                    let (score, band, at) = row?;
+                    Ok(ScorePoint {
+                        score,
+                        band: Band::parse(&band).ok_or_else(|| StoreError::Corrupt(format!("band {band}")))?,
+                        at: instant(at)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            points.reverse();
+            Ok(points)
+        })
+        .await
+    }
+}
+
+/// "57 · cooling" → "Score 57 (Cooling)".
+fn score_text(raw: &str) -> String {
+    let (score, band) = raw.split_once(" · ").unwrap_or((raw, ""));
+    let band = Band::parse(band).map_or(band.to_owned(), |b| b.label().to_owned());
+    format!("Score {score} ({band})")
+}
+
+/// An email step (action, subject, note) in words.
+fn email_text(raw: &str) -> String {
+    let mut parts = raw.split('\u{1f}');
+    let (action, subject, note) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let what = match action {
+        "drafted" => format!("Draft written by {note}"),
+        "edited" => "Draft edited".to_owned(),
+        "approved" => "Email approved".to_owned(),
+        "sent" => "Email sent".to_owned(),
+        "failed" => format!("Sending failed: {note}"),
+        "rejected" => format!("Draft rejected: {note}"),
+        "redraft_requested" if note.is_empty() => "New draft requested".to_owned(),
+        "redraft_requested" => format!("New draft requested: \"{note}\""),
+        "redrafted" => format!("Draft rewritten by {note}"),
+        other => other.to_owned(),
+    };
+    format!("{what} — \u{201c}{subject}\u{201d}")
+}
