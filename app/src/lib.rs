@@ -4,6 +4,7 @@
 //! Server functions reach storage only through the [`service::EngageService`] handle that
 //! the server provides as context; the browser build never sees it.
 
+pub mod error;
 pub mod live;
 pub mod routes;
 #[cfg(feature = "ssr")]
@@ -12,8 +13,19 @@ pub mod service;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
-use routes::{clients::ClientsPage, emails::EmailsPage};
+use leptos_router::{SsrMode, path};
+use routes::client_detail::ClientDetailPage;
+use routes::client_form::{EditClientPage, NewClientPage};
+use routes::clients::ClientsPage;
+use routes::email_detail::EmailDetailPage;
+use routes::emails::EmailsPage;
+use routes::signin::SignInPage;
+
+/// Who is signed in, for the header: email and role.
+#[server]
+pub async fn whoami() -> Result<Option<(String, String)>, error::AppError> {
+    Ok(service::signed_in().map(|user| (user.email.as_str().to_owned(), user.role.as_str().to_owned())))
+}
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -49,20 +61,49 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/engage.css"/>
         <Title text="Engage"/>
         <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">"Engage"</a>
-                <nav>
-                    <A href="/">"Clients"</A>
+                <nav aria-label="Main">
+                    <A href="/" exact=true>"Clients"</A>
                     <A href="/emails">"Emails"</A>
                 </nav>
+                <Account/>
             </header>
-            <main>
+            <main id="main">
+                // Every page waits for its data before the HTML is sent, so each page is
+                // complete without JavaScript.
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=ClientsPage/>
-                    <Route path=path!("/emails") view=EmailsPage/>
+                    <Route path=path!("/") view=ClientsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async/>
+                    <Route path=path!("/clients/new") view=NewClientPage ssr=SsrMode::Async/>
+                    <Route path=path!("/clients/:id") view=ClientDetailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/clients/:id/edit") view=EditClientPage ssr=SsrMode::Async/>
+                    <Route path=path!("/emails") view=EmailsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/emails/:id") view=EmailDetailPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// The signed-in account and the sign-out button (a plain form post).
+#[component]
+fn Account() -> impl IntoView {
+    let me = Resource::new(|| (), |_| whoami());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().flatten().map(|(email, role)| view! {
+                    <div class="account">
+                        <span class="who" id="signed-in-as">{email}" · "{role}</span>
+                        <form method="post" action="/signout">
+                            <button type="submit" class="link">"Sign out"</button>
+                        </form>
+                    </div>
+                })
+            })}
+        </Suspense>
     }
 }
 

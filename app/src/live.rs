@@ -1,11 +1,19 @@
-//! Keeping pages current without a reload.
+//! Keeping pages current without a reload: every page that shows scores or emails keys its
+//! data on [`use_change_stamp`], which changes only when the pipeline or a reviewer has
+//! written something new, so pages refetch when there is news and not otherwise.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use std::time::Duration;
 
+/// A number that grows whenever a score, a draft or a review step is written.
+#[server]
+pub async fn change_stamp() -> Result<u64, AppError> {
+    let (service, _) = crate::service::service_for_user()?;
+    Ok(service.change_stamp().await?)
+}
+
 /// A counter that goes up every `period` once the page is hydrated (never on the server).
-/// Resources keyed on it refetch in the background, so new scores and drafts appear by
-/// themselves.
 pub fn use_ticker(period: Duration) -> ReadSignal<u64> {
     let (tick, set_tick) = signal(0_u64);
     Effect::new(move |_| {
@@ -14,4 +22,27 @@ pub fn use_ticker(period: Duration) -> ReadSignal<u64> {
         }
     });
     tick
+}
+
+/// A counter that goes up each time the server reports new writes (checked every two
+/// seconds in the browser; always 0 on the server, so the first render hydrates cleanly).
+pub fn use_change_stamp() -> ReadSignal<u64> {
+    let tick = use_ticker(Duration::from_secs(2));
+    let (changes, set_changes) = signal(0_u64);
+    let last_seen = StoredValue::new(None::<u64>);
+    Effect::new(move |_| {
+        if tick.get() == 0 {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if let Ok(stamp) = change_stamp().await {
+                let previous = last_seen.get_value();
+                last_seen.set_value(Some(stamp));
+                if previous.is_some_and(|p| p != stamp) {
+                    set_changes.update(|c| *c += 1);
+                }
+            }
+        });
+    });
+    changes
 }

@@ -1,8 +1,17 @@
 //! The server side's handle to Engage's data, provided to server functions as context.
 //! The server crate implements it over the store; tests can implement it over anything.
+//!
+//! Every call names the signed-in [`User`] it acts for: a stylist reaches only their own
+//! book, and anything outside it is [`ServiceError::NotFound`], exactly like something
+//! that does not exist.
 
-use domain::views::{ClientSummary, EmailSummary, Stylist};
-use domain::{Client, ClientInput, EmailId, ValidationErrors};
+use domain::user::User;
+use domain::views::{
+    ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, Stylist,
+};
+use domain::{Activity, Client, ClientEdit, ClientId, ClientInput, EmailId, EmailStatus, EventId};
+use domain::ValidationErrors;
+use crate::error::AppError;
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -12,6 +21,12 @@ use std::sync::Arc;
 pub enum ServiceError {
     /// The input was refused; each problem names its field.
     Invalid(ValidationErrors),
+    /// No such thing, or not one this user may see.
+    NotFound,
+    /// Someone else changed the client since the form was loaded; here it is now.
+    Conflict(Box<Client>),
+    /// The user's role does not allow this.
+    Forbidden,
     /// Something failed on our side; the details are in the server log.
     Unavailable,
 }
@@ -22,6 +37,11 @@ impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Invalid(errors) => errors.fmt(f),
+            Self::NotFound => f.write_str("Not found."),
+            Self::Conflict(_) => f.write_str(
+                "Someone else changed this client meanwhile; their version is shown.",
+            ),
+            Self::Forbidden => f.write_str("Your role does not allow this."),
             Self::Unavailable => {
                 f.write_str("Engage could not complete this just now; please try again.")
             }
@@ -31,28 +51,89 @@ impl std::fmt::Display for ServiceError {
 
 #[async_trait::async_trait]
 pub trait EngageService: Send + Sync + 'static {
-    async fn list_stylists(&self) -> Result<Vec<Stylist>, ServiceError>;
-    /// The newest clients first.
-    async fn list_clients(&self, limit: u32) -> Result<Vec<ClientSummary>, ServiceError>;
-    async fn create_client(&self, input: ClientInput) -> Result<Client, ServiceError>;
-    /// The newest emails first.
-    async fn list_emails(&self, limit: u32) -> Result<Vec<EmailSummary>, ServiceError>;
-    /// Queues a new draft of an email awaiting review.
-    async fn regenerate_email(&self, email: EmailId) -> Result<(), ServiceError>;
+    /// The stylists this user may assign clients to (a stylist: only themselves).
+    async fn list_stylists(&self, viewer: &User) -> Result<Vec<Stylist>, ServiceError>;
+    async fn list_clients(
+        &self,
+        viewer: &User,
+        query: ClientQuery,
+    ) -> Result<ClientPage, ServiceError>;
+    async fn client_detail(&self, viewer: &User, id: ClientId)
+    -> Result<ClientDetail, ServiceError>;
+    async fn create_client(&self, viewer: &User, input: ClientInput)
+    -> Result<Client, ServiceError>;
+    /// Saves the edit form, refused with [`ServiceError::Conflict`] unless the client is
+    /// still at `expected_version`.
+    async fn update_client(
+        &self,
+        viewer: &User,
+        id: ClientId,
+        expected_version: u64,
+        edit: ClientEdit,
+    ) -> Result<Client, ServiceError>;
+    /// Records a Fix, purchase or feedback; with `expected_version`, refused with
+    /// [`ServiceError::Conflict`] unless the client is still at that version.
+    async fn record_activity(
+        &self,
+        viewer: &User,
+        id: ClientId,
+        activity: Activity,
+        expected_version: Option<u64>,
+    ) -> Result<Client, ServiceError>;
+    /// The newest emails first, of one status or all.
+    async fn list_emails(
+        &self,
+        viewer: &User,
+        status: Option<EmailStatus>,
+        limit: u32,
+    ) -> Result<Vec<EmailSummary>, ServiceError>;
+    async fn email_detail(&self, viewer: &User, id: EmailId)
+    -> Result<EmailDetail, ServiceError>;
+    async fn edit_email(
+        &self,
+        viewer: &User,
+        id: EmailId,
+        subject: String,
+        body: String,
+    ) -> Result<(), ServiceError>;
+    /// Approves drafts and sends them through the delivery adapter. All are approved or
+    /// none; delivery failures are reported per email.
+    async fn approve_emails(
+        &self,
+        viewer: &User,
+        ids: Vec<EmailId>,
+    ) -> Result<ApproveReport, ServiceError>;
+    async fn reject_email(
+        &self,
+        viewer: &User,
+        id: EmailId,
+        reason: String,
+    ) -> Result<(), ServiceError>;
+    /// A number that grows with every score change, draft and review step.
+    async fn change_stamp(&self) -> Result<u64, ServiceError>;
+    /// Queues a new draft of an email awaiting review; returns the queued event's id.
+    async fn regenerate_email(
+        &self,
+        viewer: &User,
+        id: EmailId,
+        instruction: Option<String>,
+    ) -> Result<EventId, ServiceError>;
 }
 
 /// The shared handle as it sits in the Leptos context.
 pub type Service = Arc<dyn EngageService>;
 
-/// The service from context, or an error a server function can return.
-pub fn service() -> Result<Service, ServerFnError> {
-    use_context::<Service>().ok_or_else(|| {
-        tracing::error!("server function called without the Engage service in context");
-        ServerFnError::new(ServiceError::Unavailable.to_string())
-    })
+/// The signed-in user of the request being served (the server's guard put it there).
+pub fn signed_in() -> Option<User> {
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<User>().cloned())
 }
 
-/// What a read failure becomes on its way to the browser.
-pub fn to_server_error(error: ServiceError) -> ServerFnError {
-    ServerFnError::new(error.to_string())
+/// The service and the signed-in user, for a server function.
+pub fn service_for_user() -> Result<(Service, User), AppError> {
+    let user = signed_in().ok_or(AppError::SignedOut)?;
+    let service = use_context::<Service>().ok_or_else(|| {
+        tracing::error!("server function called without the Engage service in context");
+        AppError::Unavailable
+    })?;
+    Ok((service, user))
 }

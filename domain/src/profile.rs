@@ -292,12 +292,38 @@ pub enum Activity {
 }
 
 impl Activity {
-    /// Adds the activity to `profile` as of `today`; errors name the field.
+    /// Adds the activity to `profile` as of `today`; errors name the field. An empty date
+    /// means today.
     pub fn apply(&self, profile: &mut Profile, today: NaiveDate) -> Result<(), ValidationErrors> {
+        let or_today = |date: &str| {
+            if date.trim().is_empty() {
+                today.to_string()
+            } else {
+                date.to_owned()
+            }
+        };
         let added = match self {
-            Self::Fix(input) => profile.add_fix(input.parse("", today)?),
-            Self::Purchase(input) => profile.add_purchase(input.parse("", today)?),
-            Self::Feedback(input) => profile.add_feedback(input.parse("", today)?),
+            Self::Fix(input) => {
+                let input = FixInput {
+                    delivered_on: or_today(&input.delivered_on),
+                    ..input.clone()
+                };
+                profile.add_fix(input.parse("", today)?)
+            }
+            Self::Purchase(input) => {
+                let input = PurchaseInput {
+                    purchased_on: or_today(&input.purchased_on),
+                    ..input.clone()
+                };
+                profile.add_purchase(input.parse("", today)?)
+            }
+            Self::Feedback(input) => {
+                let input = FeedbackInput {
+                    given_on: or_today(&input.given_on),
+                    ..input.clone()
+                };
+                profile.add_feedback(input.parse("", today)?)
+            }
         };
         added.map_err(|e| ValidationErrors(vec![e]))
     }

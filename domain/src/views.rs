@@ -244,6 +244,14 @@ pub struct ClientDetail {
     pub emails: Vec<EmailSummary>,
 }
 
+/// What approving a batch of drafts did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApproveReport {
+    pub sent: u32,
+    /// Emails approved whose delivery failed (they show as `failed`, with the reason).
+    pub failed: u32,
+}
+
 /// One recorded step in an email's review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewEntry {

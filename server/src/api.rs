@@ -13,22 +13,27 @@ use domain::bgnbd::BgNbdParams;
 use domain::profile::FixInput;
 use domain::score::{EngagementScore, engagement_score};
 use domain::views::EmailSummary;
-use domain::{Client, ClientId, ClientInput, NewClient, ValidationErrors};
+use domain::{Activity, Client, ClientId, ClientInput, ValidationErrors};
 use domain::{EmailId, EventId};
 use serde::{Deserialize, Serialize};
-use store::{CreateClientError, RedraftError, UpdateClientError};
+use crate::auth::SignedIn;
+use app::service::ServiceError;
 use store::{ScoreChange, StoreError};
 
 /// Why an API request failed. Rendered as a JSON problem (`{"status", "title", "detail"}`);
 /// internal causes are logged, never returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("sign in first: this endpoint needs a session")]
+    Unauthenticated,
+    #[error("your role does not allow this")]
+    Forbidden,
     #[error("no client with id {0}")]
     ClientNotFound(ClientId),
     #[error("no email with id {0}")]
     EmailNotFound(EmailId),
-    #[error("the email is {status}; only a draft awaiting review can be redrafted")]
-    NotPending { status: String },
+    #[error("{message}")]
+    NotPending { message: String },
     /// The request body is not the JSON this endpoint takes.
     #[error("{0}")]
     BadBody(String),
@@ -63,6 +68,8 @@ struct Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, field) = match &self {
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "Not signed in", None),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden", None),
             Self::ClientNotFound(_) => (StatusCode::NOT_FOUND, "Client not found", None),
             Self::EmailNotFound(_) => (StatusCode::NOT_FOUND, "Email not found", None),
             Self::NotPending { .. } => (StatusCode::CONFLICT, "Email not awaiting review", None),
@@ -116,6 +123,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A service refusal as an API error; `not_found` names what was missing.
+    fn from_service(error: ServiceError, not_found: impl FnOnce() -> Self) -> Self {
+        match error {
+            ServiceError::Invalid(errors) => Self::Rejected(errors),
+            ServiceError::NotFound => not_found(),
+            ServiceError::Conflict(current) => Self::VersionConflict {
+                current: current.version,
+            },
+            ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::Unavailable => Self::Store(StoreError::Cancelled),
+        }
+    }
+}
+
 /// The model's view of one client, from the latest fit.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ModelView {
@@ -146,6 +168,7 @@ pub struct HistoryQuery {
 
 pub async fn client_score(
     State(state): State<AppState>,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<ScoreReport>, ApiError> {
@@ -161,6 +184,7 @@ pub async fn client_score(
         .store
         .get_client(id.clone())
         .await?
+        .filter(|client| user.may_see(&client.stylist_id))
         .ok_or_else(|| ApiError::ClientNotFound(id.clone()))?;
     let now = state.clock.now();
     let current =
@@ -201,6 +225,7 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 /// status and profile). 201 with the stored client; 422 naming every bad field.
 pub async fn create_client(
     State(state): State<AppState>,
+    SignedIn(user): SignedIn,
     body: Result<Json<ClientInput>, JsonRejection>,
 ) -> Result<
     (
@@ -211,17 +236,11 @@ pub async fn create_client(
     ApiError,
 > {
     let input = json_body(body)?;
-    let now = state.clock.now();
-    let new = NewClient::parse(&input, now).map_err(ApiError::Rejected)?;
     let client = state
-        .store
-        .create_client(new, now)
+        .service
+        .create_client(&user, input)
         .await
-        .map_err(|e| match e {
-            CreateClientError::Invalid(errors) => ApiError::Rejected(errors),
-            CreateClientError::Store(error) => ApiError::Store(error),
-        })?;
-    tracing::info!(client_id = %client.id, "client created through the API");
+        .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))?;
     let location = format!("/api/v1/clients/{}", client.id);
     Ok((
         StatusCode::CREATED,
@@ -254,35 +273,23 @@ pub struct RecordFix {
 /// `POST /api/v1/clients/{id}/fixes`: records a delivered Fix. 200 with the new version.
 pub async fn record_fix(
     State(state): State<AppState>,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
     body: Result<Json<RecordFix>, JsonRejection>,
 ) -> Result<Json<ClientWritten>, ApiError> {
     let request = json_body(body)?;
-    let now = state.clock.now();
-    let fix = FixInput {
+    let activity = Activity::Fix(FixInput {
         delivered_on: request.delivered_on,
         items_sent: request.items_sent,
         items_kept: request.items_kept,
         order_value: request.order_value,
-    }
-    .parse("", now.date_naive())
-    .map_err(ApiError::Rejected)?;
+    });
     let id = ClientId::new(id);
     let client = state
-        .store
-        .update_client(id.clone(), request.expected_version, now, move |client| {
-            client
-                .profile
-                .add_fix(fix)
-                .map_err(|e| ValidationErrors(vec![e]))
-        })
+        .service
+        .record_activity(&user, id.clone(), activity, request.expected_version)
         .await
-        .map_err(|e| match e {
-            UpdateClientError::NotFound => ApiError::ClientNotFound(id.clone()),
-            UpdateClientError::VersionConflict { current } => ApiError::VersionConflict { current },
-            UpdateClientError::Invalid(errors) => ApiError::Rejected(errors),
-            UpdateClientError::Store(error) => ApiError::Store(error),
-        })?;
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))?;
     Ok(Json(ClientWritten {
         id: client.id.clone(),
         version: client.version,
@@ -293,10 +300,16 @@ pub async fn record_fix(
 /// `GET /api/v1/clients/{id}/emails`: the client's emails, newest first.
 pub async fn client_emails(
     State(state): State<AppState>,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<EmailSummary>>, ApiError> {
     let id = ClientId::new(id);
-    if state.store.get_client(id.clone()).await?.is_none() {
+    let visible = state
+        .store
+        .get_client(id.clone())
+        .await?
+        .is_some_and(|client| user.may_see(&client.stylist_id));
+    if !visible {
         return Err(ApiError::ClientNotFound(id));
     }
     Ok(Json(state.store.list_emails(Some(id), 500).await?))
@@ -322,37 +335,23 @@ pub struct RegenerateAccepted {
 /// 202 at once; the pipeline rewrites the draft in place.
 pub async fn regenerate_email(
     State(state): State<AppState>,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
     body: Result<Json<Regenerate>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RegenerateAccepted>), ApiError> {
     let request = json_body(body)?;
-    let instruction = request
-        .instruction
-        .map(|i| i.trim().to_owned())
-        .filter(|i| !i.is_empty());
-    if let Some(instruction) = &instruction {
-        let max = processors::openrouter::MAX_INSTRUCTION_CHARS;
-        if instruction.chars().count() > max || instruction.chars().any(char::is_control) {
-            return Err(ApiError::Rejected(ValidationErrors::single(
-                "instruction",
-                format!("Keep the instruction to one line of at most {max} characters."),
-            )));
-        }
-    }
     let email = EmailId::new(id);
     let event_id = state
-        .store
-        .request_redraft(
-            processors::EVENTS_QUEUE,
-            email.clone(),
-            instruction,
-            state.clock.now(),
-        )
+        .service
+        .regenerate_email(&user, email.clone(), request.instruction)
         .await
         .map_err(|e| match e {
-            RedraftError::NotFound => ApiError::EmailNotFound(email.clone()),
-            RedraftError::NotPending { status } => ApiError::NotPending { status },
-            RedraftError::Store(error) => ApiError::Store(error),
+            ServiceError::Invalid(errors) if errors.message_for("email_id").is_some() => {
+                ApiError::NotPending {
+                    message: errors.message_for("email_id").unwrap_or_default().to_owned(),
+                }
+            }
+            other => ApiError::from_service(other, || ApiError::EmailNotFound(email.clone())),
         })?;
     Ok((
         StatusCode::ACCEPTED,

@@ -200,6 +200,43 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub llm: LlmArgs,
+
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// Sign-in sessions, outgoing email and links.
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// The address people reach the app at, for links in emails (unsubscribe).
+    /// Default: http:// and the listening address.
+    #[arg(long, env = "ENGAGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Directory approved emails are written to, one .eml file each.
+    #[arg(long, env = "ENGAGE_OUTBOX_DIR", default_value = "data/outbox")]
+    pub outbox_dir: std::path::PathBuf,
+
+    /// Hours a sign-in lasts.
+    #[arg(long, env = "ENGAGE_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub session_hours: u32,
+
+    /// Mark the session cookie Secure even when no proxy reports HTTPS
+    /// (X-Forwarded-Proto: https marks it Secure in any case).
+    #[arg(long, env = "ENGAGE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
+}
+
+impl WebArgs {
+    /// Settings for tests and tools: links to `addr`, the outbox under `dir`.
+    pub fn local(dir: &std::path::Path) -> Self {
+        Self {
+            public_url: None,
+            outbox_dir: dir.join("outbox"),
+            session_hours: 12,
+            secure_cookies: false,
+        }
+    }
 }
 
 /// Where drafts are written. Without a key, the offline template writer drafts.

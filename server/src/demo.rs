@@ -4,6 +4,7 @@
 
 use crate::telemetry::Progress;
 use chrono::{DateTime, Utc};
+use domain::user::{Password, Role};
 use domain::{ClientEmail, ClientName, NewClient, StylistId, sample};
 use processors::Clock;
 use rand::rngs::SmallRng;
@@ -152,6 +153,72 @@ pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Res
     }
     progress.finish();
     Ok(total)
+}
+
+/// The demo accounts: a manager, an admin, and one account per demo stylist.
+pub fn account_list() -> Vec<(String, Role, Option<StylistId>)> {
+    let mut accounts = vec![
+        ("manager@engage.example".to_owned(), Role::Manager, None),
+        ("admin@engage.example".to_owned(), Role::Admin, None),
+    ];
+    accounts.extend(
+        STYLISTS
+            .iter()
+            .map(|(id, _, email)| ((*email).to_owned(), Role::Stylist, Some(StylistId::new(*id)))),
+    );
+    accounts
+}
+
+/// Where the demo accounts' password is written: beside the database.
+pub fn accounts_file(store: &Store) -> std::path::PathBuf {
+    store
+        .path()
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("demo-accounts.txt")
+}
+
+/// Adds the demo accounts with one fresh random password, printed on standard output (for
+/// the person who ran the command, not the log) and written to [`accounts_file`].
+pub async fn accounts(store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    let password: String = {
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        (0..16)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
+    };
+    let mut listing = format!(
+        "Engage demo accounts (password for each: {password})\n"
+    );
+    for (email, role, stylist) in account_list() {
+        let address = ClientEmail::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let secret = Password::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .add_user(address, role, stylist, secret, clock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!("adding demo account {email}: {e}"))?;
+        listing.push_str(&format!("  {:<8} {email}\n", role.as_str()));
+    }
+    let file = accounts_file(store);
+    write_private(&file, &listing)?;
+    println!("{listing}(also written to {})", file.display());
+    tracing::info!(file = %file.display(), "demo accounts added");
+    Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! kept in a library so integration tests can build the same router the binary serves.
 
 pub mod api;
+pub mod auth;
 pub mod assets;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod health;
 pub mod model;
@@ -11,3 +13,4 @@ pub mod ops;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
+pub mod unsubscribe;

@@ -1,20 +1,45 @@
-//! The app's service handle implemented over the store: what server functions call.
+//! The app's service handle implemented over the store: what pages and server functions
+//! call. Every call is scoped to the signed-in user's book.
 
+use crate::delivery::{Delivery, UnsubscribeLinks};
 use app::service::{EngageService, ServiceError};
-use domain::views::{ClientSummary, EmailSummary, Stylist};
-use domain::{Client, ClientInput, EmailId, NewClient, ValidationErrors};
+use domain::score::engagement_score;
+use domain::user::{Role, User};
+use domain::views::{
+    ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, FactorLine, Outlook,
+    ScoreView, Stylist,
+};
+use domain::{
+    Activity, Client, ClientEdit, ClientId, ClientInput, EmailId, EmailStatus, EventId, NewClient,
+    StylistId, ValidationErrors,
+};
 use processors::Clock;
 use std::sync::Arc;
-use store::{CreateClientError, RedraftError, Store, StoreError};
+use store::{
+    CreateClientError, EmailFilter, ListError, ReviewError, Reviewer, Store, StoreError,
+    UpdateClientError,
+};
 
 pub struct StoreService {
     store: Store,
     clock: Arc<dyn Clock>,
+    delivery: Arc<dyn Delivery>,
+    links: UnsubscribeLinks,
 }
 
 impl StoreService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        delivery: Arc<dyn Delivery>,
+        links: UnsubscribeLinks,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            delivery,
+            links,
+        }
     }
 }
 
@@ -24,20 +49,184 @@ fn unavailable(error: StoreError) -> ServiceError {
     ServiceError::Unavailable
 }
 
+/// The book a user works in: a stylist's own, or every book (`None`).
+pub fn scope(viewer: &User) -> Option<StylistId> {
+    match viewer.role {
+        Role::Manager | Role::Admin => None,
+        // A stylist account always names its stylist; one that somehow does not sees nothing.
+        Role::Stylist => Some(
+            viewer
+                .stylist_id
+                .clone()
+                .unwrap_or_else(|| StylistId::new("")),
+        ),
+    }
+}
+
+fn reviewer(viewer: &User) -> Reviewer {
+    Reviewer {
+        name: viewer.email.as_str().to_owned(),
+        scope: scope(viewer),
+    }
+}
+
+fn review_error(error: ReviewError) -> ServiceError {
+    match error {
+        ReviewError::NotFound => ServiceError::NotFound,
+        ReviewError::NotDraft { status } => ServiceError::Invalid(ValidationErrors::single(
+            "email_id",
+            format!(
+                "This email is {}; only a draft awaiting review can be changed.",
+                status.as_str()
+            ),
+        )),
+        ReviewError::Invalid(errors) => ServiceError::Invalid(errors),
+        ReviewError::Store(error) => unavailable(error),
+    }
+}
+
+/// A stylist may put clients only in their own book.
+fn check_assignment(viewer: &User, stylist_id: &str) -> Result<(), ServiceError> {
+    match scope(viewer) {
+        Some(own) if own.as_str() != stylist_id.trim() => {
+            Err(ServiceError::Invalid(ValidationErrors::single(
+                "stylist_id",
+                "You can only keep clients in your own book; ask a manager to move a client.",
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl StoreService {
+    /// The client, if `viewer` may see it.
+    async fn visible_client(&self, viewer: &User, id: &ClientId) -> Result<Client, ServiceError> {
+        let client = self
+            .store
+            .get_client(id.clone())
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)?;
+        if viewer.may_see(&client.stylist_id) {
+            Ok(client)
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
+
+    async fn update(
+        &self,
+        id: ClientId,
+        expected_version: Option<u64>,
+        change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
+    ) -> Result<Client, ServiceError> {
+        match self
+            .store
+            .update_client(id.clone(), expected_version, self.clock.now(), change)
+            .await
+        {
+            Ok(client) => Ok(client),
+            Err(UpdateClientError::NotFound) => Err(ServiceError::NotFound),
+            Err(UpdateClientError::Invalid(errors)) => Err(ServiceError::Invalid(errors)),
+            Err(UpdateClientError::VersionConflict { .. }) => {
+                let current = self
+                    .store
+                    .get_client(id)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or(ServiceError::NotFound)?;
+                Err(ServiceError::Conflict(Box::new(current)))
+            }
+            Err(UpdateClientError::Store(error)) => Err(unavailable(error)),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl EngageService for StoreService {
-    async fn list_stylists(&self) -> Result<Vec<Stylist>, ServiceError> {
-        self.store.list_stylists().await.map_err(unavailable)
+    async fn list_stylists(&self, viewer: &User) -> Result<Vec<Stylist>, ServiceError> {
+        let all = self.store.list_stylists().await.map_err(unavailable)?;
+        Ok(all.into_iter().filter(|s| viewer.may_see(&s.id)).collect())
     }
 
-    async fn list_clients(&self, limit: u32) -> Result<Vec<ClientSummary>, ServiceError> {
-        self.store.list_clients(limit).await.map_err(unavailable)
+    async fn list_clients(
+        &self,
+        viewer: &User,
+        query: ClientQuery,
+    ) -> Result<ClientPage, ServiceError> {
+        match self.store.list_clients(query, scope(viewer)).await {
+            Ok(page) => Ok(page),
+            Err(ListError::BadCursor) => Err(ServiceError::Invalid(ValidationErrors::single(
+                "after",
+                "This page link is out of date; start again from the first page.",
+            ))),
+            Err(ListError::Store(error)) => Err(unavailable(error)),
+        }
     }
 
-    #[tracing::instrument(skip_all)]
-    async fn create_client(&self, input: ClientInput) -> Result<Client, ServiceError> {
+    async fn client_detail(
+        &self,
+        viewer: &User,
+        id: ClientId,
+    ) -> Result<ClientDetail, ServiceError> {
+        let client = self.visible_client(viewer, &id).await?;
+        let now = self.clock.now();
+        let score = engagement_score(&client, now)
+            .map_err(|error| tracing::warn!(client_id = %id, %error, "client cannot be scored"))
+            .ok()
+            .map(|score| ScoreView {
+                score: score.score,
+                band: score.band,
+                factors: score
+                    .factors
+                    .iter()
+                    .map(|f| FactorLine {
+                        points: f.points,
+                        explanation: f.explanation(),
+                    })
+                    .collect(),
+            });
+        let (fit, stylist, history, timeline, emails) = tokio::try_join!(
+            self.store.latest_model_fit(),
+            self.store.get_stylist(client.stylist_id.clone()),
+            self.store.score_points(id.clone(), 200),
+            self.store.client_timeline(id.clone(), 200),
+            self.store.find_emails(
+                EmailFilter {
+                    client: Some(id.clone()),
+                    ..EmailFilter::default()
+                },
+                50
+            ),
+        )
+        .map_err(unavailable)?;
+        let outlook = fit.and_then(|stored| {
+            let summary = client.profile.repeat_summary(now.date_naive())?;
+            Some(Outlook {
+                p_alive: stored.fit.params.probability_alive(&summary),
+                expected_purchases_90_days: stored.fit.params.expected_purchases(&summary, 90.0),
+            })
+        });
+        Ok(ClientDetail {
+            stylist_name: stylist.map_or_else(|| client.stylist_id.to_string(), |s| s.name),
+            client,
+            score,
+            outlook,
+            history,
+            timeline,
+            emails,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id))]
+    async fn create_client(
+        &self,
+        viewer: &User,
+        input: ClientInput,
+    ) -> Result<Client, ServiceError> {
         let now = self.clock.now();
         let new = NewClient::parse(&input, now).map_err(ServiceError::Invalid)?;
+        check_assignment(viewer, new.stylist_id.as_str())?;
         match self.store.create_client(new, now).await {
             Ok(client) => {
                 tracing::info!(client_id = %client.id, stylist_id = %client.stylist_id, "client created");
@@ -48,28 +237,182 @@ impl EngageService for StoreService {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(email_id = %email))]
-    async fn regenerate_email(&self, email: EmailId) -> Result<(), ServiceError> {
-        let refused =
-            |message: &str| ServiceError::Invalid(ValidationErrors::single("email_id", message));
-        match self
-            .store
-            .request_redraft(processors::EVENTS_QUEUE, email, None, self.clock.now())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(RedraftError::NotFound) => Err(refused("This email no longer exists.")),
-            Err(RedraftError::NotPending { .. }) => {
-                Err(refused("Only a draft awaiting review can be redrafted."))
-            }
-            Err(RedraftError::Store(error)) => Err(unavailable(error)),
-        }
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, client_id = %id))]
+    async fn update_client(
+        &self,
+        viewer: &User,
+        id: ClientId,
+        expected_version: u64,
+        edit: ClientEdit,
+    ) -> Result<Client, ServiceError> {
+        self.visible_client(viewer, &id).await?;
+        check_assignment(viewer, &edit.stylist_id)?;
+        let now = self.clock.now();
+        let client = self
+            .update(id, Some(expected_version), move |client| {
+                edit.apply(client, now)
+            })
+            .await?;
+        tracing::info!(version = client.version, "client edited");
+        Ok(client)
     }
 
-    async fn list_emails(&self, limit: u32) -> Result<Vec<EmailSummary>, ServiceError> {
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, client_id = %id))]
+    async fn record_activity(
+        &self,
+        viewer: &User,
+        id: ClientId,
+        activity: Activity,
+        expected_version: Option<u64>,
+    ) -> Result<Client, ServiceError> {
+        self.visible_client(viewer, &id).await?;
+        let today = self.clock.now().date_naive();
+        let client = self
+            .update(id, expected_version, move |client| {
+                activity.apply(&mut client.profile, today)
+            })
+            .await?;
+        tracing::info!(version = client.version, "activity recorded");
+        Ok(client)
+    }
+
+    async fn list_emails(
+        &self,
+        viewer: &User,
+        status: Option<EmailStatus>,
+        limit: u32,
+    ) -> Result<Vec<EmailSummary>, ServiceError> {
         self.store
-            .list_emails(None, limit)
+            .find_emails(
+                EmailFilter {
+                    scope: scope(viewer),
+                    status,
+                    client: None,
+                },
+                limit,
+            )
             .await
             .map_err(unavailable)
     }
+
+    async fn email_detail(&self, viewer: &User, id: EmailId) -> Result<EmailDetail, ServiceError> {
+        self.store
+            .email_detail(id, scope(viewer))
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
+    async fn edit_email(
+        &self,
+        viewer: &User,
+        id: EmailId,
+        subject: String,
+        body: String,
+    ) -> Result<(), ServiceError> {
+        let text = store::check_text(&subject, &body).map_err(ServiceError::Invalid)?;
+        self.store
+            .edit_email(id, text, reviewer(viewer), self.clock.now())
+            .await
+            .map_err(review_error)?;
+        tracing::info!("draft edited");
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, emails = ids.len()))]
+    async fn approve_emails(
+        &self,
+        viewer: &User,
+        ids: Vec<EmailId>,
+    ) -> Result<ApproveReport, ServiceError> {
+        if ids.is_empty() {
+            return Err(ServiceError::Invalid(ValidationErrors::single(
+                "email_ids",
+                "Choose at least one draft to approve.",
+            )));
+        }
+        let outgoing = self
+            .store
+            .approve_emails(ids, reviewer(viewer), self.clock.now())
+            .await
+            .map_err(review_error)?;
+        let mut report = ApproveReport::default();
+        for email in outgoing {
+            let link = self.links.url(email.client_id.as_str());
+            let outcome = self.delivery.deliver(&email, &link).await;
+            match &outcome {
+                Ok(()) => {
+                    report.sent += 1;
+                    tracing::info!(email_id = %email.id, "email sent");
+                }
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::error!(email_id = %email.id, %error, "email could not be sent");
+                }
+            }
+            self.store
+                .record_delivery(email.id, outcome, self.clock.now())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(report)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
+    async fn reject_email(
+        &self,
+        viewer: &User,
+        id: EmailId,
+        reason: String,
+    ) -> Result<(), ServiceError> {
+        self.store
+            .reject_email(id, reason, reviewer(viewer), self.clock.now())
+            .await
+            .map_err(review_error)?;
+        tracing::info!("draft rejected");
+        Ok(())
+    }
+
+    async fn change_stamp(&self) -> Result<u64, ServiceError> {
+        self.store.change_stamp().await.map_err(unavailable)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
+    async fn regenerate_email(
+        &self,
+        viewer: &User,
+        id: EmailId,
+        instruction: Option<String>,
+    ) -> Result<EventId, ServiceError> {
+        let instruction = check_instruction(instruction).map_err(ServiceError::Invalid)?;
+        self.store
+            .request_redraft(
+                processors::EVENTS_QUEUE,
+                id,
+                instruction,
+                reviewer(viewer),
+                self.clock.now(),
+            )
+            .await
+            .map_err(review_error)
+    }
+}
+
+/// A stylist's redraft instruction: trimmed, one line, at most
+/// [`processors::openrouter::MAX_INSTRUCTION_CHARS`]; empty means none.
+pub fn check_instruction(instruction: Option<String>) -> Result<Option<String>, ValidationErrors> {
+    let instruction = instruction
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty());
+    if let Some(instruction) = &instruction {
+        let max = processors::openrouter::MAX_INSTRUCTION_CHARS;
+        if instruction.chars().count() > max || instruction.chars().any(char::is_control) {
+            return Err(ValidationErrors::single(
+                "instruction",
+                format!("Keep the instruction to one line of at most {max} characters."),
+            ));
+        }
+    }
+    Ok(instruction)
 }

@@ -1,8 +1,10 @@
 //! Wiring: the store, the pipeline tasks, the Axum router, and a graceful shutdown.
 
-use crate::config::ServeArgs;
+use crate::auth::{AttemptLimiter, AuthSettings};
+use crate::config::{ServeArgs, WebArgs};
+use crate::delivery::{Outbox, UnsubscribeLinks};
 use crate::service::StoreService;
-use crate::{api, assets, demo, health};
+use crate::{api, assets, auth, demo, health, unsubscribe};
 use app::service::Service;
 use app::{App, shell};
 use axum::Router;
@@ -33,6 +35,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The pipeline's email writer, for its health on `/readyz`.
     pub writer: Arc<FallbackWriter>,
+    pub auth: AuthSettings,
+    pub attempts: Arc<AttemptLimiter>,
+    pub unsubscribe: UnsubscribeLinks,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -42,21 +47,49 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, addr: SocketAddr) -> Self {
+    /// The state for a server listening on `addr`. Reads (or makes, on first use) the key
+    /// that signs unsubscribe links.
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        addr: SocketAddr,
+        web: &WebArgs,
+    ) -> anyhow::Result<Self> {
         let leptos_options = LeptosOptions::builder()
             .output_name("engage")
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .env(Env::PROD)
             .build();
-        let service: Service = Arc::new(StoreService::new(store.clone(), Arc::clone(&clock)));
-        Self {
+        let public_url = web
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let key = store.secret("unsubscribe_key").await?;
+        let unsubscribe = UnsubscribeLinks::new(key.into_bytes(), &public_url);
+        let delivery = Arc::new(Outbox {
+            dir: web.outbox_dir.clone(),
+        });
+        let service: Service = Arc::new(StoreService::new(
+            store.clone(),
+            Arc::clone(&clock),
+            delivery,
+            unsubscribe.clone(),
+        ));
+        Ok(Self {
             leptos_options,
             service,
             store,
             clock,
             writer: Arc::new(FallbackWriter::new(None)),
-        }
+            auth: AuthSettings {
+                session_ttl: chrono::Duration::hours(i64::from(web.session_hours)),
+                secure_cookies: web.secure_cookies,
+                ..AuthSettings::default()
+            },
+            attempts: Arc::default(),
+            unsubscribe,
+        })
     }
 
     /// The same state, reporting on `writer`.
@@ -66,7 +99,8 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: pages, server functions, health, and static files.
+/// The whole HTTP surface: pages, server functions, health, and static files, behind the
+/// sign-in guard.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context = {
@@ -80,6 +114,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/signin", post(auth::sign_in))
+        .route("/signout", post(auth::sign_out))
+        .route(
+            "/unsubscribe",
+            get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
+        )
         .route("/api/v1/clients", post(api::create_client))
         .route("/api/v1/clients/{id}/score", get(api::client_score))
         .route("/api/v1/clients/{id}/fixes", post(api::record_fix))
@@ -90,6 +130,10 @@ pub fn router(state: AppState) -> Router {
         )
         .leptos_routes_with_context(&state, routes, context, page)
         .fallback(not_a_page)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -149,6 +193,9 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
         tracing::info!("empty database: adding demo data");
         demo::seed(&store, clock.as_ref(), 300).await?;
     }
+    if args.demo_data && store.user_count().await? == 0 {
+        demo::accounts(&store, clock.as_ref()).await?;
+    }
     let shutdown = CancellationToken::new();
     let writer = Arc::new(llm_writer(&args)?);
     // This process is the only worker on this database: whatever a previous run had in
@@ -169,7 +216,11 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(db = %store.path().display(), "Engage is serving at http://{addr}/");
-    let app = router(AppState::new(store.clone(), clock, addr).with_writer(writer));
+    let app = router(
+        AppState::new(store.clone(), clock, addr, &args.web)
+            .await?
+            .with_writer(writer),
+    );
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

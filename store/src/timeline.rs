@@ -46,6 +46,21 @@ impl Store {
         .await
     }
 
+    /// A number that grows with every score change, draft and review step (each table's
+    /// largest row id, added up: three index look-ups).
+    pub async fn change_stamp(&self) -> Result<u64> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM score_changes)
+                      + (SELECT COALESCE(MAX(rowid), 0) FROM emails)
+                      + (SELECT COALESCE(MAX(id), 0) FROM email_reviews)",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
     /// The client's stored scores, oldest first (the newest `limit`).
     pub async fn score_points(&self, client: ClientId, limit: u32) -> Result<Vec<ScorePoint>> {
         self.read(move |conn| {

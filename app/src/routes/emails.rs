@@ -1,62 +1,92 @@
-//! The email dashboard: every draft with its client, subject and review status.
+//! The review queue: drafts waiting for their stylist (all drafts for managers), with bulk
+//! approval, and the other emails by status. New drafts appear by themselves.
 
-use crate::live::use_ticker;
-use crate::routes::format_instant;
+use crate::error::AppError;
+use crate::live::use_change_stamp;
+use crate::routes::{FormStatus, LoadError, format_instant};
+use domain::views::ApproveReport;
+use domain::EmailStatus;
 use domain::views::EmailSummary;
 use leptos::prelude::*;
-use std::time::Duration;
+use leptos_router::hooks::use_query_map;
 
 #[server]
-pub async fn list_emails() -> Result<Vec<EmailSummary>, ServerFnError> {
-    use crate::service::{service, to_server_error};
-    service()?.list_emails(100).await.map_err(to_server_error)
+pub async fn list_emails(status: String) -> Result<Vec<EmailSummary>, AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    let status = match status.as_str() {
+        "" => Some(EmailStatus::Drafted),
+        "all" => None,
+        raw => Some(EmailStatus::parse(raw).ok_or_else(|| {
+            AppError::Invalid(domain::ValidationErrors::single(
+                "status",
+                "Status must be drafted, approved, sent, rejected, failed or all.",
+            ))
+        })?),
+    };
+    Ok(service.list_emails(&user, status, 200).await?)
 }
 
-/// Asks the pipeline for a new draft of an email awaiting review. `Err` carries a message
-/// for the stylist when the email can no longer be redrafted.
+/// Approves the chosen drafts and sends them.
 #[server]
-pub async fn regenerate_email(email_id: String) -> Result<Result<(), String>, ServerFnError> {
-    use crate::service::{ServiceError, service, to_server_error};
-    match service()?
-        .regenerate_email(domain::EmailId::new(email_id))
-        .await
-    {
-        Ok(()) => Ok(Ok(())),
-        Err(ServiceError::Invalid(errors)) => Ok(Err(errors
-            .message_for("email_id")
-            .unwrap_or("This email cannot be redrafted.")
-            .to_owned())),
-        Err(error) => Err(to_server_error(error)),
+pub async fn approve_emails(#[server(default)] ids: Vec<String>) -> Result<ApproveReport, AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    let ids = ids.into_iter().map(domain::EmailId::new).collect();
+    Ok(service.approve_emails(&user, ids).await?)
+}
+
+pub(crate) fn approve_message(report: &ApproveReport) -> String {
+    match (report.sent, report.failed) {
+        (1, 0) => "Approved and sent.".to_owned(),
+        (n, 0) => format!("Approved and sent {n} emails."),
+        (sent, failed) => format!(
+            "Approved. {sent} sent; {failed} could not be sent and are marked failed."
+        ),
     }
 }
 
-/// The email dashboard; refreshes itself as drafts arrive.
+const TABS: [(&str, &str); 6] = [
+    ("", "To review"),
+    ("approved", "Approved"),
+    ("sent", "Sent"),
+    ("rejected", "Rejected"),
+    ("failed", "Failed"),
+    ("all", "All"),
+];
+
+/// `/emails`.
 #[component]
 pub fn EmailsPage() -> impl IntoView {
-    let tick = use_ticker(Duration::from_secs(2));
-    let redraft = ServerAction::<RegenerateEmail>::new();
+    let query = use_query_map();
+    let status = Memo::new(move |_| query.read().get("status").unwrap_or_default());
+    let tick = use_change_stamp();
+    let approve = ServerAction::<ApproveEmails>::new();
     let emails = Resource::new(
-        move || (tick.get(), redraft.version().get()),
-        |_| list_emails(),
+        move || (status.get(), tick.get(), approve.version().get()),
+        |(status, _, _)| list_emails(status),
     );
+    let message = Signal::derive(move || match approve.value().get() {
+        Some(Ok(report)) => Some(approve_message(&report)),
+        Some(Err(error)) => Some(error.to_string()),
+        None => None,
+    });
     view! {
         <section class="panel">
             <h1>"Emails"</h1>
-            <p class="hint">"Drafts wait here for their stylist's review. New drafts appear by themselves."</p>
-            <p class="form-status" role="status">
-                {move || match redraft.value().get() {
-                    Some(Ok(Ok(()))) => "A new draft is on its way; it replaces the old one in a moment.".to_owned(),
-                    Some(Ok(Err(message))) => message,
-                    Some(Err(_)) => "The draft could not be redrafted just now; please try again.".to_owned(),
-                    None => String::new(),
-                }}
-            </p>
+            <p class="hint">"Drafts wait here for review: read, edit, approve or reject each one. New drafts appear by themselves."</p>
+            <nav class="tabs" aria-label="Email status">
+                {TABS.into_iter().map(|(value, label)| {
+                    let href = if value.is_empty() { "/emails".to_owned() } else { format!("/emails?status={value}") };
+                    let current = move || (status.get() == value).then_some("page");
+                    view! { <a href=href aria-current=current>{label}</a> }
+                }).collect_view()}
+            </nav>
+            <FormStatus message/>
             <Transition fallback=|| view! { <p>"Loading emails…"</p> }>
                 {move || Suspend::new(async move {
                     match emails.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No emails yet. Add a client and their welcome draft appears here."</p> }.into_any(),
-                        Ok(rows) => view! { <EmailTable rows redraft/> }.into_any(),
-                        Err(_) => view! { <p class="error">"The emails could not be loaded. Please reload the page."</p> }.into_any(),
+                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"Nothing here."</p> }.into_any(),
+                        Ok(rows) => view! { <EmailTable rows approve/> }.into_any(),
+                        Err(error) => view! { <LoadError error/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -64,43 +94,44 @@ pub fn EmailsPage() -> impl IntoView {
     }
 }
 
-/// Every email, newest first; drafts awaiting review can be redrafted.
 #[component]
-fn EmailTable(rows: Vec<EmailSummary>, redraft: ServerAction<RegenerateEmail>) -> impl IntoView {
+fn EmailTable(rows: Vec<EmailSummary>, approve: ServerAction<ApproveEmails>) -> impl IntoView {
+    let drafts = rows.iter().any(|e| e.status == EmailStatus::Drafted);
     view! {
-        <table class="emails">
-            <thead>
-                <tr><th>"Client"</th><th>"Stylist"</th><th>"Kind"</th><th>"Subject"</th><th>"Status"</th><th>"Writer"</th><th>"Drafted"</th><th></th></tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|email| {
+        <ActionForm action=approve attr:class="bulk">
+            <table class="emails">
+                <thead>
+                    <tr>
+                        <th scope="col"><span class="visually-hidden">"Select"</span></th>
+                        <th scope="col">"Client"</th><th scope="col">"Stylist"</th><th scope="col">"Kind"</th>
+                        <th scope="col">"Subject"</th><th scope="col">"Status"</th><th scope="col">"Writer"</th><th scope="col">"Drafted"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows.into_iter().enumerate().map(|(i, email)| {
+                        let id = email.id.as_str().to_owned();
+                        let select = (email.status == EmailStatus::Drafted).then(|| {
+                            let label = format!("Select the email to {}", email.client_name);
+                            view! { <input type="checkbox" name=format!("ids[{i}]") value=id.clone() aria-label=label/> }
+                        });
                         view! {
-                            <tr data-email-id=email.id.as_str().to_owned()>
-                                <td>{email.client_name}</td>
+                            <tr data-email-id=id.clone()>
+                                <td>{select}</td>
+                                <td><a href=format!("/clients/{}", email.client_id)>{email.client_name}</a></td>
                                 <td>{email.stylist_name}</td>
                                 <td>{email.kind.label()}</td>
-                                <td class="subject">{email.subject}</td>
+                                <td class="subject"><a href=format!("/emails/{id}")>{email.subject}</a></td>
                                 <td><span class=format!("status status-{}", email.status.as_str())>{email.status.as_str()}</span></td>
                                 <td>{email.writer}</td>
                                 <td>{format_instant(email.created_at)}</td>
-                                <td>
-                                    {(email.status == domain::EmailStatus::Drafted).then(|| {
-                                        let id = email.id.as_str().to_owned();
-                                        view! {
-                                            <ActionForm action=redraft attr:class="redraft">
-                                                <input type="hidden" name="email_id" value=id/>
-                                                <button type="submit" class="secondary" disabled=move || redraft.pending().get()>"Redraft"</button>
-                                            </ActionForm>
-                                        }
-                                    })}
-                                </td>
                             </tr>
                         }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {drafts.then(|| view! {
+                <button type="submit" disabled=move || approve.pending().get()>"Approve and send selected"</button>
+            })}
+        </ActionForm>
     }
 }

@@ -1,9 +1,100 @@
-//! One module per page.
+//! One module per page, and the small pieces they share.
 
+pub mod client_detail;
+pub mod client_form;
 pub mod clients;
+pub mod email_detail;
 pub mod emails;
+pub mod signin;
+
+use crate::error::AppError;
+use domain::Band;
+use leptos::prelude::*;
 
 /// How an instant reads in a table: UTC, to the minute.
 pub(crate) fn format_instant(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A score with its band, coloured by band; "Scoring…" until the pipeline scored it.
+#[component]
+pub fn BandBadge(score: Option<u8>, band: Option<Band>) -> impl IntoView {
+    match (score, band) {
+        (Some(score), Some(band)) => view! {
+            <span class=format!("band band-{}", band.as_str())>{score}" · "{band.label()}</span>
+        }
+        .into_any(),
+        _ => view! { <span class="band band-pending">"Scoring…"</span> }.into_any(),
+    }
+}
+
+/// The message under a form field when the last submission was refused because of it.
+/// `error` is the form's last outcome.
+pub(crate) fn field_error(
+    error: Signal<Option<AppError>>,
+    field: &'static str,
+    label: &'static str,
+) -> impl IntoView {
+    move || {
+        error.get().and_then(|e| e.message_for(field)).map(|message| {
+            view! {
+                <p class="field-error" id=format!("{}-error", field.replace(['.', '[', ']'], "-")) data-field=field role="alert">
+                    {format!("{label}: {message}")}
+                </p>
+            }
+        })
+    }
+}
+
+/// `aria-invalid` for a field, from the form's last outcome.
+pub(crate) fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn() -> &'static str {
+    move || {
+        if error.get().is_some_and(|e| e.message_for(field).is_some()) {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}
+
+/// The error of a server action's last run, if it failed.
+pub(crate) fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    let value = action.value();
+    Signal::derive(move || match value.get() {
+        Some(Err(error)) => Some(error),
+        _ => None,
+    })
+}
+
+/// A status line under a form: what the last submission did.
+#[component]
+pub fn FormStatus(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+    view! { <p class="form-status" role="status">{move || message.get()}</p> }
+}
+
+/// Shown instead of a page when it cannot be loaded.
+#[component]
+pub fn LoadError(error: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if error == AppError::NotFound
+        && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+    {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    let title = match error {
+        AppError::NotFound => "Not found",
+        AppError::SignedOut => "Signed out",
+        _ => "Something went wrong",
+    };
+    view! {
+        <section class="panel">
+            <h1>{title}</h1>
+            <p class="error">{error.to_string()}</p>
+            <p><a href="/">"Back to clients"</a></p>
+        </section>
+    }
 }

@@ -1,0 +1,97 @@
+//! The unsubscribe link in every email: `GET` shows a confirmation button (so a mail
+//! scanner that follows links unsubscribes nobody), `POST` unsubscribes — from that button
+//! or from a mail client's one-click `List-Unsubscribe-Post` (RFC 8058). The link is signed
+//! per client; anything else gets the same "link not valid" page.
+
+use crate::startup::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use domain::{ClientId, EmailConsent, ValidationErrors};
+use serde::Deserialize;
+use store::UpdateClientError;
+
+#[derive(Debug, Deserialize)]
+pub struct Link {
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// A small page in the site's style. Nothing from the request is echoed except the
+/// link's own parameters, escaped.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Engage</title><link rel=\"stylesheet\" href=\"/pkg/engage.css\"></head>\
+         <body><main><section class=\"panel narrow\"><h1>{title}</h1>{body}</section></main></body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+fn invalid() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "This link is not valid",
+        "<p>The unsubscribe link is incomplete or was changed. Please use the link from the email as it arrived.</p>",
+    )
+}
+
+/// `GET /unsubscribe?client=…&token=…`: asks for confirmation.
+pub async fn confirm(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
+    if !state.unsubscribe.verify(&link.client, &link.token) {
+        return invalid();
+    }
+    let escape = domain::email::escape_html;
+    page(
+        StatusCode::OK,
+        "Unsubscribe from these emails?",
+        &format!(
+            "<p>You will not receive any more emails from your stylist through Engage.</p>\
+             <form method=\"post\" action=\"/unsubscribe?client={}&amp;token={}\">\
+             <button type=\"submit\">Unsubscribe</button></form>",
+            escape(&link.client),
+            escape(&link.token)
+        ),
+    )
+}
+
+/// `POST /unsubscribe?client=…&token=…`: records the unsubscribe as a change to the client
+/// (so the pipeline sees it and no further draft is written). Idempotent.
+pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
+    if !state.unsubscribe.verify(&link.client, &link.token) {
+        return invalid();
+    }
+    let now = state.clock.now();
+    let outcome = state
+        .store
+        .update_client(ClientId::new(link.client.clone()), None, now, move |client| {
+            if !matches!(client.profile.consent(), EmailConsent::Unsubscribed { .. }) {
+                client
+                    .profile
+                    .set_consent(EmailConsent::Unsubscribed { at: now });
+            }
+            Ok::<(), ValidationErrors>(())
+        })
+        .await;
+    match outcome {
+        Ok(_) => {
+            tracing::info!(client_id = %link.client, "client unsubscribed");
+            page(
+                StatusCode::OK,
+                "You are unsubscribed",
+                "<p>You will not receive any more of these emails. If this was a mistake, tell your stylist.</p>",
+            )
+        }
+        Err(UpdateClientError::NotFound) => invalid(),
+        Err(error) => {
+            tracing::error!(%error, "unsubscribe failed");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "<p>We could not record this just now. Please try the link again in a minute.</p>",
+            )
+        }
+    }
+}
