@@ -78,10 +78,12 @@ watchdog.unref();
 
 const waitForHealth = () => waitUntilHealthy(baseUrl, () => serverExit, 30_000);
 
+// The session cookie of the manager account the test signs in as (sessions outlive restarts).
+let cookie = "";
 async function call(method, path, body) {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
-    headers: body ? { "content-type": "application/json" } : {},
+    headers: { cookie, ...(body ? { "content-type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await response.text();
@@ -104,9 +106,26 @@ try {
   });
   const seedCode = await new Promise((resolve) => seeded.once("exit", resolve));
   if (seedCode !== 0) throw new Error(`engage seed exited with ${seedCode}`);
+  const password = `crash-test-${Date.now()}`;
+  const account = spawn(bin, ["user", "add", "--email", "crash@engage.example", "--role", "manager"], {
+    cwd: work,
+    env: { ...process.env, ENGAGE_DB: join(work, "engage.db"), RUST_LOG: "warn" },
+    stdio: ["pipe", "inherit", "inherit"],
+  });
+  account.stdin.end(password);
+  const accountCode = await new Promise((resolve) => account.once("exit", resolve));
+  if (accountCode !== 0) throw new Error(`engage user add exited with ${accountCode}`);
   const stylist = "st-maya";
   start();
   await waitForHealth();
+  const signIn = await fetch(`${baseUrl}/signin`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ email: "crash@engage.example", password }),
+  });
+  cookie = (signIn.headers.get("set-cookie") || "").split(";")[0];
+  if (!cookie.startsWith("engage_session=") || cookie === "engage_session=") throw new Error(`sign-in failed: ${signIn.status} ${signIn.headers.get("location")}`);
 
   const clients = [];
   for (let i = 0; i < CLIENTS; i++) {

@@ -52,7 +52,14 @@ try {
     .filter((f) => f.endsWith(".test.mjs"))
     .map((f) => join(here, "tests", f));
   const runner = spawn(process.execPath, ["--test", "--test-concurrency=1", ...tests], {
-    env: { ...process.env, BASE_URL: baseUrl, ARTIFACTS: artifacts },
+    env: {
+      ...process.env,
+      BASE_URL: baseUrl,
+      ARTIFACTS: artifacts,
+      // Written by the server on first start (demo data), beside its database.
+      ACCOUNTS: join(work, "demo-accounts.txt"),
+      OUTBOX: join(work, "data", "outbox"),
+    },
     stdio: "inherit",
   });
   const code = await new Promise((resolve) => runner.once("exit", (c) => resolve(c ?? 1)));

@@ -80,9 +80,16 @@ async fn start() -> Running {
         .await
         .expect("clients imported");
     let clients = store
-        .list_clients(CLIENTS as u32)
+        .list_clients(
+            domain::views::ClientQuery {
+                limit: CLIENTS as u32,
+                ..Default::default()
+            },
+            None,
+        )
         .await
         .expect("clients listed")
+        .clients
         .into_iter()
         .map(|c| c.id)
         .collect();
@@ -94,6 +101,7 @@ async fn start() -> Running {
         queue_max_receives: 5,
         change_retention_hours: 24,
         llm: engage::config::LlmArgs::default(),
+        web: engage::config::WebArgs::local(dir.path()),
     };
     let tasks = engage::startup::spawn_pipeline(
         &store,
@@ -102,10 +110,34 @@ async fn start() -> Running {
         &args,
         &shutdown,
     );
-    let router = engage::startup::router(engage::startup::AppState::new(
-        store.clone(),
-        clock,
-        args.addr,
+    // Every request is made as a signed-in manager, as an integration would be.
+    let manager = store
+        .add_user(
+            domain::ClientEmail::parse("manager@engage.example").expect("an address"),
+            domain::user::Role::Manager,
+            None,
+            domain::user::Password::parse("benchmark password").expect("a password"),
+            clock.now(),
+        )
+        .await
+        .expect("a manager account");
+    let token = store
+        .create_session(&manager, clock.now(), chrono::Duration::hours(12))
+        .await
+        .expect("a session");
+    let cookie = axum::http::HeaderValue::from_str(&format!("engage_session={token}"))
+        .expect("a cookie");
+    let state = engage::startup::AppState::new(store.clone(), clock, args.addr, &args.web)
+        .await
+        .expect("the app state");
+    let router = engage::startup::router(state).layer(axum::middleware::map_request(
+        move |mut request: Request<Body>| {
+            let cookie = cookie.clone();
+            async move {
+                request.headers_mut().insert(header::COOKIE, cookie);
+                request
+            }
+        },
     ));
     let running = Running {
         _dir: dir,

@@ -87,8 +87,18 @@ async fn a_new_client_is_scored_and_gets_one_welcome_draft() {
         "subject: {}",
         emails[0].subject
     );
-    let listed = p.store.list_clients(10).await.unwrap();
-    assert_eq!(listed[0].score, Some(55));
+    let listed = p
+        .store
+        .list_clients(
+            domain::views::ClientQuery {
+                limit: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.clients[0].score, Some(55));
 
     let stats = p
         .store

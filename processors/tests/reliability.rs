@@ -327,6 +327,10 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
             EVENTS_QUEUE,
             drafts[0].id.clone(),
             Some("mention the autumn edit".into()),
+            store::Reviewer {
+                name: "maya@engage.example".into(),
+                scope: None,
+            },
             clock.now(),
         )
         .await
@@ -382,10 +386,14 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
                 EVENTS_QUEUE,
                 domain::EmailId::new("nope"),
                 None,
+                store::Reviewer {
+                    name: "maya@engage.example".into(),
+                    scope: None,
+                },
                 clock.now()
             )
             .await,
-        Err(store::RedraftError::NotFound)
+        Err(store::ReviewError::NotFound)
     ));
 }
 

@@ -56,6 +56,26 @@ async fn drafts_are_labelled_with_the_answering_model_and_carry_token_counts() {
         .status()
         .unwrap();
     assert!(seeded.success());
+    // A manager session, made in the database before the server opens it.
+    let cookie = {
+        let store = store::Store::open(&db).unwrap();
+        let now = chrono::Utc::now();
+        let user = store
+            .add_user(
+                domain::ClientEmail::parse("manager@engage.example").unwrap(),
+                domain::user::Role::Manager,
+                None,
+                domain::user::Password::parse("a long test password").unwrap(),
+                now,
+            )
+            .await
+            .unwrap();
+        let token = store
+            .create_session(&user, now, chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        format!("engage_session={token}")
+    };
     let port = free_port();
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_engage"))
@@ -74,7 +94,17 @@ async fn drafts_are_labelled_with_the_answering_model_and_carry_token_counts() {
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::COOKIE,
+                reqwest::header::HeaderValue::from_str(&cookie).unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while http.get(format!("{base}/healthz")).send().await.is_err() {
         assert!(Instant::now() < deadline, "the server did not start");
