@@ -668,4 +668,102 @@ mod tests {
             (0, 0, 1)
         );
     }
+
+    #[tokio::test]
+    async fn client_pages_cover_every_client_once_in_order_for_each_sort_and_filter() {
+        use domain::views::{ClientQuery, ClientSort};
+        let (_dir, store) = store_with_stylist().await;
+        store
+            .upsert_stylist(StylistId::new("st-2"), "Jonas".into(), "jonas@engage.example".into())
+            .await
+            .unwrap();
+        let mut batch = Vec::new();
+        for i in 0..60 {
+            let mut client = new_client(&format!("Client {i:03}"), &format!("client{i}@example.com"));
+            if i % 3 == 0 {
+                client.stylist_id = StylistId::new("st-2");
+            }
+            batch.push(client);
+        }
+        batch.push(new_client("Ada Lovelace", "ada@example.org"));
+        store.import_clients(batch, at("2026-01-02T10:00:00Z")).await.unwrap();
+        // Scores as the pipeline would leave them: a spread over every band, some unscored.
+        store
+            .write(|conn| {
+                conn.execute(
+                    "UPDATE clients SET score = (rowid * 37) % 101,
+                        band = CASE WHEN (rowid * 37) % 101 >= 75 THEN 'thriving' WHEN (rowid * 37) % 101 >= 50 THEN 'steady'
+                                    WHEN (rowid * 37) % 101 >= 25 THEN 'cooling' ELSE 'at_risk' END
+                     WHERE rowid % 7 != 0",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+
+        let walk = |sort: ClientSort, band: Option<domain::Band>, scope: Option<&str>| {
+            let store = store.clone();
+            let scope = scope.map(StylistId::new);
+            async move {
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let query = ClientQuery { sort, band, after: after.clone(), limit: 7, ..ClientQuery::default() };
+                    let page = store.list_clients(query, scope.clone()).await.unwrap();
+                    assert!(page.clients.len() <= 7);
+                    seen.extend(page.clients);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break seen,
+                    }
+                }
+            }
+        };
+        for sort in ClientSort::ALL {
+            let all = walk(sort, None, None).await;
+            let mut ids: Vec<_> = all.iter().map(|c| c.id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), 61, "{sort:?}: every client exactly once");
+            let scores: Vec<i32> = all.iter().map(|c| c.score.map_or(-1, i32::from)).collect();
+            match sort {
+                ClientSort::ScoreLowest => assert!(scores.is_sorted(), "{scores:?}"),
+                ClientSort::ScoreHighest => assert!(scores.iter().rev().is_sorted(), "{scores:?}"),
+                _ => {}
+            }
+        }
+        let theirs = walk(ClientSort::Newest, None, Some("st-2")).await;
+        assert_eq!(theirs.len(), 20);
+        assert!(theirs.iter().all(|c| c.stylist_id.as_str() == "st-2"));
+        let at_risk = walk(ClientSort::ScoreLowest, Some(domain::Band::AtRisk), None).await;
+        assert!(!at_risk.is_empty());
+        assert!(at_risk.iter().all(|c| c.band == Some(domain::Band::AtRisk) && c.score.unwrap() < 25));
+
+        let search = |text: &str| {
+            let store = store.clone();
+            let query = ClientQuery { search: text.into(), limit: 100, ..ClientQuery::default() };
+            async move { store.list_clients(query, None).await.unwrap().clients }
+        };
+        assert_eq!(search("LOVEL").await[0].name, "Ada Lovelace", "any part of a name, any case");
+        assert_eq!(search("example.org").await.len(), 1, "addresses too");
+        assert_eq!(search("Ad").await.len(), 1, "short searches match the start");
+        assert_eq!(search("client 01").await.len(), 10);
+        assert!(search("100%").await.is_empty(), "wildcards are plain text");
+        assert!(search("\"; DROP TABLE clients; --").await.is_empty());
+        // Renaming a client updates the search index.
+        let ada = search("Lovelace").await.remove(0);
+        store
+            .update_client(ada.id.clone(), None, at("2026-01-03T10:00:00Z"), |c| {
+                c.name = domain::ClientName::parse("Ada King").unwrap();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(search("Lovelace").await.is_empty());
+        assert_eq!(search("king").await[0].id, ada.id);
+
+        let bad = ClientQuery { after: Some("not-a-cursor".into()), limit: 5, ..ClientQuery::default() };
+        assert!(matches!(store.list_clients(bad, None).await, Err(ListError::BadCursor)));
+    }
 }

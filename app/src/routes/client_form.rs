@@ -347,24 +347,23 @@ fn EditForm(
     let conflict = move || matches!(error.get(), Some(AppError::Conflict { .. }));
     let status = Signal::derive(move || error.get().map(|e| e.to_string()));
     let back = format!("/clients/{id}");
+    let id = StoredValue::new(id);
     view! {
         {move || conflict().then(|| view! {
             <p class="conflict" role="alert" id="conflict">"Someone else saved this client while you were editing. The form now shows their version; make your change again and save."</p>
         })}
-        {move || {
-            let (values, version) = shown.get();
-            let id = id.clone();
-            view! {
-                <ActionForm action=save attr:class="client-form" attr:novalidate=true>
-                    <input type="hidden" name="id" value=id/>
-                    <input type="hidden" name="version" value=version.to_string()/>
-                    <ClientFields values error show_status=true/>
-                    <div class="actions">
-                        <button type="submit" disabled=move || save.pending().get()>"Save"</button>
-                    </div>
-                </ActionForm>
-            }
-        }}
+        // Keyed on the version, so a newer version builds fresh fields (with the newer
+        // values) instead of patching the ones the stylist typed into.
+        <For each=move || std::iter::once(shown.get()) key=|(_, version)| *version let((values, version))>
+            <ActionForm action=save attr:class="client-form" attr:novalidate=true>
+                <input type="hidden" name="id" value=id.get_value()/>
+                <input type="hidden" name="version" value=version.to_string()/>
+                <ClientFields values error show_status=true/>
+                <div class="actions">
+                    <button type="submit" disabled=move || save.pending().get()>"Save"</button>
+                </div>
+            </ActionForm>
+        </For>
         <a href=back>"Back to the client"</a>
         <FormStatus message=status/>
     }
