@@ -3,9 +3,9 @@
 //! so the page can show the same messages either way.
 
 use domain::{ClientEdit, ValidationErrors};
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +15,10 @@ pub enum AppError {
     /// No such thing, or not one this user may see.
     NotFound,
     /// Someone else saved the client first: their values and version.
-    Conflict { current: Box<ClientEdit>, version: u64 },
+    Conflict {
+        current: Box<ClientEdit>,
+        version: u64,
+    },
     /// The session ended; sign in again.
     SignedOut,
     /// Something failed on our side (details only in the server log).

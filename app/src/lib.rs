@@ -24,7 +24,12 @@ use routes::signin::SignInPage;
 /// Who is signed in, for the header: email and role.
 #[server]
 pub async fn whoami() -> Result<Option<(String, String)>, error::AppError> {
-    Ok(service::signed_in().map(|user| (user.email.as_str().to_owned(), user.role.as_str().to_owned())))
+    Ok(service::signed_in().map(|user| {
+        (
+            user.email.as_str().to_owned(),
+            user.role.as_str().to_owned(),
+        )
+    }))
 }
 
 /// The HTML document around the app, rendered on the server.

@@ -5,13 +5,13 @@
 //! book, and anything outside it is [`ServiceError::NotFound`], exactly like something
 //! that does not exist.
 
+use crate::error::AppError;
+use domain::ValidationErrors;
 use domain::user::User;
 use domain::views::{
     ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, Stylist,
 };
 use domain::{Activity, Client, ClientEdit, ClientId, ClientInput, EmailId, EmailStatus, EventId};
-use domain::ValidationErrors;
-use crate::error::AppError;
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -38,9 +38,9 @@ impl std::fmt::Display for ServiceError {
         match self {
             Self::Invalid(errors) => errors.fmt(f),
             Self::NotFound => f.write_str("Not found."),
-            Self::Conflict(_) => f.write_str(
-                "Someone else changed this client meanwhile; their version is shown.",
-            ),
+            Self::Conflict(_) => {
+                f.write_str("Someone else changed this client meanwhile; their version is shown.")
+            }
             Self::Forbidden => f.write_str("Your role does not allow this."),
             Self::Unavailable => {
                 f.write_str("Engage could not complete this just now; please try again.")
@@ -58,10 +58,16 @@ pub trait EngageService: Send + Sync + 'static {
         viewer: &User,
         query: ClientQuery,
     ) -> Result<ClientPage, ServiceError>;
-    async fn client_detail(&self, viewer: &User, id: ClientId)
-    -> Result<ClientDetail, ServiceError>;
-    async fn create_client(&self, viewer: &User, input: ClientInput)
-    -> Result<Client, ServiceError>;
+    async fn client_detail(
+        &self,
+        viewer: &User,
+        id: ClientId,
+    ) -> Result<ClientDetail, ServiceError>;
+    async fn create_client(
+        &self,
+        viewer: &User,
+        input: ClientInput,
+    ) -> Result<Client, ServiceError>;
     /// Saves the edit form, refused with [`ServiceError::Conflict`] unless the client is
     /// still at `expected_version`.
     async fn update_client(
@@ -87,8 +93,7 @@ pub trait EngageService: Send + Sync + 'static {
         status: Option<EmailStatus>,
         limit: u32,
     ) -> Result<Vec<EmailSummary>, ServiceError>;
-    async fn email_detail(&self, viewer: &User, id: EmailId)
-    -> Result<EmailDetail, ServiceError>;
+    async fn email_detail(&self, viewer: &User, id: EmailId) -> Result<EmailDetail, ServiceError>;
     async fn edit_email(
         &self,
         viewer: &User,

@@ -125,8 +125,8 @@ async fn start() -> Running {
         .create_session(&manager, clock.now(), chrono::Duration::hours(12))
         .await
         .expect("a session");
-    let cookie = axum::http::HeaderValue::from_str(&format!("engage_session={token}"))
-        .expect("a cookie");
+    let cookie =
+        axum::http::HeaderValue::from_str(&format!("engage_session={token}")).expect("a cookie");
     let state = engage::startup::AppState::new(store.clone(), clock, args.addr, &args.web)
         .await
         .expect("the app state");

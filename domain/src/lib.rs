@@ -15,7 +15,8 @@ pub mod validation;
 pub mod views;
 
 pub use client::{
-    Client, ClientEdit, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient, StylistId,
+    Client, ClientEdit, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient,
+    StylistId,
 };
 pub use email::{DraftText, EmailId, EmailKind, EmailStatus};
 pub use event::{ChangeRecord, DomainEvent, EventId, EventKind, FieldChange};

@@ -252,7 +252,9 @@ impl StyleProfile {
         }
         let sizes = Sizes {
             top: errors.collect(size("sizes.top", &sizes.top)).flatten(),
-            bottom: errors.collect(size("sizes.bottom", &sizes.bottom)).flatten(),
+            bottom: errors
+                .collect(size("sizes.bottom", &sizes.bottom))
+                .flatten(),
             dress: errors.collect(size("sizes.dress", &sizes.dress)).flatten(),
             shoe: errors.collect(size("sizes.shoe", &sizes.shoe)).flatten(),
         };
@@ -1369,7 +1371,11 @@ mod tests {
         };
         fix("2026-05-01").apply(&mut profile, today).unwrap();
         fix("2026-03-01").apply(&mut profile, today).unwrap();
-        let dates: Vec<_> = profile.fixes().iter().map(|f| f.delivered_on().to_string()).collect();
+        let dates: Vec<_> = profile
+            .fixes()
+            .iter()
+            .map(|f| f.delivered_on().to_string())
+            .collect();
         assert_eq!(dates, ["2026-03-01", "2026-05-01"]);
 
         let bad = Activity::Feedback(FeedbackInput {
@@ -1384,12 +1390,18 @@ mod tests {
             purchased_on: "2026-05-02".into(),
             amount: "0".into(),
         });
-        assert_eq!(free.apply(&mut profile, today).unwrap_err().0[0].field, "amount");
+        assert_eq!(
+            free.apply(&mut profile, today).unwrap_err().0[0].field,
+            "amount"
+        );
         let early = Activity::Purchase(PurchaseInput {
             purchased_on: "2025-12-01".into(),
             amount: "10".into(),
         });
-        assert_eq!(early.apply(&mut profile, today).unwrap_err().0[0].field, "purchased_on");
+        assert_eq!(
+            early.apply(&mut profile, today).unwrap_err().0[0].field,
+            "purchased_on"
+        );
         assert!(profile.purchases().is_empty() && profile.feedback().is_empty());
     }
 }

@@ -1,9 +1,9 @@
 //! Read models: what the UI and the API show about clients, stylists and emails.
 
 use crate::client::{Client, ClientId, ClientStatus, StylistId};
-use crate::validation::{FieldError, ValidationErrors};
 use crate::email::{EmailId, EmailKind, EmailStatus};
 use crate::score::Band;
+use crate::validation::{FieldError, ValidationErrors};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -142,10 +142,7 @@ impl ClientQuery {
         let band = match band.trim() {
             "" => None,
             raw => errors.collect(Band::parse(raw).ok_or_else(|| {
-                FieldError::new(
-                    "band",
-                    "Band must be thriving, steady, cooling or at_risk.",
-                )
+                FieldError::new("band", "Band must be thriving, steady, cooling or at_risk.")
             })),
         };
         let status = match status.trim() {
@@ -164,7 +161,9 @@ impl ClientQuery {
                 format!("Limit must be between 1 and {}.", Self::MAX_LIMIT),
             ))),
         };
-        let after = Some(after.trim()).filter(|a| !a.is_empty()).map(str::to_owned);
+        let after = Some(after.trim())
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned);
         match (sort, limit) {
             (Some(sort), Some(limit)) if errors.is_empty() => Ok(Self {
                 search: search.to_owned(),
@@ -283,15 +282,20 @@ mod tests {
 
     #[test]
     fn a_client_query_parses_from_form_strings_and_names_bad_fields() {
-        let query = ClientQuery::parse(" ada ", "at_risk", "active", "score_lowest", "", None).unwrap();
+        let query =
+            ClientQuery::parse(" ada ", "at_risk", "active", "score_lowest", "", None).unwrap();
         assert_eq!(query.search, "ada");
         assert_eq!(query.band, Some(Band::AtRisk));
         assert_eq!(query.status, Some(ClientStatus::Active));
         assert_eq!(query.sort, ClientSort::ScoreLowest);
         assert_eq!(query.limit, ClientQuery::DEFAULT_LIMIT);
-        assert_eq!(ClientQuery::parse("", "", "", "", "", None).unwrap().sort, ClientSort::Newest);
+        assert_eq!(
+            ClientQuery::parse("", "", "", "", "", None).unwrap().sort,
+            ClientSort::Newest
+        );
 
-        let errors = ClientQuery::parse(&"x".repeat(101), "hot", "gone", "random", "", Some(0)).unwrap_err();
+        let errors =
+            ClientQuery::parse(&"x".repeat(101), "hot", "gone", "random", "", Some(0)).unwrap_err();
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["search", "band", "status", "sort", "limit"]);
     }

@@ -2,7 +2,9 @@
 //! with the factors that explain it, its history and the model's view. (The full REST
 //! surface with OpenAPI follows.)
 
+use crate::auth::SignedIn;
 use crate::startup::AppState;
+use app::service::ServiceError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -16,8 +18,6 @@ use domain::views::EmailSummary;
 use domain::{Activity, Client, ClientId, ClientInput, ValidationErrors};
 use domain::{EmailId, EventId};
 use serde::{Deserialize, Serialize};
-use crate::auth::SignedIn;
-use app::service::ServiceError;
 use store::{ScoreChange, StoreError};
 
 /// Why an API request failed. Rendered as a JSON problem (`{"status", "title", "detail"}`);
@@ -348,7 +348,10 @@ pub async fn regenerate_email(
         .map_err(|e| match e {
             ServiceError::Invalid(errors) if errors.message_for("email_id").is_some() => {
                 ApiError::NotPending {
-                    message: errors.message_for("email_id").unwrap_or_default().to_owned(),
+                    message: errors
+                        .message_for("email_id")
+                        .unwrap_or_default()
+                        .to_owned(),
                 }
             }
             other => ApiError::from_service(other, || ApiError::EmailNotFound(email.clone())),

@@ -359,20 +359,44 @@ mod tests {
     fn the_session_cookie_is_found_among_others() {
         let h = headers(&[("cookie", "theme=dark; engage_session=abc123; x=y")]);
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc123"));
-        assert_eq!(cookie(&headers(&[("cookie", "theme=dark")]), SESSION_COOKIE), None);
+        assert_eq!(
+            cookie(&headers(&[("cookie", "theme=dark")]), SESSION_COOKIE),
+            None
+        );
     }
 
     #[test]
     fn cross_site_posts_are_refused_and_same_site_ones_pass() {
         let host = ("host", "127.0.0.1:3000");
-        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin")])));
-        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "cross-site")])));
-        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "same-site")])));
-        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:3000")])));
-        assert!(!same_origin(&headers(&[host, ("origin", "https://evil.example")])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:3000")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
         assert!(!same_origin(&headers(&[host, ("origin", "null")])));
-        assert!(same_origin(&headers(&[host, ("referer", "http://127.0.0.1:3000/clients")])));
-        assert!(!same_origin(&headers(&[host, ("referer", "https://evil.example/x")])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("referer", "http://127.0.0.1:3000/clients")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("referer", "https://evil.example/x")
+        ])));
         // A program (curl, an integration) sends none of these.
         assert!(same_origin(&headers(&[host])));
     }

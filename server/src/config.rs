@@ -213,9 +213,22 @@ pub struct WebArgs {
     #[arg(long, env = "ENGAGE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Directory approved emails are written to, one .eml file each.
+    /// Directory approved emails are written to, one .eml file each (when no SMTP server
+    /// is configured).
     #[arg(long, env = "ENGAGE_OUTBOX_DIR", default_value = "data/outbox")]
     pub outbox_dir: std::path::PathBuf,
+
+    /// Send approved emails through this SMTP server instead of the outbox:
+    /// `smtps://user:password@host` (TLS), `smtp://user:password@host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25` (plain, for a relay on the same network).
+    /// Read from the environment only; never logged.
+    #[arg(
+        long = "smtp-url",
+        env = "ENGAGE_SMTP_URL",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub smtp_url: Option<String>,
 
     /// Hours a sign-in lasts.
     #[arg(long, env = "ENGAGE_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
@@ -233,6 +246,7 @@ impl WebArgs {
         Self {
             public_url: None,
             outbox_dir: dir.join("outbox"),
+            smtp_url: None,
             session_hours: 12,
             secure_cookies: false,
         }

@@ -90,6 +90,45 @@ impl Delivery for Outbox {
     }
 }
 
+/// Sends each email to an SMTP server (the address in `ENGAGE_SMTP_URL`).
+pub struct Smtp {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+}
+
+impl Smtp {
+    /// A sender for `url`; an unusable address is refused with the reason (without the
+    /// address, which may hold a password).
+    pub fn new(url: &str) -> Result<Self, String> {
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("ENGAGE_SMTP_URL is not a usable SMTP address: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(Self { transport })
+    }
+}
+
+#[async_trait::async_trait]
+impl Delivery for Smtp {
+    async fn deliver(&self, email: &Outgoing, unsubscribe_url: &str) -> Result<(), String> {
+        use lettre::AsyncTransport;
+        let address = |raw: &str| {
+            raw.parse::<lettre::Address>()
+                .map_err(|e| format!("the address {raw} cannot be sent to: {e}"))
+        };
+        let envelope = lettre::address::Envelope::new(
+            Some(address(&email.stylist_email)?),
+            vec![address(&email.client_email)?],
+        )
+        .map_err(|e| format!("no envelope: {e}"))?;
+        let message = render_eml(email, unsubscribe_url, chrono::Utc::now());
+        self.transport
+            .send_raw(&envelope, message.as_bytes())
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the SMTP server refused the email: {e}"))
+    }
+}
+
 /// Header text with line breaks removed, so no value can add a header of its own.
 fn one_line(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
@@ -125,9 +164,16 @@ pub fn render_eml(
     unsubscribe_url: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> String {
-    let body = email.text.body_text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let body = email
+        .text
+        .body_text
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
     [
-        format!("From: {}", mailbox(&email.stylist_name, &email.stylist_email)),
+        format!(
+            "From: {}",
+            mailbox(&email.stylist_name, &email.stylist_email)
+        ),
         format!("To: {}", mailbox(&email.client_name, &email.client_email)),
         format!("Subject: {}", encoded_word(&email.text.subject)),
         format!("Date: {}", now.to_rfc2822()),
@@ -194,9 +240,14 @@ mod tests {
             now,
         );
         let (head, body) = eml.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains("List-Unsubscribe: <https://e.example/unsubscribe?client=c-1&token=t>"));
+        assert!(
+            head.contains("List-Unsubscribe: <https://e.example/unsubscribe?client=c-1&token=t>")
+        );
         assert!(head.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
-        assert!(head.contains("To: =?utf-8?B?"), "non-ASCII names are encoded");
+        assert!(
+            head.contains("To: =?utf-8?B?"),
+            "non-ASCII names are encoded"
+        );
         assert!(!head.lines().any(|l| l.starts_with("Bcc:")), "{head}");
         assert!(head.contains("Subject: HelloBcc: everyone@example.com"));
         assert!(body.starts_with("Hi Ada,\r\nnew pieces are in."));

@@ -161,11 +161,13 @@ pub fn account_list() -> Vec<(String, Role, Option<StylistId>)> {
         ("manager@engage.example".to_owned(), Role::Manager, None),
         ("admin@engage.example".to_owned(), Role::Admin, None),
     ];
-    accounts.extend(
-        STYLISTS
-            .iter()
-            .map(|(id, _, email)| ((*email).to_owned(), Role::Stylist, Some(StylistId::new(*id)))),
-    );
+    accounts.extend(STYLISTS.iter().map(|(id, _, email)| {
+        (
+            (*email).to_owned(),
+            Role::Stylist,
+            Some(StylistId::new(*id)),
+        )
+    }));
     accounts
 }
 
@@ -188,9 +190,7 @@ pub async fn accounts(store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
             .collect()
     };
-    let mut listing = format!(
-        "Engage demo accounts (password for each: {password})\n"
-    );
+    let mut listing = format!("Engage demo accounts (password for each: {password})\n");
     for (email, role, stylist) in account_list() {
         let address = ClientEmail::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
         let secret = Password::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -2,8 +2,8 @@
 //! kept in a library so integration tests can build the same router the binary serves.
 
 pub mod api;
-pub mod auth;
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod demo;

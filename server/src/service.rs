@@ -6,8 +6,8 @@ use app::service::{EngageService, ServiceError};
 use domain::score::engagement_score;
 use domain::user::{Role, User};
 use domain::views::{
-    ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, FactorLine, Outlook,
-    ScoreView, Stylist,
+    ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, FactorLine,
+    Outlook, ScoreView, Stylist,
 };
 use domain::{
     Activity, Client, ClientEdit, ClientId, ClientInput, EmailId, EmailStatus, EventId, NewClient,

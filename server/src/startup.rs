@@ -2,7 +2,7 @@
 
 use crate::auth::{AttemptLimiter, AuthSettings};
 use crate::config::{ServeArgs, WebArgs};
-use crate::delivery::{Outbox, UnsubscribeLinks};
+use crate::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use crate::service::StoreService;
 use crate::{api, assets, auth, demo, health, unsubscribe};
 use app::service::Service;
@@ -67,9 +67,22 @@ impl AppState {
             .unwrap_or_else(|| format!("http://{addr}"));
         let key = store.secret("unsubscribe_key").await?;
         let unsubscribe = UnsubscribeLinks::new(key.into_bytes(), &public_url);
-        let delivery = Arc::new(Outbox {
-            dir: web.outbox_dir.clone(),
-        });
+        let delivery: Arc<dyn Delivery> = match web
+            .smtp_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            Some(url) => {
+                tracing::info!("approved emails are sent over SMTP");
+                Arc::new(Smtp::new(url.trim()).map_err(|e| anyhow::anyhow!(e))?)
+            }
+            None => {
+                tracing::info!(outbox = %web.outbox_dir.display(), "approved emails are written to the outbox");
+                Arc::new(Outbox {
+                    dir: web.outbox_dir.clone(),
+                })
+            }
+        };
         let service: Service = Arc::new(StoreService::new(
             store.clone(),
             Arc::clone(&clock),

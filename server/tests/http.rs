@@ -33,18 +33,44 @@ struct TestApp {
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn app() -> TestApp {
+    app_sending_to(None).await
+}
+
+/// The app, sending approved emails to the SMTP server at `smtp` when given.
+async fn app_sending_to(smtp: Option<String>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("engage.db")).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut sessions = Vec::new();
     for (who, id, name, email, role) in [
-        (As::Maya, "st-1", "Maya Okafor", "maya@engage.example", domain::user::Role::Stylist),
-        (As::Jonas, "st-2", "Jonas Lindqvist", "jonas@engage.example", domain::user::Role::Stylist),
-        (As::Manager, "", "", "manager@engage.example", domain::user::Role::Manager),
+        (
+            As::Maya,
+            "st-1",
+            "Maya Okafor",
+            "maya@engage.example",
+            domain::user::Role::Stylist,
+        ),
+        (
+            As::Jonas,
+            "st-2",
+            "Jonas Lindqvist",
+            "jonas@engage.example",
+            domain::user::Role::Stylist,
+        ),
+        (
+            As::Manager,
+            "",
+            "",
+            "manager@engage.example",
+            domain::user::Role::Manager,
+        ),
     ] {
         let stylist = (!id.is_empty()).then(|| domain::StylistId::new(id));
         if let Some(stylist) = &stylist {
-            store.upsert_stylist(stylist.clone(), name.into(), email.into()).await.unwrap();
+            store
+                .upsert_stylist(stylist.clone(), name.into(), email.into())
+                .await
+                .unwrap();
         }
         let user = store
             .add_user(
@@ -56,18 +82,38 @@ async fn app() -> TestApp {
             )
             .await
             .unwrap();
-        let token = store.create_session(&user, clock.now(), chrono::Duration::hours(1)).await.unwrap();
+        let token = store
+            .create_session(&user, clock.now(), chrono::Duration::hours(1))
+            .await
+            .unwrap();
         sessions.push((who, token));
     }
-    let state = AppState::new(store.clone(), clock, "127.0.0.1:3000".parse().unwrap(), &WebArgs::local(dir.path()))
-        .await
-        .unwrap();
-    TestApp { router: router(state), dir, store, sessions }
+    let web = WebArgs {
+        smtp_url: smtp,
+        ..WebArgs::local(dir.path())
+    };
+    let state = AppState::new(
+        store.clone(),
+        clock,
+        "127.0.0.1:3000".parse().unwrap(),
+        &web,
+    )
+    .await
+    .unwrap();
+    TestApp {
+        router: router(state),
+        dir,
+        store,
+        sessions,
+    }
 }
 
 impl TestApp {
     fn request(&self, method: &str, path: &str, who: As) -> axum::http::request::Builder {
-        let mut builder = Request::builder().method(method).uri(path).header(header::HOST, "127.0.0.1:3000");
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "127.0.0.1:3000");
         if let Some((_, token)) = self.sessions.iter().find(|(w, _)| *w == who) {
             builder = builder.header(header::COOKIE, format!("engage_session={token}"));
         }
@@ -79,7 +125,8 @@ impl TestApp {
     }
 
     async fn get(&self, path: &str, who: As) -> axum::response::Response {
-        self.send(self.request("GET", path, who).body(Body::empty()).unwrap()).await
+        self.send(self.request("GET", path, who).body(Body::empty()).unwrap())
+            .await
     }
 
     /// A server function called the way the hydrated page calls it.
@@ -114,7 +161,12 @@ impl TestApp {
         (status, content_type, body)
     }
 
-    async fn post_json(&self, path: &str, body: serde_json::Value, who: As) -> (StatusCode, serde_json::Value) {
+    async fn post_json(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        who: As,
+    ) -> (StatusCode, serde_json::Value) {
         let response = self
             .send(
                 self.request("POST", path, who)
@@ -124,7 +176,10 @@ impl TestApp {
             )
             .await;
         let status = response.status();
-        (status, serde_json::from_str(&body_text(response).await).unwrap())
+        (
+            status,
+            serde_json::from_str(&body_text(response).await).unwrap(),
+        )
     }
 
     /// Runs the pipeline until it has nothing left to do.
@@ -133,7 +188,12 @@ impl TestApp {
         use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let stream = StreamProcessor::new(self.store.clone(), Arc::clone(&clock));
-        let email = EmailProcessor::new(self.store.clone(), clock, Arc::new(TemplateWriter), EmailProcessorConfig::default());
+        let email = EmailProcessor::new(
+            self.store.clone(),
+            clock,
+            Arc::new(TemplateWriter),
+            EmailProcessorConfig::default(),
+        );
         loop {
             let published = stream.process_batch().await.unwrap();
             let handled = email.process_batch().await.unwrap();
@@ -143,21 +203,42 @@ impl TestApp {
         }
     }
 
-    async fn add_client(&self, name: &str, email: &str, stylist: &str, opt_in: bool) -> domain::Client {
+    async fn add_client(
+        &self,
+        name: &str,
+        email: &str,
+        stylist: &str,
+        opt_in: bool,
+    ) -> domain::Client {
         let input = domain::ClientInput {
             name: name.into(),
             email: email.into(),
             stylist_id: stylist.into(),
             status: None,
-            profile: domain::ProfileInput { email_opt_in: opt_in, ..domain::ProfileInput::default() },
+            profile: domain::ProfileInput {
+                email_opt_in: opt_in,
+                ..domain::ProfileInput::default()
+            },
         };
         let now = chrono::Utc::now();
-        self.store.create_client(domain::NewClient::parse(&input, now).unwrap(), now).await.unwrap()
+        self.store
+            .create_client(domain::NewClient::parse(&input, now).unwrap(), now)
+            .await
+            .unwrap()
     }
 }
 
 async fn body_text(response: axum::response::Response) -> String {
-    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 fn form_encode(pairs: &[(&str, &str)]) -> String {
@@ -167,7 +248,9 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
             let enc = |s: &str| -> String {
                 s.bytes()
                     .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            (b as char).to_string()
+                        }
                         _ => format!("%{b:02X}"),
                     })
                     .collect()
@@ -181,38 +264,61 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn the_clients_page_is_server_rendered_and_loads_the_hydrate_bundle() {
     let t = app().await;
-    t.add_client("Ada Lovelace", "ada@example.com", "st-1", false).await;
+    t.add_client("Ada Lovelace", "ada@example.com", "st-1", false)
+        .await;
     let response = t.get("/", As::Manager).await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = body_text(response).await;
-    assert!(html.contains("/pkg/engage.js"), "no hydrate script in {html}");
+    assert!(
+        html.contains("/pkg/engage.js"),
+        "no hydrate script in {html}"
+    );
     assert!(html.contains("engage_bg.wasm"), "no wasm reference");
     assert!(html.contains("<h1>Clients</h1>"));
-    assert!(html.contains("Ada Lovelace"), "the list is rendered on the server");
-    assert!(html.contains("manager@engage.example"), "the header names who is signed in");
+    assert!(
+        html.contains("Ada Lovelace"),
+        "the list is rendered on the server"
+    );
+    assert!(
+        html.contains("manager@engage.example"),
+        "the header names who is signed in"
+    );
 }
 
 #[tokio::test]
 async fn nobody_signed_in_is_sent_to_sign_in_and_the_api_answers_401() {
     let t = app().await;
-    let client = t.add_client("Ada Lovelace", "ada@example.com", "st-1", false).await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", false)
+        .await;
     let response = t.get(&format!("/clients/{}", client.id), As::Nobody).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         response.headers()[header::LOCATION],
         format!("/signin?next=%2Fclients%2F{}", client.id)
     );
-    let (status, content_type, _) = t.get_json(&format!("/api/v1/clients/{}/score", client.id), As::Nobody).await;
+    let (status, content_type, _) = t
+        .get_json(&format!("/api/v1/clients/{}/score", client.id), As::Nobody)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(content_type, "application/problem+json");
     let (status, _, _) = t.call(app::live::ChangeStamp::PATH, "", As::Nobody).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "server functions are guarded too");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "server functions are guarded too"
+    );
     let page = body_text(t.get("/signin", As::Nobody).await).await;
     assert!(page.contains("Sign in to Engage"));
     assert_eq!(t.get("/healthz", As::Nobody).await.status(), StatusCode::OK);
 }
 
-async fn sign_in(t: &TestApp, email: &str, password: &str, origin: Option<&str>) -> axum::response::Response {
+async fn sign_in(
+    t: &TestApp,
+    email: &str,
+    password: &str,
+    origin: Option<&str>,
+) -> axum::response::Response {
     let mut request = t
         .request("POST", "/signin", As::Nobody)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -220,23 +326,48 @@ async fn sign_in(t: &TestApp, email: &str, password: &str, origin: Option<&str>)
     if let Some(origin) = origin {
         request = request.header(header::ORIGIN, origin);
     }
-    t.send(request.body(Body::from(form_encode(&[("email", email), ("password", password), ("next", "/emails")]))).unwrap())
-        .await
+    t.send(
+        request
+            .body(Body::from(form_encode(&[
+                ("email", email),
+                ("password", password),
+                ("next", "/emails"),
+            ])))
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn sign_in_sets_a_protected_cookie_and_sign_out_ends_the_session() {
     let t = app().await;
-    let response = sign_in(&t, "Maya@Engage.example", PASSWORD, Some("http://127.0.0.1:3000")).await;
+    let response = sign_in(
+        &t,
+        "Maya@Engage.example",
+        PASSWORD,
+        Some("http://127.0.0.1:3000"),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[header::LOCATION], "/emails");
-    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("engage_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
-        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing from {cookie}"
+        );
     }
     assert!(!cookie.contains("Secure"), "plain HTTP gets no Secure flag");
-    let token = cookie.split(';').next().unwrap().trim_start_matches("engage_session=").to_owned();
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("engage_session=")
+        .to_owned();
     let signed_in = |path: &str, method: &str| {
         t.request(method, path, As::Nobody)
             .header(header::COOKIE, format!("engage_session={token}"))
@@ -244,36 +375,65 @@ async fn sign_in_sets_a_protected_cookie_and_sign_out_ends_the_session() {
             .body(Body::empty())
             .unwrap()
     };
-    assert_eq!(t.send(signed_in("/emails", "GET")).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.send(signed_in("/emails", "GET")).await.status(),
+        StatusCode::OK
+    );
     let out = t.send(signed_in("/signout", "POST")).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert!(out.headers()[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
-    assert_eq!(t.send(signed_in("/emails", "GET")).await.status(), StatusCode::SEE_OTHER, "the old cookie no longer works");
+    assert!(
+        out.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        t.send(signed_in("/emails", "GET")).await.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer works"
+    );
 
     // Behind an HTTPS proxy the cookie is Secure.
     let request = t
         .request("POST", "/signin", As::Nobody)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header("x-forwarded-proto", "https")
-        .body(Body::from(form_encode(&[("email", "maya@engage.example"), ("password", PASSWORD)])))
+        .body(Body::from(form_encode(&[
+            ("email", "maya@engage.example"),
+            ("password", PASSWORD),
+        ])))
         .unwrap();
     let response = t.send(request).await;
-    assert!(response.headers()[header::SET_COOKIE].to_str().unwrap().contains("; Secure"));
+    assert!(
+        response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
 }
 
 #[tokio::test]
 async fn wrong_passwords_are_refused_and_repeated_failures_lock_the_account_for_a_while() {
     let t = app().await;
     let response = sign_in(&t, "maya@engage.example", "not the password", None).await;
-    assert_eq!(response.headers()[header::LOCATION], "/signin?error=invalid&next=%2Femails");
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/signin?error=invalid&next=%2Femails"
+    );
     assert!(response.headers().get(header::SET_COOKIE).is_none());
     for _ in 0..4 {
         sign_in(&t, "maya@engage.example", "still not it", None).await;
     }
     let response = sign_in(&t, "maya@engage.example", PASSWORD, None).await;
-    assert_eq!(response.headers()[header::LOCATION], "/signin?error=too_many&next=%2Femails");
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/signin?error=too_many&next=%2Femails"
+    );
     assert!(response.headers().get(header::RETRY_AFTER).is_some());
-    assert!(response.headers().get(header::SET_COOKIE).is_none(), "even the right password waits");
+    assert!(
+        response.headers().get(header::SET_COOKIE).is_none(),
+        "even the right password waits"
+    );
     let page = body_text(t.get("/signin?error=too_many", As::Nobody).await).await;
     assert!(page.contains("Too many failed attempts"));
 }
@@ -281,10 +441,20 @@ async fn wrong_passwords_are_refused_and_repeated_failures_lock_the_account_for_
 #[tokio::test]
 async fn cross_site_posts_are_refused() {
     let t = app().await;
-    let response = sign_in(&t, "maya@engage.example", PASSWORD, Some("https://evil.example")).await;
+    let response = sign_in(
+        &t,
+        "maya@engage.example",
+        PASSWORD,
+        Some("https://evil.example"),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let request = t
-        .request("POST", app::routes::email_detail::RejectEmail::PATH, As::Maya)
+        .request(
+            "POST",
+            app::routes::email_detail::RejectEmail::PATH,
+            As::Maya,
+        )
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header("sec-fetch-site", "cross-site")
         .body(Body::from("id=x&reason=y"))
@@ -295,57 +465,132 @@ async fn cross_site_posts_are_refused() {
 #[tokio::test]
 async fn a_stylist_sees_only_their_own_book_and_other_clients_are_not_found() {
     let t = app().await;
-    let mine = t.add_client("Ada Lovelace", "ada@example.com", "st-1", false).await;
-    let theirs = t.add_client("Grace Hopper", "grace@example.com", "st-2", false).await;
+    let mine = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", false)
+        .await;
+    let theirs = t
+        .add_client("Grace Hopper", "grace@example.com", "st-2", false)
+        .await;
     let list = body_text(t.get("/", As::Maya).await).await;
     assert!(list.contains("Ada Lovelace") && !list.contains("Grace Hopper"));
     let manager = body_text(t.get("/", As::Manager).await).await;
     assert!(manager.contains("Ada Lovelace") && manager.contains("Grace Hopper"));
 
-    assert_eq!(t.get(&format!("/clients/{}", mine.id), As::Maya).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("/clients/{}", mine.id), As::Maya)
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let response = t.get(&format!("/clients/{}", theirs.id), As::Maya).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(!body_text(response).await.contains("Grace Hopper"));
-    let (status, _, _) = t.get_json(&format!("/api/v1/clients/{}/score", theirs.id), As::Maya).await;
+    let (status, _, _) = t
+        .get_json(&format!("/api/v1/clients/{}/score", theirs.id), As::Maya)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = t.get_json(&format!("/api/v1/clients/{}/emails", theirs.id), As::Maya).await;
+    let (status, _, _) = t
+        .get_json(&format!("/api/v1/clients/{}/emails", theirs.id), As::Maya)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Recording for someone else's client, or putting a client in someone else's book.
     let (status, body, _) = t
-        .call(app::routes::client_detail::RecordFix::PATH, &form_encode(&[("id", theirs.id.as_str()), ("delivered_on", ""), ("items_sent", "5"), ("items_kept", "2"), ("order_value", "100")]), As::Maya)
+        .call(
+            app::routes::client_detail::RecordFix::PATH,
+            &form_encode(&[
+                ("id", theirs.id.as_str()),
+                ("delivered_on", ""),
+                ("items_sent", "5"),
+                ("items_kept", "2"),
+                ("order_value", "100"),
+            ]),
+            As::Maya,
+        )
         .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(serde_json::from_str::<app::error::AppError>(&body).unwrap(), app::error::AppError::NotFound);
+    assert_eq!(
+        serde_json::from_str::<app::error::AppError>(&body).unwrap(),
+        app::error::AppError::NotFound
+    );
     let (_, body, _) = t
-        .call(app::routes::client_form::CreateClient::PATH, &form_encode(&[("name", "Eve"), ("email", "eve@example.com"), ("stylist_id", "st-2")]), As::Maya)
+        .call(
+            app::routes::client_form::CreateClient::PATH,
+            &form_encode(&[
+                ("name", "Eve"),
+                ("email", "eve@example.com"),
+                ("stylist_id", "st-2"),
+            ]),
+            As::Maya,
+        )
         .await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(error.message_for("stylist_id").is_some(), "{error:?}");
-    assert_eq!(t.store.get_client(theirs.id).await.unwrap().unwrap().version, 1, "nothing written");
+    assert_eq!(
+        t.store
+            .get_client(theirs.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1,
+        "nothing written"
+    );
 }
 
 #[tokio::test]
 async fn creating_a_client_names_bad_fields_and_stores_nothing_then_opens_the_new_client() {
     let t = app().await;
     let (status, body, _) = t
-        .call(app::routes::client_form::CreateClient::PATH, "name=Ada+Lovelace&email=ada%40nowhere&stylist_id=st-1", As::Maya)
+        .call(
+            app::routes::client_form::CreateClient::PATH,
+            "name=Ada+Lovelace&email=ada%40nowhere&stylist_id=st-1",
+            As::Maya,
+        )
         .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    let app::error::AppError::Invalid(errors) = serde_json::from_str(&body).unwrap() else { panic!("{body}") };
+    let app::error::AppError::Invalid(errors) = serde_json::from_str(&body).unwrap() else {
+        panic!("{body}")
+    };
     assert_eq!(errors.0.len(), 1);
     assert_eq!(errors.0[0].field, "email");
     assert_eq!(t.store.client_count().await.unwrap(), 0);
-    assert!(t.store.read_changes(0, 10).await.unwrap().is_empty(), "no change record either");
+    assert!(
+        t.store.read_changes(0, 10).await.unwrap().is_empty(),
+        "no change record either"
+    );
 
     let form = "name=Grace+Hopper&email=grace%40example.com&stylist_id=st-1&email_opt_in=yes&styles%5B0%5D=classic&styles%5B4%5D=minimalist&budget=over_200&size_top=M&style_notes=Loves+navy";
-    let (status, body, redirect) = t.call(app::routes::client_form::CreateClient::PATH, form, As::Maya).await;
+    let (status, body, redirect) = t
+        .call(app::routes::client_form::CreateClient::PATH, form, As::Maya)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let page = t.store.list_clients(domain::views::ClientQuery { limit: 10, ..Default::default() }, None).await.unwrap();
-    let client = t.store.get_client(page.clients[0].id.clone()).await.unwrap().unwrap();
+    let page = t
+        .store
+        .list_clients(
+            domain::views::ClientQuery {
+                limit: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let client = t
+        .store
+        .get_client(page.clients[0].id.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(redirect.unwrap(), format!("/clients/{}?added=1", client.id));
     assert!(client.profile.consent().allows_email());
     let style = client.profile.style();
-    assert_eq!(style.styles, [domain::profile::Style::Classic, domain::profile::Style::Minimalist]);
+    assert_eq!(
+        style.styles,
+        [
+            domain::profile::Style::Classic,
+            domain::profile::Style::Minimalist
+        ]
+    );
     assert_eq!(style.budget, domain::profile::BudgetBand::Over200);
     assert_eq!(style.sizes.top.as_deref(), Some("M"));
     assert_eq!(style.notes, "Loves navy");
@@ -356,7 +601,11 @@ async fn creating_a_client_names_bad_fields_and_stores_nothing_then_opens_the_ne
 async fn a_form_posted_without_javascript_comes_back_with_the_error_in_the_address() {
     let t = app().await;
     let request = t
-        .request("POST", app::routes::client_form::CreateClient::PATH, As::Maya)
+        .request(
+            "POST",
+            app::routes::client_form::CreateClient::PATH,
+            As::Maya,
+        )
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "text/html,application/xhtml+xml")
         .header(header::REFERER, "http://127.0.0.1:3000/clients/new")
@@ -364,8 +613,14 @@ async fn a_form_posted_without_javascript_comes_back_with_the_error_in_the_addre
         .unwrap();
     let response = t.send(request).await;
     assert_eq!(response.status(), StatusCode::FOUND);
-    let back = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
-    assert!(back.starts_with("http://127.0.0.1:3000/clients/new?") && back.contains("__err="), "{back}");
+    let back = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        back.starts_with("http://127.0.0.1:3000/clients/new?") && back.contains("__err="),
+        "{back}"
+    );
     // The page at that address shows the message beside the field.
     let path = back.trim_start_matches("http://127.0.0.1:3000");
     let html = body_text(t.get(path, As::Maya).await).await;
@@ -375,42 +630,101 @@ async fn a_form_posted_without_javascript_comes_back_with_the_error_in_the_addre
 #[tokio::test]
 async fn an_edit_based_on_an_old_version_gets_the_newer_values_and_writes_nothing() {
     let t = app().await;
-    let client = t.add_client("Ada Lovelace", "ada@example.com", "st-1", false).await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", false)
+        .await;
     let edit = |name: &str, version: &str| {
         form_encode(&[
-            ("id", client.id.as_str()), ("version", version), ("name", name), ("email", "ada@example.com"),
-            ("stylist_id", "st-1"), ("status", "active"), ("budget", "from_50_to_100"),
+            ("id", client.id.as_str()),
+            ("version", version),
+            ("name", name),
+            ("email", "ada@example.com"),
+            ("stylist_id", "st-1"),
+            ("status", "active"),
+            ("budget", "from_50_to_100"),
         ])
     };
-    let (status, body, redirect) = t.call(app::routes::client_form::UpdateClient::PATH, &edit("Ada King", "1"), As::Maya).await;
+    let (status, body, redirect) = t
+        .call(
+            app::routes::client_form::UpdateClient::PATH,
+            &edit("Ada King", "1"),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(redirect.unwrap(), format!("/clients/{}?saved=1", client.id));
-    let (status, body, _) = t.call(app::routes::client_form::UpdateClient::PATH, &edit("Ada Byron", "1"), As::Manager).await;
+    let (status, body, _) = t
+        .call(
+            app::routes::client_form::UpdateClient::PATH,
+            &edit("Ada Byron", "1"),
+            As::Manager,
+        )
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    let app::error::AppError::Conflict { current, version } = serde_json::from_str(&body).unwrap() else { panic!("{body}") };
+    let app::error::AppError::Conflict { current, version } = serde_json::from_str(&body).unwrap()
+    else {
+        panic!("{body}")
+    };
     assert_eq!((current.name.as_str(), version), ("Ada King", 2));
-    let stored = t.store.get_client(client.id.clone()).await.unwrap().unwrap();
+    let stored = t
+        .store
+        .get_client(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((stored.name.as_str(), stored.version), ("Ada King", 2));
     // Invalid fields are named; the client stays as it was.
-    let (_, body, _) = t.call(app::routes::client_form::UpdateClient::PATH, &edit(" ", "2"), As::Maya).await;
+    let (_, body, _) = t
+        .call(
+            app::routes::client_form::UpdateClient::PATH,
+            &edit(" ", "2"),
+            As::Maya,
+        )
+        .await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(error.message_for("name").is_some(), "{error:?}");
-    assert_eq!(t.store.get_client(client.id).await.unwrap().unwrap().version, 2);
+    assert_eq!(
+        t.store
+            .get_client(client.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
 }
 
 #[tokio::test]
 async fn recording_a_fix_moves_the_score_through_the_pipeline_and_shows_on_the_page() {
     let t = app().await;
-    let client = t.add_client("Ada Lovelace", "ada@example.com", "st-1", false).await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", false)
+        .await;
     t.drain_pipeline().await;
     let before = t.store.score_points(client.id.clone(), 10).await.unwrap();
     assert_eq!(before.len(), 1);
-    let fix = form_encode(&[("id", client.id.as_str()), ("delivered_on", ""), ("items_sent", "5"), ("items_kept", "4"), ("order_value", "350.00")]);
-    let (status, body, _) = t.call(app::routes::client_detail::RecordFix::PATH, &fix, As::Maya).await;
+    let fix = form_encode(&[
+        ("id", client.id.as_str()),
+        ("delivered_on", ""),
+        ("items_sent", "5"),
+        ("items_kept", "4"),
+        ("order_value", "350.00"),
+    ]);
+    let (status, body, _) = t
+        .call(app::routes::client_detail::RecordFix::PATH, &fix, As::Maya)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "2", "the new version");
-    let bad = form_encode(&[("id", client.id.as_str()), ("delivered_on", "2999-01-01"), ("items_sent", "five"), ("items_kept", "1"), ("order_value", "1")]);
-    let (_, body, _) = t.call(app::routes::client_detail::RecordFix::PATH, &bad, As::Maya).await;
+    let bad = form_encode(&[
+        ("id", client.id.as_str()),
+        ("delivered_on", "2999-01-01"),
+        ("items_sent", "five"),
+        ("items_kept", "1"),
+        ("order_value", "1"),
+    ]);
+    let (_, body, _) = t
+        .call(app::routes::client_detail::RecordFix::PATH, &bad, As::Maya)
+        .await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(error.message_for("items_sent").is_some(), "{error:?}");
     t.drain_pipeline().await;
@@ -418,9 +732,18 @@ async fn recording_a_fix_moves_the_score_through_the_pipeline_and_shows_on_the_p
     assert_eq!(after.len(), 2);
     assert!(after[1].score > before[0].score, "{after:?}");
     let html = body_text(t.get(&format!("/clients/{}", client.id), As::Maya).await).await;
-    assert!(html.contains(&format!("data-score=\"{}\"", after[1].score)), "the page shows the new score");
-    assert!(html.contains("Fix recorded"), "the timeline lists the event");
-    assert!(html.contains("Keeps 80% of the items sent"), "the factors are explained");
+    assert!(
+        html.contains(&format!("data-score=\"{}\"", after[1].score)),
+        "the page shows the new score"
+    );
+    assert!(
+        html.contains("Fix recorded"),
+        "the timeline lists the event"
+    );
+    assert!(
+        html.contains("Keeps 80% of the items sent"),
+        "the factors are explained"
+    );
 }
 #[tokio::test]
 async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() {
@@ -491,8 +814,9 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
         .await
         .unwrap();
 
-    let (status, _, body) =
-        t.get_json(&format!("/api/v1/clients/{}/score", client.id), As::Manager).await;
+    let (status, _, body) = t
+        .get_json(&format!("/api/v1/clients/{}/score", client.id), As::Manager)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let current = &body["current"];
     let factors = current["factors"].as_array().unwrap();
@@ -520,14 +844,19 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
             > 0.0
     );
 
-    let (status, content_type, problem) =
-        t.get_json("/api/v1/clients/nobody/score", As::Manager).await;
+    let (status, content_type, problem) = t
+        .get_json("/api/v1/clients/nobody/score", As::Manager)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(problem["detail"], "no client with id nobody");
 
-    let (status, _, problem) =
-        t.get_json(&format!("/api/v1/clients/{}/score?limit=0", client.id), As::Manager).await;
+    let (status, _, problem) = t
+        .get_json(
+            &format!("/api/v1/clients/{}/score?limit=0", client.id),
+            As::Manager,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["field"], "limit");
 }
@@ -567,8 +896,9 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
         serde_json::json!({"delivered_on": today, "items_sent": 5, "items_kept": 2,
                            "order_value": "120.00", "expected_version": version})
     };
-    let (status, written) =
-        t.post_json(&format!("/api/v1/clients/{id}/fixes"), fix(1), As::Maya).await;
+    let (status, written) = t
+        .post_json(&format!("/api/v1/clients/{id}/fixes"), fix(1), As::Maya)
+        .await;
     assert_eq!(status, StatusCode::OK, "{written}");
     assert_eq!(written["version"], 2);
     assert_eq!(
@@ -580,8 +910,9 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
     );
 
     // Stale version: 409, nothing written.
-    let (status, problem) =
-        t.post_json(&format!("/api/v1/clients/{id}/fixes"), fix(1), As::Maya).await;
+    let (status, problem) = t
+        .post_json(&format!("/api/v1/clients/{id}/fixes"), fix(1), As::Maya)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(problem["field"], "expected_version");
     // Bad values: 422 naming each field.
@@ -599,11 +930,18 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
         ["delivered_on", "order_value", "items_sent", "items_kept"]
     );
     // Not JSON of the right shape: 400.
-    let (status, problem) = t.post_json(&format!("/api/v1/clients/{id}/fixes"),
-        serde_json::json!({"nope": 1}), As::Maya).await;
+    let (status, problem) = t
+        .post_json(
+            &format!("/api/v1/clients/{id}/fixes"),
+            serde_json::json!({"nope": 1}),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     // Unknown client: 404.
-    let (status, _) = t.post_json("/api/v1/clients/nobody/fixes", fix(1), As::Maya).await;
+    let (status, _) = t
+        .post_json("/api/v1/clients/nobody/fixes", fix(1), As::Maya)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A bad client: 422 naming the fields; nothing stored.
     let (status, problem) = t.post_json("/api/v1/clients",
@@ -645,8 +983,13 @@ async fn a_pending_email_can_be_regenerated_through_the_api() {
     let email = store.list_emails(Some(id), 1).await.unwrap().remove(0);
 
     let path = format!("/api/v1/emails/{}/regenerate", email.id);
-    let (status, accepted) = t.post_json(&path,
-        serde_json::json!({"instruction": "shorter, please"}), As::Maya).await;
+    let (status, accepted) = t
+        .post_json(
+            &path,
+            serde_json::json!({"instruction": "shorter, please"}),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     assert_eq!(accepted["email_id"], email.id.as_str());
     assert_eq!(
@@ -655,55 +998,150 @@ async fn a_pending_email_can_be_regenerated_through_the_api() {
         "the redraft went through the queue"
     );
 
-    let (status, problem) = t.post_json(&path,
-        serde_json::json!({"instruction": "x".repeat(201)}), As::Maya).await;
+    let (status, problem) = t
+        .post_json(
+            &path,
+            serde_json::json!({"instruction": "x".repeat(201)}),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "instruction");
-    let (status, _) = t.post_json("/api/v1/emails/nope/regenerate", serde_json::json!({}), As::Maya).await;
+    let (status, _) = t
+        .post_json(
+            "/api/v1/emails/nope/regenerate",
+            serde_json::json!({}),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscribe_link() {
     let t = app().await;
-    let client = t.add_client("Ada <script>alert(1)</script> Lovelace", "ada@example.com", "st-1", true).await;
+    let client = t
+        .add_client(
+            "Ada <script>alert(1)</script> Lovelace",
+            "ada@example.com",
+            "st-1",
+            true,
+        )
+        .await;
     t.drain_pipeline().await;
-    let draft = t.store.list_emails(Some(client.id.clone()), 1).await.unwrap().remove(0);
+    let draft = t
+        .store
+        .list_emails(Some(client.id.clone()), 1)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(draft.status, domain::EmailStatus::Drafted);
     let id = draft.id.as_str().to_owned();
 
     // The review pages show the name as text, never as markup.
-    for page in ["/emails".to_owned(), format!("/emails/{id}"), format!("/clients/{}", client.id)] {
+    for page in [
+        "/emails".to_owned(),
+        format!("/emails/{id}"),
+        format!("/clients/{}", client.id),
+    ] {
         let html = body_text(t.get(&page, As::Maya).await).await;
-        assert!(!html.contains("<script>alert(1)"), "{page} renders the name as markup");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&lt;script>alert(1)&lt;/script>"), "{page} does not show the name");
+        assert!(
+            !html.contains("<script>alert(1)"),
+            "{page} renders the name as markup"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+                || html.contains("&lt;script>alert(1)&lt;/script>"),
+            "{page} does not show the name"
+        );
     }
     // Someone else's stylist cannot touch it.
-    let (status, body, _) = t.call(app::routes::email_detail::ApproveEmail::PATH, &format!("id={id}"), As::Jonas).await;
-    assert_eq!((status, serde_json::from_str::<app::error::AppError>(&body).unwrap()), (StatusCode::INTERNAL_SERVER_ERROR, app::error::AppError::NotFound));
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::ApproveEmail::PATH,
+            &format!("id={id}"),
+            As::Jonas,
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<app::error::AppError>(&body).unwrap()
+        ),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            app::error::AppError::NotFound
+        )
+    );
 
     // Edit: both fields are checked, then saved with who did it.
-    let (_, body, _) = t.call(app::routes::email_detail::SaveEmail::PATH, &form_encode(&[("id", &id), ("subject", ""), ("body", "Hi")]), As::Maya).await;
+    let (_, body, _) = t
+        .call(
+            app::routes::email_detail::SaveEmail::PATH,
+            &form_encode(&[("id", &id), ("subject", ""), ("body", "Hi")]),
+            As::Maya,
+        )
+        .await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(error.message_for("subject").is_some(), "{error:?}");
     let text = "Hi Ada,\n\nYour autumn Fix is ready when you are.\n\nMaya";
-    let (status, body, _) = t.call(app::routes::email_detail::SaveEmail::PATH, &form_encode(&[("id", &id), ("subject", "Your autumn Fix"), ("body", text)]), As::Maya).await;
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::SaveEmail::PATH,
+            &form_encode(&[("id", &id), ("subject", "Your autumn Fix"), ("body", text)]),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let (status, body, _) = t.call(app::routes::email_detail::ApproveEmail::PATH, &format!("id={id}"), As::Maya).await;
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::ApproveEmail::PATH,
+            &format!("id={id}"),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: domain::views::ApproveReport = serde_json::from_str(&body).unwrap();
     assert_eq!((report.sent, report.failed), (1, 0));
-    let detail = t.store.email_detail(draft.id.clone(), None).await.unwrap().unwrap();
+    let detail = t
+        .store
+        .email_detail(draft.id.clone(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(detail.summary.status, domain::EmailStatus::Sent);
     assert!(detail.edited);
-    let steps: Vec<(&str, &str)> = detail.reviews.iter().map(|r| (r.action.as_str(), r.actor.as_str())).collect();
-    assert_eq!(steps, [("edited", "maya@engage.example"), ("approved", "maya@engage.example"), ("sent", "delivery")]);
+    let steps: Vec<(&str, &str)> = detail
+        .reviews
+        .iter()
+        .map(|r| (r.action.as_str(), r.actor.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("edited", "maya@engage.example"),
+            ("approved", "maya@engage.example"),
+            ("sent", "delivery")
+        ]
+    );
     // Sent emails cannot be edited, rejected or approved again.
-    let (_, body, _) = t.call(app::routes::email_detail::SaveEmail::PATH, &form_encode(&[("id", &id), ("subject", "x"), ("body", "y")]), As::Maya).await;
-    assert!(serde_json::from_str::<app::error::AppError>(&body).unwrap().message_for("email_id").is_some());
+    let (_, body, _) = t
+        .call(
+            app::routes::email_detail::SaveEmail::PATH,
+            &form_encode(&[("id", &id), ("subject", "x"), ("body", "y")]),
+            As::Maya,
+        )
+        .await;
+    assert!(
+        serde_json::from_str::<app::error::AppError>(&body)
+            .unwrap()
+            .message_for("email_id")
+            .is_some()
+    );
 
-    let eml = std::fs::read_to_string(t.dir.path().join("outbox").join(format!("{id}.eml"))).unwrap();
+    let eml =
+        std::fs::read_to_string(t.dir.path().join("outbox").join(format!("{id}.eml"))).unwrap();
     assert!(eml.contains("Subject: Your autumn Fix\r\n"), "{eml}");
     assert!(eml.contains("Your autumn Fix is ready when you are."));
     assert!(eml.contains("From: \"Maya Okafor\" <maya@engage.example>"));
@@ -712,17 +1150,36 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
         .map(|l| l.trim_end_matches('>').to_owned())
         .unwrap();
-    assert!(link.starts_with("http://127.0.0.1:3000/unsubscribe?client="), "{link}");
+    assert!(
+        link.starts_with("http://127.0.0.1:3000/unsubscribe?client="),
+        "{link}"
+    );
     assert!(eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
     let path = link.trim_start_matches("http://127.0.0.1:3000");
 
     // Following the link asks first; a changed token is refused; the POST unsubscribes.
     let confirm = t.get(path, As::Nobody).await;
     assert_eq!(confirm.status(), StatusCode::OK);
-    assert!(body_text(confirm).await.contains("Unsubscribe from these emails?"));
-    assert!(t.store.get_client(client.id.clone()).await.unwrap().unwrap().profile.consent().allows_email());
+    assert!(
+        body_text(confirm)
+            .await
+            .contains("Unsubscribe from these emails?")
+    );
+    assert!(
+        t.store
+            .get_client(client.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .profile
+            .consent()
+            .allows_email()
+    );
     let forged = format!("/unsubscribe?client={}&token=AAAA", client.id);
-    assert_eq!(t.get(&forged, As::Nobody).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&forged, As::Nobody).await.status(),
+        StatusCode::NOT_FOUND
+    );
     // A mail client's one-click POST carries no Origin and no cookie.
     let one_click = Request::post(path)
         .header(header::HOST, "127.0.0.1:3000")
@@ -731,49 +1188,248 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         .unwrap();
     let done = t.send(one_click).await;
     assert_eq!(done.status(), StatusCode::OK);
-    let consent = t.store.get_client(client.id.clone()).await.unwrap().unwrap().profile.consent();
-    assert!(matches!(consent, domain::EmailConsent::Unsubscribed { .. }), "{consent:?}");
+    let consent = t
+        .store
+        .get_client(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap()
+        .profile
+        .consent();
+    assert!(
+        matches!(consent, domain::EmailConsent::Unsubscribed { .. }),
+        "{consent:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_draft_is_rejected_with_a_reason_and_many_are_approved_at_once() {
     let t = app().await;
-    let ada = t.add_client("Ada Lovelace", "ada@example.com", "st-1", true).await;
-    let grace = t.add_client("Grace Hopper", "grace@example.com", "st-1", true).await;
-    let alan = t.add_client("Alan Turing", "alan@example.com", "st-1", true).await;
+    let ada = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
+        .await;
+    let grace = t
+        .add_client("Grace Hopper", "grace@example.com", "st-1", true)
+        .await;
+    let alan = t
+        .add_client("Alan Turing", "alan@example.com", "st-1", true)
+        .await;
     t.drain_pipeline().await;
     let draft_of = |client: &domain::Client| {
         let store = t.store.clone();
         let id = client.id.clone();
         async move { store.list_emails(Some(id), 1).await.unwrap().remove(0).id }
     };
-    let (ada_draft, grace_draft, alan_draft) = (draft_of(&ada).await, draft_of(&grace).await, draft_of(&alan).await);
+    let (ada_draft, grace_draft, alan_draft) = (
+        draft_of(&ada).await,
+        draft_of(&grace).await,
+        draft_of(&alan).await,
+    );
 
     let reject = |reason: &str| form_encode(&[("id", ada_draft.as_str()), ("reason", reason)]);
-    let (_, body, _) = t.call(app::routes::email_detail::RejectEmail::PATH, &reject(" "), As::Maya).await;
-    assert!(serde_json::from_str::<app::error::AppError>(&body).unwrap().message_for("reason").is_some());
-    let (status, _, _) = t.call(app::routes::email_detail::RejectEmail::PATH, &reject("Too pushy for her"), As::Manager).await;
+    let (_, body, _) = t
+        .call(
+            app::routes::email_detail::RejectEmail::PATH,
+            &reject(" "),
+            As::Maya,
+        )
+        .await;
+    assert!(
+        serde_json::from_str::<app::error::AppError>(&body)
+            .unwrap()
+            .message_for("reason")
+            .is_some()
+    );
+    let (status, _, _) = t
+        .call(
+            app::routes::email_detail::RejectEmail::PATH,
+            &reject("Too pushy for her"),
+            As::Manager,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let rejected = t.store.email_detail(ada_draft.clone(), None).await.unwrap().unwrap();
+    let rejected = t
+        .store
+        .email_detail(ada_draft.clone(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rejected.summary.status, domain::EmailStatus::Rejected);
     assert_eq!(rejected.reject_reason.as_deref(), Some("Too pushy for her"));
     assert_eq!(rejected.reviews[0].actor, "manager@engage.example");
 
     // Bulk approval is all or nothing: one rejected email in the batch approves none.
     let batch = |ids: &[&domain::EmailId]| {
-        ids.iter().enumerate().map(|(i, id)| format!("ids%5B{i}%5D={id}")).collect::<Vec<_>>().join("&")
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| format!("ids%5B{i}%5D={id}"))
+            .collect::<Vec<_>>()
+            .join("&")
     };
-    let (status, _, _) = t.call(app::routes::emails::ApproveEmails::PATH, &batch(&[&grace_draft, &ada_draft]), As::Maya).await;
+    let (status, _, _) = t
+        .call(
+            app::routes::emails::ApproveEmails::PATH,
+            &batch(&[&grace_draft, &ada_draft]),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(t.store.email_detail(grace_draft.clone(), None).await.unwrap().unwrap().summary.status, domain::EmailStatus::Drafted);
-    let (status, body, _) = t.call(app::routes::emails::ApproveEmails::PATH, &batch(&[&grace_draft, &alan_draft]), As::Maya).await;
+    assert_eq!(
+        t.store
+            .email_detail(grace_draft.clone(), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .status,
+        domain::EmailStatus::Drafted
+    );
+    let (status, body, _) = t
+        .call(
+            app::routes::emails::ApproveEmails::PATH,
+            &batch(&[&grace_draft, &alan_draft]),
+            As::Maya,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(serde_json::from_str::<domain::views::ApproveReport>(&body).unwrap().sent, 2);
-    let outbox = std::fs::read_dir(t.dir.path().join("outbox")).unwrap().count();
+    assert_eq!(
+        serde_json::from_str::<domain::views::ApproveReport>(&body)
+            .unwrap()
+            .sent,
+        2
+    );
+    let outbox = std::fs::read_dir(t.dir.path().join("outbox"))
+        .unwrap()
+        .count();
     assert_eq!(outbox, 2);
     // The review queue lists what is left to review, per stylist.
     let queue = body_text(t.get("/emails", As::Maya).await).await;
     assert!(queue.contains("Nothing here."), "every draft was reviewed");
     let timeline = body_text(t.get(&format!("/clients/{}", ada.id), As::Maya).await).await;
-    assert!(timeline.contains("Draft rejected: Too pushy for her"), "the client's timeline records the review");
+    assert!(
+        timeline.contains("Draft rejected: Too pushy for her"),
+        "the client's timeline records the review"
+    );
+}
+
+/// A minimal SMTP server on 127.0.0.1 that keeps every message it accepts, or refuses every
+/// recipient when `refuse` is set.
+async fn mock_smtp(refuse: bool) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = Arc::clone(&received);
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let kept = Arc::clone(&kept);
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 mock ESMTP\r\n").await.unwrap();
+                let mut message: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = message.as_mut() {
+                        if line == "." {
+                            kept.lock().unwrap().push(message.take().unwrap());
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let reply: &[u8] = match line
+                        .get(..4)
+                        .unwrap_or_default()
+                        .to_ascii_uppercase()
+                        .as_str()
+                    {
+                        "EHLO" | "HELO" => b"250 mock\r\n",
+                        "RCPT" if refuse => b"550 no such mailbox\r\n",
+                        "DATA" => {
+                            message = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refusals_are_recorded() {
+    let (url, received) = mock_smtp(false).await;
+    let t = app_sending_to(Some(url)).await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
+        .await;
+    t.drain_pipeline().await;
+    let draft = t
+        .store
+        .list_emails(Some(client.id.clone()), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::ApproveEmail::PATH,
+            &format!("id={}", draft.id),
+            As::Maya,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("To: \"Ada Lovelace\" <ada@example.com>"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[0].contains("List-Unsubscribe: <http://127.0.0.1:3000/unsubscribe?client="));
+    assert!(
+        !t.dir.path().join("outbox").exists(),
+        "nothing went to the outbox"
+    );
+
+    // A server that refuses the recipient: the email is marked failed with the reason.
+    let (url, _) = mock_smtp(true).await;
+    let t = app_sending_to(Some(url)).await;
+    let client = t
+        .add_client("Grace Hopper", "grace@example.com", "st-1", true)
+        .await;
+    t.drain_pipeline().await;
+    let draft = t
+        .store
+        .list_emails(Some(client.id.clone()), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::ApproveEmail::PATH,
+            &format!("id={}", draft.id),
+            As::Maya,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: domain::views::ApproveReport = serde_json::from_str(&body).unwrap();
+    assert_eq!((report.sent, report.failed), (0, 1));
+    let detail = t.store.email_detail(draft.id, None).await.unwrap().unwrap();
+    assert_eq!(detail.summary.status, domain::EmailStatus::Failed);
+    let failure = detail.reviews.last().unwrap();
+    assert_eq!(failure.action, "failed");
+    assert!(
+        failure.note.as_deref().unwrap().contains("550"),
+        "{failure:?}"
+    );
 }

@@ -268,54 +268,7 @@ impl Store {
             .transpose()
             .map_err(|()| ListError::BadCursor)?;
         self.read(move |conn| {
-            let (key, order, before) = match query.sort {
-                ClientSort::Newest => ("c.created_at", "DESC", "<"),
-                ClientSort::ScoreLowest => ("COALESCE(c.score, -1)", "ASC", ">"),
-                ClientSort::ScoreHighest => ("COALESCE(c.score, -1)", "DESC", "<"),
-                ClientSort::RecentActivity => ("c.updated_at", "DESC", "<"),
-            };
-            let mut sql = format!(
-                "SELECT c.id, c.name, c.email, c.stylist_id, s.name, c.status, c.score, c.band, c.created_at, c.updated_at, {key}
-                 FROM clients c JOIN stylists s ON s.id = c.stylist_id WHERE 1 = 1"
-            );
-            let mut args: Vec<rusqlite::types::Value> = Vec::new();
-            let mut arg = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
-                args.push(value);
-                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-            };
-            if let Some(stylist) = &stylist {
-                arg(&mut sql, " AND c.stylist_id = ?", stylist.as_str().to_owned().into());
-            }
-            if let Some(status) = query.status {
-                arg(&mut sql, " AND c.status = ?", status.as_str().to_owned().into());
-            }
-            if let Some(band) = query.band {
-                let (low, high) = band.score_range();
-                arg(&mut sql, " AND c.score >= ?", i64::from(low).into());
-                arg(&mut sql, " AND c.score <= ?", i64::from(high).into());
-            }
-            let search = query.search.trim();
-            if search.chars().count() >= 3 {
-                // Trigram index: any part of a name or address, case-insensitive.
-                let phrase = format!("\"{}\"", search.replace('"', "\"\""));
-                arg(&mut sql, " AND c.id IN (SELECT client_id FROM clients_search WHERE clients_search MATCH ?)", phrase.into());
-            } else if !search.is_empty() {
-                // Too short for trigrams: names and addresses that start with it.
-                let escaped: String = search.chars().flat_map(|c| match c {
-                    '%' | '_' | '\\' => vec!['\\', c],
-                    c => vec![c],
-                }).collect();
-                let pattern = format!("{escaped}%");
-                arg(&mut sql, " AND (c.name LIKE ? ESCAPE '\\'", pattern.clone().into());
-                arg(&mut sql, " OR c.email LIKE ? ESCAPE '\\')", pattern.into());
-            }
-            if let Some(cursor) = &cursor {
-                args.push(cursor.key.into());
-                args.push(cursor.id.clone().into());
-                sql.push_str(&format!(" AND ({key}, c.id) {before} (?{}, ?{})", args.len() - 1, args.len()));
-            }
-            args.push(i64::from(query.limit + 1).into());
-            sql.push_str(&format!(" ORDER BY {key} {order}, c.id {order} LIMIT ?{}", args.len()));
+            let (sql, args) = list_sql(&query, stylist.as_ref(), cursor.as_ref());
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
             let mut clients = Vec::new();
@@ -324,14 +277,23 @@ impl Store {
                 if clients.len() == query.limit as usize {
                     let last: &ClientSummary = clients.last().expect("limit is at least 1");
                     return Ok(ClientPage {
-                        next: Some(Cursor { key: last_key, id: last.id.as_str().to_owned() }.to_string()),
+                        next: Some(
+                            Cursor {
+                                key: last_key,
+                                id: last.id.as_str().to_owned(),
+                            }
+                            .to_string(),
+                        ),
                         clients,
                     });
                 }
                 last_key = row.get(10)?;
                 clients.push(summary_from_row(row)?);
             }
-            Ok(ClientPage { clients, next: None })
+            Ok(ClientPage {
+                clients,
+                next: None,
+            })
         })
         .await
         .map_err(ListError::Store)
@@ -389,7 +351,10 @@ impl Cursor {
         if id.is_empty() || id.len() > 100 {
             return Err(());
         }
-        Ok(Self { key, id: id.to_owned() })
+        Ok(Self {
+            key,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -418,6 +383,89 @@ fn summary_from_row(row: &Row<'_>) -> Result<ClientSummary> {
         created_at: instant(row.get(8)?)?,
         last_activity_at: instant(row.get(9)?)?,
     })
+}
+
+/// The query for one page of clients, and its arguments.
+fn list_sql(
+    query: &ClientQuery,
+    stylist: Option<&StylistId>,
+    cursor: Option<&Cursor>,
+) -> (String, Vec<rusqlite::types::Value>) {
+    let (key, order, before) = match query.sort {
+        ClientSort::Newest => ("c.created_at", "DESC", "<"),
+        ClientSort::ScoreLowest => ("COALESCE(c.score, -1)", "ASC", ">"),
+        ClientSort::ScoreHighest => ("COALESCE(c.score, -1)", "DESC", "<"),
+        ClientSort::RecentActivity => ("c.updated_at", "DESC", "<"),
+    };
+    let mut sql = format!(
+            "SELECT c.id, c.name, c.email, c.stylist_id, s.name, c.status, c.score, c.band, c.created_at, c.updated_at, {key}
+             FROM clients c JOIN stylists s ON s.id = c.stylist_id WHERE 1 = 1"
+        );
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+        args.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(stylist) = &stylist {
+        arg(
+            &mut sql,
+            " AND c.stylist_id = ?",
+            stylist.as_str().to_owned().into(),
+        );
+    }
+    if let Some(status) = query.status {
+        arg(
+            &mut sql,
+            " AND c.status = ?",
+            status.as_str().to_owned().into(),
+        );
+    }
+    if let Some(band) = query.band {
+        let (low, high) = band.score_range();
+        arg(&mut sql, " AND c.score >= ?", i64::from(low).into());
+        arg(&mut sql, " AND c.score <= ?", i64::from(high).into());
+    }
+    let search = query.search.trim();
+    if search.chars().count() >= 3 {
+        // Trigram index: any part of a name or address, case-insensitive.
+        let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+        arg(
+            &mut sql,
+            " AND c.id IN (SELECT client_id FROM clients_search WHERE clients_search MATCH ?)",
+            phrase.into(),
+        );
+    } else if !search.is_empty() {
+        // Too short for trigrams: names and addresses that start with it.
+        let escaped: String = search
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("{escaped}%");
+        arg(
+            &mut sql,
+            " AND (c.name LIKE ? ESCAPE '\\'",
+            pattern.clone().into(),
+        );
+        arg(&mut sql, " OR c.email LIKE ? ESCAPE '\\')", pattern.into());
+    }
+    if let Some(cursor) = &cursor {
+        args.push(cursor.key.into());
+        args.push(cursor.id.clone().into());
+        sql.push_str(&format!(
+            " AND ({key}, c.id) {before} (?{}, ?{})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    args.push(i64::from(query.limit + 1).into());
+    sql.push_str(&format!(
+        " ORDER BY {key} {order}, c.id {order} LIMIT ?{}",
+        args.len()
+    ));
+    (sql, args)
 }
 
 /// Turns constraint problems into field errors before the insert, so the user learns
@@ -549,4 +597,66 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
             profile: parse_profile(&profile)?,
         })
     })())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page of the clients list walks an index in its sort order: no full scan of
+    /// the clients and no sorting of them, whatever the sort, scope and filters (a search
+    /// looks its matches up in the trigram index and sorts those).
+    #[tokio::test]
+    async fn every_client_list_query_walks_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("engage.db")).unwrap();
+        let maya = StylistId::new("st-maya");
+        let cursor = Cursor {
+            key: 40,
+            id: "c-1".into(),
+        };
+        for sort in ClientSort::ALL {
+            for scope in [None, Some(&maya)] {
+                for (band, status, search) in [
+                    (None, None, ""),
+                    (Some(Band::AtRisk), Some(ClientStatus::Active), ""),
+                    (None, None, "lovelace"),
+                ] {
+                    let query = ClientQuery {
+                        search: search.into(),
+                        band,
+                        status,
+                        sort,
+                        after: None,
+                        limit: 25,
+                    };
+                    let (sql, args) = list_sql(&query, scope, Some(&cursor));
+                    let plan: Vec<String> = store
+                        .read(move |conn| {
+                            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                                r.get::<_, String>(3)
+                            })?;
+                            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                        })
+                        .await
+                        .unwrap();
+                    let context = format!(
+                        "{sort:?} scope={scope:?} band={band:?} search={search:?}: {plan:?}"
+                    );
+                    assert!(
+                        !plan.iter().any(|step| step == "SCAN c"),
+                        "full scan: {context}"
+                    );
+                    // A search sorts only its matches (found through the trigram index).
+                    if search.is_empty() {
+                        assert!(
+                            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                            "sorts rows: {context}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -30,7 +30,6 @@ pub struct DraftUsage {
     pub cost: Option<f64>,
 }
 
-
 /// The effect of one event on a client, recorded exactly once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effect {

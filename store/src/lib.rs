@@ -18,12 +18,11 @@ mod users;
 pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError};
 pub use db::Store;
 pub use emails::{
-    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome,
-    ScoreChange, Settled,
+    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled,
 };
 pub use model::StoredFit;
-pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
+pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
 pub use users::AddUserError;
 
 /// Why a store operation failed.
@@ -674,19 +673,27 @@ mod tests {
         use domain::views::{ClientQuery, ClientSort};
         let (_dir, store) = store_with_stylist().await;
         store
-            .upsert_stylist(StylistId::new("st-2"), "Jonas".into(), "jonas@engage.example".into())
+            .upsert_stylist(
+                StylistId::new("st-2"),
+                "Jonas".into(),
+                "jonas@engage.example".into(),
+            )
             .await
             .unwrap();
         let mut batch = Vec::new();
         for i in 0..60 {
-            let mut client = new_client(&format!("Client {i:03}"), &format!("client{i}@example.com"));
+            let mut client =
+                new_client(&format!("Client {i:03}"), &format!("client{i}@example.com"));
             if i % 3 == 0 {
                 client.stylist_id = StylistId::new("st-2");
             }
             batch.push(client);
         }
         batch.push(new_client("Ada Lovelace", "ada@example.org"));
-        store.import_clients(batch, at("2026-01-02T10:00:00Z")).await.unwrap();
+        store
+            .import_clients(batch, at("2026-01-02T10:00:00Z"))
+            .await
+            .unwrap();
         // Scores as the pipeline would leave them: a spread over every band, some unscored.
         store
             .write(|conn| {
@@ -709,7 +716,13 @@ mod tests {
                 let mut seen = Vec::new();
                 let mut after = None;
                 loop {
-                    let query = ClientQuery { sort, band, after: after.clone(), limit: 7, ..ClientQuery::default() };
+                    let query = ClientQuery {
+                        sort,
+                        band,
+                        after: after.clone(),
+                        limit: 7,
+                        ..ClientQuery::default()
+                    };
                     let page = store.list_clients(query, scope.clone()).await.unwrap();
                     assert!(page.clients.len() <= 7);
                     seen.extend(page.clients);
@@ -738,16 +751,32 @@ mod tests {
         assert!(theirs.iter().all(|c| c.stylist_id.as_str() == "st-2"));
         let at_risk = walk(ClientSort::ScoreLowest, Some(domain::Band::AtRisk), None).await;
         assert!(!at_risk.is_empty());
-        assert!(at_risk.iter().all(|c| c.band == Some(domain::Band::AtRisk) && c.score.unwrap() < 25));
+        assert!(
+            at_risk
+                .iter()
+                .all(|c| c.band == Some(domain::Band::AtRisk) && c.score.unwrap() < 25)
+        );
 
         let search = |text: &str| {
             let store = store.clone();
-            let query = ClientQuery { search: text.into(), limit: 100, ..ClientQuery::default() };
+            let query = ClientQuery {
+                search: text.into(),
+                limit: 100,
+                ..ClientQuery::default()
+            };
             async move { store.list_clients(query, None).await.unwrap().clients }
         };
-        assert_eq!(search("LOVEL").await[0].name, "Ada Lovelace", "any part of a name, any case");
+        assert_eq!(
+            search("LOVEL").await[0].name,
+            "Ada Lovelace",
+            "any part of a name, any case"
+        );
         assert_eq!(search("example.org").await.len(), 1, "addresses too");
-        assert_eq!(search("Ad").await.len(), 1, "short searches match the start");
+        assert_eq!(
+            search("Ad").await.len(),
+            1,
+            "short searches match the start"
+        );
         assert_eq!(search("client 01").await.len(), 10);
         assert!(search("100%").await.is_empty(), "wildcards are plain text");
         assert!(search("\"; DROP TABLE clients; --").await.is_empty());
@@ -763,7 +792,14 @@ mod tests {
         assert!(search("Lovelace").await.is_empty());
         assert_eq!(search("king").await[0].id, ada.id);
 
-        let bad = ClientQuery { after: Some("not-a-cursor".into()), limit: 5, ..ClientQuery::default() };
-        assert!(matches!(store.list_clients(bad, None).await, Err(ListError::BadCursor)));
+        let bad = ClientQuery {
+            after: Some("not-a-cursor".into()),
+            limit: 5,
+            ..ClientQuery::default()
+        };
+        assert!(matches!(
+            store.list_clients(bad, None).await,
+            Err(ListError::BadCursor)
+        ));
     }
 }

@@ -155,19 +155,24 @@ pub fn check_text(subject: &str, body: &str) -> Result<DraftText, ValidationErro
     let subject = subject.trim();
     let body = body.trim();
     if subject.is_empty() {
-        errors.0.push(domain::FieldError::new("subject", "Write a subject."));
+        errors
+            .0
+            .push(domain::FieldError::new("subject", "Write a subject."));
     } else if subject.chars().count() > MAX_SUBJECT_CHARS {
         errors.0.push(domain::FieldError::new(
             "subject",
             format!("Keep the subject to {MAX_SUBJECT_CHARS} characters or fewer."),
         ));
     } else if subject.chars().any(char::is_control) {
-        errors
-            .0
-            .push(domain::FieldError::new("subject", "Keep the subject to one line."));
+        errors.0.push(domain::FieldError::new(
+            "subject",
+            "Keep the subject to one line.",
+        ));
     }
     if body.is_empty() {
-        errors.0.push(domain::FieldError::new("body", "Write the email's text."));
+        errors
+            .0
+            .push(domain::FieldError::new("body", "Write the email's text."));
     } else if body.chars().count() > MAX_BODY_CHARS {
         errors.0.push(domain::FieldError::new(
             "body",

@@ -9,7 +9,11 @@ use rusqlite::params;
 
 impl Store {
     /// The newest `limit` entries of `client`'s audit trail.
-    pub async fn client_timeline(&self, client: ClientId, limit: u32) -> Result<Vec<TimelineEntry>> {
+    pub async fn client_timeline(
+        &self,
+        client: ClientId,
+        limit: u32,
+    ) -> Result<Vec<TimelineEntry>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT at, kind, text, actor FROM (

@@ -223,8 +223,10 @@ impl Store {
         );
         let fresh = hex(&bytes);
         self.write(move |conn| {
-            conn.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
-                .execute(params![name, fresh])?;
+            conn.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            )?
+            .execute(params![name, fresh])?;
             Ok(conn
                 .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
                 .query_row([name], |row| row.get(0))?)

@@ -169,7 +169,13 @@ fn Overview(detail: ClientDetail) -> impl IntoView {
             _ => "Has not agreed to emails",
         }
     };
-    let styles: Vec<&str> = client.profile.style().styles.iter().map(|s| s.as_str()).collect();
+    let styles: Vec<&str> = client
+        .profile
+        .style()
+        .styles
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     let stored = detail.history.last().copied();
     view! {
         <section class="panel client-overview">
@@ -221,7 +227,8 @@ fn ScoreChart(points: Vec<ScorePoint>) -> impl IntoView {
     let first = points[0].at.timestamp_millis() as f64;
     let last = points[points.len() - 1].at.timestamp_millis() as f64;
     let span = (last - first).max(1.0);
-    let x = |at: chrono::DateTime<chrono::Utc>| (at.timestamp_millis() as f64 - first) / span * width;
+    let x =
+        |at: chrono::DateTime<chrono::Utc>| (at.timestamp_millis() as f64 - first) / span * width;
     let y = |score: u8| height - f64::from(score) / 100.0 * height;
     let line: Vec<String> = points
         .iter()

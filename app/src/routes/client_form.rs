@@ -21,7 +21,9 @@ pub async fn list_stylists() -> Result<Vec<Stylist>, AppError> {
 #[server]
 pub async fn load_client_form(id: String) -> Result<(ClientEdit, u64), AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    let detail = service.client_detail(&user, domain::ClientId::new(id)).await?;
+    let detail = service
+        .client_detail(&user, domain::ClientId::new(id))
+        .await?;
     Ok((ClientEdit::of(&detail.client), detail.client.version))
 }
 
@@ -165,7 +167,11 @@ fn ClientFields(
 ) -> impl IntoView {
     let stylists = Resource::new(|| (), |_| list_stylists());
     let selected_stylist = values.stylist_id.clone();
-    let text_field = move |field: &'static str, id: &'static str, kind: &'static str, value: String, autocomplete: &'static str| {
+    let text_field = move |field: &'static str,
+                           id: &'static str,
+                           kind: &'static str,
+                           value: String,
+                           autocomplete: &'static str| {
         view! {
             <div class="field">
                 <label for=id>{label(field)}</label>

@@ -53,7 +53,10 @@ pub fn ClientsPage() -> impl IntoView {
         }
     });
     let tick = use_change_stamp();
-    let page = Resource::new(move || (filters.get(), tick.get()), |(f, _)| list_clients(f));
+    let page = Resource::new(
+        move || (filters.get(), tick.get()),
+        |(f, _)| list_clients(f),
+    );
     view! {
         <section class="panel">
             <div class="list-header">
@@ -161,7 +164,10 @@ fn ClientTable(page: ClientPage, filters: ListFilters) -> impl IntoView {
         };
         return view! { <p class="empty">{text}</p> }.into_any();
     }
-    let next = page.next.as_deref().map(|cursor| next_href(&filters, cursor));
+    let next = page
+        .next
+        .as_deref()
+        .map(|cursor| next_href(&filters, cursor));
     let first = (!filters.after.is_empty()).then(|| next_href(&filters, ""));
     view! {
         <table class="clients">

@@ -6,33 +6,41 @@ use crate::error::AppError;
 use crate::live::use_change_stamp;
 use crate::routes::emails::approve_message;
 use crate::routes::{FormStatus, LoadError, action_error, field_error, format_instant, invalid};
-use domain::views::{ApproveReport, EmailDetail};
 use domain::EmailStatus;
+use domain::views::{ApproveReport, EmailDetail};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 #[server]
 pub async fn load_email(id: String) -> Result<EmailDetail, AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    Ok(service.email_detail(&user, domain::EmailId::new(id)).await?)
+    Ok(service
+        .email_detail(&user, domain::EmailId::new(id))
+        .await?)
 }
 
 #[server]
 pub async fn save_email(id: String, subject: String, body: String) -> Result<(), AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    Ok(service.edit_email(&user, domain::EmailId::new(id), subject, body).await?)
+    Ok(service
+        .edit_email(&user, domain::EmailId::new(id), subject, body)
+        .await?)
 }
 
 #[server]
 pub async fn approve_email(id: String) -> Result<ApproveReport, AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    Ok(service.approve_emails(&user, vec![domain::EmailId::new(id)]).await?)
+    Ok(service
+        .approve_emails(&user, vec![domain::EmailId::new(id)])
+        .await?)
 }
 
 #[server]
 pub async fn reject_email(id: String, #[server(default)] reason: String) -> Result<(), AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    Ok(service.reject_email(&user, domain::EmailId::new(id), reason).await?)
+    Ok(service
+        .reject_email(&user, domain::EmailId::new(id), reason)
+        .await?)
 }
 
 #[server]
@@ -58,17 +66,27 @@ pub fn EmailDetailPage() -> impl IntoView {
     let redraft = ServerAction::<RegenerateEmail>::new();
     let changes = use_change_stamp();
     let acted = move || {
-        save.version().get() + approve.version().get() + reject.version().get() + redraft.version().get()
+        save.version().get()
+            + approve.version().get()
+            + reject.version().get()
+            + redraft.version().get()
     };
     // The preview and history follow every change; the review forms are rebuilt only when
     // the email's words or status change underneath them (a redraft arrived, someone else
     // acted), so a refresh never throws away what the stylist is typing.
-    let detail = Resource::new(move || (id.get(), changes.get(), acted()), |(id, _, _)| load_email(id));
+    let detail = Resource::new(
+        move || (id.get(), changes.get(), acted()),
+        |(id, _, _)| load_email(id),
+    );
     let (rewritten, set_rewritten) = signal(0_u64);
     let seen = StoredValue::new(None::<(String, String, EmailStatus)>);
     Effect::new(move |_| {
         if let Some(Ok(email)) = detail.get() {
-            let now = (email.summary.subject.clone(), email.body_text.clone(), email.summary.status);
+            let now = (
+                email.summary.subject.clone(),
+                email.body_text.clone(),
+                email.summary.status,
+            );
             let before = seen.get_value();
             seen.set_value(Some(now.clone()));
             if before.is_some_and(|b| b != now) {
@@ -76,7 +94,10 @@ pub fn EmailDetailPage() -> impl IntoView {
             }
         }
     });
-    let tools = Resource::new(move || (id.get(), rewritten.get()), |(id, _)| load_email(id));
+    let tools = Resource::new(
+        move || (id.get(), rewritten.get()),
+        |(id, _)| load_email(id),
+    );
     let message = Signal::derive(move || {
         let outcome = |done: &str, value: Option<Result<(), AppError>>| match value {
             Some(Ok(())) => Some(done.to_owned()),
@@ -85,16 +106,38 @@ pub fn EmailDetailPage() -> impl IntoView {
         };
         // The most recent action's outcome.
         let latest = [
-            (save.version().get(), outcome("Saved your changes.", save.value().get())),
-            (approve.version().get(), match approve.value().get() {
-                Some(Ok(report)) => Some(approve_message(&report)),
-                Some(Err(error)) => Some(error.to_string()),
-                None => None,
-            }),
-            (reject.version().get(), outcome("Rejected. The client will not receive this draft.", reject.value().get())),
-            (redraft.version().get(), outcome("A new draft is on its way; it replaces this one in a moment.", redraft.value().get())),
+            (
+                save.version().get(),
+                outcome("Saved your changes.", save.value().get()),
+            ),
+            (
+                approve.version().get(),
+                match approve.value().get() {
+                    Some(Ok(report)) => Some(approve_message(&report)),
+                    Some(Err(error)) => Some(error.to_string()),
+                    None => None,
+                },
+            ),
+            (
+                reject.version().get(),
+                outcome(
+                    "Rejected. The client will not receive this draft.",
+                    reject.value().get(),
+                ),
+            ),
+            (
+                redraft.version().get(),
+                outcome(
+                    "A new draft is on its way; it replaces this one in a moment.",
+                    redraft.value().get(),
+                ),
+            ),
         ];
-        latest.into_iter().filter(|(_, m)| m.is_some()).max_by_key(|(v, _)| *v).and_then(|(_, m)| m)
+        latest
+            .into_iter()
+            .filter(|(_, m)| m.is_some())
+            .max_by_key(|(v, _)| *v)
+            .and_then(|(_, m)| m)
     });
     view! {
         <FormStatus message/>
@@ -120,11 +163,7 @@ pub fn EmailDetailPage() -> impl IntoView {
 #[component]
 fn Email(email: EmailDetail) -> impl IntoView {
     let summary = &email.summary;
-    let paragraphs: Vec<String> = email
-        .body_text
-        .split("\n\n")
-        .map(str::to_owned)
-        .collect();
+    let paragraphs: Vec<String> = email.body_text.split("\n\n").map(str::to_owned).collect();
     view! {
         <section class="panel">
             <div class="list-header">

@@ -4,8 +4,8 @@
 use crate::error::AppError;
 use crate::live::use_change_stamp;
 use crate::routes::{FormStatus, LoadError, format_instant};
-use domain::views::ApproveReport;
 use domain::EmailStatus;
+use domain::views::ApproveReport;
 use domain::views::EmailSummary;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -28,7 +28,9 @@ pub async fn list_emails(status: String) -> Result<Vec<EmailSummary>, AppError> 
 
 /// Approves the chosen drafts and sends them.
 #[server]
-pub async fn approve_emails(#[server(default)] ids: Vec<String>) -> Result<ApproveReport, AppError> {
+pub async fn approve_emails(
+    #[server(default)] ids: Vec<String>,
+) -> Result<ApproveReport, AppError> {
     let (service, user) = crate::service::service_for_user()?;
     let ids = ids.into_iter().map(domain::EmailId::new).collect();
     Ok(service.approve_emails(&user, ids).await?)
@@ -38,9 +40,9 @@ pub(crate) fn approve_message(report: &ApproveReport) -> String {
     match (report.sent, report.failed) {
         (1, 0) => "Approved and sent.".to_owned(),
         (n, 0) => format!("Approved and sent {n} emails."),
-        (sent, failed) => format!(
-            "Approved. {sent} sent; {failed} could not be sent and are marked failed."
-        ),
+        (sent, failed) => {
+            format!("Approved. {sent} sent; {failed} could not be sent and are marked failed.")
+        }
     }
 }
 

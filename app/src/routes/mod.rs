@@ -47,7 +47,10 @@ pub(crate) fn field_error(
 }
 
 /// `aria-invalid` for a field, from the form's last outcome.
-pub(crate) fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn() -> &'static str {
+pub(crate) fn invalid(
+    error: Signal<Option<AppError>>,
+    field: &'static str,
+) -> impl Fn() -> &'static str {
     move || {
         if error.get().is_some_and(|e| e.message_for(field).is_some()) {
             "true"

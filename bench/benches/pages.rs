@@ -1,0 +1,200 @@
+//! Server-side render time of every page of the stylist's app on the demo data, through
+//! the real router in process (session check, data, SSR), with a bare Axum handler timed
+//! in the same run as the baseline. Run: `cargo bench -p engage-bench --bench pages`
+//! (or `bench/pages-bench.sh`). Prints a table and writes JSON to
+//! `$CARGO_TARGET_TMPDIR/pages.json`.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use processors::{Clock, SystemClock};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// The demo data's size; `PAGES_CLIENTS=100000` measures a larger book.
+const DEMO_CLIENTS: u32 = 300;
+const WARM_UP: usize = 20;
+const SAMPLES: usize = 300;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(run());
+}
+
+/// Median and 90th percentile of `SAMPLES` sequential GETs of `path`, in ms.
+async fn time_page(router: &axum::Router, path: &str, cookie: &str) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for i in 0..WARM_UP + SAMPLES {
+        let request = Request::get(path)
+            .header(header::HOST, "127.0.0.1:3000")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .expect("a request");
+        let started = Instant::now();
+        let response = router.clone().oneshot(request).await.expect("a response");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        let elapsed = started.elapsed();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        if i >= WARM_UP {
+            samples.push(elapsed);
+        }
+    }
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (ms(samples[SAMPLES / 2]), ms(samples[SAMPLES * 9 / 10]))
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open(dir.path().join("engage.db")).expect("a database");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clients = std::env::var("PAGES_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(DEMO_CLIENTS);
+    engage::demo::seed(&store, clock.as_ref(), clients)
+        .await
+        .expect("demo data");
+    let args = engage::config::ServeArgs {
+        addr: "127.0.0.1:3000".parse().expect("an address"),
+        demo_data: false,
+        queue_visibility_secs: 60,
+        queue_max_receives: 5,
+        change_retention_hours: 24,
+        llm: engage::config::LlmArgs::default(),
+        web: engage::config::WebArgs::local(dir.path()),
+    };
+    // Let the pipeline score everyone and write the welcome drafts, as after a first start.
+    let shutdown = CancellationToken::new();
+    let mut tasks = engage::startup::spawn_pipeline(
+        &store,
+        &clock,
+        Arc::new(processors::TemplateWriter),
+        &args,
+        &shutdown,
+    );
+    loop {
+        let stats = store
+            .queue_stats(processors::EVENTS_QUEUE, clock.now())
+            .await
+            .expect("stats");
+        let lag = store
+            .feed_lag(processors::stream::CHECKPOINT)
+            .await
+            .expect("lag");
+        if lag == 0 && stats.visible == 0 && stats.in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+
+    let mut cookies = Vec::new();
+    for (email, role, stylist) in engage::demo::account_list().into_iter().take(3) {
+        let user = store
+            .add_user(
+                domain::ClientEmail::parse(&email).expect("an address"),
+                role,
+                stylist,
+                domain::user::Password::parse("benchmark password").expect("a password"),
+                clock.now(),
+            )
+            .await
+            .expect("an account");
+        let token = store
+            .create_session(&user, clock.now(), chrono::Duration::hours(1))
+            .await
+            .expect("a session");
+        cookies.push((role, format!("engage_session={token}")));
+    }
+    let (manager, stylist) = (&cookies[0].1, &cookies[2].1);
+    let client = store
+        .list_clients(
+            domain::views::ClientQuery {
+                limit: 1,
+                ..Default::default()
+            },
+            Some(domain::StylistId::new("st-maya")),
+        )
+        .await
+        .expect("clients")
+        .clients
+        .remove(0)
+        .id;
+    let email = store
+        .find_emails(
+            store::EmailFilter {
+                scope: Some(domain::StylistId::new("st-maya")),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .expect("emails")
+        .remove(0)
+        .id;
+    let state = engage::startup::AppState::new(store.clone(), clock, args.addr, &args.web)
+        .await
+        .expect("the app state");
+    let router = engage::startup::router(state);
+    let bare = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+
+    let (base_median, base_p90) = time_page(&bare, "/", manager).await;
+    println!(
+        "{clients} clients; baseline: bare Axum handler, median {base_median:.3} ms, p90 {base_p90:.3} ms"
+    );
+    println!(
+        "{:<44} {:>8} {:>10} {:>8} {:>12}",
+        "page (demo data)", "as", "median ms", "p90 ms", "x baseline"
+    );
+    let pages = [
+        ("/", "manager", manager),
+        ("/", "stylist", stylist),
+        ("/?sort=score_lowest&band=at_risk", "manager", manager),
+        ("/?search=ann", "manager", manager),
+        (&*format!("/clients/{client}"), "stylist", stylist),
+        (&*format!("/clients/{client}/edit"), "stylist", stylist),
+        ("/clients/new", "stylist", stylist),
+        ("/emails", "manager", manager),
+        ("/emails", "stylist", stylist),
+        (&*format!("/emails/{email}"), "stylist", stylist),
+        ("/signin", "nobody", &String::new()),
+    ];
+    let mut rows = Vec::new();
+    for (path, who, cookie) in pages {
+        let (median, p90) = time_page(&router, path, cookie).await;
+        let shown = if path.len() > 44 {
+            format!("{}…", &path[..43])
+        } else {
+            path.to_owned()
+        };
+        println!(
+            "{shown:<44} {who:>8} {median:>10.2} {p90:>8.2} {:>12.0}",
+            median / base_median
+        );
+        rows.push(serde_json::json!({"page": path, "as": who, "median_ms": median, "p90_ms": p90}));
+    }
+    let report =
+        serde_json::json!({"clients": clients, "baseline_median_ms": base_median, "pages": rows});
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pages.json");
+    std::fs::write(&out, report.to_string()).expect("report written");
+}
