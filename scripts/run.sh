@@ -11,4 +11,7 @@ build_release
 export ENGAGE_DB="${ENGAGE_DB:-$ENGAGE_ROOT/data/engage.db}"
 export ENGAGE_ADDR="${ENGAGE_ADDR:-127.0.0.1:3000}"
 echo "==> serving Engage at http://$ENGAGE_ADDR/ (database: $ENGAGE_DB; Ctrl-C stops it)" >&2
+# The demo accounts are made (and printed) on the first start; later starts show them again.
+accounts="$(dirname "$ENGAGE_DB")/demo-accounts.txt"
+if [ -f "$accounts" ]; then cat "$accounts" >&2; fi
 exec "$CARGO_TARGET_DIR/release/engage" serve "$@"

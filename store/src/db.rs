@@ -235,6 +235,10 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 "#,
+    // A stylist's emails of every status, newest first.
+    r#"
+CREATE INDEX emails_by_stylist ON emails(stylist_id, created_at, id);
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

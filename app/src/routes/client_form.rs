@@ -3,6 +3,9 @@
 //! refused with the newer values shown). Plain forms underneath, so both work without
 //! JavaScript.
 
+// A server function takes one argument per form field, and this form has many.
+#![allow(clippy::too_many_arguments)]
+
 use crate::error::AppError;
 use crate::routes::{FormStatus, LoadError, action_error, field_error, invalid};
 use domain::profile::{BudgetBand, Style};
@@ -28,7 +31,6 @@ pub async fn load_client_form(id: String) -> Result<(ClientEdit, u64), AppError>
 }
 
 #[cfg(feature = "ssr")]
-#[allow(clippy::too_many_arguments)]
 fn edit_from_form(
     name: String,
     email: String,
@@ -62,7 +64,6 @@ fn edit_from_form(
 
 /// Adds a client, then opens their page.
 #[server]
-#[allow(clippy::too_many_arguments)]
 pub async fn create_client(
     name: String,
     email: String,
@@ -109,7 +110,6 @@ pub async fn create_client(
 
 /// Saves the edit form if the client is still at `version`, then opens their page.
 #[server]
-#[allow(clippy::too_many_arguments)]
 pub async fn update_client(
     id: String,
     version: u64,
