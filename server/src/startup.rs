@@ -223,6 +223,11 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
         );
     }
     let mut pipeline = spawn_pipeline(&store, &clock, writer.clone(), &args, &shutdown);
+    pipeline.spawn(purge_expired_sessions(
+        store.clone(),
+        Arc::clone(&clock),
+        shutdown.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -244,6 +249,22 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     store.checkpoint_wal().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Deletes expired sign-in sessions once an hour (they are refused when expired anyway;
+/// this keeps the table small).
+async fn purge_expired_sessions(store: Store, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every_hour.tick() => match store.purge_sessions(clock.now()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
+                Err(error) => tracing::error!(%error, "cannot delete expired sessions"),
+            },
+        }
+    }
 }
 
 /// The email writer: the LLM when a key is set, with the template as its fallback.
