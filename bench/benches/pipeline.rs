@@ -4,7 +4,8 @@
 //! `$CARGO_TARGET_TMPDIR/pipeline.json`.
 //!
 //! - ceiling: the rows one update leaves behind (client row rewritten, change record,
-//!   queue message written and deleted, idempotency record, score change, client score),
+//!   queue message written and deleted, event log entry, idempotency record, score change,
+//!   client score),
 //!   written with prepared statements in transactions of 1,000 updates, JSON prepared
 //!   beforehand: the fastest this database could possibly take those writes.
 //! - throughput: 20,000 "record a Fix" requests through the real HTTP router in process
@@ -284,6 +285,7 @@ fn raw_ceiling(sample: &Store, client: &ClientId, per_transaction: usize, update
             let mut dequeue = tx
                 .prepare_cached("DELETE FROM queue_messages WHERE dedup_id = ?1")
                 .expect("sql");
+            let mut logged = tx.prepare_cached("INSERT INTO event_log (event_id, client_id, kind, body, occurred_at) VALUES (?1, 'c-raw', 'client_updated', ?2, 0)").expect("sql");
             let mut processed = tx
                 .prepare_cached(
                     "INSERT INTO processed_events (event_id, processed_at) VALUES (?1, 0)",
@@ -305,6 +307,9 @@ fn raw_ceiling(sample: &Store, client: &ClientId, per_transaction: usize, update
                 enqueue
                     .execute(rusqlite::params![id, event])
                     .expect("enqueue");
+                logged
+                    .execute(rusqlite::params![id, event])
+                    .expect("logged");
                 dequeue.execute([&id]).expect("dequeue");
                 processed.execute([&id]).expect("processed");
                 scored

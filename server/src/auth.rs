@@ -90,18 +90,16 @@ fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = value(header::HeaderName::from_static("sec-fetch-site")) {
         return matches!(site, "same-origin" | "none");
     }
-    let Some(host) = value(header::HOST) else {
-        return false;
-    };
     let origin_host = |url: &str| {
         url.split_once("://")
             .map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_owned())
     };
-    match (value(header::ORIGIN), value(header::REFERER)) {
-        (Some(origin), _) => origin_host(origin).as_deref() == Some(host),
-        (None, Some(referer)) => origin_host(referer).as_deref() == Some(host),
-        (None, None) => true,
-    }
+    let claimed = match (value(header::ORIGIN), value(header::REFERER)) {
+        (Some(origin), _) => origin,
+        (None, Some(referer)) => referer,
+        (None, None) => return true,
+    };
+    value(header::HOST).is_some_and(|host| origin_host(claimed).as_deref() == Some(host))
 }
 
 /// Middleware on every request: resolves the session cookie to a user, refuses cross-site
@@ -122,15 +120,25 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     let token = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
     let user = match token {
-        Some(token) if !token.is_empty() => {
-            match state.store.session_user(token, state.clock.now()).await {
-                Ok(user) => user,
+        Some(token) if !token.is_empty() => match state.sessions.get(&token) {
+            Some(user) => Some(user),
+            None => match state
+                .store
+                .session_user(token.clone(), state.clock.now())
+                .await
+            {
+                Ok(user) => {
+                    if let Some(user) = &user {
+                        state.sessions.put(token, user.clone());
+                    }
+                    user
+                }
                 Err(error) => {
                     tracing::error!(%error, "cannot read the session");
                     return StatusCode::SERVICE_UNAVAILABLE.into_response();
                 }
-            }
-        }
+            },
+        },
         _ => None,
     };
     let path = request.uri().path();
@@ -184,6 +192,45 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             .cloned()
             .map(SignedIn)
             .ok_or(crate::api::ApiError::Unauthenticated)
+    }
+}
+
+/// Sessions checked in the last [`SessionCache::FRESH_FOR`], so a busy page or integration
+/// does not cost a database read per request. Sign-out removes its entry at once; an
+/// expired session is honoured at most that long after it expired.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (User, Instant)>>,
+}
+
+impl SessionCache {
+    const FRESH_FOR: Duration = Duration::from_secs(30);
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, token: &str) -> Option<User> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(token)
+            .filter(|(_, checked)| checked.elapsed() < Self::FRESH_FOR)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn put(&self, token: String, user: User) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, checked)| checked.elapsed() < Self::FRESH_FOR);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(token, (user, Instant::now()));
+    }
+
+    fn forget(&self, token: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(token);
     }
 }
 
@@ -329,11 +376,12 @@ pub async fn sign_in(
 
 /// `POST /signout`: ends the session and clears the cookie.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty())
-        && let Err(error) = state.store.end_session(token.to_owned()).await
-    {
-        tracing::error!(%error, "cannot end the session");
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Some(token) = cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty()) {
+        state.sessions.forget(token);
+        if let Err(error) = state.store.end_session(token.to_owned()).await {
+            tracing::error!(%error, "cannot end the session");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
     }
     let mut response = Redirect::to("/signin?signed_out=1").into_response();
     response.headers_mut().insert(
@@ -399,6 +447,11 @@ mod tests {
         ])));
         // A program (curl, an integration) sends none of these.
         assert!(same_origin(&headers(&[host])));
+        assert!(same_origin(&HeaderMap::new()));
+        assert!(!same_origin(&headers(&[(
+            "origin",
+            "http://127.0.0.1:3000"
+        )])));
     }
 
     #[test]

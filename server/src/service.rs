@@ -114,15 +114,23 @@ impl StoreService {
         }
     }
 
+    /// Changes a client in `viewer`'s book (anything else is `NotFound`).
     async fn update(
         &self,
+        viewer: &User,
         id: ClientId,
         expected_version: Option<u64>,
         change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
     ) -> Result<Client, ServiceError> {
         match self
             .store
-            .update_client(id.clone(), expected_version, self.clock.now(), change)
+            .update_client_in(
+                scope(viewer),
+                id.clone(),
+                expected_version,
+                self.clock.now(),
+                change,
+            )
             .await
         {
             Ok(client) => Ok(client),
@@ -134,6 +142,7 @@ impl StoreService {
                     .get_client(id)
                     .await
                     .map_err(unavailable)?
+                    .filter(|c| viewer.may_see(&c.stylist_id))
                     .ok_or(ServiceError::NotFound)?;
                 Err(ServiceError::Conflict(Box::new(current)))
             }
@@ -245,11 +254,10 @@ impl EngageService for StoreService {
         expected_version: u64,
         edit: ClientEdit,
     ) -> Result<Client, ServiceError> {
-        self.visible_client(viewer, &id).await?;
         check_assignment(viewer, &edit.stylist_id)?;
         let now = self.clock.now();
         let client = self
-            .update(id, Some(expected_version), move |client| {
+            .update(viewer, id, Some(expected_version), move |client| {
                 edit.apply(client, now)
             })
             .await?;
@@ -265,10 +273,9 @@ impl EngageService for StoreService {
         activity: Activity,
         expected_version: Option<u64>,
     ) -> Result<Client, ServiceError> {
-        self.visible_client(viewer, &id).await?;
         let today = self.clock.now().date_naive();
         let client = self
-            .update(id, expected_version, move |client| {
+            .update(viewer, id, expected_version, move |client| {
                 activity.apply(&mut client.profile, today)
             })
             .await?;

@@ -1,6 +1,6 @@
 //! Wiring: the store, the pipeline tasks, the Axum router, and a graceful shutdown.
 
-use crate::auth::{AttemptLimiter, AuthSettings};
+use crate::auth::{AttemptLimiter, AuthSettings, SessionCache};
 use crate::config::{ServeArgs, WebArgs};
 use crate::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use crate::service::StoreService;
@@ -37,6 +37,7 @@ pub struct AppState {
     pub writer: Arc<FallbackWriter>,
     pub auth: AuthSettings,
     pub attempts: Arc<AttemptLimiter>,
+    pub sessions: Arc<SessionCache>,
     pub unsubscribe: UnsubscribeLinks,
 }
 
@@ -101,6 +102,7 @@ impl AppState {
                 ..AuthSettings::default()
             },
             attempts: Arc::default(),
+            sessions: Arc::default(),
             unsubscribe,
         })
     }

@@ -192,9 +192,25 @@ impl Store {
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
     ) -> Result<Client, UpdateClientError> {
+        self.update_client_in(None, id, expected_version, now, change)
+            .await
+    }
+
+    /// [`Store::update_client`] for someone who may change only `scope`'s clients: any
+    /// other client is `NotFound`, checked in the same transaction as the write.
+    pub async fn update_client_in(
+        &self,
+        scope: Option<StylistId>,
+        id: ClientId,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
+    ) -> Result<Client, UpdateClientError> {
         let (client, written) = self
             .write(move |conn| {
-                let old = client_by_id(conn, &id)?.ok_or(UpdateClientError::NotFound)?;
+                let old = client_by_id(conn, &id)?
+                    .filter(|c| scope.as_ref().is_none_or(|s| *s == c.stylist_id))
+                    .ok_or(UpdateClientError::NotFound)?;
                 if let Some(expected) = expected_version
                     && expected != old.version
                 {
