@@ -25,7 +25,8 @@ pub fn use_ticker(period: Duration) -> ReadSignal<u64> {
 }
 
 /// A counter that goes up each time the server reports new writes (checked every two
-/// seconds in the browser; always 0 on the server, so the first render hydrates cleanly).
+/// seconds in the browser, and once right after the page becomes interactive; always 0 on
+/// the server, so the first render hydrates cleanly).
 pub fn use_change_stamp() -> ReadSignal<u64> {
     let tick = use_ticker(Duration::from_secs(2));
     let (changes, set_changes) = signal(0_u64);
@@ -36,9 +37,11 @@ pub fn use_change_stamp() -> ReadSignal<u64> {
         }
         leptos::task::spawn_local(async move {
             if let Ok(stamp) = change_stamp().await {
+                // The first answer refreshes too: something may have been written between
+                // the page's render and this first look.
                 let previous = last_seen.get_value();
                 last_seen.set_value(Some(stamp));
-                if previous.is_some_and(|p| p != stamp) {
+                if previous != Some(stamp) {
                     set_changes.update(|c| *c += 1);
                 }
             }
