@@ -14,6 +14,8 @@ pub enum AppError {
     Invalid(ValidationErrors),
     /// No such thing, or not one this user may see.
     NotFound,
+    /// The page or action is for managers and admins.
+    Forbidden,
     /// Someone else saved the client first: their values and version.
     Conflict {
         current: Box<ClientEdit>,
@@ -43,6 +45,7 @@ impl fmt::Display for AppError {
                 write!(f, "Nothing was saved. Please check: {}.", fields.join(", "))
             }
             Self::NotFound => f.write_str("This no longer exists, or is not in your book."),
+            Self::Forbidden => f.write_str("This is for managers and admins."),
             Self::Conflict { .. } => f.write_str(
                 "Someone else changed this client while you were editing. Their version is shown below; make your change again and save.",
             ),
@@ -77,7 +80,8 @@ impl From<crate::service::ServiceError> for AppError {
         use crate::service::ServiceError;
         match error {
             ServiceError::Invalid(errors) => Self::Invalid(errors),
-            ServiceError::NotFound | ServiceError::Forbidden => Self::NotFound,
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::Forbidden => Self::Forbidden,
             ServiceError::Conflict(client) => Self::Conflict {
                 current: Box::new(ClientEdit::of(&client)),
                 version: client.version,

@@ -17,6 +17,8 @@ use leptos_router::{SsrMode, path};
 use routes::client_detail::ClientDetailPage;
 use routes::client_form::{EditClientPage, NewClientPage};
 use routes::clients::ClientsPage;
+use routes::dashboard::DashboardPage;
+use routes::dlq::DeadLettersPage;
 use routes::email_detail::EmailDetailPage;
 use routes::emails::EmailsPage;
 use routes::signin::SignInPage;
@@ -69,10 +71,6 @@ pub fn App() -> impl IntoView {
             <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">"Engage"</a>
-                <nav aria-label="Main">
-                    <A href="/" exact=true>"Clients"</A>
-                    <A href="/emails">"Emails"</A>
-                </nav>
                 <Account/>
             </header>
             <main id="main">
@@ -86,26 +84,37 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/clients/:id/edit") view=EditClientPage ssr=SsrMode::Async/>
                     <Route path=path!("/emails") view=EmailsPage ssr=SsrMode::Async/>
                     <Route path=path!("/emails/:id") view=EmailDetailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/dlq") view=DeadLettersPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
     }
 }
 
-/// The signed-in account and the sign-out button (a plain form post).
+/// The main navigation (the dashboard for managers and admins), the signed-in account and
+/// the sign-out button (a plain form post).
 #[component]
 fn Account() -> impl IntoView {
     let me = Resource::new(|| (), |_| whoami());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                me.await.ok().flatten().map(|(email, role)| view! {
-                    <div class="account">
-                        <span class="who" id="signed-in-as">{email}" · "{role}</span>
-                        <form method="post" action="/signout">
-                            <button type="submit" class="link">"Sign out"</button>
-                        </form>
-                    </div>
+                me.await.ok().flatten().map(|(email, role)| {
+                    let manager = role != "stylist";
+                    view! {
+                        <nav aria-label="Main">
+                            <A href="/" exact=true>"Clients"</A>
+                            <A href="/emails">"Emails"</A>
+                            {manager.then(|| view! { <A href="/dashboard">"Dashboard"</A> })}
+                        </nav>
+                        <div class="account">
+                            <span class="who" id="signed-in-as">{email}" · "{role}</span>
+                            <form method="post" action="/signout">
+                                <button type="submit" class="link">"Sign out"</button>
+                            </form>
+                        </div>
+                    }
                 })
             })}
         </Suspense>

@@ -2,16 +2,8 @@
 //! data on [`use_change_stamp`], which changes only when the pipeline or a reviewer has
 //! written something new, so pages refetch when there is news and not otherwise.
 
-use crate::error::AppError;
 use leptos::prelude::*;
 use std::time::Duration;
-
-/// A number that grows whenever a score, a draft or a review step is written.
-#[server]
-pub async fn change_stamp() -> Result<u64, AppError> {
-    let (service, _) = crate::service::service_for_user()?;
-    Ok(service.change_stamp().await?)
-}
 
 /// A counter that goes up every `period` once the page is hydrated (never on the server).
 pub fn use_ticker(period: Duration) -> ReadSignal<u64> {
@@ -24,28 +16,33 @@ pub fn use_ticker(period: Duration) -> ReadSignal<u64> {
     tick
 }
 
-/// A counter that goes up each time the server reports new writes (checked every two
-/// seconds in the browser, and once right after the page becomes interactive; always 0 on
-/// the server, so the first render hydrates cleanly).
+/// A counter that goes up each time the server reports new writes: the page listens to
+/// `/api/v1/live` (server-sent events) once it is interactive. Always 0 on the server, so
+/// the first render hydrates cleanly. The first message counts too: something may have been
+/// written between the page's render and the moment it started listening.
 pub fn use_change_stamp() -> ReadSignal<u64> {
-    let tick = use_ticker(Duration::from_secs(2));
     let (changes, set_changes) = signal(0_u64);
-    let last_seen = StoredValue::new(None::<u64>);
+    #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        if tick.get() == 0 {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        let Ok(source) = web_sys::EventSource::new("/api/v1/live") else {
             return;
-        }
-        leptos::task::spawn_local(async move {
-            if let Ok(stamp) = change_stamp().await {
-                // The first answer refreshes too: something may have been written between
-                // the page's render and this first look.
-                let previous = last_seen.get_value();
-                last_seen.set_value(Some(stamp));
-                if previous != Some(stamp) {
-                    set_changes.update(|c| *c += 1);
-                }
-            }
+        };
+        let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+            set_changes.update(|c| *c += 1);
+        });
+        let _ =
+            source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+        // The closure lives as long as the page listens.
+        let on_change = send_wrapper::SendWrapper::new(on_change);
+        let source = send_wrapper::SendWrapper::new(source);
+        on_cleanup(move || {
+            source.close();
+            drop(on_change);
         });
     });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_changes;
     changes
 }

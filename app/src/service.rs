@@ -114,8 +114,21 @@ pub trait EngageService: Send + Sync + 'static {
         id: EmailId,
         reason: String,
     ) -> Result<(), ServiceError>;
-    /// A number that grows with every score change, draft and review step.
-    async fn change_stamp(&self) -> Result<u64, ServiceError>;
+    /// The manager's dashboard from `from` to `to` (`YYYY-MM-DD`; empty: the last 30 days),
+    /// for managers and admins only.
+    async fn dashboard(
+        &self,
+        viewer: &User,
+        from: String,
+        to: String,
+    ) -> Result<domain::dashboard::Dashboard, ServiceError>;
+    /// Events that failed too often (managers and admins only).
+    async fn dead_letters(
+        &self,
+        viewer: &User,
+    ) -> Result<Vec<domain::dashboard::DeadLetterView>, ServiceError>;
+    /// Puts dead letters (all, or one) back on the queue; returns how many.
+    async fn redrive(&self, viewer: &User, id: Option<i64>) -> Result<u64, ServiceError>;
     /// Queues a new draft of an email awaiting review; returns the queued event's id.
     async fn regenerate_email(
         &self,

@@ -177,6 +177,7 @@ async fn run() {
         ("/emails", "manager", manager),
         ("/emails", "stylist", stylist),
         (&*format!("/emails/{email}"), "stylist", stylist),
+        ("/dashboard", "manager", manager),
         ("/signin", "nobody", &String::new()),
     ];
     let mut rows = Vec::new();

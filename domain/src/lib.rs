@@ -4,6 +4,7 @@
 
 pub mod bgnbd;
 pub mod client;
+pub mod dashboard;
 pub mod email;
 pub mod event;
 pub mod policy;

@@ -362,3 +362,27 @@ test("sent emails are .eml files in the outbox", () => {
   const files = readdirSync(outbox).filter((f) => f.endsWith(".eml"));
   assert.ok(files.length >= 2, `outbox holds ${files.length} emails`);
 });
+
+test("the dashboard shows every chart, and a new draft appears on it without a reload", async () => {
+  const manager = await signedIn(MANAGER);
+  await open(manager, "/dashboard");
+  for (const chart of ["chart-bands", "chart-mix", "chart-at-risk", "chart-funnel", "chart-quality", "chart-review-time", "chart-cost"]) {
+    const figure = manager.locator(`#${chart}`);
+    await figure.waitFor();
+    assert.ok((await figure.locator("svg rect, svg polygon").count()) > 0, `${chart} draws its data`);
+    assert.ok((await figure.locator("details table tbody tr").count()) > 0, `${chart} has its table`);
+  }
+  await manager.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
+  const drafted = async () => Number((await manager.locator("#chart-funnel details tbody tr").last().locator("td").nth(1).textContent()).trim());
+  const before = await drafted();
+  // A stylist adds a client who agreed to emails: the pipeline drafts a welcome.
+  const maya = await signedIn(MAYA);
+  await addClient(maya, `Dashboard Watcher ${unique}`, `watcher.${unique}@example.com`);
+  await maya.context().close();
+  await manager.waitForFunction(
+    (b) => Number(document.querySelector("#chart-funnel details tbody tr:last-child td:nth-child(2)")?.textContent) > b,
+    before,
+    { timeout: 30_000 },
+  );
+  await manager.context().close();
+});

@@ -364,3 +364,27 @@ pub async fn regenerate_email(
         }),
     ))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct RangeQuery {
+    /// First day (YYYY-MM-DD); default 29 days before `to`.
+    #[serde(default)]
+    pub from: String,
+    /// Last day (YYYY-MM-DD); default today.
+    #[serde(default)]
+    pub to: String,
+}
+
+/// `GET /api/v1/dashboard[?from=&to=]`: the dashboard's figures (managers and admins).
+pub async fn dashboard(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<RangeQuery>,
+) -> Result<Json<domain::dashboard::Dashboard>, ApiError> {
+    let dashboard = state
+        .service
+        .dashboard(&user, query.from, query.to)
+        .await
+        .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))?;
+    Ok(Json(dashboard))
+}

@@ -66,6 +66,19 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// The dashboard's materialized views.
+    Views {
+        #[command(subcommand)]
+        command: ViewsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewsCommand {
+    /// Recompute every view (band counts and mix per day, email funnel, review times,
+    /// pending drafts) from the logs: score changes, emails and their review steps. Shows
+    /// progress; run it with the server stopped or running.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod health;
+pub mod live;
 pub mod model;
 pub mod ops;
 pub mod service;

@@ -72,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some(Command::Views { command }) => {
+            ops::views(&store, &command, &mut std::io::stdout().lock()).await
+        }
         Some(Command::Model(args)) => match args.command {
             ModelCommand::Fit(args) => {
                 model::fit_clients(&store, clock.as_ref(), &args, &mut std::io::stdout().lock())

@@ -1,7 +1,7 @@
 //! Operator commands for the pipeline: `engage queue stats`, `engage dlq list`,
 //! `engage dlq redrive`. The same figures are served on `/readyz`.
 
-use crate::config::{DlqCommand, QueueCommand, UserCommand};
+use crate::config::{DlqCommand, QueueCommand, UserCommand, ViewsCommand};
 use domain::user::{Password, Role};
 use domain::{ClientEmail, StylistId, ValidationErrors};
 use processors::Clock;
@@ -203,5 +203,42 @@ pub async fn rescore(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> 
         "Queued {queued} rescore(s) as of {today} for {seen} client(s); {} were already queued today.",
         seen - queued
     )?;
+    Ok(())
+}
+
+/// `engage views rebuild`.
+pub async fn views(
+    store: &Store,
+    command: &ViewsCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        ViewsCommand::Rebuild => {
+            let started = std::time::Instant::now();
+            rebuild_views(store).await?;
+            writeln!(
+                out,
+                "views rebuilt from the logs in {:.1} s",
+                started.elapsed().as_secs_f64()
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// Rebuilds the dashboard's views, showing progress.
+pub async fn rebuild_views(store: &Store) -> anyhow::Result<()> {
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(None::<crate::telemetry::Progress>));
+    let shown = std::sync::Arc::clone(&progress);
+    store
+        .rebuild_views(move |done, total| {
+            let mut bar = shown.lock().unwrap_or_else(|e| e.into_inner());
+            bar.get_or_insert_with(|| crate::telemetry::Progress::new(total, "rebuilding views"))
+                .set(done);
+        })
+        .await?;
+    if let Some(bar) = progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        bar.finish();
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::delivery::{Delivery, UnsubscribeLinks};
 use app::service::{EngageService, ServiceError};
+use domain::dashboard::{Dashboard, DateRange, DeadLetterView, PipelineHealth};
 use domain::score::engagement_score;
 use domain::user::{Role, User};
 use domain::views::{
@@ -14,6 +15,7 @@ use domain::{
     StylistId, ValidationErrors,
 };
 use processors::Clock;
+use processors::openrouter::{BreakerState, FallbackWriter};
 use std::sync::Arc;
 use store::{
     CreateClientError, EmailFilter, ListError, ReviewError, Reviewer, Store, StoreError,
@@ -25,6 +27,8 @@ pub struct StoreService {
     clock: Arc<dyn Clock>,
     delivery: Arc<dyn Delivery>,
     links: UnsubscribeLinks,
+    /// The pipeline's email writer, for its breaker state on the dashboard.
+    writer: Arc<FallbackWriter>,
 }
 
 impl StoreService {
@@ -33,13 +37,23 @@ impl StoreService {
         clock: Arc<dyn Clock>,
         delivery: Arc<dyn Delivery>,
         links: UnsubscribeLinks,
+        writer: Arc<FallbackWriter>,
     ) -> Self {
         Self {
             store,
             clock,
             delivery,
             links,
+            writer,
         }
+    }
+}
+
+/// Managers and admins only.
+fn require_manager(viewer: &User) -> Result<(), ServiceError> {
+    match viewer.role {
+        Role::Manager | Role::Admin => Ok(()),
+        Role::Stylist => Err(ServiceError::Forbidden),
     }
 }
 
@@ -381,8 +395,76 @@ impl EngageService for StoreService {
         Ok(())
     }
 
-    async fn change_stamp(&self) -> Result<u64, ServiceError> {
-        self.store.change_stamp().await.map_err(unavailable)
+    async fn dashboard(
+        &self,
+        viewer: &User,
+        from: String,
+        to: String,
+    ) -> Result<Dashboard, ServiceError> {
+        require_manager(viewer)?;
+        let range = DateRange::parse(&from, &to, self.clock.now().date_naive())
+            .map_err(ServiceError::Invalid)?;
+        let (figures, queue, feed_lag) = tokio::try_join!(
+            self.store.dashboard_figures(range),
+            self.store
+                .queue_stats(processors::EVENTS_QUEUE, self.clock.now()),
+            self.store.feed_lag(processors::stream::CHECKPOINT),
+        )
+        .map_err(unavailable)?;
+        let llm_breaker = match self.writer.breaker_state() {
+            None => "none".to_owned(),
+            Some(BreakerState::Closed) => "closed".to_owned(),
+            Some(BreakerState::HalfOpen) => "half_open".to_owned(),
+            Some(BreakerState::Open { .. }) => "open".to_owned(),
+        };
+        Ok(Dashboard {
+            range,
+            bands: figures.bands,
+            band_days: figures.band_days,
+            stylists: figures.stylists,
+            email_days: figures.email_days,
+            writers: figures.writers,
+            health: PipelineHealth {
+                queue_depth: queue.visible,
+                in_flight: queue.in_flight,
+                oldest_message_age_secs: (queue.visible + queue.in_flight > 0)
+                    .then_some(queue.oldest_age_ms / 1000),
+                feed_lag,
+                dead_letters: queue.dead_letters,
+                llm_breaker,
+            },
+        })
+    }
+
+    async fn dead_letters(&self, viewer: &User) -> Result<Vec<DeadLetterView>, ServiceError> {
+        require_manager(viewer)?;
+        let letters = self
+            .store
+            .dead_letters(processors::EVENTS_QUEUE, 500)
+            .await
+            .map_err(unavailable)?;
+        Ok(letters
+            .into_iter()
+            .map(|d| DeadLetterView {
+                id: d.id,
+                event_id: d.dedup_id,
+                receive_count: d.receive_count,
+                last_error: d.last_error,
+                failed_at: d.failed_at,
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id))]
+    async fn redrive(&self, viewer: &User, id: Option<i64>) -> Result<u64, ServiceError> {
+        require_manager(viewer)?;
+        let moved = self
+            .store
+            .redrive(processors::EVENTS_QUEUE, id, self.clock.now())
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(moved, "dead letters put back on the queue");
+        Ok(moved)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]

@@ -4,7 +4,7 @@ use crate::auth::{AttemptLimiter, AuthSettings, SessionCache};
 use crate::config::{ServeArgs, WebArgs};
 use crate::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use crate::service::StoreService;
-use crate::{api, assets, auth, demo, health, unsubscribe};
+use crate::{api, assets, auth, demo, health, live, unsubscribe};
 use app::service::Service;
 use app::{App, shell};
 use axum::Router;
@@ -31,6 +31,8 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub service: Service,
+    /// Where approved emails go (the outbox or SMTP).
+    pub delivery: Arc<dyn Delivery>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// The pipeline's email writer, for its health on `/readyz`.
@@ -38,6 +40,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     pub attempts: Arc<AttemptLimiter>,
     pub sessions: Arc<SessionCache>,
+    /// The change stamp, for `/api/v1/live`.
+    pub changes: tokio::sync::watch::Receiver<u64>,
     pub unsubscribe: UnsubscribeLinks,
 }
 
@@ -84,18 +88,22 @@ impl AppState {
                 })
             }
         };
+        let writer = Arc::new(FallbackWriter::new(None));
+        let changes = live::watch_changes(store.clone());
         let service: Service = Arc::new(StoreService::new(
             store.clone(),
             Arc::clone(&clock),
-            delivery,
+            Arc::clone(&delivery),
             unsubscribe.clone(),
+            Arc::clone(&writer),
         ));
         Ok(Self {
             leptos_options,
             service,
+            delivery,
             store,
             clock,
-            writer: Arc::new(FallbackWriter::new(None)),
+            writer,
             auth: AuthSettings {
                 session_ttl: chrono::Duration::hours(i64::from(web.session_hours)),
                 secure_cookies: web.secure_cookies,
@@ -103,12 +111,20 @@ impl AppState {
             },
             attempts: Arc::default(),
             sessions: Arc::default(),
+            changes,
             unsubscribe,
         })
     }
 
     /// The same state, reporting on `writer`.
     pub fn with_writer(mut self, writer: Arc<FallbackWriter>) -> Self {
+        self.service = Arc::new(StoreService::new(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.delivery),
+            self.unsubscribe.clone(),
+            Arc::clone(&writer),
+        ));
         self.writer = writer;
         self
     }
@@ -135,6 +151,8 @@ pub fn router(state: AppState) -> Router {
             "/unsubscribe",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
+        .route("/api/v1/dashboard", get(api::dashboard))
+        .route("/api/v1/live", get(live::stream))
         .route("/api/v1/clients", post(api::create_client))
         .route("/api/v1/clients/{id}/score", get(api::client_score))
         .route("/api/v1/clients/{id}/fixes", post(api::record_fix))
@@ -207,6 +225,10 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     if args.demo_data && store.client_count().await? == 0 {
         tracing::info!("empty database: adding demo data");
         demo::seed(&store, clock.as_ref(), 300).await?;
+    }
+    if store.views_need_rebuild().await? {
+        tracing::info!("the dashboard's views are new: filling them from the history");
+        crate::ops::rebuild_views(&store).await?;
     }
     if args.demo_data && store.user_count().await? == 0 {
         demo::accounts(&store, clock.as_ref()).await?;

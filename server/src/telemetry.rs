@@ -18,7 +18,7 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// Progress of a long job over clients: a bar on a terminal; otherwise (CI, log files) a
+/// Progress of a long job: a bar on a terminal; otherwise (CI, log files) a
 /// log line about every tenth of the way.
 pub struct Progress {
     bar: indicatif::ProgressBar,
@@ -30,7 +30,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: u64, what: &'static str) -> Self {
         let style = indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} clients, {per_sec}, eta {eta}",
+            "{msg} [{bar:40}] {pos}/{len}, {per_sec}, eta {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> ");

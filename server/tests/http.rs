@@ -302,7 +302,9 @@ async fn nobody_signed_in_is_sent_to_sign_in_and_the_api_answers_401() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(content_type, "application/problem+json");
-    let (status, _, _) = t.call(app::live::ChangeStamp::PATH, "", As::Nobody).await;
+    let (status, _, _) = t
+        .call(app::routes::clients::ListClients::PATH, "", As::Nobody)
+        .await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -1431,5 +1433,137 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
     assert!(
         failure.note.as_deref().unwrap().contains("550"),
         "{failure:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_scores_drafts_and_reviews_and_a_rebuild_from_the_logs_gives_the_same_views()
+ {
+    let t = app().await;
+    let ada = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
+        .await;
+    let grace = t
+        .add_client("Grace Hopper", "grace@example.com", "st-2", true)
+        .await;
+    t.add_client("Alan Turing", "alan@example.com", "st-1", false)
+        .await;
+    t.drain_pipeline().await;
+    let draft_of = |client: &domain::Client| {
+        let store = t.store.clone();
+        let id = client.id.clone();
+        async move { store.list_emails(Some(id), 1).await.unwrap().remove(0).id }
+    };
+    let (ada_draft, grace_draft) = (draft_of(&ada).await, draft_of(&grace).await);
+    let edit = form_encode(&[
+        ("id", ada_draft.as_str()),
+        ("subject", "Hello Ada"),
+        ("body", "Hi Ada,\n\nA short note from Maya."),
+    ]);
+    t.call(app::routes::email_detail::SaveEmail::PATH, &edit, As::Maya)
+        .await;
+    t.call(
+        app::routes::email_detail::ApproveEmail::PATH,
+        &format!("id={ada_draft}"),
+        As::Maya,
+    )
+    .await;
+    t.call(
+        app::routes::email_detail::RejectEmail::PATH,
+        &form_encode(&[("id", grace_draft.as_str()), ("reason", "Not now")]),
+        As::Jonas,
+    )
+    .await;
+
+    let (status, _, body) = t.get_json("/api/v1/dashboard", As::Manager).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["bands"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        3
+    );
+    let today = body["email_days"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            today["drafted"].as_u64(),
+            today["approved"].as_u64(),
+            today["sent"].as_u64(),
+            today["rejected"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(1))
+    );
+    let template = &body["writers"][0];
+    assert_eq!(template["writer"], "template");
+    assert_eq!(template["approval_rate"], 0.5);
+    assert!(
+        template["mean_edit"].as_f64().unwrap() > 0.3,
+        "the approved draft was rewritten: {template}"
+    );
+    let maya = body["stylists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stylist_id"] == "st-1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            maya["clients"].as_u64(),
+            maya["pending_reviews"].as_u64(),
+            maya["sent"].as_u64()
+        ),
+        (Some(2), Some(0), Some(1))
+    );
+    assert!(maya["median_review_minutes"].as_f64().is_some());
+    assert_eq!(body["health"]["dead_letters"], 0);
+
+    // Stylists do not see it; bad ranges are named.
+    let (status, _, _) = t.get_json("/api/v1/dashboard", As::Maya).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, problem) = t
+        .get_json("/api/v1/dashboard?from=2026-13-01", As::Manager)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "from");
+    let page = body_text(t.get("/dashboard", As::Manager).await).await;
+    for chart in [
+        "chart-bands",
+        "chart-mix",
+        "chart-at-risk",
+        "chart-funnel",
+        "chart-quality",
+        "chart-review-time",
+        "chart-cost",
+    ] {
+        assert!(page.contains(&format!("id=\"{chart}\"")), "{chart} missing");
+    }
+    assert_eq!(
+        t.get("/dashboard", As::Maya).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The views rebuilt from the logs alone equal the ones kept live.
+    let live = t.store.view_rows().await.unwrap();
+    assert!(live.iter().all(|(_, rows)| !rows.is_empty()), "{live:?}");
+    let progress = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&progress);
+    t.store
+        .rebuild_views(move |done, total| seen.lock().unwrap().push((done, total)))
+        .await
+        .unwrap();
+    assert_eq!(t.store.view_rows().await.unwrap(), live);
+    assert_eq!(
+        progress.lock().unwrap().last().map(|(d, t)| d == t),
+        Some(true),
+        "progress reaches the end"
     );
 }

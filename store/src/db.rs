@@ -239,6 +239,47 @@ CREATE TABLE settings (
     r#"
 CREATE INDEX emails_by_stylist ON emails(stylist_id, created_at, id);
 "#,
+    // Issue 7: the dashboard's materialized views (see store/src/views.rs), filled from the
+    // logs by `engage views rebuild` and kept current by every write after it.
+    r#"
+CREATE TABLE view_band_counts (
+    stylist_id TEXT NOT NULL,
+    band       TEXT NOT NULL,
+    clients    INTEGER NOT NULL,
+    PRIMARY KEY (stylist_id, band)
+) WITHOUT ROWID;
+CREATE TABLE view_band_daily (
+    day     TEXT NOT NULL,
+    band    TEXT NOT NULL,
+    clients INTEGER NOT NULL,
+    PRIMARY KEY (day, band)
+) WITHOUT ROWID;
+CREATE TABLE view_email_daily (
+    day        TEXT NOT NULL,
+    stylist_id TEXT NOT NULL,
+    writer     TEXT NOT NULL,
+    drafted    INTEGER NOT NULL DEFAULT 0,
+    approved   INTEGER NOT NULL DEFAULT 0,
+    sent       INTEGER NOT NULL DEFAULT 0,
+    rejected   INTEGER NOT NULL DEFAULT 0,
+    failed     INTEGER NOT NULL DEFAULT 0,
+    edited     INTEGER NOT NULL DEFAULT 0,
+    edit_sum   REAL NOT NULL DEFAULT 0,
+    cost_usd   REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, stylist_id, writer)
+) WITHOUT ROWID;
+CREATE TABLE view_review_times (
+    day        TEXT NOT NULL,
+    stylist_id TEXT NOT NULL,
+    bucket     INTEGER NOT NULL,
+    reviews    INTEGER NOT NULL,
+    PRIMARY KEY (day, stylist_id, bucket)
+) WITHOUT ROWID;
+CREATE TABLE view_pending (
+    stylist_id TEXT PRIMARY KEY,
+    drafts     INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

@@ -140,10 +140,15 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         return Ok(Outcome::AlreadyApplied);
     }
     if let Some((email, draft)) = &effect.redraft {
+        let before: Option<(String, String, i64)> = conn
+            .prepare_cached("SELECT stylist_id, writer, created_at FROM emails WHERE id = ?1 AND status = 'drafted'")?
+            .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
         let rewritten = conn
             .prepare_cached(
                 "UPDATE emails SET subject = ?2, body_text = ?3, body_html = ?4, writer = ?5, prompt_tokens = ?6,
-                        completion_tokens = ?7, cost_usd = ?8, updated_at = ?9, ai_subject = NULL, ai_body_text = NULL
+                        completion_tokens = ?7, cost_usd = CASE WHEN ?8 IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ?8 END,
+                        updated_at = ?9, ai_subject = NULL, ai_body_text = NULL
                  WHERE id = ?1 AND status = 'drafted'",
             )?
             .execute(params![
@@ -161,6 +166,17 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
             tracing::info!(email_id = %email, "redraft dropped: the email is no longer awaiting review");
         } else {
             crate::review::log_review(conn, email, "redrafted", &draft.writer, None, now)?;
+            if let Some((stylist, old_writer, created)) = before {
+                let cost = draft.usage.and_then(|u| u.cost).unwrap_or(0.0);
+                crate::views::redrafted(
+                    conn,
+                    &stylist,
+                    &old_writer,
+                    &draft.writer,
+                    cost,
+                    instant(created)?,
+                )?;
+            }
         }
     }
     let Some(score) = &effect.score else {
@@ -172,12 +188,22 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         "INSERT INTO score_changes (client_id, event_id, score, band, factors, scored_at, event_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![effect.client.as_str(), effect.event_id.as_str(), score.score, score.band.as_str(), factors, millis(now), millis(effect.event_at)])?;
+    let (stylist, old_band): (String, Option<String>) = conn
+        .prepare_cached("SELECT stylist_id, band FROM clients WHERE id = ?1")?
+        .query_row([effect.client.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     conn.prepare_cached("UPDATE clients SET score = ?2, band = ?3 WHERE id = ?1")?
         .execute(params![
             effect.client.as_str(),
             score.score,
             score.band.as_str()
         ])?;
+    crate::views::band_changed(
+        conn,
+        &stylist,
+        old_band.as_deref(),
+        score.band.as_str(),
+        now,
+    )?;
     // The policy decided on what it read; two workers (or two events of one client in one
     // batch) may have decided at once. The writer is the arbiter: never a second pending draft.
     let draft = match &effect.draft {
@@ -217,6 +243,13 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
             draft.usage.map(|u| u.completion_tokens),
             draft.usage.and_then(|u| u.cost),
         ])?;
+        crate::views::drafted(
+            conn,
+            effect.stylist.as_str(),
+            &draft.writer,
+            draft.usage.and_then(|u| u.cost).unwrap_or(0.0),
+            now,
+        )?;
     }
     Ok(Outcome::Applied)
 }

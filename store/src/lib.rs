@@ -14,6 +14,7 @@ mod queue;
 mod review;
 mod timeline;
 mod users;
+mod views;
 
 pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError};
 pub use db::Store;
@@ -24,6 +25,7 @@ pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
 pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
 pub use users::AddUserError;
+pub use views::{DashboardFigures, VIEW_TABLES};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

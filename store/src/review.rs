@@ -80,6 +80,65 @@ pub(crate) fn log_review(
     Ok(())
 }
 
+/// A review step, as the dashboard's views count it.
+enum Review {
+    Approved,
+    Rejected,
+    Delivered { sent: bool },
+}
+
+/// Counts a review step of `email` in the dashboard's views.
+fn count_review(
+    conn: &Connection,
+    email: &EmailId,
+    review: Review,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let (stylist, writer, created, ai_subject, ai_body, subject, body): (
+        String,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    ) = conn
+        .prepare_cached(
+            "SELECT stylist_id, writer, created_at, ai_subject, ai_body_text, subject, body_text FROM emails WHERE id = ?1",
+        )?
+        .query_row([email.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })?;
+    let minutes = (millis(now) - created).max(0) as f64 / 60_000.0;
+    match review {
+        Review::Approved => {
+            let edit = crate::views::approved_edit(
+                ai_subject.as_deref(),
+                ai_body.as_deref(),
+                &subject,
+                &body,
+            );
+            crate::views::reviewed(
+                conn,
+                &stylist,
+                &writer,
+                crate::views::Verdict::Approved { edit },
+                minutes,
+                now,
+            )
+        }
+        Review::Rejected => crate::views::reviewed(
+            conn,
+            &stylist,
+            &writer,
+            crate::views::Verdict::Rejected,
+            minutes,
+            now,
+        ),
+        Review::Delivered { sent } => crate::views::delivered(conn, &stylist, &writer, sent, now),
+    }
+}
+
 const SUMMARY_COLUMNS: &str = "e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at, e.prompt_tokens, e.completion_tokens";
 
 fn summary_from_row(row: &Row<'_>) -> Result<EmailSummary> {
@@ -343,6 +402,7 @@ impl Store {
                 draft_in_scope(conn, email, by.scope.as_ref())?;
                 set_status(conn, email, EmailStatus::Approved, &by.name, now)?;
                 log_review(conn, email, "approved", &by.name, None, now)?;
+                count_review(conn, email, Review::Approved, now)?;
                 outgoing.push(conn.prepare_cached(
                     "SELECT e.client_id, c.name, c.email, s.name, s.email, e.subject, e.body_text
                      FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id WHERE e.id = ?1",
@@ -377,11 +437,13 @@ impl Store {
                     conn.prepare_cached("UPDATE emails SET status = 'sent', sent_at = ?2, updated_at = ?2 WHERE id = ?1 AND status = 'approved'")?
                         .execute(params![email.as_str(), millis(now)])?;
                     log_review(conn, &email, "sent", "delivery", None, now)?;
+                    count_review(conn, &email, Review::Delivered { sent: true }, now)?;
                 }
                 Err(error) => {
                     conn.prepare_cached("UPDATE emails SET status = 'failed', updated_at = ?2 WHERE id = ?1 AND status = 'approved'")?
                         .execute(params![email.as_str(), millis(now)])?;
                     log_review(conn, &email, "failed", "delivery", Some(error), now)?;
+                    count_review(conn, &email, Review::Delivered { sent: false }, now)?;
                 }
             }
             Ok::<_, StoreError>(())
@@ -411,6 +473,7 @@ impl Store {
             conn.prepare_cached("UPDATE emails SET reject_reason = ?2 WHERE id = ?1")?
                 .execute(params![email.as_str(), reason])?;
             log_review(conn, &email, "rejected", &by.name, Some(&reason), now)?;
+            count_review(conn, &email, Review::Rejected, now)?;
             Ok::<_, ReviewError>(())
         })
         .await

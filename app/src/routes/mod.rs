@@ -3,6 +3,8 @@
 pub mod client_detail;
 pub mod client_form;
 pub mod clients;
+pub mod dashboard;
+pub mod dlq;
 pub mod email_detail;
 pub mod emails;
 pub mod signin;
@@ -83,13 +85,16 @@ pub fn FormStatus(#[prop(into)] message: Signal<Option<String>>) -> impl IntoVie
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    if error == AppError::NotFound
-        && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
-    {
-        response.set_status(http::StatusCode::NOT_FOUND);
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        match error {
+            AppError::NotFound => response.set_status(http::StatusCode::NOT_FOUND),
+            AppError::Forbidden => response.set_status(http::StatusCode::FORBIDDEN),
+            _ => {}
+        }
     }
     let title = match error {
         AppError::NotFound => "Not found",
+        AppError::Forbidden => "For managers",
         AppError::SignedOut => "Signed out",
         _ => "Something went wrong",
     };

@@ -1,0 +1,424 @@
+//! The manager's dashboard: charts of the book of business, of how the AI drafts fare with
+//! the stylists, and of the pipeline's health. Every chart is SVG rendered on the server,
+//! with a title, hover details (`<title>` on each mark) and its numbers in a table. The
+//! page follows new scores and drafts as they are written.
+
+use crate::error::AppError;
+use crate::live::use_change_stamp;
+use crate::routes::LoadError;
+use domain::Band;
+use domain::dashboard::Dashboard;
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+#[server]
+pub async fn load_dashboard(from: String, to: String) -> Result<Dashboard, AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    Ok(service.dashboard(&user, from, to).await?)
+}
+
+/// `/dashboard`.
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let query = use_query_map();
+    let range = Memo::new(move |_| {
+        let q = query.read();
+        (
+            q.get("from").unwrap_or_default(),
+            q.get("to").unwrap_or_default(),
+        )
+    });
+    let changes = use_change_stamp();
+    let dashboard = Resource::new(
+        move || (range.get(), changes.get()),
+        |((from, to), _)| load_dashboard(from, to),
+    );
+    view! {
+        <Transition fallback=|| view! { <section class="panel"><p>"Loading the dashboard…"</p></section> }>
+            {move || Suspend::new(async move {
+                match dashboard.await {
+                    Ok(dashboard) => view! { <Figures dashboard/> }.into_any(),
+                    Err(AppError::Invalid(errors)) => view! {
+                        <section class="panel">
+                            <h1>"Dashboard"</h1>
+                            <RangeForm from=String::new() to=String::new()/>
+                            <p class="error" role="alert">{errors.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join(" ")}</p>
+                        </section>
+                    }.into_any(),
+                    Err(error) => view! { <LoadError error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RangeForm(from: String, to: String) -> impl IntoView {
+    view! {
+        <Form method="GET" action="" attr:class="filters" attr:aria-label="Date range">
+            <div class="field">
+                <label for="range-from">"From"</label>
+                <input id="range-from" name="from" type="date" value=from/>
+            </div>
+            <div class="field">
+                <label for="range-to">"To"</label>
+                <input id="range-to" name="to" type="date" value=to/>
+            </div>
+            <button type="submit">"Show"</button>
+        </Form>
+    }
+}
+
+fn band_color(band: Band) -> &'static str {
+    match band {
+        Band::Thriving => "var(--thriving)",
+        Band::Steady => "var(--steady)",
+        Band::Cooling => "var(--cooling)",
+        Band::AtRisk => "var(--at-risk)",
+    }
+}
+
+/// Bands from the top of a stack to the bottom.
+const STACK: [Band; 4] = [Band::Thriving, Band::Steady, Band::Cooling, Band::AtRisk];
+
+/// One series of the funnel chart: its name, colour, and the day's value.
+type Series = (
+    &'static str,
+    &'static str,
+    fn(&domain::dashboard::EmailDay) -> u64,
+);
+
+fn short_day(day: chrono::NaiveDate) -> String {
+    day.format("%b %-d").to_string()
+}
+
+fn minutes(m: Option<f64>) -> String {
+    match m {
+        None => "—".to_owned(),
+        Some(m) if m < 90.0 => format!("{m:.0} min"),
+        Some(m) if m < 48.0 * 60.0 => format!("{:.1} h", m / 60.0),
+        Some(m) => format!("{:.1} days", m / 1440.0),
+    }
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or("—".to_owned(), |x| format!("{:.0}%", x * 100.0))
+}
+
+/// A chart: a figure with a caption, the SVG, and its numbers as a table.
+#[component]
+fn Chart(
+    id: &'static str,
+    title: &'static str,
+    svg: AnyView,
+    head: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+) -> impl IntoView {
+    let title_id = format!("{id}-title");
+    view! {
+        <figure class="chart dashboard-chart" id=id>
+            <figcaption id=title_id.clone()>{title}</figcaption>
+            <div class="chart-area" role="img" aria-labelledby=title_id>{svg}</div>
+            <details>
+                <summary>"The numbers"</summary>
+                <table>
+                    <thead><tr>{head.into_iter().map(|h| view! { <th scope="col">{h}</th> }).collect_view()}</tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|row| view! {
+                            <tr>{row.into_iter().map(|cell| view! { <td>{cell}</td> }).collect_view()}</tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </details>
+        </figure>
+    }
+}
+
+/// Vertical bars, one per label, each with a hover title.
+fn bars(values: &[(String, f64, &'static str)], unit: &str) -> AnyView {
+    let (width, height) = (600.0, 180.0);
+    let max = values.iter().map(|v| v.1).fold(0.0_f64, f64::max).max(1e-9);
+    let slot = width / values.len().max(1) as f64;
+    let shown = values.len() <= 12;
+    view! {
+        <svg viewBox=format!("0 0 {width} {}", height + 20.0) preserveAspectRatio="none">
+            {values.iter().enumerate().map(|(i, (label, value, color))| {
+                let h = value / max * height;
+                let x = i as f64 * slot + slot * 0.15;
+                view! {
+                    <g>
+                        <rect x=format!("{x:.1}") y=format!("{:.1}", height - h) width=format!("{:.1}", slot * 0.7) height=format!("{h:.1}") style=format!("fill: {color}")>
+                            <title>{format!("{label}: {value:.2}{unit}").replace(".00", "")}</title>
+                        </rect>
+                        {shown.then(|| view! {
+                            <text x=format!("{:.1}", x + slot * 0.35) y=format!("{}", height + 15.0) text-anchor="middle" class="axis">{label.clone()}</text>
+                        })}
+                    </g>
+                }
+            }).collect_view()}
+        </svg>
+    }
+    .into_any()
+}
+
+#[component]
+fn Figures(dashboard: Dashboard) -> impl IntoView {
+    let range = dashboard.range;
+    let health = dashboard.health.clone();
+    // Score distribution by band.
+    let distribution = {
+        let values: Vec<(String, f64, &'static str)> = STACK
+            .iter()
+            .rev()
+            .map(|b| {
+                (
+                    b.label().to_owned(),
+                    dashboard.bands.get(*b) as f64,
+                    band_color(*b),
+                )
+            })
+            .collect();
+        let rows = values
+            .iter()
+            .map(|(l, v, _)| vec![l.clone(), format!("{v}")])
+            .collect();
+        (bars(&values, " clients"), rows)
+    };
+    // Band mix over time: stacked areas, one polygon per band.
+    let mix = {
+        let (width, height) = (600.0_f64, 180.0_f64);
+        let days = &dashboard.band_days;
+        let n = days.len().max(2) as f64 - 1.0;
+        let total_max = days.iter().map(|d| d.mix.total()).max().unwrap_or(0).max(1) as f64;
+        let x = |i: usize| i as f64 / n * width;
+        let mut layers = Vec::new();
+        let mut below = vec![0.0_f64; days.len()];
+        for band in STACK.iter().rev() {
+            let above: Vec<f64> = days
+                .iter()
+                .zip(&below)
+                .map(|(d, b)| b + d.mix.get(*band) as f64)
+                .collect();
+            let top: Vec<String> = above
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("{:.1},{:.1}", x(i), height - v / total_max * height))
+                .collect();
+            let bottom: Vec<String> = below
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, v)| format!("{:.1},{:.1}", x(i), height - v / total_max * height))
+                .collect();
+            let last = days.last().map_or(0, |d| d.mix.get(*band));
+            layers.push(view! {
+                <polygon points=format!("{} {}", top.join(" "), bottom.join(" ")) style=format!("fill: {}; opacity: 0.75", band_color(*band))>
+                    <title>{format!("{}: {last} clients on the last day", band.label())}</title>
+                </polygon>
+            });
+            below = above;
+        }
+        let svg = view! {
+            <svg viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none">{layers}</svg>
+        }
+        .into_any();
+        let rows = days
+            .iter()
+            .map(|d| {
+                let mut row = vec![d.day.to_string()];
+                row.extend(STACK.iter().map(|b| d.mix.get(*b).to_string()));
+                row
+            })
+            .collect();
+        (svg, rows)
+    };
+    // At-risk clients per stylist.
+    let at_risk = {
+        let values: Vec<(String, f64, &'static str)> = dashboard
+            .stylists
+            .iter()
+            .map(|s| (s.stylist_name.clone(), s.at_risk as f64, "var(--at-risk)"))
+            .collect();
+        let rows = dashboard
+            .stylists
+            .iter()
+            .map(|s| vec![s.stylist_name.clone(), s.at_risk.to_string()])
+            .collect();
+        (bars(&values, " at risk"), rows)
+    };
+    // Email funnel per day: drafted, approved, sent, rejected side by side.
+    let funnel = {
+        let (width, height) = (600.0_f64, 180.0_f64);
+        let days = &dashboard.email_days;
+        let max = days
+            .iter()
+            .map(|d| d.drafted.max(d.approved).max(d.sent).max(d.rejected))
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let slot = width / days.len().max(1) as f64;
+        let series: [Series; 4] = [
+            ("drafted", "var(--brand)", |d| d.drafted),
+            ("approved", "var(--steady)", |d| d.approved),
+            ("sent", "var(--thriving)", |d| d.sent),
+            ("rejected", "var(--at-risk)", |d| d.rejected),
+        ];
+        let marks = days.iter().enumerate().flat_map(|(i, d)| {
+            series.iter().enumerate().map(move |(j, (name, color, value))| {
+                let v = value(d) as f64;
+                let h = v / max * height;
+                let w = slot / 5.0;
+                view! {
+                    <rect x=format!("{:.2}", i as f64 * slot + w * (j as f64 + 0.5)) y=format!("{:.1}", height - h) width=format!("{w:.2}") height=format!("{h:.1}") style=format!("fill: {color}")>
+                        <title>{format!("{}: {} {name}", short_day(d.day), v)}</title>
+                    </rect>
+                }
+            })
+        }).collect_view();
+        let svg = view! { <svg viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none">{marks}</svg> }.into_any();
+        let rows = days
+            .iter()
+            .map(|d| {
+                vec![
+                    d.day.to_string(),
+                    d.drafted.to_string(),
+                    d.approved.to_string(),
+                    d.sent.to_string(),
+                    d.rejected.to_string(),
+                    d.failed.to_string(),
+                ]
+            })
+            .collect();
+        (svg, rows)
+    };
+    // Draft quality per writer: approval rate and how much stylists edit.
+    let quality = {
+        let values: Vec<(String, f64, &'static str)> = dashboard
+            .writers
+            .iter()
+            .flat_map(|w| {
+                [
+                    (
+                        format!("{} approved", w.writer),
+                        w.approval_rate.unwrap_or(0.0) * 100.0,
+                        "var(--thriving)",
+                    ),
+                    (
+                        format!("{} edited", w.writer),
+                        w.mean_edit.unwrap_or(0.0) * 100.0,
+                        "var(--cooling)",
+                    ),
+                ]
+            })
+            .collect();
+        let rows = dashboard
+            .writers
+            .iter()
+            .map(|w| {
+                vec![
+                    w.writer.clone(),
+                    w.drafted.to_string(),
+                    w.approved.to_string(),
+                    w.rejected.to_string(),
+                    percent(w.approval_rate),
+                    w.edited.to_string(),
+                    percent(w.mean_edit),
+                ]
+            })
+            .collect();
+        (bars(&values, "%"), rows)
+    };
+    // Median minutes from draft to review, per day.
+    let review_time = {
+        let values: Vec<(String, f64, &'static str)> = dashboard
+            .email_days
+            .iter()
+            .map(|d| {
+                (
+                    short_day(d.day),
+                    d.median_review_minutes.unwrap_or(0.0),
+                    "var(--steady)",
+                )
+            })
+            .collect();
+        let rows = dashboard
+            .email_days
+            .iter()
+            .map(|d| vec![d.day.to_string(), minutes(d.median_review_minutes)])
+            .collect();
+        (bars(&values, " min"), rows)
+    };
+    // LLM cost per day.
+    let cost = {
+        let values: Vec<(String, f64, &'static str)> = dashboard
+            .email_days
+            .iter()
+            .map(|d| (short_day(d.day), d.cost_usd, "var(--brand)"))
+            .collect();
+        let rows = dashboard
+            .email_days
+            .iter()
+            .map(|d| vec![d.day.to_string(), format!("${:.4}", d.cost_usd)])
+            .collect();
+        (bars(&values, " USD"), rows)
+    };
+    let drafts_by_writer: Vec<String> = dashboard
+        .writers
+        .iter()
+        .map(|w| format!("{}: {}", w.writer, w.drafted))
+        .collect();
+    let charts: Vec<AnyView> = vec![
+        view! { <Chart id="chart-bands" title="Clients by band, now" svg=distribution.0 head=vec!["Band", "Clients"] rows=distribution.1/> }.into_any(),
+        view! { <Chart id="chart-mix" title="Band mix per day" svg=mix.0 head=vec!["Day", "Thriving", "Steady", "Cooling", "At risk"] rows=mix.1/> }.into_any(),
+        view! { <Chart id="chart-at-risk" title="At-risk clients per stylist" svg=at_risk.0 head=vec!["Stylist", "At risk"] rows=at_risk.1/> }.into_any(),
+        view! { <Chart id="chart-funnel" title="Emails per day: drafted, approved, sent, rejected" svg=funnel.0 head=vec!["Day", "Drafted", "Approved", "Sent", "Rejected", "Failed"] rows=funnel.1/> }.into_any(),
+        view! { <Chart id="chart-quality" title="AI draft quality: approval rate and edits, by writer" svg=quality.0 head=vec!["Writer", "Drafted", "Approved", "Rejected", "Approval rate", "Edited", "Mean edit"] rows=quality.1/> }.into_any(),
+        view! { <Chart id="chart-review-time" title="Median time from draft to review, per day" svg=review_time.0 head=vec!["Day", "Median"] rows=review_time.1/> }.into_any(),
+        view! { <Chart id="chart-cost" title="LLM cost per day" svg=cost.0 head=vec!["Day", "Cost"] rows=cost.1/> }.into_any(),
+    ];
+    let overview = view! {
+        <section class="panel">
+            <div class="list-header">
+                <h1>"Dashboard"</h1>
+                <span class="hint">{format!("{} to {}", range.from, range.to)}</span>
+            </div>
+            <RangeForm from=range.from.to_string() to=range.to.to_string()/>
+            <div class="chart-grid">{charts}</div>
+        </section>
+    }
+    .into_any();
+    let stylists = view! {
+        <section class="panel" aria-labelledby="stylists-heading">
+            <h2 id="stylists-heading">"Stylists"</h2>
+            <table class="stylists">
+                <thead><tr><th scope="col">"Stylist"</th><th scope="col">"Clients"</th><th scope="col">"At risk"</th><th scope="col">"Waiting for review"</th><th scope="col">"Median review time"</th><th scope="col">"Emails sent"</th></tr></thead>
+                <tbody>
+                    {dashboard.stylists.into_iter().map(|s| view! {
+                        <tr data-stylist=s.stylist_id.clone()>
+                            <td>{s.stylist_name}</td><td>{s.clients}</td><td>{s.at_risk}</td><td>{s.pending_reviews}</td>
+                            <td>{minutes(s.median_review_minutes)}</td><td>{s.sent}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any();
+    let health = view! {
+        <section class="panel health" aria-labelledby="health-heading">
+            <h2 id="health-heading">"Pipeline health"</h2>
+            <dl class="figures">
+                <div><dt>"Queue depth"</dt><dd id="health-depth">{health.queue_depth}</dd></div>
+                <div><dt>"In flight"</dt><dd>{health.in_flight}</dd></div>
+                <div><dt>"Oldest message"</dt><dd>{health.oldest_message_age_secs.map_or("—".to_owned(), |s| format!("{s} s"))}</dd></div>
+                <div><dt>"Feed lag"</dt><dd>{health.feed_lag}</dd></div>
+                <div><dt>"Dead letters"</dt><dd id="health-dlq"><a href="/dlq">{health.dead_letters}</a></dd></div>
+                <div><dt>"LLM breaker"</dt><dd>{health.llm_breaker}</dd></div>
+                <div><dt>"Drafts by writer"</dt><dd id="health-writers">{if drafts_by_writer.is_empty() { "—".to_owned() } else { drafts_by_writer.join(", ") }}</dd></div>
+            </dl>
+        </section>
+    }
+    .into_any();
+    view! { {overview} {stylists} {health} }
+}

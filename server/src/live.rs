@@ -1,0 +1,59 @@
+//! `GET /api/v1/live`: server-sent events that tell open pages when something new was
+//! written (a score, a draft, a review step), so dashboards and review queues update
+//! without a reload. One task per server reads the change stamp twice a second; every
+//! open page only listens.
+
+use crate::auth::SignedIn;
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use std::convert::Infallible;
+use std::time::Duration;
+use store::Store;
+use tokio::sync::watch;
+
+/// Starts the task that watches the change stamp; it stops when nobody holds the receiver.
+pub fn watch_changes(store: Store) -> watch::Receiver<u64> {
+    let (sender, receiver) = watch::channel(0);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(500));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = sender.closed() => return,
+                _ = every.tick() => {}
+            }
+            match store.change_stamp().await {
+                Ok(stamp) => {
+                    sender.send_if_modified(|current| {
+                        let changed = *current != stamp;
+                        *current = stamp;
+                        changed
+                    });
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the change stamp"),
+            }
+        }
+    });
+    receiver
+}
+
+/// The stream: the current stamp at once, then every new one.
+pub async fn stream(
+    State(state): State<AppState>,
+    SignedIn(_): SignedIn,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = futures_util::stream::unfold(
+        (state.changes.clone(), true),
+        |(mut changes, first)| async move {
+            if !first && changes.changed().await.is_err() {
+                return None;
+            }
+            let stamp = *changes.borrow_and_update();
+            let event = Event::default().event("change").data(stamp.to_string());
+            Some((Ok(event), (changes, false)))
+        },
+    );
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
