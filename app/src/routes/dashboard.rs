@@ -96,6 +96,7 @@ fn short_day(day: chrono::NaiveDate) -> String {
 fn minutes(m: Option<f64>) -> String {
     match m {
         None => "—".to_owned(),
+        Some(m) if m < 1.0 => "under 1 min".to_owned(),
         Some(m) if m < 90.0 => format!("{m:.0} min"),
         Some(m) if m < 48.0 * 60.0 => format!("{:.1} h", m / 60.0),
         Some(m) => format!("{:.1} days", m / 1440.0),
