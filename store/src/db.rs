@@ -461,16 +461,40 @@ impl Store {
 /// How often the write-ahead log is copied into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Log size (in pages) past which the log is truncated: 64 MB with 4 KB pages (1 MB in
+/// tests, so they can show it without writing gigabytes).
+#[cfg(not(test))]
+const WAL_LIMIT_PAGES: i64 = 16_384;
+#[cfg(test)]
+const WAL_LIMIT_PAGES: i64 = 256;
+
 /// Copies committed log pages into the database in the background (a passive checkpoint
 /// never blocks the writer or readers), until every `Store` handle is gone.
+///
+/// Under a steady stream of writes a passive checkpoint never catches up with the writer
+/// at the moment a write starts, and SQLite then appends to the log forever. So when the
+/// log has grown past [`WAL_LIMIT_PAGES`], the writer thread itself truncates it between
+/// two commits (waiting for readers to finish, at most the busy timeout).
 fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if store.upgrade().is_none() {
+        let Some(inner) = store.upgrade() else {
             break;
-        }
-        if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-            tracing::warn!(%error, "background WAL checkpoint failed; will retry");
+        };
+        let log_pages = conn.query_row("PRAGMA wal_checkpoint(PASSIVE);", [], |row| {
+            row.get::<_, i64>(1)
+        });
+        match log_pages {
+            Ok(pages) if pages > WAL_LIMIT_PAGES => {
+                let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
+                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                        tracing::warn!(%error, "truncating the WAL failed; will retry");
+                    }
+                }));
+                let _ = inner.writer.send(job);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "background WAL checkpoint failed; will retry"),
         }
     }
 }
