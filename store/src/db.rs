@@ -330,7 +330,10 @@ impl Store {
         let mut writer = connect(&path).map_err(|e| open_error(e.to_string()))?;
         migrate(&mut writer)?;
         // Commits never stop to copy the log into the database; a background thread does.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        writer.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            WAL_LIMIT_PAGES * 4096
+        ))?;
         let checkpointer = connect(&path).map_err(|e| open_error(e.to_string()))?;
         let (jobs, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -461,8 +464,8 @@ impl Store {
 /// How often the write-ahead log is copied into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Log size (in pages) past which the log is truncated: 64 MB with 4 KB pages (1 MB in
-/// tests, so they can show it without writing gigabytes).
+/// Log size (in pages) past which the writer helps the log start over: 64 MB with 4 KB
+/// pages (1 MB in tests, so they can show it without writing gigabytes).
 #[cfg(not(test))]
 const WAL_LIMIT_PAGES: i64 = 16_384;
 #[cfg(test)]
@@ -471,10 +474,14 @@ const WAL_LIMIT_PAGES: i64 = 256;
 /// Copies committed log pages into the database in the background (a passive checkpoint
 /// never blocks the writer or readers), until every `Store` handle is gone.
 ///
-/// Under a steady stream of writes a passive checkpoint never catches up with the writer
-/// at the moment a write starts, and SQLite then appends to the log forever. So when the
-/// log has grown past [`WAL_LIMIT_PAGES`], the writer thread itself truncates it between
-/// two commits (waiting for readers to finish, at most the busy timeout).
+/// SQLite starts the log over only when a write begins after a checkpoint has copied all
+/// of it; under a steady stream of writes the background checkpoint is never complete at
+/// that moment, and the log would grow for as long as writes come (it reached 30 GB while
+/// seeding a million clients). So once the log is past [`WAL_LIMIT_PAGES`], the writer
+/// thread itself runs a passive checkpoint between two commits: with no write in progress
+/// it copies everything (without waiting for readers), and the next commit starts the log
+/// over as soon as no reader still needs its old pages. `journal_size_limit` then shrinks
+/// the file back.
 fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
@@ -487,8 +494,8 @@ fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
         match log_pages {
             Ok(pages) if pages > WAL_LIMIT_PAGES => {
                 let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
-                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
-                        tracing::warn!(%error, "truncating the WAL failed; will retry");
+                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(%error, "checkpoint from the writer failed; will retry");
                     }
                 }));
                 let _ = inner.writer.send(job);
