@@ -358,26 +358,15 @@ impl EngageService for StoreService {
             .approve_emails(ids, reviewer(viewer), self.clock.now())
             .await
             .map_err(review_error)?;
-        let mut report = ApproveReport::default();
-        for email in outgoing {
-            let link = self.links.url(email.client_id.as_str());
-            let outcome = self.delivery.deliver(&email, &link).await;
-            match &outcome {
-                Ok(()) => {
-                    report.sent += 1;
-                    tracing::info!(email_id = %email.id, "email sent");
-                }
-                Err(error) => {
-                    report.failed += 1;
-                    tracing::error!(email_id = %email.id, %error, "email could not be sent");
-                }
-            }
-            self.store
-                .record_delivery(email.id, outcome, self.clock.now())
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(report)
+        deliver_all(
+            &self.store,
+            self.delivery.as_ref(),
+            &self.links,
+            self.clock.as_ref(),
+            outgoing,
+        )
+        .await
+        .map_err(unavailable)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
@@ -486,6 +475,36 @@ impl EngageService for StoreService {
             .await
             .map_err(review_error)
     }
+}
+
+/// Sends approved emails through `delivery` and records each outcome (`sent`, or `failed`
+/// with the reason).
+pub async fn deliver_all(
+    store: &Store,
+    delivery: &dyn Delivery,
+    links: &UnsubscribeLinks,
+    clock: &dyn Clock,
+    outgoing: Vec<store::Outgoing>,
+) -> Result<ApproveReport, StoreError> {
+    let mut report = ApproveReport::default();
+    for email in outgoing {
+        let link = links.url(email.client_id.as_str());
+        let outcome = delivery.deliver(&email, &link).await;
+        match &outcome {
+            Ok(()) => {
+                report.sent += 1;
+                tracing::info!(email_id = %email.id, "email sent");
+            }
+            Err(error) => {
+                report.failed += 1;
+                tracing::error!(email_id = %email.id, %error, "email could not be sent");
+            }
+        }
+        store
+            .record_delivery(email.id, outcome, clock.now())
+            .await?;
+    }
+    Ok(report)
 }
 
 /// A stylist's redraft instruction: trimmed, one line, at most

@@ -258,11 +258,28 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(db = %store.path().display(), "Engage is serving at http://{addr}/");
-    let app = router(
-        AppState::new(store.clone(), clock, addr, &args.web)
-            .await?
-            .with_writer(writer),
-    );
+    let state = AppState::new(store.clone(), clock, addr, &args.web)
+        .await?
+        .with_writer(writer);
+    // Approval commits before sending: emails a previous run approved but had not sent
+    // when it stopped go out now.
+    let undelivered = store.undelivered(10_000).await?;
+    if !undelivered.is_empty() {
+        let report = crate::service::deliver_all(
+            &store,
+            state.delivery.as_ref(),
+            &state.unsubscribe,
+            state.clock.as_ref(),
+            undelivered,
+        )
+        .await?;
+        tracing::info!(
+            sent = report.sent,
+            failed = report.failed,
+            "approved emails from the last run delivered"
+        );
+    }
+    let app = router(state);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

@@ -1567,3 +1567,52 @@ async fn the_dashboard_counts_scores_drafts_and_reviews_and_a_rebuild_from_the_l
         "progress reaches the end"
     );
 }
+
+#[tokio::test]
+async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_later() {
+    let t = app().await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
+        .await;
+    t.drain_pipeline().await;
+    let draft = t
+        .store
+        .list_emails(Some(client.id.clone()), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    // Approval committed; the process stops before it sends.
+    let reviewer = store::Reviewer {
+        name: "maya@engage.example".into(),
+        scope: None,
+    };
+    t.store
+        .approve_emails(vec![draft.id.clone()], reviewer, chrono::Utc::now())
+        .await
+        .unwrap();
+    let waiting = t.store.undelivered(100).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+
+    // What `engage serve` does on its next start.
+    let outbox = engage::delivery::Outbox {
+        dir: t.dir.path().join("outbox"),
+    };
+    let links = engage::delivery::UnsubscribeLinks::new(b"key".to_vec(), "http://127.0.0.1:3000");
+    let report = engage::service::deliver_all(&t.store, &outbox, &links, &SystemClock, waiting)
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.failed), (1, 0));
+    assert!(
+        t.dir
+            .path()
+            .join("outbox")
+            .join(format!("{}.eml", draft.id))
+            .exists()
+    );
+    let detail = t.store.email_detail(draft.id, None).await.unwrap().unwrap();
+    assert_eq!(detail.summary.status, domain::EmailStatus::Sent);
+    assert!(
+        t.store.undelivered(100).await.unwrap().is_empty(),
+        "nothing is sent twice"
+    );
+}

@@ -139,6 +139,28 @@ fn count_review(
     }
 }
 
+/// What delivery needs to send `email`.
+fn outgoing_email(conn: &Connection, email: &EmailId) -> rusqlite::Result<Outgoing> {
+    conn.prepare_cached(
+        "SELECT e.client_id, c.name, c.email, s.name, s.email, e.subject, e.body_text
+         FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id WHERE e.id = ?1",
+    )?
+    .query_row([email.as_str()], |r| {
+        Ok(Outgoing {
+            id: email.clone(),
+            client_id: ClientId::new(r.get::<_, String>(0)?),
+            client_name: r.get(1)?,
+            client_email: r.get(2)?,
+            stylist_name: r.get(3)?,
+            stylist_email: r.get(4)?,
+            text: DraftText {
+                subject: r.get(5)?,
+                body_text: r.get(6)?,
+            },
+        })
+    })
+}
+
 const SUMMARY_COLUMNS: &str = "e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at, e.prompt_tokens, e.completion_tokens";
 
 fn summary_from_row(row: &Row<'_>) -> Result<EmailSummary> {
@@ -403,23 +425,27 @@ impl Store {
                 set_status(conn, email, EmailStatus::Approved, &by.name, now)?;
                 log_review(conn, email, "approved", &by.name, None, now)?;
                 count_review(conn, email, Review::Approved, now)?;
-                outgoing.push(conn.prepare_cached(
-                    "SELECT e.client_id, c.name, c.email, s.name, s.email, e.subject, e.body_text
-                     FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id WHERE e.id = ?1",
-                )?
-                .query_row([email.as_str()], |r| {
-                    Ok(Outgoing {
-                        id: email.clone(),
-                        client_id: ClientId::new(r.get::<_, String>(0)?),
-                        client_name: r.get(1)?,
-                        client_email: r.get(2)?,
-                        stylist_name: r.get(3)?,
-                        stylist_email: r.get(4)?,
-                        text: DraftText { subject: r.get(5)?, body_text: r.get(6)? },
-                    })
-                })?);
+                outgoing.push(outgoing_email(conn, email)?);
             }
             Ok::<_, ReviewError>(outgoing)
+        })
+        .await
+    }
+
+    /// Approved emails not yet delivered (approval commits before sending, so a process
+    /// stopped in between leaves some), oldest first.
+    pub async fn undelivered(&self, limit: u32) -> Result<Vec<Outgoing>> {
+        self.read(move |conn| {
+            let ids: Vec<EmailId> = conn
+                .prepare_cached(
+                    "SELECT id FROM emails WHERE status = 'approved' ORDER BY reviewed_at LIMIT ?1",
+                )?
+                .query_map([limit], |r| Ok(EmailId::new(r.get::<_, String>(0)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(ids
+                .iter()
+                .map(|id| outgoing_email(conn, id))
+                .collect::<rusqlite::Result<_>>()?)
         })
         .await
     }
