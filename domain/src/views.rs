@@ -120,6 +120,10 @@ impl ClientQuery {
     pub const DEFAULT_LIMIT: u32 = 25;
     pub const MAX_LIMIT: u32 = 200;
     pub const MAX_SEARCH_CHARS: usize = 100;
+    /// A search looks through at most this many matching clients, the most recently added
+    /// (a few letters can match a tenth of a large book; sorting all of them would make
+    /// every keystroke slow).
+    pub const MAX_SEARCH_MATCHES: u32 = 2_000;
 
     /// A query from the raw strings of a form or a URL; empty strings mean "any".
     /// Errors name the field.
@@ -183,6 +187,10 @@ impl ClientQuery {
 pub struct ClientPage {
     pub clients: Vec<ClientSummary>,
     pub next: Option<String>,
+    /// More clients match the search than it looks through
+    /// ([`ClientQuery::MAX_SEARCH_MATCHES`], the most recently added): the stylist should
+    /// type more to narrow it.
+    pub search_capped: bool,
 }
 
 /// One factor of a score as a stylist reads it.

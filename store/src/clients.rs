@@ -288,6 +288,14 @@ impl Store {
             .transpose()
             .map_err(|()| ListError::BadCursor)?;
         self.read(move |conn| {
+            let search_capped = match trigram_phrase(&query.search) {
+                Some(phrase) => conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) > ?2 FROM (SELECT 1 FROM clients_search WHERE clients_search MATCH ?1 LIMIT ?2 + 1)",
+                    )?
+                    .query_row(params![phrase, ClientQuery::MAX_SEARCH_MATCHES], |r| r.get(0))?,
+                None => false,
+            };
             let (sql, args) = list_sql(&query, stylist.as_ref(), cursor.as_ref());
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -305,6 +313,7 @@ impl Store {
                             .to_string(),
                         ),
                         clients,
+                        search_capped,
                     });
                 }
                 last_key = row.get(10)?;
@@ -313,6 +322,7 @@ impl Store {
             Ok(ClientPage {
                 clients,
                 next: None,
+                search_capped,
             })
         })
         .await
@@ -405,6 +415,12 @@ fn summary_from_row(row: &Row<'_>) -> Result<ClientSummary> {
     })
 }
 
+/// The full-text query for a search long enough for the trigram index (3+ characters).
+fn trigram_phrase(search: &str) -> Option<String> {
+    let search = search.trim();
+    (search.chars().count() >= 3).then(|| format!("\"{}\"", search.replace('"', "\"\"")))
+}
+
 /// The query for one page of clients, and its arguments.
 fn list_sql(
     query: &ClientQuery,
@@ -446,13 +462,18 @@ fn list_sql(
         arg(&mut sql, " AND c.score <= ?", i64::from(high).into());
     }
     let search = query.search.trim();
-    if search.chars().count() >= 3 {
-        // Trigram index: any part of a name or address, case-insensitive.
-        let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+    if let Some(phrase) = trigram_phrase(search) {
+        // Trigram index: any part of a name or address, case-insensitive; the most
+        // recently added matches, at most MAX_SEARCH_MATCHES of them.
         arg(
             &mut sql,
-            " AND c.id IN (SELECT client_id FROM clients_search WHERE clients_search MATCH ?)",
+            " AND c.id IN (SELECT client_id FROM clients_search WHERE clients_search MATCH ?",
             phrase.into(),
+        );
+        arg(
+            &mut sql,
+            " ORDER BY rowid DESC LIMIT ?)",
+            i64::from(ClientQuery::MAX_SEARCH_MATCHES).into(),
         );
     } else if !search.is_empty() {
         // Too short for trigrams: names and addresses that start with it.

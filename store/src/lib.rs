@@ -857,4 +857,61 @@ mod tests {
             "the log grew to {largest} bytes"
         );
     }
+
+    #[tokio::test]
+    async fn a_search_matching_very_many_clients_looks_through_the_newest_and_says_so() {
+        use domain::views::ClientQuery;
+        let (_dir, store) = store_with_stylist().await;
+        let batch = (0..2_100)
+            .map(|i| new_client(&format!("Client {i:04}"), &format!("client{i}@example.com")))
+            .collect();
+        store
+            .import_clients(batch, at("2026-01-02T10:00:00Z"))
+            .await
+            .unwrap();
+        let walk = |search: &str| {
+            let store = store.clone();
+            let search = search.to_owned();
+            async move {
+                let (mut seen, mut capped, mut after) = (0, false, None);
+                loop {
+                    let query = ClientQuery {
+                        search: search.clone(),
+                        after: after.clone(),
+                        limit: 200,
+                        ..ClientQuery::default()
+                    };
+                    let page = store.list_clients(query, None).await.unwrap();
+                    seen += page.clients.len();
+                    capped |= page.search_capped;
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break (seen, capped),
+                    }
+                }
+            }
+        };
+        assert_eq!(
+            walk("client").await,
+            (ClientQuery::MAX_SEARCH_MATCHES as usize, true)
+        );
+        assert_eq!(
+            walk("Client 01").await,
+            (100, false),
+            "a narrower search sees every match"
+        );
+        let newest = store
+            .list_clients(
+                ClientQuery {
+                    search: "client".into(),
+                    limit: 1,
+                    ..ClientQuery::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(newest.search_capped);
+        assert_eq!(newest.clients.len(), 1);
+    }
 }

@@ -164,12 +164,24 @@ fn ClientTable(page: ClientPage, filters: ListFilters) -> impl IntoView {
         };
         return view! { <p class="empty">{text}</p> }.into_any();
     }
+    let capped = page.search_capped.then(|| {
+        let most = domain::views::ClientQuery::MAX_SEARCH_MATCHES;
+        view! {
+            <p class="hint" role="status" id="search-capped">
+                {format!(
+                    "More than {most} clients match \u{201c}{}\u{201d}; these are among the {most} added most recently. Type more to narrow the search.",
+                    filters.search,
+                )}
+            </p>
+        }
+    });
     let next = page
         .next
         .as_deref()
         .map(|cursor| next_href(&filters, cursor));
     let first = (!filters.after.is_empty()).then(|| next_href(&filters, ""));
     view! {
+        {capped}
         <table class="clients">
             <thead>
                 <tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Stylist"</th><th scope="col">"Score"</th><th scope="col">"Status"</th><th scope="col">"Last activity"</th></tr>
