@@ -4,6 +4,8 @@
 //! (or `bench/pages-bench.sh`). Prints a table and writes JSON to
 //! `$CARGO_TARGET_TMPDIR/pages.json`.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -91,20 +93,7 @@ async fn run() {
         &args,
         &shutdown,
     );
-    loop {
-        let stats = store
-            .queue_stats(processors::EVENTS_QUEUE, clock.now())
-            .await
-            .expect("stats");
-        let lag = store
-            .feed_lag(processors::stream::CHECKPOINT)
-            .await
-            .expect("lag");
-        if lag == 0 && stats.visible == 0 && stats.in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::drain(&store).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
 

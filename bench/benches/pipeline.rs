@@ -15,6 +15,8 @@
 //! - latency: an open-loop load of 1,000 updates/s for 10 s; per update, the time from its
 //!   change being recorded to its score and decision being stored.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use domain::{ClientId, StylistId};
@@ -148,25 +150,8 @@ async fn start() -> Running {
         shutdown,
         tasks,
     };
-    drain(&running.store).await;
+    common::drain(&running.store).await;
     running
-}
-
-async fn drain(store: &Store) {
-    loop {
-        let stats = store
-            .queue_stats(processors::EVENTS_QUEUE, SystemClock.now())
-            .await
-            .expect("stats");
-        let lag = store
-            .feed_lag(processors::stream::CHECKPOINT)
-            .await
-            .expect("lag");
-        if lag == 0 && stats.visible == 0 && stats.in_flight == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 async fn record_fix(router: &axum::Router, client: &ClientId, kept: usize) {
@@ -205,7 +190,7 @@ async fn throughput(running: &Running) -> f64 {
     }
     while senders.join_next().await.is_some() {}
     let accepted = started.elapsed();
-    drain(&running.store).await;
+    common::drain(&running.store).await;
     let decided = started.elapsed();
     println!(
         "throughput: {THROUGHPUT_UPDATES} updates accepted in {:.2} s, all decided in {:.2} s",
@@ -230,7 +215,7 @@ async fn latency(running: &Running) -> (f64, f64, f64, usize) {
         sends.spawn(async move { record_fix(&router, &client, i % 6).await });
     }
     while sends.join_next().await.is_some() {}
-    drain(&running.store).await;
+    common::drain(&running.store).await;
     let mut latencies = running
         .store
         .decision_latencies_ms(since)
@@ -329,7 +314,7 @@ async fn run() {
     for client in running.clients.clone() {
         record_fix(&running.router, &client, 2).await;
     }
-    drain(&running.store).await;
+    common::drain(&running.store).await;
 
     let sample = running.clients[0].clone();
     let store = running.store.clone();

@@ -6,6 +6,7 @@
 //! read it from there (see `app::service::viewer`), API handlers take it as an extractor.
 
 use crate::startup::AppState;
+use app::routes::percent_encode;
 use axum::Form;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -159,24 +160,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             let target = if here == "/" {
                 "/signin".to_owned()
             } else {
-                format!("/signin?next={}", encode_component(&here))
+                format!("/signin?next={}", percent_encode(&here))
             };
             return Redirect::to(&target).into_response();
         }
     }
     next.run(request).await
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode_component(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The signed-in user, for handlers behind [`guard`]. Answers 401 when there is none.
@@ -306,7 +295,7 @@ pub async fn sign_in(
     let back = |error: &str| {
         let mut target = format!("/signin?error={error}");
         if next != "/" {
-            target.push_str(&format!("&next={}", encode_component(&next)));
+            target.push_str(&format!("&next={}", percent_encode(&next)));
         }
         Redirect::to(&target).into_response()
     };

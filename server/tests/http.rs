@@ -203,6 +203,15 @@ impl TestApp {
         }
     }
 
+    /// The newest email of `client` (after the pipeline drafted it).
+    async fn newest_email(&self, client: &domain::Client) -> domain::views::EmailSummary {
+        self.store
+            .list_emails(Some(client.id.clone()), 1)
+            .await
+            .unwrap()
+            .remove(0)
+    }
+
     async fn add_client(
         &self,
         name: &str,
@@ -1031,12 +1040,7 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         )
         .await;
     t.drain_pipeline().await;
-    let draft = t
-        .store
-        .list_emails(Some(client.id.clone()), 1)
-        .await
-        .unwrap()
-        .remove(0);
+    let draft = t.newest_email(&client).await;
     assert_eq!(draft.status, domain::EmailStatus::Drafted);
     let id = draft.id.as_str().to_owned();
 
@@ -1217,15 +1221,10 @@ async fn a_draft_is_rejected_with_a_reason_and_many_are_approved_at_once() {
         .add_client("Alan Turing", "alan@example.com", "st-1", true)
         .await;
     t.drain_pipeline().await;
-    let draft_of = |client: &domain::Client| {
-        let store = t.store.clone();
-        let id = client.id.clone();
-        async move { store.list_emails(Some(id), 1).await.unwrap().remove(0).id }
-    };
     let (ada_draft, grace_draft, alan_draft) = (
-        draft_of(&ada).await,
-        draft_of(&grace).await,
-        draft_of(&alan).await,
+        t.newest_email(&ada).await.id,
+        t.newest_email(&grace).await.id,
+        t.newest_email(&alan).await.id,
     );
 
     let reject = |reason: &str| form_encode(&[("id", ada_draft.as_str()), ("reason", reason)]);
@@ -1376,12 +1375,7 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
         .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
         .await;
     t.drain_pipeline().await;
-    let draft = t
-        .store
-        .list_emails(Some(client.id.clone()), 1)
-        .await
-        .unwrap()
-        .remove(0);
+    let draft = t.newest_email(&client).await;
     let (status, body, _) = t
         .call(
             app::routes::email_detail::ApproveEmail::PATH,
@@ -1410,12 +1404,7 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
         .add_client("Grace Hopper", "grace@example.com", "st-1", true)
         .await;
     t.drain_pipeline().await;
-    let draft = t
-        .store
-        .list_emails(Some(client.id.clone()), 1)
-        .await
-        .unwrap()
-        .remove(0);
+    let draft = t.newest_email(&client).await;
     let (status, body, _) = t
         .call(
             app::routes::email_detail::ApproveEmail::PATH,
@@ -1449,12 +1438,10 @@ async fn the_dashboard_counts_scores_drafts_and_reviews_and_a_rebuild_from_the_l
     t.add_client("Alan Turing", "alan@example.com", "st-1", false)
         .await;
     t.drain_pipeline().await;
-    let draft_of = |client: &domain::Client| {
-        let store = t.store.clone();
-        let id = client.id.clone();
-        async move { store.list_emails(Some(id), 1).await.unwrap().remove(0).id }
-    };
-    let (ada_draft, grace_draft) = (draft_of(&ada).await, draft_of(&grace).await);
+    let (ada_draft, grace_draft) = (
+        t.newest_email(&ada).await.id,
+        t.newest_email(&grace).await.id,
+    );
     let edit = form_encode(&[
         ("id", ada_draft.as_str()),
         ("subject", "Hello Ada"),
@@ -1575,12 +1562,7 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
         .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
         .await;
     t.drain_pipeline().await;
-    let draft = t
-        .store
-        .list_emails(Some(client.id.clone()), 1)
-        .await
-        .unwrap()
-        .remove(0);
+    let draft = t.newest_email(&client).await;
     // Approval committed; the process stops before it sends.
     let reviewer = store::Reviewer {
         name: "maya@engage.example".into(),

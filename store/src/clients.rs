@@ -672,16 +672,7 @@ mod tests {
                         limit: 25,
                     };
                     let (sql, args) = list_sql(&query, scope, Some(&cursor));
-                    let plan: Vec<String> = store
-                        .read(move |conn| {
-                            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                                r.get::<_, String>(3)
-                            })?;
-                            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-                        })
-                        .await
-                        .unwrap();
+                    let plan = store.query_plan(sql, args).await.unwrap();
                     let context = format!(
                         "{sort:?} scope={scope:?} band={band:?} search={search:?}: {plan:?}"
                     );

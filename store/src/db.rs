@@ -493,8 +493,16 @@ fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
         });
         match log_pages {
             Ok(pages) if pages > WAL_LIMIT_PAGES => {
+                // Readers that never pause can keep the log from starting over; past four
+                // times the limit the writer waits for them (a truncating checkpoint).
+                let mode = if pages > 4 * WAL_LIMIT_PAGES {
+                    "TRUNCATE"
+                } else {
+                    "PASSIVE"
+                };
                 let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
-                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                    let sql = format!("PRAGMA wal_checkpoint({mode});");
+                    if let Err(error) = conn.execute_batch(&sql) {
                         tracing::warn!(%error, "checkpoint from the writer failed; will retry");
                     }
                 }));
@@ -603,6 +611,23 @@ pub(crate) fn instant(ms: i64) -> Result<chrono::DateTime<chrono::Utc>> {
 }
 
 impl Store {
+    /// The steps of SQLite's plan for `sql` with `args` (for tests that check a query
+    /// walks an index).
+    #[cfg(test)]
+    pub(crate) async fn query_plan(
+        &self,
+        sql: String,
+        args: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     /// Signalled after every commit that appends to the change feed. Readers should
     /// `enable()` a `notified()` future before looking, then wait on it if they found nothing.
     pub fn feed_signal(&self) -> &Notify {

@@ -566,16 +566,7 @@ mod tests {
                         status,
                     };
                     let (sql, args) = find_emails_sql(&filter, 50);
-                    let plan: Vec<String> = store
-                        .read(move |conn| {
-                            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                                r.get::<_, String>(3)
-                            })?;
-                            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-                        })
-                        .await
-                        .unwrap();
+                    let plan = store.query_plan(sql, args).await.unwrap();
                     assert!(
                         !plan.iter().any(|step| step == "SCAN e"),
                         "{filter:?}: {plan:?}"

@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::live::use_change_stamp;
-use crate::routes::{BandBadge, LoadError, format_instant};
+use crate::routes::{BandBadge, LoadError, format_instant, percent_encode};
 use domain::views::{ClientPage, ClientSort};
 use domain::{Band, ClientStatus};
 use leptos::prelude::*;
@@ -137,21 +137,9 @@ fn next_href(filters: &ListFilters, cursor: &str) -> String {
     let query: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect();
     format!("/?{}", query.join("&"))
-}
-
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

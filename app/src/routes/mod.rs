@@ -13,6 +13,18 @@ use crate::error::AppError;
 use domain::Band;
 use leptos::prelude::*;
 
+/// Percent-encodes a URL query value (everything but unreserved characters).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// How an instant reads in a table: UTC, to the minute.
 pub(crate) fn format_instant(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
