@@ -481,7 +481,8 @@ const WAL_LIMIT_PAGES: i64 = 256;
 /// thread itself runs a passive checkpoint between two commits: with no write in progress
 /// it copies everything (without waiting for readers), and the next commit starts the log
 /// over as soon as no reader still needs its old pages. `journal_size_limit` then shrinks
-/// the file back.
+/// the file back. Should readers never pause, at four times the limit the writer truncates
+/// the log, waiting for them.
 fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
