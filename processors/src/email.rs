@@ -9,7 +9,9 @@ use domain::score::engagement_score;
 use domain::{DomainEvent, EventKind, event::EVENT_SCHEMA_VERSION};
 use futures_util::future::join_all;
 use std::sync::Arc;
-use store::{Effect, EventContext, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Store};
+use store::{
+    Effect, EventContext, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Records, Store,
+};
 
 fn first_word(name: Option<&str>) -> String {
     name.and_then(|n| n.split_whitespace().next())
@@ -98,30 +100,34 @@ pub struct BatchReport {
     pub failed: Vec<Failure>,
 }
 
-pub struct EmailProcessor {
-    store: Store,
+/// The email processor's core, the same behind every runtime: from a domain event to its
+/// effect (score, policy decision, draft) and the recording of that effect, on any
+/// [`Records`]. The embedded [`EmailProcessor`] drives it from the SQLite queue; the AWS
+/// email processor (`engage-aws`) from SQS.
+pub struct EmailCore {
+    records: Arc<dyn Records>,
     clock: Arc<dyn Clock>,
     writer: Arc<dyn EmailWriter>,
-    config: EmailProcessorConfig,
+    policy: PolicySettings,
 }
 
-/// A safety net: look at the queue at least this often even without a signal, so retries
-/// whose back-off has passed are picked up.
-const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl EmailProcessor {
+impl EmailCore {
     pub fn new(
-        store: Store,
+        records: Arc<dyn Records>,
         clock: Arc<dyn Clock>,
         writer: Arc<dyn EmailWriter>,
-        config: EmailProcessorConfig,
+        policy: PolicySettings,
     ) -> Self {
         Self {
-            store,
+            records,
             clock,
             writer,
-            config,
+            policy,
         }
+    }
+
+    pub fn writer_name(&self) -> &str {
+        self.writer.name()
     }
 
     /// Works out one event's effect — score, policy decision, draft — without writing
@@ -129,13 +135,67 @@ impl EmailProcessor {
     pub async fn effect_of(&self, event: &DomainEvent) -> Result<Option<Effect>, ProcessError> {
         check_version(event)?;
         let mut contexts = self
-            .store
+            .records
             .event_contexts(vec![(event.id.clone(), event.client_id.clone())])
             .await?;
         let context = contexts.pop().ok_or_else(|| {
             ProcessError::Store(store::StoreError::Corrupt("no context read".into()))
         })?;
         self.effect_in(event, context).await
+    }
+
+    /// The effects of a batch of events (or why each failed), with one read of their
+    /// contexts and the events worked on concurrently. Nothing is written.
+    pub async fn effects_of(
+        &self,
+        events: Vec<Result<DomainEvent, ProcessError>>,
+    ) -> Vec<Result<Option<Effect>, ProcessError>> {
+        let wanted = events
+            .iter()
+            .flatten()
+            .map(|event| (event.id.clone(), event.client_id.clone()))
+            .collect();
+        let contexts = match self.records.event_contexts(wanted).await {
+            Ok(contexts) => contexts,
+            Err(error) => {
+                let error = error.to_string();
+                return events
+                    .iter()
+                    .map(|_| {
+                        Err(ProcessError::Store(store::StoreError::Service(
+                            error.clone(),
+                        )))
+                    })
+                    .collect();
+            }
+        };
+        let mut contexts = contexts.into_iter();
+        let work: Vec<_> = events
+            .into_iter()
+            .map(|event| event.map(|event| (contexts.next(), event)))
+            .collect();
+        join_all(work.into_iter().map(|work| async move {
+            match work {
+                Ok((Some(context), event)) => self.effect_in(&event, context).await,
+                Ok((None, _)) => Err(ProcessError::Store(store::StoreError::Corrupt(
+                    "no context read".into(),
+                ))),
+                Err(error) => Err(error),
+            }
+        }))
+        .await
+    }
+
+    /// Applies one event end to end: decide, then record. Safe to call twice with the same
+    /// event, and from two workers at once: its effect is recorded once.
+    pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
+        match self.effect_of(event).await? {
+            None => Ok(Outcome::AlreadyApplied),
+            Some(effect) => Ok(self
+                .records
+                .record_outcome(effect, self.clock.now())
+                .await?),
+        }
     }
 
     /// The effect of `event` given what was read for it.
@@ -177,7 +237,7 @@ impl EmailProcessor {
             draft_pending: context.draft_pending,
             last_draft_at: context.last_draft_at,
             now,
-            settings: self.config.policy,
+            settings: self.policy,
         });
         let draft = match decision {
             Decision::Skip { .. } => None,
@@ -217,7 +277,7 @@ impl EmailProcessor {
         instruction: &Option<String>,
     ) -> Result<Effect, ProcessError> {
         let kind = self
-            .store
+            .records
             .email_kind(email_id.clone())
             .await?
             .ok_or_else(|| ProcessError::Malformed(format!("no email {email_id} to redraft")))?;
@@ -269,6 +329,42 @@ impl EmailProcessor {
             }),
         })
     }
+}
+
+/// The embedded email processor: the [`EmailCore`] driven by the SQLite queue.
+pub struct EmailProcessor {
+    store: Store,
+    core: EmailCore,
+    config: EmailProcessorConfig,
+}
+
+/// A safety net: look at the queue at least this often even without a signal, so retries
+/// whose back-off has passed are picked up.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl EmailProcessor {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        writer: Arc<dyn EmailWriter>,
+        config: EmailProcessorConfig,
+    ) -> Self {
+        let core = EmailCore::new(Arc::new(store.clone()), clock, writer, config.policy);
+        Self {
+            store,
+            core,
+            config,
+        }
+    }
+
+    pub fn core(&self) -> &EmailCore {
+        &self.core
+    }
+
+    /// See [`EmailCore::handle_event`].
+    pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
+        self.core.handle_event(event).await
+    }
 
     /// How a failed message is released: a message no version of this code can read is
     /// dead-lettered on its first failure; others back off exponentially.
@@ -287,15 +383,6 @@ impl EmailProcessor {
         }
     }
 
-    /// Applies one event end to end: decide, then record. Safe to call twice with the same
-    /// event: the second call has no effect.
-    pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
-        match self.effect_of(event).await? {
-            None => Ok(Outcome::AlreadyApplied),
-            Some(effect) => Ok(self.store.record_outcome(effect, self.clock.now()).await?),
-        }
-    }
-
     /// Handles a batch of received messages and reports, item by item, which were handled
     /// (with their effect) and which failed (with the error and when to retry): a partial
     /// batch failure never fails the items that succeeded. Messages are worked on
@@ -309,39 +396,9 @@ impl EmailProcessor {
                     .and_then(|event| check_version(&event).map(|()| event))
             })
             .collect();
-        // One read for the whole batch.
-        let wanted = events
-            .iter()
-            .flatten()
-            .map(|event| (event.id.clone(), event.client_id.clone()))
-            .collect();
-        let mut contexts = match self.store.event_contexts(wanted).await {
-            Ok(contexts) => contexts.into_iter(),
-            Err(error) => {
-                let error = ProcessError::from(error);
-                return BatchReport {
-                    handled: Vec::new(),
-                    failed: messages.iter().map(|m| self.failure(m, &error)).collect(),
-                };
-            }
-        };
-        let work: Vec<_> = events
-            .into_iter()
-            .map(|event| event.map(|event| (contexts.next(), event)))
-            .collect();
-        let results = join_all(messages.iter().zip(work).map(|(message, work)| async move {
-            let result = match work {
-                Ok((Some(context), event)) => self.effect_in(&event, context).await,
-                Ok((None, _)) => Err(ProcessError::Store(store::StoreError::Corrupt(
-                    "no context read".into(),
-                ))),
-                Err(error) => Err(error),
-            };
-            (message, result)
-        }))
-        .await;
+        let results = self.core.effects_of(events).await;
         let mut report = BatchReport::default();
-        for (message, result) in results {
+        for (message, result) in messages.iter().zip(results) {
             match result {
                 Ok(effect) => report.handled.push(Handled {
                     message_id: message.id,
@@ -363,7 +420,7 @@ impl EmailProcessor {
                 EVENTS_QUEUE,
                 self.config.batch_size,
                 self.config.visibility_timeout,
-                self.clock.now(),
+                self.core.clock.now(),
             )
             .await?;
         if messages.is_empty() {
@@ -372,7 +429,7 @@ impl EmailProcessor {
         let report = self.handle_batch(&messages).await;
         let settled = self
             .store
-            .settle_batch(report.handled, report.failed, self.clock.now())
+            .settle_batch(report.handled, report.failed, self.core.clock.now())
             .await?;
         for message_id in &settled.dead_lettered {
             tracing::error!(message_id, "event moved to the dead-letter queue");
@@ -388,7 +445,7 @@ impl EmailProcessor {
 
     /// Runs until `shutdown` is cancelled. A batch in progress is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(writer = self.writer.name(), "email processor started");
+        tracing::info!(writer = self.core.writer_name(), "email processor started");
         loop {
             let signal = self.store.queue_signal().notified();
             tokio::pin!(signal);

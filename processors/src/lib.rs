@@ -15,7 +15,7 @@ pub mod stream;
 pub mod writer;
 
 pub use clock::{Clock, SystemClock};
-pub use email::EmailProcessor;
+pub use email::{EmailCore, EmailProcessor};
 pub use stream::StreamProcessor;
 pub use writer::{DraftRequest, EmailWriter, TemplateWriter, Usage, WriterError, Written};
 
@@ -33,4 +33,7 @@ pub enum ProcessError {
     UnknownClient(domain::ClientId),
     #[error(transparent)]
     Writer(#[from] WriterError),
+    /// The event bus (SNS on AWS) did not take the events.
+    #[error("could not publish events: {0}")]
+    Publish(String),
 }

@@ -554,7 +554,7 @@ fn refuse_taken_email(
 }
 
 /// A new client's first stored version, with a fresh time-ordered id.
-fn first_version(new: NewClient, now: DateTime<Utc>) -> Client {
+pub fn first_version(new: NewClient, now: DateTime<Utc>) -> Client {
     Client {
         id: ClientId::new(uuid::Uuid::now_v7().to_string()),
         name: new.name,

@@ -73,7 +73,7 @@ pub struct Settled {
 }
 
 /// What the email processor reads before applying an event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventContext {
     /// The event's effect is already recorded; nothing else was read.
     pub already_applied: bool,

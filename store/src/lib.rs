@@ -11,18 +11,20 @@ mod emails;
 mod feed;
 mod model;
 mod queue;
+pub mod records;
 mod review;
 mod timeline;
 mod users;
 mod views;
 
-pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError};
+pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError, first_version};
 pub use db::Store;
 pub use emails::{
     DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled,
 };
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
+pub use records::{ClientChange, Records};
 pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
 pub use users::AddUserError;
 pub use views::{DashboardFigures, VIEW_TABLES};
@@ -42,6 +44,9 @@ pub enum StoreError {
     Commit(String),
     #[error("cannot open the database at {path}: {reason}")]
     Open { path: String, reason: String },
+    /// A remote database service (DynamoDB) refused or failed the request.
+    #[error("database service error: {0}")]
+    Service(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,50 @@
+//! The queue side: SQS messages (raw SNS delivery: the body is the domain event) -> the
+//! same `EmailCore` as the embedded email processor -> the ids of the messages that
+//! failed. Idempotency is keyed on the domain event's id, never on the message id: SNS
+//! and SQS may deliver one event in several messages.
+
+use domain::DomainEvent;
+use futures_util::future::join_all;
+use processors::{EmailCore, ProcessError};
+use std::sync::Arc;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct QueueMessage {
+    pub id: String,
+    pub body: String,
+}
+
+#[derive(Clone)]
+pub struct QueueHandler {
+    core: Arc<EmailCore>,
+}
+
+impl QueueHandler {
+    pub fn new(core: Arc<EmailCore>) -> Self {
+        Self { core }
+    }
+
+    /// Handles a batch concurrently; returns the ids of the messages that failed (to be
+    /// retried by SQS and dead-lettered after the queue's maximum receives).
+    pub async fn handle(&self, messages: &[QueueMessage]) -> Vec<String> {
+        let results = join_all(messages.iter().map(|message| async move {
+            let result = match serde_json::from_str::<DomainEvent>(&message.body) {
+                Ok(event) => self.core.handle_event(&event).await.map(|_| ()),
+                Err(error) => Err(ProcessError::Malformed(error.to_string())),
+            };
+            (message, result)
+        }))
+        .await;
+        results
+            .into_iter()
+            .filter_map(|(message, result)| match result {
+                Ok(()) => None,
+                Err(error) => {
+                    tracing::warn!(message_id = %message.id, %error, "event failed");
+                    Some(message.id.clone())
+                }
+            })
+            .collect()
+    }
+}

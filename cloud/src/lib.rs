@@ -1,0 +1,105 @@
+//! Engage on AWS: the same domain and processor code as the embedded default, on
+//! DynamoDB, DynamoDB Streams, SNS and SQS.
+//!
+//! ```text
+//! client write ──> DynamoDB table (DynamoStore) ──stream NEW_AND_OLD_IMAGES──>
+//!   StreamHandler (events_from_change, as embedded) ──SNS topic──raw delivery──> SQS queue
+//!   ──> QueueHandler (EmailCore, as embedded) ──> score change + draft in DynamoDB
+//!        failed messages: SQS retries them, then its redrive policy moves them to the DLQ
+//! ```
+//!
+//! The handlers are what the Lambda functions call (`lambda`, and the two `bin/` entry
+//! points); on one machine the pollers (`poll`) read the stream and the queue of any
+//! endpoint (moto_server, or real AWS) and call the very same handlers.
+
+pub mod bootstrap;
+pub mod dynamo;
+pub mod email;
+pub mod lambda;
+pub mod moto;
+pub mod poll;
+pub mod stream;
+
+pub use dynamo::DynamoStore;
+
+use aws_config::BehaviorVersion;
+
+/// The names of Engage's resources, all derived from one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub table: String,
+    pub topic: String,
+    pub queue: String,
+    pub dead_letter_queue: String,
+}
+
+impl Names {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            table: format!("{prefix}-records"),
+            topic: format!("{prefix}-events"),
+            queue: format!("{prefix}-events"),
+            dead_letter_queue: format!("{prefix}-events-dlq"),
+        }
+    }
+}
+
+/// Where each resource is, once created or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub table: String,
+    pub stream_arn: String,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+}
+
+/// The service clients, sharing one configuration (region, credentials, endpoint).
+#[derive(Clone)]
+pub struct Aws {
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub names: Names,
+}
+
+impl Aws {
+    /// Clients configured the standard AWS way (environment, profile, instance role);
+    /// `AWS_ENDPOINT_URL` points them all at another endpoint such as moto_server.
+    pub async fn from_env(prefix: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::with_config(&config, prefix)
+    }
+
+    /// Clients for an endpoint given explicitly (tests against moto_server).
+    pub async fn at_endpoint(endpoint: &str, prefix: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "engage-tests",
+            ))
+            .load()
+            .await;
+        Self::with_config(&config, prefix)
+    }
+
+    pub fn with_config(config: &aws_config::SdkConfig, prefix: &str) -> Self {
+        Self {
+            dynamo: aws_sdk_dynamodb::Client::new(config),
+            streams: aws_sdk_dynamodbstreams::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            names: Names::with_prefix(prefix),
+        }
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.dynamo.clone(), self.names.table.clone())
+    }
+}

@@ -1,0 +1,146 @@
+//! The stream side: DynamoDB stream records of client items -> domain events (the same
+//! `events_from_change` as the embedded stream processor) -> SNS, with message attributes
+//! a subscription can filter on.
+
+use chrono::{DateTime, Utc};
+use domain::event::{ChangeRecord, events_from_change};
+use domain::{Client, DomainEvent};
+use processors::ProcessError;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// One stream record, whichever way it arrived (a Lambda event or the Streams API).
+#[derive(Debug, Clone)]
+pub struct StreamChange {
+    /// The record's sequence number: what a partial batch failure reports.
+    pub sequence: String,
+    /// The item's partition key: records of one key keep their order.
+    pub key: String,
+    pub at: DateTime<Utc>,
+    pub old: Option<serde_dynamo::Item>,
+    pub new: Option<serde_dynamo::Item>,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    sk: String,
+    client: Option<Client>,
+}
+
+fn client_in(image: Option<&serde_dynamo::Item>) -> Result<Option<Client>, ProcessError> {
+    let Some(image) = image else {
+        return Ok(None);
+    };
+    let image: Image = serde_dynamo::from_item(image.clone())
+        .map_err(|e| ProcessError::Malformed(format!("stream image: {e}")))?;
+    if image.sk != "CLIENT" {
+        return Ok(None);
+    }
+    image
+        .client
+        .map(Some)
+        .ok_or_else(|| ProcessError::Malformed("client item without its record".into()))
+}
+
+/// The domain events of one stream record: none for items other than clients, for
+/// deletions, and for writes that changed no business field (a new score, say).
+pub fn events_of(change: &StreamChange) -> Result<Vec<DomainEvent>, ProcessError> {
+    let Some(new) = client_in(change.new.as_ref())? else {
+        return Ok(Vec::new());
+    };
+    let record = ChangeRecord {
+        // A stream's sequence numbers are opaque decimal strings longer than u64; nothing
+        // derived from the record (event ids included) uses the position.
+        seq: 0,
+        old: client_in(change.old.as_ref())?,
+        new,
+        recorded_at: change.at,
+    };
+    Ok(events_from_change(&record))
+}
+
+/// Publishes domain events to the topic.
+#[derive(Clone)]
+pub struct StreamHandler {
+    sns: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl StreamHandler {
+    pub fn new(sns: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        Self {
+            sns,
+            topic_arn: topic_arn.into(),
+        }
+    }
+
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), ProcessError> {
+        use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+        let attribute = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| ProcessError::Publish(e.to_string()))
+        };
+        for chunk in events.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, event) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(event)
+                    .map_err(|e| ProcessError::Publish(e.to_string()))?;
+                entries.push(
+                    PublishBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message(body)
+                        .message_attributes("event_kind", attribute(event.kind.name())?)
+                        .message_attributes("client_id", attribute(event.client_id.as_str())?)
+                        .message_attributes("stylist_id", attribute(event.stylist_id.as_str())?)
+                        .build()
+                        .map_err(|e| ProcessError::Publish(e.to_string()))?,
+                );
+            }
+            let out = self
+                .sns
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| ProcessError::Publish(crate::dynamo::describe(e)))?;
+            if let Some(failed) = out.failed().first() {
+                return Err(ProcessError::Publish(format!(
+                    "{} of {} events refused: {}",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.message().unwrap_or(failed.code())
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a batch of records in order. Returns the sequence number of the first record
+    /// that failed (the point a stream consumer resumes from), if any. Once an item's
+    /// record fails, its later records in the batch are not processed, so its events never
+    /// overtake one another; other items' records go on.
+    pub async fn handle(&self, changes: &[StreamChange]) -> Option<String> {
+        let mut first_failure = None;
+        let mut failed_keys = HashSet::new();
+        for change in changes {
+            if failed_keys.contains(&change.key) {
+                continue;
+            }
+            let result = match events_of(change) {
+                Ok(events) if events.is_empty() => Ok(()),
+                Ok(events) => self.publish(&events).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = result {
+                tracing::warn!(sequence = %change.sequence, key = %change.key, %error, "stream record failed");
+                failed_keys.insert(change.key.clone());
+                first_failure.get_or_insert_with(|| change.sequence.clone());
+            }
+        }
+        first_failure
+    }
+}

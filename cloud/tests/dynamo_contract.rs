@@ -1,0 +1,15 @@
+//! The `Records` contract (the suite the SQLite store passes too) on DynamoDB, against a
+//! moto_server the test starts.
+
+use engage_aws::bootstrap::{QueueSettings, bootstrap};
+use engage_aws::{Aws, moto::Moto};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_keeps_the_records_contract() {
+    let moto = Moto::start().expect("moto_server");
+    let aws = Aws::at_endpoint(&moto.endpoint, "contract").await;
+    bootstrap(&aws, &QueueSettings::default(), &|_| {})
+        .await
+        .expect("bootstrap");
+    store::records::contract::run(&aws.store()).await;
+}

@@ -1,0 +1,508 @@
+//! The records Engage's pipeline and its core flows need, as one trait with two
+//! implementations: the embedded SQLite [`Store`] (here) and the DynamoDB store of the
+//! `engage-aws` crate. The email processor's core works on `dyn Records`, so the same
+//! scoring, policy and drafting code runs behind either; [`contract`] is the test suite
+//! both must pass.
+
+use crate::{
+    CreateClientError, Effect, EmailFilter, EventContext, ListError, Outcome, Result, ScoreChange,
+    Store, UpdateClientError,
+};
+use chrono::{DateTime, Utc};
+use domain::views::{ClientPage, ClientQuery, ClientSort, EmailSummary};
+use domain::{
+    Client, ClientId, EmailId, EmailKind, EventId, NewClient, StylistId, ValidationErrors,
+};
+
+/// An edit of a stored client (see [`Records::update_client`]).
+pub type ClientChange = Box<dyn FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send>;
+
+#[async_trait::async_trait]
+pub trait Records: Send + Sync + 'static {
+    /// Adds a stylist, or renames one.
+    async fn upsert_stylist(&self, id: StylistId, name: String, email: String) -> Result<()>;
+
+    /// Stores a new client at version 1, refusing an unknown stylist or an address already
+    /// on file (errors name the field). Its change is captured with it.
+    async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, CreateClientError>;
+
+    async fn get_client(&self, id: ClientId) -> Result<Option<Client>>;
+
+    /// Applies `change` to the stored client and stores the next version, unless the client
+    /// has moved past `expected_version` (optimistic concurrency). A change that alters
+    /// nothing writes nothing.
+    async fn update_client(
+        &self,
+        id: ClientId,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+        change: ClientChange,
+    ) -> Result<Client, UpdateClientError>;
+
+    /// A stylist's clients, lowest score first (unscored first of all), a page at a time:
+    /// `after` is the previous page's `next`.
+    async fn clients_by_score(
+        &self,
+        stylist: StylistId,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<ClientPage, ListError>;
+
+    /// A client's scores, newest first.
+    async fn score_history(&self, client: ClientId, limit: u32) -> Result<Vec<ScoreChange>>;
+
+    /// Emails newest first, by status or by client (and within a stylist's book).
+    async fn emails(&self, filter: EmailFilter, limit: u32) -> Result<Vec<EmailSummary>>;
+
+    /// What handling each `(event, client)` needs to know, in the order asked.
+    async fn event_contexts(&self, wanted: Vec<(EventId, ClientId)>) -> Result<Vec<EventContext>>;
+
+    /// The kind of an email, for redrafting it.
+    async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>>;
+
+    /// Records one event's effect — score, draft or redraft — all or nothing and at most
+    /// once per event id (the idempotency record is written with it).
+    async fn record_outcome(&self, effect: Effect, now: DateTime<Utc>) -> Result<Outcome>;
+}
+
+#[async_trait::async_trait]
+impl Records for Store {
+    async fn upsert_stylist(&self, id: StylistId, name: String, email: String) -> Result<()> {
+        Store::upsert_stylist(self, id, name, email).await
+    }
+
+    async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, CreateClientError> {
+        Store::create_client(self, new, now).await
+    }
+
+    async fn get_client(&self, id: ClientId) -> Result<Option<Client>> {
+        Store::get_client(self, id).await
+    }
+
+    async fn update_client(
+        &self,
+        id: ClientId,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+        change: ClientChange,
+    ) -> Result<Client, UpdateClientError> {
+        Store::update_client(self, id, expected_version, now, change).await
+    }
+
+    async fn clients_by_score(
+        &self,
+        stylist: StylistId,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<ClientPage, ListError> {
+        let query = ClientQuery {
+            sort: ClientSort::ScoreLowest,
+            after,
+            limit,
+            ..ClientQuery::default()
+        };
+        self.list_clients(query, Some(stylist)).await
+    }
+
+    async fn score_history(&self, client: ClientId, limit: u32) -> Result<Vec<ScoreChange>> {
+        Store::score_history(self, client, limit).await
+    }
+
+    async fn emails(&self, filter: EmailFilter, limit: u32) -> Result<Vec<EmailSummary>> {
+        self.find_emails(filter, limit).await
+    }
+
+    async fn event_contexts(&self, wanted: Vec<(EventId, ClientId)>) -> Result<Vec<EventContext>> {
+        Store::event_contexts(self, wanted).await
+    }
+
+    async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>> {
+        Store::email_kind(self, email).await
+    }
+
+    async fn record_outcome(&self, effect: Effect, now: DateTime<Utc>) -> Result<Outcome> {
+        Store::record_outcome(self, effect, now).await
+    }
+}
+
+/// The contract every [`Records`] implementation keeps, as one suite run against each
+/// (`store`'s own tests for SQLite, `engage-aws`'s against DynamoDB on moto). It panics
+/// with what broke.
+#[cfg(feature = "contract")]
+pub mod contract {
+    use super::*;
+    use crate::{DraftUsage, NewDraft};
+    use domain::email::DraftText;
+    use domain::profile::FixInput;
+    use domain::score::engagement_score;
+    use domain::{ClientInput, EmailStatus, ProfileInput};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a valid test date")
+            .with_timezone(&Utc)
+    }
+
+    fn new_client(name: &str, email: &str, stylist: &str) -> NewClient {
+        NewClient::parse(
+            &ClientInput {
+                name: name.into(),
+                email: email.into(),
+                stylist_id: stylist.into(),
+                status: None,
+                profile: ProfileInput {
+                    signed_up_on: Some("2025-01-10".into()),
+                    email_opt_in: true,
+                    ..ProfileInput::default()
+                },
+            },
+            at("2026-01-01T00:00:00Z"),
+        )
+        .expect("a valid test client")
+    }
+
+    fn draft(subject: &str) -> NewDraft {
+        NewDraft {
+            kind: EmailKind::Welcome,
+            text: DraftText {
+                subject: subject.into(),
+                body_text: "Hello, lovely to have you.\n\nMaya".into(),
+            },
+            writer: "template".into(),
+            reason: "A new client who agreed to emails".into(),
+            usage: Some(DraftUsage {
+                prompt_tokens: 120,
+                completion_tokens: 80,
+                cost: Some(0.0004),
+            }),
+        }
+    }
+
+    /// Runs every check against `records`, which must be empty.
+    pub async fn run(records: &dyn Records) {
+        let now = at("2026-03-01T12:00:00Z");
+        records
+            .upsert_stylist(
+                StylistId::new("st-a"),
+                "Maya Okafor".into(),
+                "maya@engage.example".into(),
+            )
+            .await
+            .expect("add stylist a");
+        records
+            .upsert_stylist(
+                StylistId::new("st-b"),
+                "Jonas Berg".into(),
+                "jonas@engage.example".into(),
+            )
+            .await
+            .expect("add stylist b");
+
+        // Creating: version 1, readable back; a taken address and an unknown stylist are
+        // refused by field, and nothing is written for them.
+        let ada = records
+            .create_client(new_client("Ada Lovelace", "ada@example.com", "st-a"), now)
+            .await
+            .expect("create ada");
+        assert_eq!(ada.version, 1);
+        assert_eq!(
+            records.get_client(ada.id.clone()).await.unwrap(),
+            Some(ada.clone())
+        );
+        match records
+            .create_client(new_client("Ada Again", "ADA@example.com", "st-a"), now)
+            .await
+        {
+            Err(CreateClientError::Invalid(errors)) => {
+                assert!(errors.to_string().contains("email"), "{errors}")
+            }
+            other => panic!("a taken address was not refused: {other:?}"),
+        }
+        match records
+            .create_client(new_client("Nobody", "nobody@example.com", "st-x"), now)
+            .await
+        {
+            Err(CreateClientError::Invalid(errors)) => {
+                assert!(errors.to_string().contains("stylist"), "{errors}")
+            }
+            other => panic!("an unknown stylist was not refused: {other:?}"),
+        }
+        assert!(
+            records
+                .get_client(ClientId::new("no-such-client"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Updating: the next version; a stale version is a conflict naming the current
+        // one; a change that alters nothing writes nothing; an unknown client is NotFound.
+        let later = now + chrono::Duration::hours(1);
+        let fix = FixInput {
+            delivered_on: "2026-02-20".into(),
+            items_sent: 5,
+            items_kept: 3,
+            order_value: "240.00".into(),
+        };
+        let updated = records
+            .update_client(
+                ada.id.clone(),
+                Some(1),
+                later,
+                Box::new(move |client: &mut Client| {
+                    domain::Activity::Fix(fix).apply(&mut client.profile, later.date_naive())
+                }),
+            )
+            .await
+            .expect("update ada");
+        assert_eq!(updated.version, 2);
+        assert_eq!(updated.profile.fixes().len(), 1);
+        assert_eq!(
+            records.get_client(ada.id.clone()).await.unwrap(),
+            Some(updated.clone())
+        );
+        match records
+            .update_client(ada.id.clone(), Some(1), later, Box::new(|_| Ok(())))
+            .await
+        {
+            Err(UpdateClientError::VersionConflict { current }) => assert_eq!(current, 2),
+            other => panic!("a stale version was not refused: {other:?}"),
+        }
+        let unchanged = records
+            .update_client(ada.id.clone(), Some(2), later, Box::new(|_| Ok(())))
+            .await
+            .expect("an empty change");
+        assert_eq!(unchanged.version, 2);
+        assert!(matches!(
+            records
+                .update_client(
+                    ClientId::new("no-such-client"),
+                    None,
+                    later,
+                    Box::new(|_| Ok(()))
+                )
+                .await,
+            Err(UpdateClientError::NotFound)
+        ));
+
+        // Recording an effect: the score lands on the client and in its history, the draft
+        // in the emails; the same event again changes nothing.
+        let grace = records
+            .create_client(new_client("Grace Hopper", "grace@example.com", "st-a"), now)
+            .await
+            .expect("create grace");
+        let linus = records
+            .create_client(
+                new_client("Linus Pauling", "linus@example.com", "st-b"),
+                now,
+            )
+            .await
+            .expect("create linus");
+        let event = EventId::new("ev-contract-1");
+        let contexts = records
+            .event_contexts(vec![
+                (event.clone(), ada.id.clone()),
+                (EventId::new("ev-unknown"), ClientId::new("no-such-client")),
+            ])
+            .await
+            .expect("contexts");
+        assert_eq!(contexts.len(), 2);
+        assert!(!contexts[0].already_applied);
+        assert_eq!(contexts[0].client.as_ref(), Some(&updated));
+        assert_eq!(contexts[0].stylist_name.as_deref(), Some("Maya Okafor"));
+        assert_eq!(contexts[0].previous_band, None);
+        assert!(!contexts[0].draft_pending);
+        assert!(contexts[1].client.is_none());
+
+        let score = engagement_score(&updated, later).expect("score ada");
+        let effect = Effect {
+            event_id: event.clone(),
+            event_at: later,
+            client: ada.id.clone(),
+            stylist: ada.stylist_id.clone(),
+            score: Some(score.clone()),
+            draft: Some(draft("Welcome, Ada")),
+            redraft: None,
+        };
+        assert_eq!(
+            records.record_outcome(effect.clone(), later).await.unwrap(),
+            Outcome::Applied
+        );
+        assert_eq!(
+            records.record_outcome(effect, later).await.unwrap(),
+            Outcome::AlreadyApplied
+        );
+        let history = records.score_history(ada.id.clone(), 10).await.unwrap();
+        assert_eq!(history.len(), 1, "one score change for one event");
+        assert_eq!(history[0].score, score.score);
+        assert_eq!(history[0].band, score.band);
+        assert_eq!(history[0].event_id, event);
+
+        let context = records
+            .event_contexts(vec![(event.clone(), ada.id.clone())])
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(context.already_applied);
+        let context = records
+            .event_contexts(vec![(EventId::new("ev-contract-2"), ada.id.clone())])
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(context.previous_band, Some(score.band));
+        assert!(context.draft_pending, "the draft awaits review");
+        assert_eq!(context.last_draft_at, Some(later));
+
+        let ada_emails = records
+            .emails(
+                EmailFilter {
+                    client: Some(ada.id.clone()),
+                    ..EmailFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ada_emails.len(), 1, "one draft for one event");
+        let email = &ada_emails[0];
+        assert_eq!(email.subject, "Welcome, Ada");
+        assert_eq!(email.status, EmailStatus::Drafted);
+        assert_eq!(email.client_name, "Ada Lovelace");
+        assert_eq!(email.stylist_name, "Maya Okafor");
+        assert_eq!(email.prompt_tokens, Some(120));
+        assert_eq!(
+            records.email_kind(email.id.clone()).await.unwrap(),
+            Some(EmailKind::Welcome)
+        );
+        assert_eq!(
+            records
+                .email_kind(EmailId::new("no-such-email"))
+                .await
+                .unwrap(),
+            None
+        );
+
+        // A redraft rewrites the pending email in place, once.
+        let redraft = Effect {
+            event_id: EventId::new("ev-contract-redraft"),
+            event_at: later,
+            client: ada.id.clone(),
+            stylist: ada.stylist_id.clone(),
+            score: None,
+            draft: None,
+            redraft: Some((email.id.clone(), draft("Welcome again, Ada"))),
+        };
+        assert_eq!(
+            records
+                .record_outcome(redraft.clone(), later)
+                .await
+                .unwrap(),
+            Outcome::Applied
+        );
+        assert_eq!(
+            records.record_outcome(redraft, later).await.unwrap(),
+            Outcome::AlreadyApplied
+        );
+
+        // Drafts by status, newest first, and scoped to a stylist's book.
+        let linus_at = later + chrono::Duration::minutes(5);
+        let linus_score = engagement_score(&linus, linus_at).expect("score linus");
+        records
+            .record_outcome(
+                Effect {
+                    event_id: EventId::new("ev-contract-3"),
+                    event_at: linus_at,
+                    client: linus.id.clone(),
+                    stylist: linus.stylist_id.clone(),
+                    score: Some(linus_score),
+                    draft: Some(draft("Welcome, Linus")),
+                    redraft: None,
+                },
+                linus_at,
+            )
+            .await
+            .unwrap();
+        let drafted = records
+            .emails(
+                EmailFilter {
+                    status: Some(EmailStatus::Drafted),
+                    ..EmailFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        let subjects: Vec<_> = drafted.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(subjects, ["Welcome, Linus", "Welcome again, Ada"]);
+        let maya_drafts = records
+            .emails(
+                EmailFilter {
+                    scope: Some(StylistId::new("st-a")),
+                    status: Some(EmailStatus::Drafted),
+                    ..EmailFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(maya_drafts.len(), 1);
+        assert_eq!(maya_drafts[0].client_id, ada.id);
+        assert!(
+            records
+                .emails(
+                    EmailFilter {
+                        status: Some(EmailStatus::Sent),
+                        ..EmailFilter::default()
+                    },
+                    10
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // A stylist's clients by score: unscored first, then lowest; every client once
+        // across pages; nobody else's.
+        let first = records
+            .clients_by_score(StylistId::new("st-a"), None, 1)
+            .await
+            .unwrap();
+        assert_eq!(first.clients.len(), 1);
+        assert_eq!(first.clients[0].id, grace.id, "unscored first");
+        assert!(first.clients[0].score.is_none());
+        let second = records
+            .clients_by_score(StylistId::new("st-a"), first.next.clone(), 1)
+            .await
+            .unwrap();
+        assert_eq!(second.clients.len(), 1);
+        assert_eq!(second.clients[0].id, ada.id);
+        assert_eq!(second.clients[0].score, Some(score.score));
+        if let Some(next) = second.next {
+            let rest = records
+                .clients_by_score(StylistId::new("st-a"), Some(next), 1)
+                .await
+                .unwrap();
+            assert!(rest.clients.is_empty() && rest.next.is_none());
+        }
+        let book_b = records
+            .clients_by_score(StylistId::new("st-b"), None, 10)
+            .await
+            .unwrap();
+        let ids: Vec<_> = book_b.clients.iter().map(|c| &c.id).collect();
+        assert_eq!(ids, [&linus.id]);
+        assert!(matches!(
+            records
+                .clients_by_score(StylistId::new("st-a"), Some("not a cursor".into()), 1)
+                .await,
+            Err(ListError::BadCursor)
+        ));
+    }
+}

@@ -1,0 +1,9 @@
+//! The `Records` contract on the embedded SQLite store (the DynamoDB store runs the same
+//! suite in `engage-aws`'s tests).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_the_records_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(dir.path().join("engage.db")).unwrap();
+    store::records::contract::run(&store).await;
+}
