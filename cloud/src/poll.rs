@@ -310,3 +310,29 @@ pub async fn redrive(
         }
     }
 }
+
+/// Both pollers for `resources`, running until `shutdown`: the stream to the topic, the
+/// queue to `core`.
+pub fn spawn_pollers(
+    aws: &crate::Aws,
+    resources: &crate::Resources,
+    core: std::sync::Arc<processors::EmailCore>,
+    shutdown: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let stream = StreamPoller {
+        streams: aws.streams.clone(),
+        stream_arn: resources.stream_arn.clone(),
+        handler: StreamHandler::new(aws.sns.clone(), resources.topic_arn.clone()),
+        idle: Duration::from_millis(250),
+    };
+    let queue = QueuePoller {
+        sqs: aws.sqs.clone(),
+        queue_url: resources.queue_url.clone(),
+        handler: QueueHandler::new(core),
+        wait_secs: 2,
+    };
+    vec![
+        tokio::spawn(stream.run(shutdown.clone())),
+        tokio::spawn(queue.run(shutdown.clone())),
+    ]
+}
