@@ -57,3 +57,48 @@ pub async fn queue_response(handler: &QueueHandler, event: SqsEvent) -> SqsBatch
     response.set_failures(handler.handle(&messages).await);
     response
 }
+
+/// A required setting of a Lambda function, from its environment.
+pub fn setting(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("the function's environment lacks {name}"))
+}
+
+/// The email function's writer: OpenRouter with the key from Secrets Manager (the secret
+/// named by `ENGAGE_OPENROUTER_SECRET_ARN`; read once per cold start, never logged), with
+/// the template writer as its fallback; the template alone without a secret.
+pub async fn writer_from_env(
+    config: &aws_config::SdkConfig,
+) -> Result<processors::openrouter::FallbackWriter, String> {
+    use processors::openrouter::{FallbackWriter, OpenRouterConfig, OpenRouterWriter};
+    let Ok(secret) = setting("ENGAGE_OPENROUTER_SECRET_ARN") else {
+        tracing::info!("no ENGAGE_OPENROUTER_SECRET_ARN: the template writer drafts every email");
+        return Ok(FallbackWriter::new(None));
+    };
+    let key = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(&secret)
+        .send()
+        .await
+        .map_err(|e| format!("reading the OpenRouter key: {}", crate::dynamo::describe(e)))?
+        .secret_string
+        .filter(|k| !k.trim().is_empty())
+        .ok_or("the OpenRouter key's secret is empty")?;
+    let models = std::env::var("ENGAGE_LLM_MODELS")
+        .unwrap_or_else(|_| "openai/gpt-4o-mini,anthropic/claude-3.5-haiku".into())
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let base_url = std::env::var("ENGAGE_LLM_BASE_URL")
+        .unwrap_or_else(|_| "https://openrouter.ai/api/v1".into());
+    let mut settings = OpenRouterConfig::new(base_url, key.trim(), models);
+    if let Ok(url) = setting("ENGAGE_UNSUBSCRIBE_URL") {
+        settings.unsubscribe_url = url;
+    }
+    let writer = OpenRouterWriter::new(settings).map_err(|e| e.to_string())?;
+    Ok(FallbackWriter::new(Some(writer)))
+}
