@@ -72,12 +72,15 @@ fi
 [ -x /usr/bin/chromium ] || apt_install chromium
 export ENGAGE_CHROMIUM=/usr/bin/chromium
 
-# moto_server speaks DynamoDB, Streams, SNS and SQS for the AWS-mode tests.
+# A Python venv for the AWS-mode tests: moto_server speaks DynamoDB, Streams, SNS and SQS;
+# cfn-lint with the SAM translator checks deploy/template.yaml offline.
 ENGAGE_VENV="$ENGAGE_CACHE/venv"
-if [ ! -x "$ENGAGE_VENV/bin/moto_server" ]; then
-  step "creating a Python venv with moto[server] in $ENGAGE_VENV"
-  python3 -m venv "$ENGAGE_VENV" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$ENGAGE_VENV"; }
-  "$ENGAGE_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]"
+if [ ! -x "$ENGAGE_VENV/bin/moto_server" ] || [ ! -x "$ENGAGE_VENV/bin/cfn-lint" ] \
+  || ! "$ENGAGE_VENV/bin/python" -c "import samtranslator" 2>/dev/null; then
+  step "installing moto[server], cfn-lint and aws-sam-translator in the venv $ENGAGE_VENV"
+  [ -x "$ENGAGE_VENV/bin/python" ] || python3 -m venv "$ENGAGE_VENV" 2>/dev/null \
+    || { apt_install python3-venv; python3 -m venv "$ENGAGE_VENV"; }
+  "$ENGAGE_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]" cfn-lint aws-sam-translator
 fi
 export ENGAGE_VENV
 

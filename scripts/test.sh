@@ -12,6 +12,9 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "deploy/template.yaml: cfn-lint and resource checks"
+"$ENGAGE_VENV/bin/python" deploy/check_template.py
+
 step "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

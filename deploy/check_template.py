@@ -1,0 +1,152 @@
+"""Checks deploy/template.yaml offline: cfn-lint, then the SAM template transformed to plain
+CloudFormation (as `sam deploy` would) and asserted resource by resource against what Engage
+needs on AWS. Run by `make test` (scripts/test.sh) with the project's venv:
+
+    $ENGAGE_VENV/bin/python deploy/check_template.py
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE / "template.yaml"
+checks = []
+
+
+def check(what, condition):
+    checks.append(what)
+    if not condition:
+        sys.exit(f"deploy/template.yaml: {what}: FAILED")
+
+
+class NoManagedPolicies:
+    """Every function names its own role; no managed policy is looked up."""
+
+    def load(self):
+        return {}
+
+
+def transformed():
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    logging.disable(logging.WARNING)
+    template = yaml_parse(TEMPLATE.read_text())
+    # `sam package` replaces local code folders with S3 addresses.
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://engage-artifacts/function.zip"
+    return transform(template, {"Prefix": "engage"}, NoManagedPolicies())["Resources"]
+
+
+def of_type(resources, kind):
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def statements(role):
+    for policy in role["Properties"].get("Policies", []):
+        yield from policy["PolicyDocument"]["Statement"]
+
+
+def main():
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+    )
+    if lint.stdout.strip() or lint.stderr.strip():
+        print(lint.stdout, lint.stderr, sep="")
+    check("cfn-lint reports nothing", lint.returncode == 0 and not lint.stdout.strip())
+
+    resources = transformed()
+    table = resources["RecordsTable"]["Properties"]
+    check("table stream NEW_AND_OLD_IMAGES", table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES")
+    check("table TTL on expires_at", table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True})
+    check("table point-in-time recovery", table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True)
+    check("table on demand", table["BillingMode"] == "PAY_PER_REQUEST")
+    check("table indexes gsi1 and gsi2", sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2"])
+
+    queue = resources["EventsQueue"]["Properties"]
+    check("queue redrives to the DLQ", queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]})
+    check("queue max receives set", int(queue["RedrivePolicy"]["maxReceiveCount"]) >= 1)
+    subscription = resources["EventsSubscription"]["Properties"]
+    check("SNS -> SQS raw delivery", subscription["Protocol"] == "sqs" and subscription["RawMessageDelivery"] is True)
+    queue_policy = resources["EventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    check(
+        "queue policy limited by SourceArn",
+        all(s["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": "EventsTopic"} for s in queue_policy),
+    )
+
+    functions = of_type(resources, "AWS::Lambda::Function")
+    check("three functions", sorted(functions) == ["EmailFunction", "StreamFunction", "WebFunction"])
+    for name, function in functions.items():
+        props = function["Properties"]
+        check(f"{name} on provided.al2023", props["Runtime"] == "provided.al2023")
+        check(f"{name} on arm64", props["Architectures"] == ["arm64"])
+        role = props["Role"]["Fn::GetAtt"][0]
+        check(f"{name} has its own role", role == f"{name}Role")
+        for statement in statements(resources[role]):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            check(f"{name}: no wildcard actions", all("*" not in a for a in actions))
+            if statement["Resource"] == "*":
+                check(f"{name}: only tracing on every resource", all(a.startswith("xray:") for a in actions))
+        check(f"{name} has no managed policies", not resources[role]["Properties"].get("ManagedPolicyArns"))
+
+    aliases = of_type(resources, "AWS::Lambda::Alias")
+    check("an alias per function", len(aliases) == 3)
+    for name, alias in aliases.items():
+        check(f"{name} shifts traffic through CodeDeploy", "CodeDeployLambdaAliasUpdate" in alias.get("UpdatePolicy", {}))
+    groups = of_type(resources, "AWS::CodeDeploy::DeploymentGroup")
+    configs = [g["Properties"]["DeploymentConfigName"] for g in groups.values()]
+    check("gradual (canary or linear) deployments", len(configs) == 3 and all("Canary" in json.dumps(c) or "Linear" in json.dumps(c) for c in configs))
+    check("deployments roll back on alarms", all(g["Properties"]["AlarmConfiguration"]["Enabled"] for g in groups.values()))
+
+    mappings = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"] for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()}
+    stream = mappings["StreamFunctionAliaslive"]
+    check("stream mapping bisects failing batches", stream["BisectBatchOnFunctionError"] is True)
+    check("stream mapping retries a bounded number of times", 0 <= stream["MaximumRetryAttempts"] <= 10000)
+    check("stream mapping drops records past an age", stream["MaximumRecordAgeInSeconds"] >= 60)
+    check("stream mapping reports item failures", stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"])
+    check(
+        "stream mapping has an on-failure destination",
+        stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]},
+    )
+    sqs = mappings["EmailFunctionAliaslive"]
+    check("queue mapping reports item failures", sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"])
+    check("queue mapping limits concurrency", sqs["ScalingConfig"]["MaximumConcurrency"] >= 2)
+    email_timeout = functions["EmailFunction"]["Properties"]["Timeout"]
+    check("visibility timeout >= 6x the email function's timeout", queue["VisibilityTimeout"] >= 6 * email_timeout)
+
+    env = functions["EmailFunction"]["Properties"]["Environment"]["Variables"]
+    check("the OpenRouter key comes from Secrets Manager", env["ENGAGE_OPENROUTER_SECRET_ARN"] == {"Ref": "OpenRouterSecretArn"})
+    check("no API key in any environment", not any("API_KEY" in k for f in functions.values() for k in f["Properties"].get("Environment", {}).get("Variables", {})))
+    secret = resources["EmailSecretAccess"]["Properties"]["PolicyDocument"]["Statement"][0]
+    check("only the email function reads the secret, only that secret", secret["Action"] == "secretsmanager:GetSecretValue" and secret["Resource"] == {"Ref": "OpenRouterSecretArn"})
+
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
+    check("alarm on DLQ depth", any(
+        a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]}
+        for a in alarms.values()
+    ))
+    check("alarm on stream iterator age", "IteratorAge" in metrics)
+
+    distribution = resources["Distribution"]["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in distribution["Origins"]}
+    check("static assets from S3 through origin access control", "OriginAccessControlId" in origins["assets"])
+    check("web function behind the same distribution", "WebFunctionUrl" in json.dumps(origins["web"]["DomainName"]))
+    check("assets cached, pages not", any(b["PathPattern"] == "/pkg/*" and b["TargetOriginId"] == "assets" for b in distribution["CacheBehaviors"]))
+    bucket = resources["AssetsBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    check("asset bucket not public", all(bucket.values()))
+
+    print(f"deploy/template.yaml: cfn-lint clean, {len(checks)} checks passed on {len(resources)} resources")
+
+
+if __name__ == "__main__":
+    main()
