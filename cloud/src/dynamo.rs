@@ -194,6 +194,22 @@ impl DynamoStore {
         &self.table
     }
 
+    pub fn client(&self) -> &Dynamo {
+        &self.db
+    }
+
+    /// One item by its key, read consistently.
+    pub async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>> {
+        self.get(pk, sk).await
+    }
+
+    pub async fn stylist_exists(&self, id: &StylistId) -> Result<bool> {
+        Ok(self
+            .get(format!("STYLIST#{id}"), "STYLIST")
+            .await?
+            .is_some())
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
         let out = self
             .db
@@ -249,7 +265,7 @@ impl DynamoStore {
         ])
     }
 
-    fn stylist_exists(&self, stylist: &StylistId) -> Result<TransactWriteItem> {
+    fn stylist_check(&self, stylist: &StylistId) -> Result<TransactWriteItem> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(format!("STYLIST#{stylist}"), "STYLIST")))
@@ -393,7 +409,7 @@ impl Records for DynamoStore {
                 Some("attribute_not_exists(pk)"),
             )?)
             .transact_items(self.put(self.address_lock(&client), Some("attribute_not_exists(pk)"))?)
-            .transact_items(self.stylist_exists(&client.stylist_id)?)
+            .transact_items(self.stylist_check(&client.stylist_id)?)
             .send()
             .await;
         match result {
@@ -497,7 +513,7 @@ impl Records for DynamoStore {
             count += 2;
         }
         if new.stylist_id != old.stylist_id {
-            transaction = transaction.transact_items(self.stylist_exists(&new.stylist_id)?);
+            transaction = transaction.transact_items(self.stylist_check(&new.stylist_id)?);
             stylist_at = Some(count);
         }
         match transaction.send().await {

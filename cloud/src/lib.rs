@@ -12,6 +12,7 @@
 //! points); on one machine the pollers (`poll`) read the stream and the queue of any
 //! endpoint (moto_server, or real AWS) and call the very same handlers.
 
+pub mod accounts;
 pub mod bootstrap;
 pub mod dynamo;
 pub mod email;

@@ -13,3 +13,14 @@ async fn dynamodb_keeps_the_records_contract() {
         .expect("bootstrap");
     store::records::contract::run(&aws.store()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_keeps_the_accounts_contract() {
+    let moto = Moto::start().expect("moto_server");
+    let aws = Aws::at_endpoint(&moto.endpoint, "accounts").await;
+    bootstrap(&aws, &QueueSettings::default(), &|_| {})
+        .await
+        .expect("bootstrap");
+    let store = aws.store();
+    store::records::contract::run_accounts(&store, &store).await;
+}

@@ -14,7 +14,7 @@ mod queue;
 pub mod records;
 mod review;
 mod timeline;
-mod users;
+pub mod users;
 mod views;
 
 pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError, first_version};
@@ -24,7 +24,7 @@ pub use emails::{
 };
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
-pub use records::{ClientChange, Records};
+pub use records::{Accounts, ClientChange, Records};
 pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
 pub use users::AddUserError;
 pub use views::{DashboardFigures, VIEW_TABLES};

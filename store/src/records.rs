@@ -4,14 +4,17 @@
 //! scoring, policy and drafting code runs behind either; [`contract`] is the test suite
 //! both must pass.
 
+use crate::AddUserError;
 use crate::{
     CreateClientError, Effect, EmailFilter, EventContext, ListError, Outcome, Result, ScoreChange,
     Store, UpdateClientError,
 };
 use chrono::{DateTime, Utc};
+use domain::user::{Password, Role, User};
 use domain::views::{ClientPage, ClientQuery, ClientSort, EmailSummary};
 use domain::{
-    Client, ClientId, EmailId, EmailKind, EventId, NewClient, StylistId, ValidationErrors,
+    Client, ClientEmail, ClientId, EmailId, EmailKind, EventId, NewClient, StylistId,
+    ValidationErrors,
 };
 
 /// An edit of a stored client (see [`Records::update_client`]).
@@ -130,6 +133,78 @@ impl Records for Store {
 
     async fn record_outcome(&self, effect: Effect, now: DateTime<Utc>) -> Result<Outcome> {
         Store::record_outcome(self, effect, now).await
+    }
+}
+
+/// Accounts, sign-in sessions and the app's own secrets, on SQLite or DynamoDB.
+#[async_trait::async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// Adds an account; a stylist account names an existing stylist, addresses are unique.
+    async fn add_user(
+        &self,
+        email: ClientEmail,
+        role: Role,
+        stylist: Option<StylistId>,
+        password: Password,
+        now: DateTime<Utc>,
+    ) -> Result<User, AddUserError>;
+    async fn user_count(&self) -> Result<u64>;
+    /// The account with this address and password, if they match (in constant time
+    /// whether or not the address is known).
+    async fn authenticate(&self, email: String, password: String) -> Result<Option<User>>;
+    /// Starts a session lasting `ttl`; returns the token for the cookie.
+    async fn create_session(
+        &self,
+        user: &User,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<String>;
+    /// The account a session token belongs to, unless it expired or was ended.
+    async fn session_user(&self, token: String, now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn end_session(&self, token: String) -> Result<()>;
+    /// Deletes expired sessions; returns how many.
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// The random secret called `name`, made on first use and kept.
+    async fn secret(&self, name: &'static str) -> Result<String>;
+}
+
+#[async_trait::async_trait]
+impl Accounts for Store {
+    async fn add_user(
+        &self,
+        email: ClientEmail,
+        role: Role,
+        stylist: Option<StylistId>,
+        password: Password,
+        now: DateTime<Utc>,
+    ) -> Result<User, AddUserError> {
+        Store::add_user(self, email, role, stylist, password, now).await
+    }
+    async fn user_count(&self) -> Result<u64> {
+        Store::user_count(self).await
+    }
+    async fn authenticate(&self, email: String, password: String) -> Result<Option<User>> {
+        Store::authenticate(self, email, password).await
+    }
+    async fn create_session(
+        &self,
+        user: &User,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<String> {
+        Store::create_session(self, user, now, ttl).await
+    }
+    async fn session_user(&self, token: String, now: DateTime<Utc>) -> Result<Option<User>> {
+        Store::session_user(self, token, now).await
+    }
+    async fn end_session(&self, token: String) -> Result<()> {
+        Store::end_session(self, token).await
+    }
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        Store::purge_sessions(self, now).await
+    }
+    async fn secret(&self, name: &'static str) -> Result<String> {
+        Store::secret(self, name).await
     }
 }
 
@@ -504,5 +579,133 @@ pub mod contract {
                 .await,
             Err(ListError::BadCursor)
         ));
+    }
+
+    /// The [`Accounts`] contract; `records` is the same backend, used to add a stylist.
+    pub async fn run_accounts(accounts: &dyn Accounts, records: &dyn Records) {
+        let now = at("2026-03-01T12:00:00Z");
+        records
+            .upsert_stylist(
+                StylistId::new("st-acc"),
+                "Maya Okafor".into(),
+                "maya@engage.example".into(),
+            )
+            .await
+            .unwrap();
+        let email = |raw: &str| ClientEmail::parse(raw).expect("a valid address");
+        let password = || Password::parse("correct horse battery").expect("a valid password");
+        let maya = accounts
+            .add_user(
+                email("Maya@Engage.example"),
+                Role::Stylist,
+                Some(StylistId::new("st-acc")),
+                password(),
+                now,
+            )
+            .await
+            .expect("add maya");
+        assert_eq!(maya.stylist_id, Some(StylistId::new("st-acc")));
+        assert_eq!(accounts.user_count().await.unwrap(), 1);
+        for (address, role, stylist, field) in [
+            (
+                "maya@engage.example",
+                Role::Stylist,
+                Some("st-acc"),
+                "email",
+            ),
+            ("new@engage.example", Role::Stylist, None, "stylist_id"),
+            (
+                "boss@engage.example",
+                Role::Manager,
+                Some("st-acc"),
+                "stylist_id",
+            ),
+            (
+                "ghost@engage.example",
+                Role::Stylist,
+                Some("st-none"),
+                "stylist_id",
+            ),
+        ] {
+            match accounts
+                .add_user(
+                    email(address),
+                    role,
+                    stylist.map(StylistId::new),
+                    password(),
+                    now,
+                )
+                .await
+            {
+                Err(AddUserError::Invalid(errors)) => assert!(
+                    errors.message_for(field).is_some(),
+                    "{address}: expected an error on {field}, got {errors}"
+                ),
+                other => panic!("{address} was not refused: {other:?}"),
+            }
+        }
+        assert_eq!(
+            accounts.user_count().await.unwrap(),
+            1,
+            "nothing half-written"
+        );
+
+        let signed_in = accounts
+            .authenticate(
+                " MAYA@engage.example ".into(),
+                "correct horse battery".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(signed_in.as_ref().map(|u| &u.id), Some(&maya.id));
+        for (address, attempt) in [
+            ("maya@engage.example", "wrong horse battery"),
+            ("nobody@engage.example", "correct horse battery"),
+        ] {
+            assert!(
+                accounts
+                    .authenticate(address.into(), attempt.into())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+
+        let token = accounts
+            .create_session(&maya, now, chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert!(token.len() >= 64);
+        let later = now + chrono::Duration::minutes(59);
+        assert_eq!(
+            accounts
+                .session_user(token.clone(), later)
+                .await
+                .unwrap()
+                .map(|u| u.id),
+            Some(maya.id.clone())
+        );
+        let expired = now + chrono::Duration::minutes(61);
+        assert!(
+            accounts
+                .session_user(token.clone(), expired)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            accounts
+                .session_user("not-a-token".into(), later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        accounts.end_session(token.clone()).await.unwrap();
+        assert!(accounts.session_user(token, later).await.unwrap().is_none());
+
+        let key = accounts.secret("contract_key").await.unwrap();
+        assert_eq!(key.len(), 64);
+        assert_eq!(accounts.secret("contract_key").await.unwrap(), key, "kept");
+        assert_ne!(accounts.secret("another_key").await.unwrap(), key);
     }
 }

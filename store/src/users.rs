@@ -27,7 +27,8 @@ impl From<rusqlite::Error> for AddUserError {
     }
 }
 
-fn hash_password(password: &Password) -> Result<String> {
+/// The argon2id hash of a password, as stored (PHC string).
+pub fn hash_password(password: &Password) -> Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     Argon2::default()
         .hash_password(password.expose().as_bytes(), &salt)
@@ -39,7 +40,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn token_hash(token: &str) -> String {
+/// What is stored of a session token: its SHA-256, in hex.
+pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
@@ -56,6 +58,53 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<Result<User>> {
     })())
 }
 
+/// A new random session token (256 bits, hex).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(
+        &mut argon2::password_hash::rand_core::OsRng,
+        &mut bytes,
+    );
+    hex(&bytes)
+}
+
+/// Whether `password` matches the stored `hash`; with no account (`None`) a throw-away
+/// hash is checked instead, so the answer takes as long either way. Blocking: call it on
+/// the blocking pool.
+pub fn password_matches(hash: Option<&str>, password: &str) -> Result<bool> {
+    let placeholder;
+    let hash = match hash {
+        Some(hash) => hash,
+        None => {
+            placeholder = hash_password(
+                &Password::parse("unknown-account-placeholder")
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )?;
+            &placeholder
+        }
+    };
+    let parsed =
+        PasswordHash::new(hash).map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
+}
+
+/// Checks who may hold an account: a stylist names a stylist record, others none.
+pub fn check_account_role(role: Role, stylist: Option<&StylistId>) -> Result<(), ValidationErrors> {
+    match (role, stylist) {
+        (Role::Stylist, None) => Err(ValidationErrors::single(
+            "stylist_id",
+            "A stylist account names the stylist it works as.",
+        )),
+        (Role::Manager | Role::Admin, Some(_)) => Err(ValidationErrors::single(
+            "stylist_id",
+            "Only stylist accounts name a stylist.",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// Adds an account. A stylist account must name an existing stylist record; managers
     /// and admins name none. Email addresses are unique.
@@ -67,23 +116,7 @@ impl Store {
         password: Password,
         now: DateTime<Utc>,
     ) -> Result<User, AddUserError> {
-        match (role, &stylist) {
-            (Role::Stylist, None) => {
-                return Err(ValidationErrors::single(
-                    "stylist_id",
-                    "A stylist account names the stylist it works as.",
-                )
-                .into());
-            }
-            (Role::Manager | Role::Admin, Some(_)) => {
-                return Err(ValidationErrors::single(
-                    "stylist_id",
-                    "Only stylist accounts name a stylist.",
-                )
-                .into());
-            }
-            _ => {}
-        }
+        check_account_role(role, stylist.as_ref())?;
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|_| StoreError::Cancelled)??;
@@ -142,22 +175,11 @@ impl Store {
             })
             .await?;
         tokio::task::spawn_blocking(move || {
-            // An unknown address is checked against a throw-away hash, for equal timing.
             let (user, hash) = match found {
-                Some((user, hash)) => (Some(user), hash),
-                None => (
-                    None,
-                    hash_password(
-                        &Password::parse("unknown-account-placeholder")
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    )?,
-                ),
+                Some((user, hash)) => (Some(user), Some(hash)),
+                None => (None, None),
             };
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
-            let matches = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+            let matches = password_matches(hash.as_deref(), &password)?;
             Ok(user.filter(|_| matches))
         })
         .await
@@ -171,12 +193,7 @@ impl Store {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<String> {
-        let mut bytes = [0u8; 32];
-        argon2::password_hash::rand_core::RngCore::fill_bytes(
-            &mut argon2::password_hash::rand_core::OsRng,
-            &mut bytes,
-        );
-        let token = hex(&bytes);
+        let token = new_token();
         let (hash, user_id) = (token_hash(&token), user.id.clone());
         self.write(move |conn| {
             conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
@@ -216,12 +233,7 @@ impl Store {
     /// The random secret called `name` (hex, 32 bytes), made on first use and kept in the
     /// database, so links signed with it stay valid across restarts.
     pub async fn secret(&self, name: &'static str) -> Result<String> {
-        let mut bytes = [0u8; 32];
-        argon2::password_hash::rand_core::RngCore::fill_bytes(
-            &mut argon2::password_hash::rand_core::OsRng,
-            &mut bytes,
-        );
-        let fresh = hex(&bytes);
+        let fresh = new_token();
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",

@@ -7,3 +7,10 @@ async fn sqlite_keeps_the_records_contract() {
     let store = store::Store::open(dir.path().join("engage.db")).unwrap();
     store::records::contract::run(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_the_accounts_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(dir.path().join("engage.db")).unwrap();
+    store::records::contract::run_accounts(&store, &store).await;
+}
