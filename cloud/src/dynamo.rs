@@ -227,7 +227,7 @@ impl DynamoStore {
         self.get(format!("CLIENT#{id}"), "CLIENT").await
     }
 
-    async fn stylist_name(&self, id: &StylistId) -> Result<Option<String>> {
+    pub async fn stylist_name(&self, id: &StylistId) -> Result<Option<String>> {
         Ok(self
             .get(format!("STYLIST#{id}"), "STYLIST")
             .await?
@@ -275,7 +275,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    fn summary_of(&self, item: &Item, stylist_name: &str) -> Result<ClientSummary> {
+    pub(crate) fn client_summary(&self, item: &Item, stylist_name: &str) -> Result<ClientSummary> {
         let client = client_of(item)?;
         let score = opt_number::<u8>(item, "score")?;
         let band = opt_text(item, "band").and_then(Band::parse);
@@ -294,24 +294,11 @@ impl DynamoStore {
     }
 
     fn email_summary(item: &Item) -> Result<EmailSummary> {
-        let status = text(item, "status")?;
-        let kind = text(item, "email_kind")?;
-        Ok(EmailSummary {
-            id: EmailId::new(text(item, "id")?),
-            client_id: ClientId::new(text(item, "client_id")?),
-            client_name: text(item, "client_name")?.to_owned(),
-            stylist_name: text(item, "stylist_name")?.to_owned(),
-            kind: EmailKind::parse(kind).ok_or_else(|| corrupt(format!("email kind {kind}")))?,
-            subject: text(item, "subject")?.to_owned(),
-            status: EmailStatus::parse(status)
-                .ok_or_else(|| corrupt(format!("email status {status}")))?,
-            writer: text(item, "writer")?.to_owned(),
-            prompt_tokens: opt_number(item, "prompt_tokens")?,
-            completion_tokens: opt_number(item, "completion_tokens")?,
-            created_at: instant(text(item, "created_at")?)?,
-        })
+        email_summary_of(item)
     }
+}
 
+impl DynamoStore {
     /// Newest-first emails from one index partition, keeping those `keep` accepts, until
     /// `limit` are found or the partition ends.
     async fn email_query(
@@ -382,6 +369,8 @@ impl Records for DynamoStore {
             ("sk".into(), s("STYLIST")),
             ("kind".into(), s("stylist")),
             ("id".into(), s(id.as_str())),
+            ("gsi1pk".into(), s("STYLISTS")),
+            ("gsi1sk".into(), s(format!("{name}#{id}"))),
             ("name".into(), s(name)),
             ("email".into(), s(email)),
         ]);
@@ -583,7 +572,7 @@ impl Records for DynamoStore {
         let clients = out
             .items()
             .iter()
-            .map(|item| self.summary_of(item, &stylist_name))
+            .map(|item| self.client_summary(item, &stylist_name))
             .collect::<Result<Vec<_>>>()?;
         let next = match out.last_evaluated_key {
             Some(last) if !last.is_empty() => Some(
@@ -871,7 +860,10 @@ impl Records for DynamoStore {
             .send()
             .await
         {
-            Ok(_) => Ok(Outcome::Applied),
+            Ok(_) => {
+                self.bump_stamp().await;
+                Ok(Outcome::Applied)
+            }
             Err(error) => {
                 let codes = cancellation_codes(&error);
                 self.after_cancelled(event, format!("{codes:?}: {}", describe(error)))
@@ -879,4 +871,23 @@ impl Records for DynamoStore {
             }
         }
     }
+}
+
+pub(crate) fn email_summary_of(item: &Item) -> Result<EmailSummary> {
+    let status = text(item, "status")?;
+    let kind = text(item, "email_kind")?;
+    Ok(EmailSummary {
+        id: EmailId::new(text(item, "id")?),
+        client_id: ClientId::new(text(item, "client_id")?),
+        client_name: text(item, "client_name")?.to_owned(),
+        stylist_name: text(item, "stylist_name")?.to_owned(),
+        kind: EmailKind::parse(kind).ok_or_else(|| corrupt(format!("email kind {kind}")))?,
+        subject: text(item, "subject")?.to_owned(),
+        status: EmailStatus::parse(status)
+            .ok_or_else(|| corrupt(format!("email status {status}")))?,
+        writer: text(item, "writer")?.to_owned(),
+        prompt_tokens: opt_number(item, "prompt_tokens")?,
+        completion_tokens: opt_number(item, "completion_tokens")?,
+        created_at: instant(text(item, "created_at")?)?,
+    })
 }

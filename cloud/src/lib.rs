@@ -19,6 +19,7 @@ pub mod email;
 pub mod lambda;
 pub mod moto;
 pub mod poll;
+pub mod review;
 pub mod stream;
 
 pub use dynamo::DynamoStore;

@@ -181,7 +181,7 @@ pub async fn client_score(
     }
     let id = ClientId::new(id);
     let client = state
-        .store
+        .records
         .get_client(id.clone())
         .await?
         .filter(|client| user.may_see(&client.stylist_id))
@@ -189,10 +189,9 @@ pub async fn client_score(
     let now = state.clock.now();
     let current =
         engagement_score(&client, now).map_err(|e| ApiError::Unscorable(e.to_string()))?;
-    let history = state.store.score_history(id.clone(), limit).await?;
-    let model = state.store.latest_model_fit().await?.and_then(|stored| {
+    let history = state.records.score_history(id.clone(), limit).await?;
+    let model = state.ops.model_params().await?.and_then(|params| {
         let summary = client.profile.repeat_summary(now.date_naive())?;
-        let params = stored.fit.params;
         Some(ModelView {
             p_alive: params.probability_alive(&summary),
             expected_purchases_90_days: params.expected_purchases(&summary, 90.0),
@@ -305,14 +304,18 @@ pub async fn client_emails(
 ) -> Result<Json<Vec<EmailSummary>>, ApiError> {
     let id = ClientId::new(id);
     let visible = state
-        .store
+        .records
         .get_client(id.clone())
         .await?
         .is_some_and(|client| user.may_see(&client.stylist_id));
     if !visible {
         return Err(ApiError::ClientNotFound(id));
     }
-    Ok(Json(state.store.list_emails(Some(id), 500).await?))
+    let filter = store::EmailFilter {
+        client: Some(id),
+        ..store::EmailFilter::default()
+    };
+    Ok(Json(state.records.emails(filter, 500).await?))
 }
 
 /// A stylist's request for a new draft.

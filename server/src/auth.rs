@@ -124,7 +124,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         Some(token) if !token.is_empty() => match state.sessions.get(&token) {
             Some(user) => Some(user),
             None => match state
-                .store
+                .accounts
                 .session_user(token.clone(), state.clock.now())
                 .await
             {
@@ -323,7 +323,7 @@ pub async fn sign_in(
     if form.email.trim().is_empty() || form.password.is_empty() {
         return back("missing");
     }
-    let user = match state.store.authenticate(form.email, form.password).await {
+    let user = match state.accounts.authenticate(form.email, form.password).await {
         Ok(user) => user,
         Err(error) => {
             tracing::error!(%error, "sign-in failed in the store");
@@ -340,7 +340,7 @@ pub async fn sign_in(
     };
     state.attempts.forget(&account_key);
     let token = match state
-        .store
+        .accounts
         .create_session(&user, state.clock.now(), settings.session_ttl)
         .await
     {
@@ -367,7 +367,7 @@ pub async fn sign_in(
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty()) {
         state.sessions.forget(token);
-        if let Err(error) = state.store.end_session(token.to_owned()).await {
+        if let Err(error) = state.accounts.end_session(token.to_owned()).await {
             tracing::error!(%error, "cannot end the session");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }

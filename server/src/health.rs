@@ -1,6 +1,6 @@
 //! Liveness and readiness endpoints for load balancers and operators.
 
-use crate::ops::{PipelineFigures, pipeline_figures};
+use crate::ops::PipelineFigures;
 use crate::startup::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -25,7 +25,7 @@ struct Readiness {
 
 /// `/readyz`: the database answers; includes the pipeline's figures.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let figures = pipeline_figures(&state.store, state.clock.as_ref()).await;
+    let figures = state.ops.pipeline_figures(state.clock.now()).await;
     let llm_breaker = state.writer.breaker_state();
     match figures.map(|figures| Readiness {
         status: "ready",

@@ -4,17 +4,18 @@
 //! open page only listens.
 
 use crate::auth::SignedIn;
+use crate::backend::Operations;
 use crate::startup::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
-use store::Store;
 use tokio::sync::watch;
 
 /// Starts the task that watches the change stamp; it stops when nobody holds the receiver.
-pub fn watch_changes(store: Store) -> watch::Receiver<u64> {
+pub fn watch_changes(ops: Arc<dyn Operations>) -> watch::Receiver<u64> {
     let (sender, receiver) = watch::channel(0);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_millis(500));
@@ -24,7 +25,7 @@ pub fn watch_changes(store: Store) -> watch::Receiver<u64> {
                 _ = sender.closed() => return,
                 _ = every.tick() => {}
             }
-            match store.change_stamp().await {
+            match ops.change_stamp().await {
                 Ok(stamp) => {
                     sender.send_if_modified(|current| {
                         let changed = *current != stamp;

@@ -24,12 +24,7 @@ pub async fn pipeline_figures(
     store: &Store,
     clock: &dyn Clock,
 ) -> Result<PipelineFigures, StoreError> {
-    Ok(PipelineFigures {
-        events_queue: store
-            .queue_stats(processors::EVENTS_QUEUE, clock.now())
-            .await?,
-        feed_lag: store.feed_lag(processors::stream::CHECKPOINT).await?,
-    })
+    crate::backend::Operations::pipeline_figures(store, clock.now()).await
 }
 
 pub async fn queue(

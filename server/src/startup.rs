@@ -1,6 +1,7 @@
 //! Wiring: the store, the pipeline tasks, the Axum router, and a graceful shutdown.
 
 use crate::auth::{AttemptLimiter, AuthSettings, SessionCache};
+use crate::backend::Operations;
 use crate::config::{ServeArgs, WebArgs};
 use crate::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use crate::service::StoreService;
@@ -20,7 +21,7 @@ use processors::stream::FeedRetention;
 use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use store::Store;
+use store::{Accounts, Records, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -33,7 +34,11 @@ pub struct AppState {
     pub service: Service,
     /// Where approved emails go (the outbox or SMTP).
     pub delivery: Arc<dyn Delivery>,
-    pub store: Store,
+    pub records: Arc<dyn Records>,
+    pub accounts: Arc<dyn Accounts>,
+    pub ops: Arc<dyn Operations>,
+    /// The embedded store, when the app runs on one (not on AWS).
+    pub embedded: Option<Store>,
     pub clock: Arc<dyn Clock>,
     /// The pipeline's email writer, for its health on `/readyz`.
     pub writer: Arc<FallbackWriter>,
@@ -51,15 +56,15 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-impl AppState {
-    /// The state for a server listening on `addr`. Reads (or makes, on first use) the key
-    /// that signs unsubscribe links.
-    pub async fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-        addr: SocketAddr,
-        web: &WebArgs,
-    ) -> anyhow::Result<Self> {
+/// What every backend's state shares: rendering options, delivery and unsubscribe links.
+struct Parts {
+    leptos_options: LeptosOptions,
+    delivery: Arc<dyn Delivery>,
+    unsubscribe: UnsubscribeLinks,
+}
+
+impl Parts {
+    async fn new(accounts: &dyn Accounts, addr: SocketAddr, web: &WebArgs) -> anyhow::Result<Self> {
         let leptos_options = LeptosOptions::builder()
             .output_name("engage")
             .site_pkg_dir("pkg")
@@ -70,7 +75,7 @@ impl AppState {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let key = store.secret("unsubscribe_key").await?;
+        let key = accounts.secret("unsubscribe_key").await?;
         let unsubscribe = UnsubscribeLinks::new(key.into_bytes(), &public_url);
         let delivery: Arc<dyn Delivery> = match web
             .smtp_url
@@ -88,20 +93,89 @@ impl AppState {
                 })
             }
         };
+        Ok(Self {
+            leptos_options,
+            delivery,
+            unsubscribe,
+        })
+    }
+}
+
+impl AppState {
+    /// The state for a server on the embedded store listening on `addr`. Reads (or makes,
+    /// on first use) the key that signs unsubscribe links.
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        addr: SocketAddr,
+        web: &WebArgs,
+    ) -> anyhow::Result<Self> {
         let writer = Arc::new(FallbackWriter::new(None));
-        let changes = live::watch_changes(store.clone());
+        let parts = Parts::new(&store, addr, web).await?;
         let service: Service = Arc::new(StoreService::new(
             store.clone(),
             Arc::clone(&clock),
-            Arc::clone(&delivery),
-            unsubscribe.clone(),
+            Arc::clone(&parts.delivery),
+            parts.unsubscribe.clone(),
             Arc::clone(&writer),
         ));
-        Ok(Self {
-            leptos_options,
+        let records: Arc<dyn Records> = Arc::new(store.clone());
+        let accounts: Arc<dyn Accounts> = Arc::new(store.clone());
+        let ops: Arc<dyn Operations> = Arc::new(store.clone());
+        Ok(Self::assemble(
+            parts,
             service,
-            delivery,
-            store,
+            records,
+            accounts,
+            ops,
+            Some(store),
+            clock,
+            writer,
+            web,
+        ))
+    }
+
+    /// The state for a server on any backend: its records, accounts, operations and the
+    /// app's service over them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn on(
+        records: Arc<dyn Records>,
+        accounts: Arc<dyn Accounts>,
+        ops: Arc<dyn Operations>,
+        service: impl FnOnce(Arc<dyn Delivery>, UnsubscribeLinks) -> Service,
+        clock: Arc<dyn Clock>,
+        writer: Arc<FallbackWriter>,
+        addr: SocketAddr,
+        web: &WebArgs,
+    ) -> anyhow::Result<Self> {
+        let parts = Parts::new(accounts.as_ref(), addr, web).await?;
+        let service = service(Arc::clone(&parts.delivery), parts.unsubscribe.clone());
+        Ok(Self::assemble(
+            parts, service, records, accounts, ops, None, clock, writer, web,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        parts: Parts,
+        service: Service,
+        records: Arc<dyn Records>,
+        accounts: Arc<dyn Accounts>,
+        ops: Arc<dyn Operations>,
+        embedded: Option<Store>,
+        clock: Arc<dyn Clock>,
+        writer: Arc<FallbackWriter>,
+        web: &WebArgs,
+    ) -> Self {
+        let changes = live::watch_changes(Arc::clone(&ops));
+        Self {
+            leptos_options: parts.leptos_options,
+            service,
+            delivery: parts.delivery,
+            records,
+            accounts,
+            ops,
+            embedded,
             clock,
             writer,
             auth: AuthSettings {
@@ -112,19 +186,21 @@ impl AppState {
             attempts: Arc::default(),
             sessions: Arc::default(),
             changes,
-            unsubscribe,
-        })
+            unsubscribe: parts.unsubscribe,
+        }
     }
 
     /// The same state, reporting on `writer`.
     pub fn with_writer(mut self, writer: Arc<FallbackWriter>) -> Self {
-        self.service = Arc::new(StoreService::new(
-            self.store.clone(),
-            Arc::clone(&self.clock),
-            Arc::clone(&self.delivery),
-            self.unsubscribe.clone(),
-            Arc::clone(&writer),
-        ));
+        if let Some(store) = &self.embedded {
+            self.service = Arc::new(StoreService::new(
+                store.clone(),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.delivery),
+                self.unsubscribe.clone(),
+                Arc::clone(&writer),
+            ));
+        }
         self.writer = writer;
         self
     }

@@ -65,19 +65,19 @@ pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>
     }
     let now = state.clock.now();
     let outcome = state
-        .store
+        .records
         .update_client(
             ClientId::new(link.client.clone()),
             None,
             now,
-            move |client| {
+            Box::new(move |client: &mut domain::Client| {
                 if !matches!(client.profile.consent(), EmailConsent::Unsubscribed { .. }) {
                     client
                         .profile
                         .set_consent(EmailConsent::Unsubscribed { at: now });
                 }
                 Ok::<(), ValidationErrors>(())
-            },
+            }),
         )
         .await;
     match outcome {

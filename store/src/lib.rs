@@ -25,7 +25,7 @@ pub use emails::{
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
 pub use records::{Accounts, ClientChange, Records};
-pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_text};
+pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_reject_reason, check_text};
 pub use users::AddUserError;
 pub use views::{DashboardFigures, VIEW_TABLES};
 

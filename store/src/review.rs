@@ -264,6 +264,18 @@ fn find_emails_sql(filter: &EmailFilter, limit: u32) -> (String, Vec<rusqlite::t
 }
 
 /// A subject and body a stylist wrote, checked: both present, one-line subject, sizes.
+/// A rejection's reason: trimmed, 1 to 500 characters.
+pub fn check_reject_reason(reason: &str) -> Result<String, ValidationErrors> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ValidationErrors::single(
+            "reason",
+            "Say in a few words (at most 500 characters) why this draft is rejected.",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 pub fn check_text(subject: &str, body: &str) -> Result<DraftText, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let subject = subject.trim();
@@ -485,14 +497,7 @@ impl Store {
         by: Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
-        let reason = reason.trim().to_owned();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(ValidationErrors::single(
-                "reason",
-                "Say in a few words (at most 500 characters) why this draft is rejected.",
-            )
-            .into());
-        }
+        let reason = check_reject_reason(&reason)?;
         self.write(move |conn| {
             draft_in_scope(conn, &email, by.scope.as_ref())?;
             set_status(conn, &email, EmailStatus::Rejected, &by.name, now)?;
