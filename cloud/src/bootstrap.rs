@@ -294,3 +294,63 @@ async fn queue_arn(aws: &Aws, url: &str) -> Result<String, BootstrapError> {
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
         .ok_or_else(|| failed("read queue ARN")("no ARN returned"))
 }
+
+/// Finds the resources named by `aws.names` without creating anything.
+pub async fn locate(aws: &Aws) -> Result<Resources, BootstrapError> {
+    let names = &aws.names;
+    let stream_arn = aws
+        .dynamo
+        .describe_table()
+        .table_name(&names.table)
+        .send()
+        .await
+        .map_err(sdk("find the table"))?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| failed("find the table's stream")("the table has no stream"))?;
+    let suffix = format!(":{}", names.topic);
+    let mut next = None;
+    let topic_arn = loop {
+        let out = aws
+            .sns
+            .list_topics()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(sdk("find the topic"))?;
+        if let Some(arn) = out
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .find(|arn| arn.ends_with(&suffix))
+        {
+            break arn.to_owned();
+        }
+        match out.next_token {
+            Some(token) => next = Some(token),
+            None => {
+                return Err(failed("find the topic")(format!(
+                    "no topic {}",
+                    names.topic
+                )));
+            }
+        }
+    };
+    let url = |queue: String| async move {
+        aws.sqs
+            .get_queue_url()
+            .queue_name(queue)
+            .send()
+            .await
+            .map_err(sdk("find the queues"))?
+            .queue_url
+            .ok_or_else(|| failed("find the queues")("no queue URL returned"))
+    };
+    Ok(Resources {
+        table: names.table.clone(),
+        stream_arn,
+        topic_arn,
+        queue_url: url(names.queue.clone()).await?,
+        dead_letter_queue_url: url(names.dead_letter_queue.clone()).await?,
+    })
+}

@@ -658,7 +658,7 @@ impl Records for DynamoStore {
                 .await?,
             );
         }
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.sort_by_key(|email| std::cmp::Reverse(email.created_at));
         found.truncate(limit as usize);
         Ok(found)
     }

@@ -85,13 +85,13 @@ impl StreamPoller {
             .unwrap_or_default();
         for shard in shards {
             let Some(id) = shard.shard_id else { continue };
-            if !open.contains_key(&id) && !done.contains(&id) {
-                if let Some(iterator) = self
+            if !open.contains_key(&id)
+                && !done.contains(&id)
+                && let Some(iterator) = self
                     .iterator(&id, ShardIteratorType::TrimHorizon, None)
                     .await?
-                {
-                    open.insert(id, iterator);
-                }
+            {
+                open.insert(id, iterator);
             }
         }
         let mut handled = 0;

@@ -521,7 +521,7 @@ impl DynamoStore {
                 }
             }
         }
-        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         Ok(entries)
     }
 

@@ -74,7 +74,8 @@ impl StreamHandler {
         }
     }
 
-    async fn publish(&self, events: &[DomainEvent]) -> Result<(), ProcessError> {
+    /// Publishes events to the topic, ten to a request.
+    pub async fn publish(&self, events: &[DomainEvent]) -> Result<(), ProcessError> {
         use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
         let attribute = |value: &str| {
             MessageAttributeValue::builder()

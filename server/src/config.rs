@@ -66,6 +66,13 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Engage's resources on AWS (or on moto_server via AWS_ENDPOINT_URL).
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
     /// The dashboard's materialized views.
     Views {
         #[command(subcommand)]
@@ -211,11 +218,66 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGAGE_CHANGE_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
     pub change_retention_hours: u32,
 
+    /// Where records live and the pipeline runs: `embedded` (the SQLite file at --db, the
+    /// pipeline in this process) or `aws` (DynamoDB, its stream, SNS and SQS, found with
+    /// the standard AWS settings; set AWS_ENDPOINT_URL to use moto_server; create the
+    /// resources first with `engage aws bootstrap`).
+    #[arg(long, env = "ENGAGE_BACKEND", value_enum, default_value_t = BackendKind::Embedded)]
+    pub backend: BackendKind,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
     #[command(flatten)]
     pub llm: LlmArgs,
 
     #[command(flatten)]
     pub web: WebArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    Embedded,
+    Aws,
+}
+
+/// Where Engage's AWS resources are.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// The table, topic and queues are named `<prefix>-records`, `<prefix>-events`,
+    /// `<prefix>-events-dlq`.
+    #[arg(
+        long = "aws-prefix",
+        env = "ENGAGE_AWS_PREFIX",
+        default_value = "engage"
+    )]
+    pub prefix: String,
+
+    /// Where the demo accounts' password is written when the AWS backend adds them.
+    #[arg(
+        long,
+        env = "ENGAGE_DEMO_ACCOUNTS_FILE",
+        default_value = "data/demo-accounts-aws.txt"
+    )]
+    pub demo_accounts_file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// Create the table (stream, indexes, TTL, point-in-time recovery), the topic, the
+    /// queue with its dead-letter queue and redrive policy, and the topic's raw-delivery
+    /// subscription on the AWS endpoint (or find them there). Safe to run again.
+    Bootstrap {
+        /// Receives after which SQS moves a failing event to the dead-letter queue.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        max_receives: u32,
+        /// Seconds a received event stays hidden (at least six times the email function's
+        /// timeout on AWS).
+        #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=43_200))]
+        visibility_timeout_secs: u32,
+    },
+    /// Put every event in the dead-letter queue back on the queue (after fixing the cause).
+    Redrive,
 }
 
 /// Sign-in sessions, outgoing email and links.

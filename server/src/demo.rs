@@ -9,7 +9,7 @@ use domain::{ClientEmail, ClientName, NewClient, StylistId, sample};
 use processors::Clock;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use store::{CreateClientError, ImportOutcome, Store};
+use store::{Accounts, CreateClientError, ImportOutcome, Records, Store};
 
 pub const STYLISTS: [(&str, &str, &str); 4] = [
     ("st-maya", "Maya Okafor", "maya.okafor@engage.example"),
@@ -155,6 +155,37 @@ pub async fn seed(store: &Store, clock: &dyn Clock, clients: u32) -> anyhow::Res
     Ok(total)
 }
 
+/// [`seed`] through the [`Records`] trait, one client at a time (the AWS backend).
+pub async fn seed_records(
+    records: &dyn Records,
+    clock: &dyn Clock,
+    clients: u32,
+) -> anyhow::Result<ImportOutcome> {
+    for (id, name, email) in STYLISTS {
+        records
+            .upsert_stylist(StylistId::new(id), name.to_owned(), email.to_owned())
+            .await?;
+    }
+    let mut progress = Progress::new(u64::from(clients), "seeding demo clients");
+    let mut total = ImportOutcome::default();
+    for index in 0..clients {
+        let now = clock.now();
+        match records.create_client(demo_client(index, now), now).await {
+            Ok(_) => total.created += 1,
+            Err(CreateClientError::Invalid(errors)) if errors.message_for("email").is_some() => {
+                total.skipped += 1
+            }
+            Err(CreateClientError::Invalid(errors)) => {
+                anyhow::bail!("demo data was refused: {errors}")
+            }
+            Err(CreateClientError::Store(error)) => return Err(error.into()),
+        }
+        progress.set(u64::from(index + 1));
+    }
+    progress.finish();
+    Ok(total)
+}
+
 /// The demo accounts: a manager, an admin, and one account per demo stylist.
 pub fn account_list() -> Vec<(String, Role, Option<StylistId>)> {
     let mut accounts = vec![
@@ -183,6 +214,15 @@ pub fn accounts_file(store: &Store) -> std::path::PathBuf {
 /// Adds the demo accounts with one fresh random password, printed on standard output (for
 /// the person who ran the command, not the log) and written to [`accounts_file`].
 pub async fn accounts(store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    accounts_in(store, &accounts_file(store), clock).await
+}
+
+/// [`accounts`] on any backend, listed in `file`.
+pub async fn accounts_in(
+    accounts: &dyn Accounts,
+    file: &std::path::Path,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
     let password: String = {
         let mut rng = rand::rngs::StdRng::from_os_rng();
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -194,14 +234,16 @@ pub async fn accounts(store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
     for (email, role, stylist) in account_list() {
         let address = ClientEmail::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
         let secret = Password::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-        store
+        accounts
             .add_user(address, role, stylist, secret, clock.now())
             .await
             .map_err(|e| anyhow::anyhow!("adding demo account {email}: {e}"))?;
         listing.push_str(&format!("  {:<8} {email}\n", role.as_str()));
     }
-    let file = accounts_file(store);
-    write_private(&file, &listing)?;
+    if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)?;
+    }
+    write_private(file, &listing)?;
     println!("{listing}(also written to {})", file.display());
     tracing::info!(file = %file.display(), "demo accounts added");
     Ok(())

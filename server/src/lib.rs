@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod aws;
 pub mod backend;
 pub mod config;
 pub mod delivery;

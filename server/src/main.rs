@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use engage::config::{Cli, Command, ModelArgs, ModelCommand, SimulateArgs};
+use engage::config::{BackendKind, Cli, Command, ModelArgs, ModelCommand, SimulateArgs};
 use engage::{demo, model, ops, startup, telemetry};
 use processors::{Clock, SystemClock};
 use std::sync::Arc;
@@ -28,9 +28,24 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let store = Store::open(&cli.db)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match cli.command {
+    // The AWS backend and its commands need no SQLite database.
+    let command = match cli.command {
+        Some(Command::Aws { command, aws }) => {
+            return engage::aws::command(&command, &aws, &mut std::io::stdout().lock()).await;
+        }
+        None if cli.serve.backend == BackendKind::Aws => {
+            let aws = cli.serve.aws.clone();
+            return engage::aws::serve(clock, cli.serve, &aws).await;
+        }
+        Some(Command::Serve(args)) if args.backend == BackendKind::Aws => {
+            let aws = args.aws.clone();
+            return engage::aws::serve(clock, args, &aws).await;
+        }
+        other => other,
+    };
+    let store = Store::open(&cli.db)?;
+    match command {
         None => startup::serve(store, clock, cli.serve).await,
         Some(Command::Serve(args)) => startup::serve(store, clock, args).await,
         Some(Command::Seed(args)) => {
@@ -71,6 +86,9 @@ async fn main() -> anyhow::Result<()> {
                 &mut std::io::stdout().lock(),
             )
             .await
+        }
+        Some(Command::Aws { command, aws }) => {
+            engage::aws::command(&command, &aws, &mut std::io::stdout().lock()).await
         }
         Some(Command::Views { command }) => {
             ops::views(&store, &command, &mut std::io::stdout().lock()).await

@@ -50,7 +50,7 @@ impl StoreService {
 }
 
 /// Managers and admins only.
-fn require_manager(viewer: &User) -> Result<(), ServiceError> {
+pub(crate) fn require_manager(viewer: &User) -> Result<(), ServiceError> {
     match viewer.role {
         Role::Manager | Role::Admin => Ok(()),
         Role::Stylist => Err(ServiceError::Forbidden),

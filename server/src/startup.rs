@@ -385,7 +385,7 @@ async fn purge_expired_sessions(store: Store, clock: Arc<dyn Clock>, shutdown: C
 }
 
 /// The email writer: the LLM when a key is set, with the template as its fallback.
-fn llm_writer(args: &ServeArgs) -> anyhow::Result<FallbackWriter> {
+pub(crate) fn llm_writer(args: &ServeArgs) -> anyhow::Result<FallbackWriter> {
     let Some(key) = args.llm.api_key.as_deref().filter(|k| !k.trim().is_empty()) else {
         tracing::info!("no OPENROUTER_API_KEY: the template writer drafts every email");
         return Ok(FallbackWriter::new(None));
@@ -407,7 +407,7 @@ fn llm_writer(args: &ServeArgs) -> anyhow::Result<FallbackWriter> {
     Ok(FallbackWriter::new(Some(writer)))
 }
 
-async fn cancel_on_signal(shutdown: CancellationToken) {
+pub(crate) async fn cancel_on_signal(shutdown: CancellationToken) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
