@@ -128,6 +128,12 @@ def main():
     secret = resources["EmailSecretAccess"]["Properties"]["PolicyDocument"]["Statement"][0]
     check("only the email function reads the secret, only that secret", secret["Action"] == "secretsmanager:GetSecretValue" and secret["Resource"] == {"Ref": "OpenRouterSecretArn"})
 
+    web = functions["WebFunction"]["Properties"]["Environment"]["Variables"]
+    check("the web function ends live streams within its timeout", int(web["ENGAGE_LIVE_MAX_SECS"]) < functions["WebFunction"]["Properties"]["Timeout"])
+    check("the web function names every resource it uses", all(k in web for k in ["ENGAGE_TABLE", "ENGAGE_TOPIC_ARN", "ENGAGE_QUEUE_URL", "ENGAGE_DLQ_URL"]))
+    web_publish = [s for s in statements(resources["WebFunctionRole"]) if "sns:Publish" in json.dumps(s["Action"])]
+    check("the web function publishes only to the topic", len(web_publish) == 1 and web_publish[0]["Resource"] == {"Ref": "EventsTopic"})
+
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
     metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
     check("alarm on DLQ depth", any(

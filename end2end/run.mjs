@@ -1,17 +1,20 @@
-// Runs the browser tests against a freshly started release server on a temporary database.
+// Runs the browser tests against a freshly started release server.
 //
-//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs
+//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs            # SQLite, tests/*.test.mjs
+//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs --backend aws   # aws/*.test.mjs
 //
-// Starts `engage serve` on a free loopback port, waits for /healthz, runs every
-// tests/*.test.mjs with node's test runner (BASE_URL tells them where), then stops the
-// server with SIGTERM and checks it shut down cleanly. Screenshots go to end2end/artifacts/.
+// Embedded: `engage serve` on a temporary database. AWS: a moto_server on a free port
+// (from ENGAGE_VENV, as scripts/setup.sh installs it), `engage aws bootstrap` against it,
+// then `engage serve --backend aws`. Either way it waits for /healthz, runs the suite with
+// node's test runner (BASE_URL tells them where), then stops the server with SIGTERM and
+// checks it shut down cleanly. Screenshots go to end2end/artifacts/.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, waitForHealth } from "./server.mjs";
+import { freePort, startMoto, waitForHealth } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.ENGAGE_BIN;
@@ -20,17 +23,42 @@ if (!bin) {
   process.exit(2);
 }
 
+const aws = process.argv.includes("--backend") && process.argv[process.argv.indexOf("--backend") + 1] === "aws";
 const port = await freePort();
 const work = mkdtempSync(join(tmpdir(), "engage-e2e-"));
 const artifacts = join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
-const serverLog = join(artifacts, "server.log");
+const serverLog = join(artifacts, aws ? "server-aws.log" : "server.log");
 const baseUrl = `http://127.0.0.1:${port}`;
 
+let env = { ...process.env, ENGAGE_ADDR: `127.0.0.1:${port}`, RUST_LOG: "info" };
+let serveArgs = ["serve"];
+let moto = null;
+if (aws) {
+  moto = await startMoto(join(process.env.ENGAGE_VENV || join(process.env.HOME, ".cache/engage/venv"), "bin/moto_server"));
+  process.on("exit", () => moto.kill());
+  env = {
+    ...env,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    ENGAGE_AWS_PREFIX: "e2e",
+  };
+  const bootstrap = spawnSync(bin, ["aws", "bootstrap"], { cwd: work, env, encoding: "utf8" });
+  if (bootstrap.status !== 0) {
+    console.error(`end2end: engage aws bootstrap failed:\n${bootstrap.stderr}`);
+    process.exit(1);
+  }
+  serveArgs = ["serve", "--backend", "aws"];
+} else {
+  env.ENGAGE_DB = join(work, "engage.db");
+}
+
 // Run from an unrelated directory: the binary must find its own assets.
-const server = spawn(bin, ["serve"], {
+const server = spawn(bin, serveArgs, {
   cwd: work,
-  env: { ...process.env, ENGAGE_DB: join(work, "engage.db"), ENGAGE_ADDR: `127.0.0.1:${port}`, RUST_LOG: "info" },
+  env,
   stdio: ["ignore", openSync(serverLog, "w"), openSync(serverLog, "a")],
 });
 let serverExit = null;
@@ -48,16 +76,17 @@ watchdog.unref();
 let failed = false;
 try {
   await waitForHealth(baseUrl, () => serverExit, 60_000);
-  const tests = readdirSync(join(here, "tests"))
+  const suite = aws ? "aws" : "tests";
+  const tests = readdirSync(join(here, suite))
     .filter((f) => f.endsWith(".test.mjs"))
-    .map((f) => join(here, "tests", f));
+    .map((f) => join(here, suite, f));
   const runner = spawn(process.execPath, ["--test", "--test-concurrency=1", ...tests], {
     env: {
       ...process.env,
       BASE_URL: baseUrl,
       ARTIFACTS: artifacts,
       // Written by the server on first start (demo data), beside its database.
-      ACCOUNTS: join(work, "demo-accounts.txt"),
+      ACCOUNTS: aws ? join(work, "data", "demo-accounts-aws.txt") : join(work, "demo-accounts.txt"),
       OUTBOX: join(work, "data", "outbox"),
     },
     stdio: "inherit",

@@ -1,6 +1,7 @@
-// Helpers shared by the end-to-end runners: a free loopback port, and waiting for a
-// started engage server to answer /healthz.
+// Helpers shared by the end-to-end runners: a free loopback port, waiting for a started
+// engage server to answer /healthz, and starting a moto_server.
 
+import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 
 export const freePort = () =>
@@ -28,4 +29,28 @@ export async function waitForHealth(baseUrl, exited, deadlineMs) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`server did not become healthy within ${deadlineMs / 1000} s`);
+}
+
+// Starts `motoServer` (moto's AWS stand-in) on a free loopback port and resolves once it
+// answers; the returned `kill()` stops it.
+export async function startMoto(motoServer) {
+  const port = await freePort();
+  const moto = spawn(motoServer, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  let exit = null;
+  moto.once("exit", (code, signal) => (exit = { code, signal }));
+  moto.once("error", (error) => (exit = { error: error.message }));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (exit) throw new Error(`${motoServer} exited early: ${JSON.stringify(exit)}; run scripts/setup.sh`);
+    try {
+      await fetch(endpoint);
+      return { endpoint, kill: () => exit || moto.kill("SIGKILL") };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  moto.kill("SIGKILL");
+  throw new Error(`${motoServer} did not answer within 60 s`);
 }

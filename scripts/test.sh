@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, then runs every check: formatting, clippy (server
 # and browser builds), all Rust tests, the release build, and the browser tests against
-# the freshly built release server on a temporary database.
+# the freshly built release server on a temporary database and on the AWS backend (moto).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 set -euo pipefail
@@ -28,6 +28,9 @@ build_release
 
 step "browser tests (end2end/)"
 ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs
+
+step "browser tests on the AWS backend (moto_server, end2end/aws/)"
+ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs --backend aws
 
 step "crash test (SIGKILL at random moments, end2end/crash.mjs)"
 ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/crash.mjs

@@ -75,15 +75,7 @@ async fn run() {
     engage::demo::seed(&store, clock.as_ref(), clients)
         .await
         .expect("demo data");
-    let args = engage::config::ServeArgs {
-        addr: "127.0.0.1:3000".parse().expect("an address"),
-        demo_data: false,
-        queue_visibility_secs: 60,
-        queue_max_receives: 5,
-        change_retention_hours: 24,
-        llm: engage::config::LlmArgs::default(),
-        web: engage::config::WebArgs::local(dir.path()),
-    };
+    let args = engage::config::ServeArgs::local(dir.path());
     // Let the pipeline score everyone and write the welcome drafts, as after a first start.
     let shutdown = CancellationToken::new();
     let mut tasks = engage::startup::spawn_pipeline(

@@ -97,15 +97,7 @@ async fn start() -> Running {
         .map(|c| c.id)
         .collect();
     let shutdown = CancellationToken::new();
-    let args = engage::config::ServeArgs {
-        addr: "127.0.0.1:0".parse().expect("an address"),
-        demo_data: false,
-        queue_visibility_secs: 60,
-        queue_max_receives: 5,
-        change_retention_hours: 24,
-        llm: engage::config::LlmArgs::default(),
-        web: engage::config::WebArgs::local(dir.path()),
-    };
+    let args = engage::config::ServeArgs::local(dir.path());
     let tasks = engage::startup::spawn_pipeline(
         &store,
         &clock,

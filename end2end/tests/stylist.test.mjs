@@ -8,76 +8,24 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { JONAS, MANAGER, MAYA, app, demoPassword, hydrated, launch } from "../app.mjs";
 
 const baseUrl = process.env.BASE_URL;
 const artifacts = process.env.ARTIFACTS;
 const outbox = process.env.OUTBOX;
-const password = readFileSync(process.env.ACCOUNTS, "utf8").match(/password for each: (\S+)\)/)[1];
+const password = demoPassword(readFileSync(process.env.ACCOUNTS, "utf8"));
 const unique = Date.now().toString(36);
 let browser;
 const consoleProblems = [];
+const { open, signedIn, addClient } = app({ baseUrl, password, browser: () => browser, problems: consoleProblems });
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.ENGAGE_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
 });
-
-// A signed-in page for `email`, in its own browser context (its own cookies).
-async function signedIn(email, { javaScript = true, viewport = { width: 1280, height: 900 } } = {}) {
-  const context = await browser.newContext({ javaScriptEnabled: javaScript, viewport });
-  const page = await context.newPage();
-  page.on("console", (message) => {
-    // Every error, and any warning about hydration (Chrome's note on the preloaded wasm
-    // being fetched by the loader rather than the preload is not one).
-    const text = message.text();
-    if (message.type() === "error" || (message.type() === "warning" && /hydrat/i.test(text))) consoleProblems.push(text);
-  });
-  page.on("pageerror", (error) => consoleProblems.push(error.message));
-  await page.goto(`${baseUrl}/signin`);
-  await page.fill("#signin-email", email);
-  await page.fill("#signin-password", password);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/signin")), page.click("button[type='submit']")]);
-  if (javaScript) await hydrated(page);
-  return page;
-}
-
-const hydrated = (page) => page.waitForSelector("body[data-hydrated='true']", { timeout: 30_000 });
-
-async function open(page, path) {
-  await page.goto(`${baseUrl}${path}`);
-  await hydrated(page);
-}
-
-const MAYA = "maya.okafor@engage.example";
-const JONAS = "jonas.lindqvist@engage.example";
-const MANAGER = "manager@engage.example";
-
-// Adds a client through the form as the signed-in stylist; returns its id.
-async function addClient(page, name, email, { optIn = true } = {}) {
-  await open(page, "/clients/new");
-  await page.fill("#client-name", name);
-  await page.fill("#client-email", email);
-  if (optIn) await page.check("#client-opt-in");
-  await Promise.all([page.waitForURL(/\/clients\/[^/]+\?added=1$/, { timeout: 15_000 }), page.click(".client-form button[type='submit']")]);
-  await hydrated(page);
-  return new URL(page.url()).pathname.split("/")[2];
-}
 
 async function currentScore(page) {
   return Number(await page.locator("#current-score").getAttribute("data-score"));

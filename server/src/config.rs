@@ -313,6 +313,33 @@ pub struct WebArgs {
     /// (X-Forwarded-Proto: https marks it Secure in any case).
     #[arg(long, env = "ENGAGE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
     pub secure_cookies: bool,
+
+    /// End each live-update stream (/api/v1/live) after this many seconds; the browser
+    /// reconnects at once. For AWS Lambda, where a response must end within the
+    /// function's timeout. Default: streams stay open.
+    #[arg(long, env = "ENGAGE_LIVE_MAX_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub live_max_secs: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The embedded defaults for tests and tools: listens on a free loopback port, no
+    /// demo data, the offline writer, the outbox under `dir`.
+    pub fn local(dir: &std::path::Path) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo_data: false,
+            queue_visibility_secs: 60,
+            queue_max_receives: 5,
+            change_retention_hours: 24,
+            backend: BackendKind::Embedded,
+            aws: AwsArgs {
+                prefix: "engage".into(),
+                demo_accounts_file: dir.join("demo-accounts-aws.txt"),
+            },
+            llm: LlmArgs::default(),
+            web: WebArgs::local(dir),
+        }
+    }
 }
 
 impl WebArgs {
@@ -324,6 +351,7 @@ impl WebArgs {
             smtp_url: None,
             session_hours: 12,
             secure_cookies: false,
+            live_max_secs: None,
         }
     }
 }

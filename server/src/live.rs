@@ -40,7 +40,8 @@ pub fn watch_changes(ops: Arc<dyn Operations>) -> watch::Receiver<u64> {
     receiver
 }
 
-/// The stream: the current stamp at once, then every new one.
+/// The stream: the current stamp at once, then every new one; it ends after the state's
+/// live limit, if any, asking the browser to reconnect within a second.
 pub async fn stream(
     State(state): State<AppState>,
     SignedIn(_): SignedIn,
@@ -52,9 +53,19 @@ pub async fn stream(
                 return None;
             }
             let stamp = *changes.borrow_and_update();
-            let event = Event::default().event("change").data(stamp.to_string());
+            let mut event = Event::default().event("change").data(stamp.to_string());
+            if first {
+                event = event.retry(Duration::from_secs(1));
+            }
             Some((Ok(event), (changes, false)))
         },
     );
+    let deadline = state.live_limit.map(tokio::time::sleep);
+    let events = futures_util::StreamExt::take_until(events, async move {
+        match deadline {
+            Some(deadline) => deadline.await,
+            None => std::future::pending().await,
+        }
+    });
     Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub sessions: Arc<SessionCache>,
     /// The change stamp, for `/api/v1/live`.
     pub changes: tokio::sync::watch::Receiver<u64>,
+    /// How long one live-update stream lasts (unlimited when `None`).
+    pub live_limit: Option<std::time::Duration>,
     pub unsubscribe: UnsubscribeLinks,
 }
 
@@ -186,6 +188,7 @@ impl AppState {
             attempts: Arc::default(),
             sessions: Arc::default(),
             changes,
+            live_limit: web.live_max_secs.map(std::time::Duration::from_secs),
             unsubscribe: parts.unsubscribe,
         }
     }
