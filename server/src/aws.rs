@@ -106,7 +106,7 @@ impl AwsService {
         links: UnsubscribeLinks,
     ) -> Self {
         Self {
-            store: aws.store(),
+            store: DynamoStore::new(aws.dynamo.clone(), resources.table.clone()),
             clock,
             delivery,
             links,
@@ -591,7 +591,7 @@ pub async fn state(
     addr: std::net::SocketAddr,
     web: &crate::config::WebArgs,
 ) -> anyhow::Result<AppState> {
-    let store = aws.store();
+    let store = DynamoStore::new(aws.dynamo.clone(), resources.table.clone());
     let ops = AwsOperations {
         store: store.clone(),
         sqs: aws.sqs.clone(),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod health;
+pub mod lambda;
 pub mod live;
 pub mod model;
 pub mod ops;

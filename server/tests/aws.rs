@@ -234,3 +234,73 @@ async fn the_app_on_the_aws_backend_drafts_for_a_client_created_over_http() {
         .unwrap();
     assert_eq!(detail.status(), 200);
 }
+
+/// What the web function answers a recorded Lambda event, as the runtime would send it
+/// back: the JSON of `lambda_http`'s response.
+async fn answer(function: &engage::lambda::WebFunction, event: &str) -> serde_json::Value {
+    use lambda_http::tower::ServiceExt;
+    let request: lambda_http::request::LambdaRequest = serde_json::from_str(event).unwrap();
+    let event = lambda_http::LambdaEvent::new(request, lambda_http::Context::default());
+    let response = lambda_http::Adapter::from(function.clone())
+        .oneshot(event)
+        .await
+        .unwrap();
+    serde_json::to_value(&response).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_function_answers_function_url_and_api_gateway_events() {
+    use base64::Engine;
+    use std::io::Read;
+    let moto = Moto::start().expect("moto_server");
+    let aws = engage_aws::Aws::at_endpoint(&moto.endpoint, "web").await;
+    let settings = engage_aws::bootstrap::QueueSettings {
+        max_receives: 5,
+        visibility_timeout_secs: 30,
+    };
+    let resources = engage_aws::bootstrap::bootstrap(&aws, &settings, &|_| {})
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let function = engage::lambda::app(
+        &aws,
+        &resources,
+        std::sync::Arc::new(processors::SystemClock),
+        processors::openrouter::FallbackWriter::new(None),
+        &engage::config::ServeArgs::local(dir.path()),
+    )
+    .await
+    .unwrap();
+
+    // A Function URL request (payload 2.0) for the sign-in page, accepting gzip: the
+    // compressed page goes back base64-encoded, intact.
+    let page = answer(&function, include_str!("events/function-url.json")).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    assert_eq!(page["headers"]["content-encoding"], "gzip", "{page}");
+    assert_eq!(page["isBase64Encoded"], true);
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(page["body"].as_str().unwrap())
+        .unwrap();
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains("signin-password"), "the sign-in form");
+
+    // An API Gateway REST request through the stage `prod`: the stage is not part of the
+    // app's paths, so /prod/healthz is the health check.
+    let health = answer(&function, include_str!("events/apigw-rest.json")).await;
+    assert_eq!(health["statusCode"], 200, "{health}");
+    assert_eq!(health["isBase64Encoded"], false);
+
+    // Signed-out requests for pages still go to the sign-in page, under any stage.
+    let event = include_str!("events/apigw-rest.json")
+        .replace("\"/healthz\"", "\"/emails\"")
+        .replace("\"/prod/healthz\"", "\"/prod/emails\"");
+    let redirect = answer(&function, &event).await;
+    assert_eq!(redirect["statusCode"], 303, "{redirect}");
+    assert_eq!(
+        redirect["multiValueHeaders"]["location"][0],
+        "/signin?next=%2Femails"
+    );
+}
