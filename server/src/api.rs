@@ -34,9 +34,19 @@ pub enum ApiError {
     EmailNotFound(EmailId),
     #[error("{message}")]
     NotPending { message: String },
-    /// The request body is not the JSON this endpoint takes.
+    /// The request body is not JSON at all.
     #[error("{0}")]
     BadBody(String),
+    /// The body is JSON, but not of the shape this endpoint takes.
+    #[error("{message}")]
+    BadShape {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("send the body as JSON, with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than the {limit} bytes this server accepts")]
+    TooLarge { limit: usize },
     #[error(transparent)]
     Rejected(ValidationErrors),
     #[error("the client was changed meanwhile; it is now at version {current}")]
@@ -74,6 +84,21 @@ impl IntoResponse for ApiError {
             Self::EmailNotFound(_) => (StatusCode::NOT_FOUND, "Email not found", None),
             Self::NotPending { .. } => (StatusCode::CONFLICT, "Email not awaiting review", None),
             Self::BadBody(_) => (StatusCode::BAD_REQUEST, "Malformed request body", None),
+            Self::BadShape { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Request body of the wrong shape",
+                field.clone(),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                None,
+            ),
+            Self::TooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                None,
+            ),
             Self::Rejected(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Invalid client data",
@@ -216,8 +241,55 @@ pub struct ClientWritten {
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value)
-        .map_err(|rejection| ApiError::BadBody(rejection.body_text()))
+    body.map(|Json(value)| value).map_err(ApiError::from)
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            JsonRejection::JsonDataError(error) => {
+                let message = error.body_text();
+                Self::BadShape {
+                    field: field_of(&message),
+                    message: message
+                        .trim_start_matches(
+                            "Failed to deserialize the JSON body into the target type: ",
+                        )
+                        .to_owned(),
+                }
+            }
+            JsonRejection::BytesRejection(error)
+                if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self::TooLarge {
+                    limit: crate::startup::MAX_BODY_BYTES,
+                }
+            }
+            other => Self::BadBody(other.body_text()),
+        }
+    }
+}
+
+/// The field a JSON shape error is about: serde's "missing field `x`" or the path it
+/// reports before the message (`profile.fixes[0].items_sent: invalid type …`).
+fn field_of(message: &str) -> Option<String> {
+    let message =
+        message.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+    if let Some(rest) = message.split("missing field `").nth(1) {
+        let name = rest.split('`').next().unwrap_or_default();
+        let (path, _) = message.split_once(": ").unwrap_or((".", ""));
+        return Some(match path.trim_matches('.') {
+            "" => name.to_owned(),
+            parent => format!("{parent}.{name}"),
+        });
+    }
+    if let Some(rest) = message.split("unknown field `").nth(1) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    let (path, _) = message.split_once(": ")?;
+    let path = path.trim_matches('.');
+    (!path.is_empty() && !path.contains(' ')).then(|| path.to_owned())
 }
 
 /// `POST /api/v1/clients`: a new client (`ClientInput`: name, email, stylist_id, optional

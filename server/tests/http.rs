@@ -940,7 +940,7 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
         fields,
         ["delivered_on", "order_value", "items_sent", "items_kept"]
     );
-    // Not JSON of the right shape: 400.
+    // JSON of the wrong shape: 422 naming the field.
     let (status, problem) = t
         .post_json(
             &format!("/api/v1/clients/{id}/fixes"),
@@ -948,7 +948,8 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
             As::Maya,
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "nope", "{problem}");
     // Unknown client: 404.
     let (status, _) = t
         .post_json("/api/v1/clients/nobody/fixes", fix(1), As::Maya)
@@ -1597,4 +1598,146 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
         t.store.undelivered(100).await.unwrap().is_empty(),
         "nothing is sent twice"
     );
+}
+
+/// A raw API request: `body` sent as is with `content_type`.
+async fn raw(
+    t: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+    who: As,
+) -> axum::response::Response {
+    t.send(
+        t.request("POST", path, who)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_status_a_problem_naming_the_field_and_a_request_id() {
+    let t = app().await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", false)
+        .await;
+    let fixes = format!("/api/v1/clients/{}/fixes", client.id);
+    let problem_of = |response: axum::response::Response| async move {
+        let status = response.status();
+        let content_type = response.headers()[header::CONTENT_TYPE].clone();
+        assert_eq!(content_type, "application/problem+json", "{status}");
+        let problem: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
+        assert_eq!(problem["status"], status.as_u16());
+        (status, problem)
+    };
+
+    // No session: 401.
+    let (status, _) = problem_of(raw(&t, &fixes, "application/json", "{}", As::Nobody).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Not JSON by its content type: 415.
+    let (status, problem) = problem_of(
+        raw(
+            &t,
+            &fixes,
+            "text/plain",
+            "delivered_on=2025-01-01",
+            As::Maya,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("application/json")
+    );
+    // Not JSON at all: 400.
+    let (status, _) = problem_of(raw(&t, &fixes, "application/json", "{", As::Maya).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A required field missing: 422 naming it; a value of the wrong type: 422 naming it.
+    let (status, problem) = problem_of(
+        raw(
+            &t,
+            &fixes,
+            "application/json",
+            r#"{"items_sent": 1, "items_kept": 0, "order_value": "1"}"#,
+            As::Maya,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "delivered_on", "{problem}");
+    let (status, problem) = problem_of(
+        raw(&t, &fixes, "application/json", r#"{"delivered_on": "2025-01-01", "items_sent": "five", "items_kept": 0, "order_value": "1"}"#, As::Maya).await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "items_sent", "{problem}");
+    // Larger than the limit: 413, and nothing written.
+    let huge = format!(
+        r#"{{"name": "{}"}}"#,
+        "x".repeat(engage::startup::MAX_BODY_BYTES)
+    );
+    let (status, problem) =
+        problem_of(raw(&t, "/api/v1/clients", "application/json", huge, As::Maya).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(t.store.client_count().await.unwrap(), 1);
+
+    // Every response carries a request id; a caller's own id comes back unchanged.
+    let response = t.get("/healthz", As::Nobody).await;
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let response = t
+        .send(
+            t.request("GET", "/healthz", As::Nobody)
+                .header("x-request-id", "order-sync-42")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.headers()["x-request-id"], "order-sync-42");
+}
+
+#[tokio::test]
+async fn sql_metacharacters_and_script_tags_are_kept_as_plain_text() {
+    let t = app().await;
+    let name = "Bobby'); DROP TABLE clients;-- <script>alert(1)</script>";
+    let (status, created) = t
+        .post_json(
+            "/api/v1/clients",
+            serde_json::json!({"name": name, "email": "bobby@example.com", "stylist_id": "st-1",
+                               "profile": {"style_notes": "\"'; DELETE FROM emails; <img src=x onerror=alert(2)>"}}),
+            As::Maya,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["client"]["name"], name);
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Stored and read back exactly; the tables are all there.
+    let stored = t
+        .store
+        .get_client(domain::ClientId::new(id.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.name.as_str(), name);
+    assert_eq!(t.store.client_count().await.unwrap(), 1);
+    // The page shows the text, escaped: no tag of the client's reaches the page.
+    let page = body_text(t.get(&format!("/clients/{id}"), As::Maya).await).await;
+    assert!(
+        page.contains("Bobby&#x27;); DROP TABLE clients;-- &lt;script&gt;alert(1)&lt;/script&gt;")
+            || page
+                .contains("Bobby'); DROP TABLE clients;-- &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the name, escaped"
+    );
+    assert!(!page.contains("<script>alert(1)"));
+    assert!(!page.contains("<img src=x"));
 }
