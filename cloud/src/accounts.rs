@@ -5,6 +5,7 @@
 //! | account | `USER#{email}` | `USER` (argon2id hash, role, stylist) |
 //! | session | `SESSION#{sha256 of token}` | `SESSION` (TTL `expires_at`) |
 //! | secret | `SETTING#{name}` | `SETTING` |
+//! | API key | `APIKEY#{id}` | `APIKEY` (SHA-256 of the secret, role, stylist) |
 //!
 //! Tokens are stored only as their SHA-256, as on SQLite; expired sessions are refused on
 //! read and removed by the table's TTL.
@@ -12,10 +13,12 @@
 use crate::dynamo::{DynamoStore, describe};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
-use domain::user::{Password, Role, User};
+use domain::user::{ApiKey, NewApiKey, Password, Role, User, api_key_id};
 use domain::{ClientEmail, StylistId, ValidationErrors};
 use std::collections::HashMap;
-use store::users::{check_account_role, hash_password, new_token, password_matches, token_hash};
+use store::users::{
+    check_account_role, hash_password, new_api_key_secret, new_token, password_matches, token_hash,
+};
 use store::{Accounts, AddUserError, Result, StoreError};
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -35,6 +38,31 @@ fn user_of(item: &HashMap<String, AttributeValue>) -> Result<User> {
         role: Role::parse(&text(item, "role").ok_or_else(|| corrupt("role"))?)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         stylist_id: text(item, "stylist_id").map(StylistId::new),
+    })
+}
+
+fn millis_of(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<DateTime<Utc>>> {
+    item.get(name)
+        .map(|v| {
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_millis)
+                .ok_or_else(|| StoreError::Corrupt(format!("API key item: {name}")))
+        })
+        .transpose()
+}
+
+fn api_key_of(item: &HashMap<String, AttributeValue>) -> Result<ApiKey> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("API key item: {what}"));
+    Ok(ApiKey {
+        id: text(item, "id").ok_or_else(|| corrupt("id"))?,
+        name: text(item, "name").ok_or_else(|| corrupt("name"))?,
+        role: Role::parse(&text(item, "role").ok_or_else(|| corrupt("role"))?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        stylist_id: text(item, "stylist_id").map(StylistId::new),
+        created_at: millis_of(item, "created_at")?.ok_or_else(|| corrupt("created_at"))?,
+        revoked_at: millis_of(item, "revoked_at")?,
     })
 }
 
@@ -241,5 +269,136 @@ impl Accounts for DynamoStore {
             .await?
             .and_then(|item| text(&item, "value"))
             .ok_or_else(|| StoreError::Corrupt(format!("setting {name} vanished")))
+    }
+
+    async fn create_api_key(
+        &self,
+        name: String,
+        role: Role,
+        stylist: Option<StylistId>,
+        now: DateTime<Utc>,
+    ) -> Result<NewApiKey, AddUserError> {
+        let name = ApiKey::parse_name(&name).map_err(|e| ValidationErrors(vec![e]))?;
+        check_account_role(role, stylist.as_ref())?;
+        if let Some(stylist) = &stylist
+            && !self.stylist_exists(stylist).await?
+        {
+            return Err(
+                ValidationErrors::single("stylist_id", "This is not a known stylist.").into(),
+            );
+        }
+        let (id, secret, hash) = new_api_key_secret();
+        let created_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let key = ApiKey {
+            id,
+            name,
+            role,
+            stylist_id: stylist,
+            created_at,
+            revoked_at: None,
+        };
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("APIKEY#{}", key.id)))
+            .item("sk", s("APIKEY"))
+            .item("id", s(key.id.clone()))
+            .item("name", s(key.name.clone()))
+            .item("role", s(key.role.as_str()))
+            .item("secret_hash", s(hash))
+            .item(
+                "created_at",
+                AttributeValue::N(created_at.timestamp_millis().to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(stylist) = &key.stylist_id {
+            put = put.item("stylist_id", s(stylist.as_str()));
+        }
+        put.send()
+            .await
+            .map_err(|e| StoreError::Service(describe(e)))?;
+        Ok(NewApiKey { key, secret })
+    }
+
+    async fn api_key(&self, secret: String) -> Result<Option<ApiKey>> {
+        let Some(id) = api_key_id(&secret) else {
+            return Ok(None);
+        };
+        let Some(item) = self.item(format!("APIKEY#{id}"), "APIKEY").await? else {
+            return Ok(None);
+        };
+        let stored = text(&item, "secret_hash").unwrap_or_default();
+        let presented = token_hash(&secret);
+        // Both are hex SHA-256 of equal length: compare every byte.
+        let same = stored.len() == presented.len()
+            && stored
+                .bytes()
+                .zip(presented.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0;
+        if !same {
+            return Ok(None);
+        }
+        let key = api_key_of(&item)?;
+        Ok(key.revoked_at.is_none().then_some(key))
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .scan()
+                .table_name(self.table())
+                .filter_expression("sk = :sk")
+                .expression_attribute_values(":sk", s("APIKEY"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::Service(describe(e)))?;
+            for item in page.items() {
+                keys.push(api_key_of(item)?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, id: String, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        let update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key("pk", s(format!("APIKEY#{id}")))
+            .key("sk", s("APIKEY"))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.timestamp_millis().to_string()),
+            )
+            .send()
+            .await;
+        match update {
+            Ok(_) => {}
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(StoreError::Service(describe(error))),
+        }
+        self.item(format!("APIKEY#{id}"), "APIKEY")
+            .await?
+            .map(|item| api_key_of(&item))
+            .transpose()
     }
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// One customer's purchase summary.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerSummary {
     /// Repeat purchases: purchases after the first (`x`).
     pub frequency: u32,
@@ -60,6 +61,7 @@ impl CustomerSummary {
 
 /// The four parameters of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdParams {
     /// Shape of the purchase-rate distribution.
     pub r: f64,
@@ -73,6 +75,7 @@ pub struct BgNbdParams {
 
 /// The result of a maximum-likelihood fit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdFit {
     pub params: BgNbdParams,
     /// The log-likelihood of the data at the fitted parameters (natural log, summed).

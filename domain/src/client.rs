@@ -12,6 +12,7 @@ use std::fmt;
 
 /// The stable identifier of a client (a UUID in text form).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct ClientId(String);
 
@@ -32,6 +33,7 @@ impl fmt::Display for ClientId {
 
 /// The identifier of a stylist, the person who owns a book of clients.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct StylistId(String);
 
@@ -67,6 +69,11 @@ impl fmt::Display for StylistId {
         f.write_str(&self.0)
     }
 }
+
+#[cfg(feature = "openapi")]
+schema_as!(ClientName, String, "ClientName");
+#[cfg(feature = "openapi")]
+schema_as!(ClientEmail, String, "ClientEmail");
 
 /// A client's full name as they like to be addressed: 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +200,7 @@ impl From<ClientEmail> for String {
 
 /// Where a client stands with the business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClientStatus {
     Active,
@@ -224,6 +232,7 @@ impl ClientStatus {
 
 /// Client fields exactly as a form or an API request sent them, before any checking.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientInput {
     pub name: String,
     pub email: String,
@@ -238,6 +247,7 @@ pub struct ClientInput {
 
 /// A client that passed validation and is ready to be stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClient {
     pub name: ClientName,
     pub email: ClientEmail,
@@ -283,6 +293,7 @@ impl NewClient {
 
 /// A client as stored: the record every change, event and score refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Client {
     pub id: ClientId,
     pub name: ClientName,
@@ -300,6 +311,7 @@ pub struct Client {
 
 /// The fields a stylist edits on the client form, as the form sent them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientEdit {
     pub name: String,
     pub email: String,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The date range a dashboard covers (both days included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DateRange {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -73,6 +74,7 @@ impl DateRange {
 
 /// How many clients are in each band.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BandMix {
     pub thriving: u64,
     pub steady: u64,
@@ -107,6 +109,7 @@ impl BandMix {
 
 /// One day of the band mix (clients per band at the end of the day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BandDay {
     pub day: NaiveDate,
     pub mix: BandMix,
@@ -114,6 +117,7 @@ pub struct BandDay {
 
 /// One day of the email funnel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailDay {
     pub day: NaiveDate,
     pub drafted: u64,
@@ -129,6 +133,7 @@ pub struct EmailDay {
 
 /// How one writer's drafts fare with the stylists: the measure of draft quality.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WriterQuality {
     /// `template` or the model id.
     pub writer: String,
@@ -147,6 +152,7 @@ pub struct WriterQuality {
 
 /// One stylist's row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StylistFigures {
     pub stylist_id: String,
     pub stylist_name: String,
@@ -161,6 +167,7 @@ pub struct StylistFigures {
 
 /// The pipeline's health right now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineHealth {
     pub queue_depth: u64,
     pub in_flight: u64,
@@ -173,6 +180,7 @@ pub struct PipelineHealth {
 
 /// An event that failed too often, as the dead-letter page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadLetterView {
     pub id: i64,
     pub event_id: String,
@@ -183,6 +191,7 @@ pub struct DeadLetterView {
 
 /// Everything the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dashboard {
     pub range: DateRange,
     /// Now, by band.

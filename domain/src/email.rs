@@ -5,6 +5,7 @@ use std::fmt;
 
 /// The stable identifier of an email (a UUID in text form).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct EmailId(String);
 
@@ -25,6 +26,7 @@ impl fmt::Display for EmailId {
 
 /// Why an email is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EmailKind {
     /// A new client's first note from their stylist.
@@ -71,6 +73,7 @@ impl EmailKind {
 
 /// Where an email is in the expert-in-the-loop review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EmailStatus {
     /// Written by a writer, waiting for the stylist.
@@ -107,6 +110,7 @@ impl EmailStatus {
 
 /// The words of an email as a writer produced them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DraftText {
     pub subject: String,
     pub body_text: String,

@@ -19,6 +19,7 @@ const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_4d0e_8f4a_4b4e_9a57_1e2f_e6
 
 /// A deterministic event identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct EventId(String);
 
@@ -46,6 +47,7 @@ impl fmt::Display for EventId {
 
 /// One write to a client as captured by the change feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeRecord {
     /// Position in the feed; strictly increasing.
     pub seq: u64,
@@ -56,6 +58,7 @@ pub struct ChangeRecord {
 
 /// A field whose value a change altered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
     pub field: String,
     pub old: serde_json::Value,
@@ -97,6 +100,7 @@ impl FieldChange {
 
 /// What happened to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     ClientCreated,
@@ -144,6 +148,7 @@ impl EventKind {
 
 /// A versioned fact about a client, published to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DomainEvent {
     pub schema_version: u32,
     pub id: EventId,

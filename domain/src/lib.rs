@@ -2,6 +2,32 @@
 //! and the pure business rules over them. Nothing here performs I/O, so it compiles
 //! for native targets and for `wasm32-unknown-unknown` alike.
 
+/// `ToSchema` for a type that goes over the wire as another (`serde(try_from, into)`):
+/// the schema is the wire type's, under the type's own name.
+#[cfg(feature = "openapi")]
+macro_rules! schema_as {
+    ($ty:ty, $wire:ty, $name:literal) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <$wire as utoipa::PartialSchema>::schema()
+            }
+        }
+        impl utoipa::ToSchema for $ty {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                <$wire as utoipa::ToSchema>::schemas(schemas)
+            }
+        }
+    };
+}
+
 pub mod bgnbd;
 pub mod client;
 pub mod dashboard;

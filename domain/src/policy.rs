@@ -19,6 +19,7 @@ use std::fmt;
 
 /// Tunable limits of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicySettings {
     /// At most one draft per client within this many days.
     pub frequency_cap_days: u32,
@@ -49,6 +50,7 @@ pub struct PolicyInput<'a> {
 
 /// Why a draft is wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum DraftReason {
     NewClient,
@@ -68,6 +70,7 @@ impl fmt::Display for DraftReason {
 
 /// Why no draft is wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum SkipReason {
     /// First score of a client added with an existing history: nothing has moved yet.
@@ -122,6 +125,7 @@ impl fmt::Display for SkipReason {
 
 /// The policy's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     Draft {

@@ -16,6 +16,7 @@ use std::fmt;
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Money(u64);
 
@@ -90,6 +91,7 @@ impl fmt::Display for Money {
 
 /// Whether the client may be emailed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EmailConsent {
     /// The client has not said yes: no marketing email may be drafted.
@@ -111,6 +113,7 @@ impl EmailConsent {
 
 /// A style a client likes, from the fixed list stylists choose from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
     Classic,
@@ -174,6 +177,7 @@ impl Style {
 
 /// What a client is comfortable spending on one item.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetBand {
     Under50,
@@ -216,6 +220,7 @@ impl BudgetBand {
 
 /// Sizes as the client gave them (`M`, `32x30`, `8`): short free text, each optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sizes {
     pub top: Option<String>,
     pub bottom: Option<String>,
@@ -225,6 +230,7 @@ pub struct Sizes {
 
 /// What the stylist knows about the client's taste.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StyleProfile {
     pub styles: Vec<Style>,
     pub sizes: Sizes,
@@ -284,6 +290,7 @@ impl StyleProfile {
 
 /// Something that happened with a client, recorded by a stylist or an integration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Activity {
     /// A Fix was delivered.
@@ -343,12 +350,22 @@ pub struct Fix {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct FixRecord {
     delivered_on: NaiveDate,
     items_sent: u8,
     items_kept: u8,
     order_value: Money,
 }
+
+#[cfg(feature = "openapi")]
+schema_as!(Fix, FixRecord, "Fix");
+#[cfg(feature = "openapi")]
+schema_as!(Rating, u8, "Rating");
+#[cfg(feature = "openapi")]
+schema_as!(Feedback, FeedbackRecord, "Feedback");
+#[cfg(feature = "openapi")]
+schema_as!(Profile, ProfileRecord, "Profile");
 
 impl Fix {
     /// The most items a Fix holds.
@@ -443,6 +460,7 @@ impl From<Fix> for FixRecord {
 
 /// A Freestyle purchase: something the client bought directly, outside a Fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Purchase {
     pub purchased_on: NaiveDate,
     pub amount: Money,
@@ -500,6 +518,7 @@ pub struct Feedback {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct FeedbackRecord {
     given_on: NaiveDate,
     rating: Rating,
@@ -634,6 +653,7 @@ pub fn note_sentiment(note: &str) -> Sentiment {
 
 /// The last time the client opened or clicked one of our emails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailEngagement {
     pub last_opened_at: Option<DateTime<Utc>>,
     pub last_clicked_at: Option<DateTime<Utc>>,
@@ -653,6 +673,7 @@ pub struct Profile {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct ProfileRecord {
     consent: EmailConsent,
     #[serde(default)]
@@ -702,6 +723,7 @@ impl From<Profile> for ProfileRecord {
 /// Raw profile fields as a form or an API request sends them. Every field is optional;
 /// what is missing takes the default of a client who just signed up.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ProfileInput {
     /// `true` records an opt-in now; `false` (the default) records no consent.
@@ -722,6 +744,7 @@ pub struct ProfileInput {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FixInput {
     pub delivered_on: String,
@@ -765,6 +788,7 @@ impl FixInput {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseInput {
     pub purchased_on: String,
@@ -772,6 +796,7 @@ pub struct PurchaseInput {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackInput {
     pub given_on: String,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a score falls, in the words the business uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Band {
     AtRisk,
@@ -76,6 +77,7 @@ impl Band {
 
 /// The named parts a score is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FactorName {
     Baseline,
@@ -111,6 +113,7 @@ impl FactorName {
 
 /// The facts behind a factor, kept as numbers so the sentence can be written when shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Evidence {
     Baseline,
@@ -184,6 +187,21 @@ impl Serialize for Factor {
         s.end()
     }
 }
+
+/// A factor as it is written: with its sentence.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct FactorWire {
+    name: FactorName,
+    points: i32,
+    evidence: Evidence,
+    /// The sentence a stylist reads, ending with the points it adds.
+    explanation: String,
+}
+
+#[cfg(feature = "openapi")]
+schema_as!(Factor, FactorWire, "Factor");
 
 fn plural(n: u32, one: &str, many: &str) -> String {
     if n == 1 {
@@ -312,6 +330,7 @@ fn percent(part: u32, whole: u32) -> u32 {
 
 /// A score with its band and the factors that explain it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EngagementScore {
     pub score: u8,
     pub band: Band,

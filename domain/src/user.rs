@@ -8,6 +8,7 @@ use std::fmt;
 
 /// What a signed-in person may see and do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sees and edits only the clients of their own stylist record.
@@ -40,6 +41,7 @@ impl Role {
 
 /// A signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: String,
     pub email: ClientEmail,
@@ -132,4 +134,78 @@ mod tests {
         let password = Password::parse("correct horse battery").unwrap();
         assert!(!format!("{password:?}").contains("horse"));
     }
+}
+
+/// A key a program uses to call the REST API, acting with a role (and, for a stylist key,
+/// on one stylist's book). Only its hash is stored; the secret is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiKey {
+    /// The key's public id (the secret starts `ek_{id}_`).
+    pub id: String,
+    /// What the key is for ("order-system import").
+    pub name: String,
+    pub role: Role,
+    /// For a stylist key: the book it may reach.
+    pub stylist_id: Option<StylistId>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it was revoked; a revoked key signs nothing in.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ApiKey {
+    pub const MAX_NAME_CHARS: usize = 100;
+
+    /// The key's name, trimmed: 1 to 100 characters. Errors name the field `name`.
+    pub fn parse_name(raw: &str) -> Result<String, FieldError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(FieldError::new(
+                "name",
+                "Name the key after what will use it.",
+            ));
+        }
+        if name.chars().count() > Self::MAX_NAME_CHARS {
+            return Err(FieldError::new(
+                "name",
+                format!("Use at most {} characters.", Self::MAX_NAME_CHARS),
+            ));
+        }
+        Ok(name.to_owned())
+    }
+
+    /// The user a request signed with this key acts as. Its address is a placeholder that
+    /// names the key (`apikey-{id}@keys.engage.invalid`), so audit trails show which key
+    /// acted.
+    pub fn acting_user(&self) -> User {
+        User {
+            id: format!("apikey:{}", self.id),
+            email: ClientEmail::parse(&format!("apikey-{}@keys.engage.invalid", self.id))
+                .expect("a key id is hex, so the placeholder address is valid"),
+            role: self.role,
+            stylist_id: self.stylist_id.clone(),
+        }
+    }
+}
+
+/// A key just created: its record and the secret, which is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewApiKey {
+    pub key: ApiKey,
+    /// Send as `Authorization: Bearer {secret}`. Shown once.
+    pub secret: String,
+}
+
+/// Splits a presented secret `ek_{id}_{random}` into its id, if it has that shape.
+pub fn api_key_id(secret: &str) -> Option<&str> {
+    let rest = secret.strip_prefix("ek_")?;
+    let (id, random) = rest.split_once('_')?;
+    (id.len() == 16
+        && random.len() == 64
+        && id
+            .bytes()
+            .chain(random.bytes())
+            .all(|b| b.is_ascii_hexdigit()))
+    .then_some(id)
 }

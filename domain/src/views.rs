@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stylist as shown in pickers and tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stylist {
     pub id: StylistId,
     pub name: String,
@@ -16,6 +17,7 @@ pub struct Stylist {
 
 /// One row of the clients list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientSummary {
     pub id: ClientId,
     pub name: String,
@@ -33,6 +35,7 @@ pub struct ClientSummary {
 
 /// One row of the email dashboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailSummary {
     pub id: EmailId,
     pub client_id: ClientId,
@@ -51,6 +54,7 @@ pub struct EmailSummary {
 
 /// How the clients list is ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClientSort {
     /// The most recently added first.
@@ -104,6 +108,7 @@ impl ClientSort {
 
 /// Which clients to list, and from where (a cursor from the previous page).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientQuery {
     /// Part of a name or email address; empty for everyone.
     pub search: String,
@@ -184,6 +189,7 @@ impl ClientQuery {
 
 /// One page of clients, and the cursor of the next page when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientPage {
     pub clients: Vec<ClientSummary>,
     pub next: Option<String>,
@@ -195,6 +201,7 @@ pub struct ClientPage {
 
 /// One factor of a score as a stylist reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FactorLine {
     pub points: i32,
     /// The sentence, ending with the points ("Last Fix 94 days ago; …: -6").
@@ -203,6 +210,7 @@ pub struct FactorLine {
 
 /// A score with the factors that explain it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoreView {
     pub score: u8,
     pub band: Band,
@@ -211,6 +219,7 @@ pub struct ScoreView {
 
 /// The repeat-buying model's view of a client (from the latest `engage model fit`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outlook {
     /// Probability the client is still an active buyer.
     pub p_alive: f64,
@@ -219,6 +228,7 @@ pub struct Outlook {
 
 /// One stored score, for the history chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScorePoint {
     pub score: u8,
     pub band: Band,
@@ -227,6 +237,7 @@ pub struct ScorePoint {
 
 /// One line of a client's audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// `event`, `score` or `email`.
@@ -238,6 +249,7 @@ pub struct TimelineEntry {
 
 /// Everything the client page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientDetail {
     pub client: Client,
     pub stylist_name: String,
@@ -253,6 +265,7 @@ pub struct ClientDetail {
 
 /// What approving a batch of drafts did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApproveReport {
     pub sent: u32,
     /// Emails approved whose delivery failed (they show as `failed`, with the reason).
@@ -261,6 +274,7 @@ pub struct ApproveReport {
 
 /// One recorded step in an email's review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReviewEntry {
     /// `edited`, `approved`, `sent`, `rejected`, `failed`, `redraft_requested`.
     pub action: String,
@@ -271,6 +285,7 @@ pub struct ReviewEntry {
 
 /// An email with its words, for preview and review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailDetail {
     pub summary: EmailSummary,
     pub client_email: String,

@@ -280,6 +280,18 @@ CREATE TABLE view_pending (
     drafts     INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // Issue 9: API keys for the REST API (only the SHA-256 of the secret is kept).
+    r#"
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    role        TEXT NOT NULL,
+    stylist_id  TEXT REFERENCES stylists(id),
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

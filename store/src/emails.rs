@@ -257,10 +257,12 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
 /// One entry of a client's score history: the score, the factors that explain it and the
 /// event that caused it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoreChange {
     pub score: u8,
     pub band: Band,
     /// The factors as stored, each with the sentence it had when the score was computed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<domain::score::Factor>))]
     pub factors: serde_json::Value,
     pub event_id: EventId,
     pub scored_at: DateTime<Utc>,

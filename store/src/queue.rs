@@ -34,6 +34,7 @@ pub struct DeadLetter {
 
 /// Figures that tell whether a queue keeps up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueStats {
     /// Messages waiting to be received.
     pub visible: u64,

@@ -10,7 +10,7 @@ use crate::{
     Store, UpdateClientError,
 };
 use chrono::{DateTime, Utc};
-use domain::user::{Password, Role, User};
+use domain::user::{ApiKey, NewApiKey, Password, Role, User};
 use domain::views::{ClientPage, ClientQuery, ClientSort, EmailSummary};
 use domain::{
     Client, ClientEmail, ClientId, EmailId, EmailKind, EventId, NewClient, StylistId,
@@ -166,6 +166,21 @@ pub trait Accounts: Send + Sync + 'static {
     async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
     /// The random secret called `name`, made on first use and kept.
     async fn secret(&self, name: &'static str) -> Result<String>;
+    /// Creates an API key (a stylist key names an existing stylist); the secret is in the
+    /// answer and nowhere else.
+    async fn create_api_key(
+        &self,
+        name: String,
+        role: Role,
+        stylist: Option<StylistId>,
+        now: DateTime<Utc>,
+    ) -> Result<NewApiKey, AddUserError>;
+    /// The unrevoked key a presented secret belongs to.
+    async fn api_key(&self, secret: String) -> Result<Option<ApiKey>>;
+    /// Every key, newest first.
+    async fn api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes a key; `None` if there is none with this id.
+    async fn revoke_api_key(&self, id: String, now: DateTime<Utc>) -> Result<Option<ApiKey>>;
 }
 
 #[async_trait::async_trait]
@@ -205,6 +220,28 @@ impl Accounts for Store {
     }
     async fn secret(&self, name: &'static str) -> Result<String> {
         Store::secret(self, name).await
+    }
+
+    async fn create_api_key(
+        &self,
+        name: String,
+        role: Role,
+        stylist: Option<StylistId>,
+        now: DateTime<Utc>,
+    ) -> Result<NewApiKey, AddUserError> {
+        Store::create_api_key(self, &name, role, stylist, now).await
+    }
+
+    async fn api_key(&self, secret: String) -> Result<Option<ApiKey>> {
+        Store::api_key(self, secret).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        Store::api_keys(self).await
+    }
+
+    async fn revoke_api_key(&self, id: String, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        Store::revoke_api_key(self, id, now).await
     }
 }
 
@@ -707,5 +744,90 @@ pub mod contract {
         assert_eq!(key.len(), 64);
         assert_eq!(accounts.secret("contract_key").await.unwrap(), key, "kept");
         assert_ne!(accounts.secret("another_key").await.unwrap(), key);
+
+        // API keys: refused with the field named, stored as a hash, revocable.
+        for (name, role, stylist, field) in [
+            ("  ", Role::Manager, None, "name"),
+            ("import", Role::Stylist, None, "stylist_id"),
+            ("import", Role::Stylist, Some("st-none"), "stylist_id"),
+            ("import", Role::Admin, Some("st-acc"), "stylist_id"),
+        ] {
+            match accounts
+                .create_api_key(name.into(), role, stylist.map(StylistId::new), now)
+                .await
+            {
+                Err(AddUserError::Invalid(errors)) => assert!(
+                    errors.message_for(field).is_some(),
+                    "{name}/{role:?}: expected an error on {field}, got {errors}"
+                ),
+                other => panic!("{name}/{role:?} was not refused: {other:?}"),
+            }
+        }
+        assert!(
+            accounts.api_keys().await.unwrap().is_empty(),
+            "nothing half-written"
+        );
+        let created = accounts
+            .create_api_key(
+                " order system ".into(),
+                Role::Stylist,
+                Some(StylistId::new("st-acc")),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.key.name, "order system");
+        assert!(
+            created
+                .secret
+                .starts_with(&format!("ek_{}_", created.key.id))
+        );
+        let found = accounts.api_key(created.secret.clone()).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&created.key));
+        let acting = found.unwrap().acting_user();
+        assert_eq!(acting.role, Role::Stylist);
+        assert_eq!(acting.stylist_id, Some(StylistId::new("st-acc")));
+        let mut forged = created.secret.clone();
+        forged.pop();
+        forged.push(if created.secret.ends_with('0') {
+            '1'
+        } else {
+            '0'
+        });
+        assert!(accounts.api_key(forged).await.unwrap().is_none());
+        assert!(
+            accounts
+                .api_key("ek_nonsense".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let later_key = accounts
+            .create_api_key("analytics".into(), Role::Manager, None, later)
+            .await
+            .unwrap();
+        let listed: Vec<String> = accounts
+            .api_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(listed, ["analytics", "order system"], "newest first");
+        let revoked = accounts
+            .revoke_api_key(created.key.id.clone(), later)
+            .await
+            .unwrap()
+            .expect("the key exists");
+        assert_eq!(revoked.revoked_at, Some(later));
+        assert!(accounts.api_key(created.secret).await.unwrap().is_none());
+        assert!(accounts.api_key(later_key.secret).await.unwrap().is_some());
+        assert!(
+            accounts
+                .revoke_api_key("0000000000000000".into(), later)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::{Result, Store, StoreError};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
-use domain::user::{Password, Role, User};
+use domain::user::{ApiKey, NewApiKey, Password, Role, User, api_key_id};
 use domain::{ClientEmail, StylistId, ValidationErrors};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
@@ -105,7 +105,134 @@ pub fn check_account_role(role: Role, stylist: Option<&StylistId>) -> Result<(),
     }
 }
 
+/// A new key's id and secret (`ek_{id}_{64 hex}`) and the hash stored for it.
+pub fn new_api_key_secret() -> (String, String, String) {
+    let id = new_token()[..16].to_owned();
+    let secret = format!("ek_{id}_{}", new_token());
+    let hash = token_hash(&secret);
+    (id, secret, hash)
+}
+
+fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ApiKey>> {
+    let (id, name, role, stylist, created, revoked): (
+        String,
+        String,
+        String,
+        Option<String>,
+        i64,
+        Option<i64>,
+    ) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    );
+    Ok((|| {
+        Ok(ApiKey {
+            id,
+            name,
+            role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            stylist_id: stylist.map(StylistId::new),
+            created_at: crate::db::instant(created)?,
+            revoked_at: revoked.map(crate::db::instant).transpose()?,
+        })
+    })())
+}
+
+const API_KEY_COLUMNS: &str = "id, name, role, stylist_id, created_at, revoked_at";
+
 impl Store {
+    /// Creates an API key acting with `role` (a stylist key names its stylist). Returns
+    /// the record and the secret; only the secret's hash is kept.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        role: Role,
+        stylist: Option<StylistId>,
+        now: DateTime<Utc>,
+    ) -> Result<NewApiKey, AddUserError> {
+        let name = ApiKey::parse_name(name).map_err(|e| ValidationErrors(vec![e]))?;
+        check_account_role(role, stylist.as_ref())?;
+        let (id, secret, hash) = new_api_key_secret();
+        let key = ApiKey {
+            id,
+            name,
+            role,
+            stylist_id: stylist,
+            created_at: crate::db::instant(millis(now))?,
+            revoked_at: None,
+        };
+        let stored = key.clone();
+        self.write(move |conn: &Connection| {
+            if let Some(stylist) = &stored.stylist_id {
+                crate::clients::refuse_unknown_stylist(conn, stylist)??;
+            }
+            conn.prepare_cached(
+                "INSERT INTO api_keys (id, name, secret_hash, role, stylist_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                stored.id,
+                stored.name,
+                hash,
+                stored.role.as_str(),
+                stored.stylist_id.as_ref().map(|s| s.as_str()),
+                millis(now)
+            ])?;
+            Ok::<_, AddUserError>(())
+        })
+        .await?;
+        Ok(NewApiKey { key, secret })
+    }
+
+    /// The live (unrevoked) key a presented secret belongs to.
+    pub async fn api_key(&self, secret: String) -> Result<Option<ApiKey>> {
+        if api_key_id(&secret).is_none() {
+            return Ok(None);
+        }
+        let hash = token_hash(&secret);
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
+            ))?
+            .query_row([hash], api_key_from_row)
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    /// Every key, newest first (revoked ones too, with when).
+    pub async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id"
+            ))?
+            .query_map([], api_key_from_row)?
+            .map(|row| row?)
+            .collect()
+        })
+        .await
+    }
+
+    /// Revokes a key; `None` if there is no such key. Revoking twice keeps the first time.
+    pub async fn revoke_api_key(&self, id: String, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![id, millis(now)])?;
+            conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"
+            ))?
+            .query_row([id], api_key_from_row)
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
     /// Adds an account. A stylist account must name an existing stylist record; managers
     /// and admins name none. Email addresses are unique.
     pub async fn add_user(
