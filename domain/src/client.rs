@@ -233,6 +233,7 @@ impl ClientStatus {
 /// Client fields exactly as a form or an API request sent them, before any checking.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ClientInput {
     pub name: String,
     pub email: String,

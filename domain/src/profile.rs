@@ -298,12 +298,50 @@ pub enum Activity {
     /// A Freestyle purchase.
     Purchase(PurchaseInput),
     Feedback(FeedbackInput),
+    /// The client opened an email (as the delivery service reports it).
+    EmailOpen(EngagementInput),
+    /// The client clicked a link in an email.
+    EmailClick(EngagementInput),
+}
+
+/// When an email was opened or clicked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EngagementInput {
+    /// RFC 3339 (`2026-03-14T09:30:00Z`), not in the future; now when empty.
+    #[serde(default)]
+    pub at: String,
 }
 
 impl Activity {
-    /// Adds the activity to `profile` as of `today`; errors name the field. An empty date
-    /// means today.
+    /// Adds the activity to `profile` as of `today` (an email open or click without a time
+    /// counts at the end of that day); errors name the field.
     pub fn apply(&self, profile: &mut Profile, today: NaiveDate) -> Result<(), ValidationErrors> {
+        let end_of_day = today
+            .and_hms_opt(23, 59, 59)
+            .expect("a valid time of day")
+            .and_utc();
+        self.apply_at(profile, end_of_day)
+    }
+
+    /// Adds the activity to `profile` as of `now`; errors name the field. An empty date
+    /// means today, an empty time now. An open or click earlier than the one on record
+    /// leaves the record as it is.
+    pub fn apply_at(
+        &self,
+        profile: &mut Profile,
+        now: DateTime<Utc>,
+    ) -> Result<(), ValidationErrors> {
+        let today = now.date_naive();
+        let at_or_now = |input: &EngagementInput| {
+            if input.at.trim().is_empty() {
+                Ok(now)
+            } else {
+                parse_instant("at", &input.at, now).map_err(|e| ValidationErrors(vec![e]))
+            }
+        };
+
         let or_today = |date: &str| {
             if date.trim().is_empty() {
                 today.to_string()
@@ -332,6 +370,20 @@ impl Activity {
                     ..input.clone()
                 };
                 profile.add_feedback(input.parse("", today)?)
+            }
+            Self::EmailOpen(input) => {
+                let at = at_or_now(input)?;
+                let mut engagement = profile.engagement();
+                engagement.last_opened_at = engagement.last_opened_at.max(Some(at));
+                profile.set_engagement(engagement);
+                Ok(())
+            }
+            Self::EmailClick(input) => {
+                let at = at_or_now(input)?;
+                let mut engagement = profile.engagement();
+                engagement.last_clicked_at = engagement.last_clicked_at.max(Some(at));
+                profile.set_engagement(engagement);
+                Ok(())
             }
         };
         added.map_err(|e| ValidationErrors(vec![e]))

@@ -550,15 +550,56 @@ fn sanitize(text: &str, max_chars: usize) -> String {
 /// otherwise. Drafts say which wrote them (`template` or the answering model's id).
 pub struct FallbackWriter {
     llm: Option<OpenRouterWriter>,
+    counts: LlmCounters,
+}
+
+/// What the LLM did since the process started (for `/metrics`).
+#[derive(Debug, Default)]
+struct LlmCounters {
+    calls: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    prompt_tokens: std::sync::atomic::AtomicU64,
+    completion_tokens: std::sync::atomic::AtomicU64,
+    /// Millionths of a US dollar.
+    cost_micro_usd: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of the LLM counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct LlmFigures {
+    /// Drafts asked of the LLM.
+    pub calls: u64,
+    /// Calls that failed (the template wrote those drafts).
+    pub failures: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// US dollars, as the API reported them.
+    pub cost_usd: f64,
 }
 
 impl FallbackWriter {
     pub fn new(llm: Option<OpenRouterWriter>) -> Self {
-        Self { llm }
+        Self {
+            llm,
+            counts: LlmCounters::default(),
+        }
     }
 
     pub fn breaker_state(&self) -> Option<BreakerState> {
         self.llm.as_ref().map(OpenRouterWriter::breaker_state)
+    }
+
+    /// Calls, failures, tokens and cost since the process started.
+    pub fn llm_figures(&self) -> LlmFigures {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.counts;
+        LlmFigures {
+            calls: c.calls.load(Relaxed),
+            failures: c.failures.load(Relaxed),
+            prompt_tokens: c.prompt_tokens.load(Relaxed),
+            completion_tokens: c.completion_tokens.load(Relaxed),
+            cost_usd: c.cost_micro_usd.load(Relaxed) as f64 / 1e6,
+        }
     }
 }
 
@@ -572,9 +613,23 @@ impl EmailWriter for FallbackWriter {
 
     async fn write(&self, request: &DraftRequest) -> Result<Written, WriterError> {
         if let Some(llm) = &self.llm {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.counts.calls.fetch_add(1, Relaxed);
             match llm.draft(request).await {
-                Ok(written) => return Ok(written),
+                Ok(written) => {
+                    if let Some(usage) = written.usage {
+                        let c = &self.counts;
+                        c.prompt_tokens
+                            .fetch_add(u64::from(usage.prompt_tokens), Relaxed);
+                        c.completion_tokens
+                            .fetch_add(u64::from(usage.completion_tokens), Relaxed);
+                        let micro = (usage.cost.unwrap_or(0.0).max(0.0) * 1e6).round() as u64;
+                        c.cost_micro_usd.fetch_add(micro, Relaxed);
+                    }
+                    return Ok(written);
+                }
                 Err(error) => {
+                    self.counts.failures.fetch_add(1, Relaxed);
                     tracing::warn!(%error, kind = request.kind.as_str(), "LLM draft failed; the template writes it");
                 }
             }

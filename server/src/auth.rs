@@ -48,8 +48,10 @@ impl Default for AuthSettings {
 /// Paths anyone may open: the sign-in page, health checks, the unsubscribe link in emails,
 /// and the site's static files.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/signin" | "/healthz" | "/readyz" | "/favicon.svg")
-        || path.starts_with("/pkg/")
+    matches!(
+        path,
+        "/signin" | "/healthz" | "/readyz" | "/favicon.svg" | "/api/openapi.json" | "/api/docs"
+    ) || path.starts_with("/pkg/")
         || path.starts_with("/unsubscribe")
 }
 
@@ -107,6 +109,31 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// state changes, and sends anyone not signed in to the sign-in page (pages) or answers
 /// 401 (API and server functions).
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    // A program with an API key: no cookie is involved, so no cross-site check either.
+    if let Some(secret) = presented_key(request.headers()) {
+        let path = request.uri().path();
+        if !(path.starts_with("/api/") || path == "/metrics") {
+            return crate::api::ApiError::KeyNotForPages.into_response();
+        }
+        return match state.accounts.api_key(secret).await {
+            Ok(Some(key)) => match state.rate.check(&key.id, Instant::now()) {
+                Ok(()) => {
+                    tracing::debug!(key = %key.id, "API key accepted");
+                    request.extensions_mut().insert(key.acting_user());
+                    next.run(request).await
+                }
+                Err(retry_after_secs) => {
+                    tracing::info!(key = %key.id, retry_after_secs, "API key over its rate limit");
+                    crate::api::ApiError::RateLimited { retry_after_secs }.into_response()
+                }
+            },
+            Ok(None) => crate::api::ApiError::BadKey.into_response(),
+            Err(error) => {
+                tracing::error!(%error, "cannot read the API key");
+                crate::api::ApiError::Store(error).into_response()
+            }
+        };
+    }
     let changes_state = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -166,6 +193,55 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
     next.run(request).await
+}
+
+/// The API key a request presents: `Authorization: Bearer …` or `X-Api-Key: …`.
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let header_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    bearer
+        .or(header_key)
+        .map(|key| key.trim().to_owned())
+        .filter(|key| !key.is_empty())
+}
+
+/// Per-key request budget: a bucket of `per_minute` requests, refilled evenly.
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1),
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one request from `key`'s bucket, or says in how many whole seconds one will
+    /// be there.
+    pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let capacity = f64::from(self.per_minute);
+        let per_sec = capacity / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = buckets.entry(key.to_owned()).or_insert((capacity, now));
+        let refilled = now.saturating_duration_since(*last).as_secs_f64() * per_sec;
+        *tokens = (*tokens + refilled).min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / per_sec).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 /// The signed-in user, for handlers behind [`guard`]. Answers 401 when there is none.

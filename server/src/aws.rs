@@ -325,12 +325,12 @@ impl EngageService for AwsService {
         activity: Activity,
         expected_version: Option<u64>,
     ) -> Result<Client, ServiceError> {
-        let today = self.clock.now().date_naive();
+        let now = self.clock.now();
         self.update(
             viewer,
             id,
             expected_version,
-            Box::new(move |client: &mut Client| activity.apply(&mut client.profile, today)),
+            Box::new(move |client: &mut Client| activity.apply_at(&mut client.profile, now)),
         )
         .await
     }

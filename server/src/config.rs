@@ -58,6 +58,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Keys programs use to call the REST API (`Authorization: Bearer …`).
+    Apikey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// The pipeline's queue: how it is keeping up.
     Queue {
         #[command(subcommand)]
@@ -104,6 +109,33 @@ pub enum UserCommand {
         /// For a stylist account: the stylist record it works as (e.g. st-maya).
         #[arg(long)]
         stylist: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; prints the secret once (only its hash is kept).
+    Create {
+        /// What will use it ("order-system import").
+        #[arg(long)]
+        name: String,
+        /// stylist, manager or admin.
+        #[arg(long)]
+        role: String,
+        /// For a stylist key: the stylist whose book it reaches (e.g. st-maya).
+        #[arg(long)]
+        stylist: Option<String>,
+    },
+    /// List keys, newest first, with revoked ones marked.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its id; it stops working at once.
+    Revoke {
+        /// The key's id (the 16 hex characters after `ek_`).
+        id: String,
     },
 }
 
@@ -321,6 +353,35 @@ pub struct WebArgs {
     /// function's timeout. Default: streams stay open.
     #[arg(long, env = "ENGAGE_LIVE_MAX_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub live_max_secs: Option<u64>,
+
+    /// Requests per minute each API key may make (a burst of that many, refilled
+    /// evenly); beyond it the API answers 429 with Retry-After.
+    #[arg(long, env = "ENGAGE_API_RATE_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub api_rate_per_minute: u32,
+
+    /// Origins (scheme://host[:port]) whose pages may call the API from a browser,
+    /// comma-separated. Default: none (same origin only).
+    #[arg(long, env = "ENGAGE_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+
+    /// Emit request metrics as CloudWatch embedded-metric-format log lines (on by
+    /// itself in AWS Lambda).
+    #[arg(long, env = "ENGAGE_EMF_METRICS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub emf_metrics: bool,
+}
+
+/// An origin for the CORS allowlist: `scheme://host[:port]`, nothing after.
+fn parse_origin(raw: &str) -> Result<axum::http::HeaderValue, String> {
+    let origin = raw.trim().trim_end_matches('/');
+    let (scheme, rest) = origin
+        .split_once("://")
+        .ok_or_else(|| format!("{origin:?} is not an origin such as https://shop.example"))?;
+    if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+        return Err(format!(
+            "{origin:?} is not an origin such as https://shop.example (scheme and host, no path)"
+        ));
+    }
+    axum::http::HeaderValue::from_str(origin).map_err(|e| format!("{origin:?}: {e}"))
 }
 
 impl ServeArgs {
@@ -354,6 +415,9 @@ impl WebArgs {
             session_hours: 12,
             secure_cookies: false,
             live_max_secs: None,
+            api_rate_per_minute: 600,
+            cors_origins: Vec::new(),
+            emf_metrics: false,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod health;
 pub mod lambda;
 pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod service;

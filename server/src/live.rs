@@ -42,6 +42,16 @@ pub fn watch_changes(ops: Arc<dyn Operations>) -> watch::Receiver<u64> {
 
 /// The stream: the current stamp at once, then every new one; it ends after the state's
 /// live limit, if any, asking the browser to reconnect within a second.
+#[utoipa::path(
+    get,
+    path = "/api/v1/live",
+    tag = "operations",
+    summary = "Server-sent events: a `change` event whenever something new was written",
+    description = "Server-sent events: the current change stamp at once, then a `change` event \
+        (data: the new stamp) whenever a score, draft or review step is written. Pages reload \
+        what they show on each event.",
+    responses((status = 200, description = "An event stream (text/event-stream)", content_type = "text/event-stream", body = String)),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     SignedIn(_): SignedIn,

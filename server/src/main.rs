@@ -60,6 +60,15 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Rescore) => {
             ops::rescore(&store, clock.as_ref(), &mut std::io::stdout().lock()).await
         }
+        Some(Command::Apikey { command }) => {
+            ops::apikey(
+                &store,
+                clock.as_ref(),
+                &command,
+                &mut std::io::stdout().lock(),
+            )
+            .await
+        }
         Some(Command::User { command }) => {
             ops::user(
                 &store,

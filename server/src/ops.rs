@@ -1,7 +1,7 @@
 //! Operator commands for the pipeline: `engage queue stats`, `engage dlq list`,
 //! `engage dlq redrive`. The same figures are served on `/readyz`.
 
-use crate::config::{DlqCommand, QueueCommand, UserCommand, ViewsCommand};
+use crate::config::{ApiKeyCommand, DlqCommand, QueueCommand, UserCommand, ViewsCommand};
 use domain::user::{Password, Role};
 use domain::{ClientEmail, StylistId, ValidationErrors};
 use processors::Clock;
@@ -12,7 +12,7 @@ use store::AddUserError;
 use store::{QueueStats, Store, StoreError};
 
 /// How the pipeline is keeping up.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PipelineFigures {
     /// The queue between the stream processor and the email processor.
     pub events_queue: QueueStats,
@@ -161,6 +161,92 @@ pub async fn user(
                 user.email.as_str(),
                 user.role.as_str()
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// `engage apikey create|list|revoke`.
+pub async fn apikey(
+    store: &Store,
+    clock: &dyn Clock,
+    command: &ApiKeyCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create {
+            name,
+            role,
+            stylist,
+        } => {
+            let mut errors = ValidationErrors::default();
+            let role = errors.collect(Role::parse(role));
+            let stylist = match stylist.as_deref() {
+                Some(raw) => errors.collect(StylistId::parse(raw)),
+                None => None,
+            };
+            let Some(role) = role.filter(|_| errors.is_empty()) else {
+                anyhow::bail!("{errors}");
+            };
+            let created = store
+                .create_api_key(name, role, stylist, clock.now())
+                .await
+                .map_err(|e| match e {
+                    AddUserError::Invalid(errors) => anyhow::anyhow!("{errors}"),
+                    AddUserError::Store(error) => error.into(),
+                })?;
+            writeln!(
+                out,
+                "Created API key {} \"{}\" ({}{}).",
+                created.key.id,
+                created.key.name,
+                created.key.role.as_str(),
+                created
+                    .key
+                    .stylist_id
+                    .as_ref()
+                    .map(|s| format!(", book of {s}"))
+                    .unwrap_or_default()
+            )?;
+            writeln!(
+                out,
+                "Secret (shown only now; send it as Authorization: Bearer …):"
+            )?;
+            writeln!(out, "{}", created.secret)?;
+        }
+        ApiKeyCommand::List { json } => {
+            let keys = store.api_keys().await?;
+            if *json {
+                serde_json::to_writer_pretty(&mut *out, &keys)?;
+                writeln!(out)?;
+            } else if keys.is_empty() {
+                writeln!(out, "No API keys. Create one with `engage apikey create`.")?;
+            } else {
+                for key in keys {
+                    let state = match key.revoked_at {
+                        Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+                        None => "active".to_owned(),
+                    };
+                    writeln!(
+                        out,
+                        "{}  {:<8} {:<10} {:<24} created {}  {}",
+                        key.id,
+                        key.role.as_str(),
+                        key.stylist_id.as_ref().map_or("-", |s| s.as_str()),
+                        key.name,
+                        key.created_at.format("%Y-%m-%d %H:%M"),
+                        state
+                    )?;
+                }
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            match store.revoke_api_key(id.clone(), clock.now()).await? {
+                Some(key) => writeln!(out, "Revoked API key {} \"{}\".", key.id, key.name)?,
+                None => anyhow::bail!(
+                    "there is no API key with id {id}; `engage apikey list` shows them"
+                ),
+            }
         }
     }
     Ok(())

@@ -287,10 +287,10 @@ impl EngageService for StoreService {
         activity: Activity,
         expected_version: Option<u64>,
     ) -> Result<Client, ServiceError> {
-        let today = self.clock.now().date_naive();
+        let now = self.clock.now();
         let client = self
             .update(viewer, id, expected_version, move |client| {
-                activity.apply(&mut client.profile, today)
+                activity.apply_at(&mut client.profile, now)
             })
             .await?;
         tracing::info!(version = client.version, "activity recorded");

@@ -51,6 +51,12 @@ pub struct AppState {
     /// How long one live-update stream lasts (unlimited when `None`).
     pub live_limit: Option<std::time::Duration>,
     pub unsubscribe: UnsubscribeLinks,
+    /// Per-API-key request budgets.
+    pub rate: Arc<auth::RateLimiter>,
+    /// Request counts and latency for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Origins allowed to call the API from a browser.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -191,6 +197,9 @@ impl AppState {
             changes,
             live_limit: web.live_max_secs.map(std::time::Duration::from_secs),
             unsubscribe: parts.unsubscribe,
+            rate: Arc::new(auth::RateLimiter::new(web.api_rate_per_minute)),
+            metrics: Arc::new(crate::metrics::Metrics::new(web.emf_metrics)),
+            cors_origins: web.cors_origins.clone(),
         }
     }
 
@@ -222,6 +231,8 @@ pub fn router(state: AppState) -> Router {
         let options = state.leptos_options.clone();
         move || shell(options.clone())
     };
+    let (api_routes, openapi) = api::api_routes();
+    let spec = api::docs::openapi_text(&openapi);
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -231,16 +242,14 @@ pub fn router(state: AppState) -> Router {
             "/unsubscribe",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
-        .route("/api/v1/dashboard", get(api::dashboard))
-        .route("/api/v1/live", get(live::stream))
-        .route("/api/v1/clients", post(api::create_client))
-        .route("/api/v1/clients/{id}/score", get(api::client_score))
-        .route("/api/v1/clients/{id}/fixes", post(api::record_fix))
-        .route("/api/v1/clients/{id}/emails", get(api::client_emails))
+        .route("/metrics", get(crate::metrics::serve))
+        .merge(api_routes)
+        .route("/api/docs", get(api::docs::docs_page))
         .route(
-            "/api/v1/emails/{id}/regenerate",
-            post(api::regenerate_email),
+            "/api/openapi.json",
+            get(api::docs::openapi_json).with_state(Arc::new(spec)),
         )
+        .route("/api/{*rest}", axum::routing::any(api::no_route))
         .leptos_routes_with_context(&state, routes, context, page)
         .fallback(not_a_page)
         .layer(axum::middleware::from_fn_with_state(
@@ -248,6 +257,11 @@ pub fn router(state: AppState) -> Router {
             auth::guard,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(cors(&state.cors_origins))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         // Outermost: every request gets an id (or keeps the caller's), which the span
@@ -255,6 +269,31 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Browsers on the allowlisted origins may call the API (with an API key; cookies are not
+/// sent cross-site). Without origins, no CORS headers: same origin only.
+fn cors(origins: &[axum::http::HeaderValue]) -> tower_http::cors::CorsLayer {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::LOCATION,
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The largest request body accepted (413 beyond it).

@@ -868,7 +868,7 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
             As::Manager,
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "limit");
 }
 

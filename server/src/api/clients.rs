@@ -1,0 +1,427 @@
+//! `/api/v1/clients`: list, read, create, update, close; activities; score and emails.
+
+use super::{ApiError, ApiJson, ApiQuery};
+use crate::auth::SignedIn;
+use crate::startup::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use domain::bgnbd::BgNbdParams;
+use domain::profile::FixInput;
+use domain::score::{Band, EngagementScore, engagement_score};
+use domain::views::{ClientDetail, ClientPage, ClientQuery, ClientSort, EmailSummary};
+use domain::{Activity, Client, ClientEdit, ClientId, ClientInput, ClientStatus};
+use serde::{Deserialize, Serialize};
+use store::ScoreChange;
+use utoipa::{IntoParams, ToSchema};
+
+/// A client as the API returns it after a write.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientRecord {
+    pub id: ClientId,
+    /// Send it back as `expected_version` to update safely.
+    pub version: u64,
+    pub client: Client,
+}
+
+impl From<Client> for ClientRecord {
+    fn from(client: Client) -> Self {
+        Self {
+            id: client.id.clone(),
+            version: client.version,
+            client,
+        }
+    }
+}
+
+/// Filters and paging of the client list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListClients {
+    /// Part of a name or email address (at most 100 characters).
+    pub search: Option<String>,
+    pub band: Option<Band>,
+    pub status: Option<ClientStatus>,
+    pub sort: Option<ClientSort>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    /// Rows per page, 1 to 200 (default 25).
+    pub limit: Option<i64>,
+}
+
+/// List clients, a page at a time (a stylist sees their own book only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients",
+    tag = "clients",
+    params(ListClients),
+    responses((status = 200, description = "One page; `next` is the cursor of the following page", body = ClientPage)),
+)]
+pub async fn list_clients(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    ApiQuery(params): ApiQuery<ListClients>,
+) -> Result<Json<ClientPage>, ApiError> {
+    let query = ClientQuery::parse(
+        params.search.as_deref().unwrap_or_default(),
+        params.band.map(Band::as_str).unwrap_or_default(),
+        params.status.map(ClientStatus::as_str).unwrap_or_default(),
+        params.sort.map(ClientSort::as_str).unwrap_or_default(),
+        params.after.as_deref().unwrap_or_default(),
+        params.limit,
+    )
+    .map_err(ApiError::Rejected)?;
+    let page = state
+        .service
+        .list_clients(&user, query)
+        .await
+        .map_err(|e| ApiError::from_service(e, || ApiError::NotFound("page")))?;
+    Ok(Json(page))
+}
+
+/// Add a client. The pipeline scores them and may draft a welcome email.
+#[utoipa::path(
+    post,
+    path = "/api/v1/clients",
+    tag = "clients",
+    request_body = ClientInput,
+    responses((status = 201, description = "Created; `Location` names the new client", body = ClientRecord,
+        headers(("location" = String, description = "/api/v1/clients/{id}")))),
+)]
+pub async fn create_client(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    ApiJson(input): ApiJson<ClientInput>,
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<ClientRecord>,
+    ),
+    ApiError,
+> {
+    let client = state
+        .service
+        .create_client(&user, input)
+        .await
+        .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))?;
+    let location = format!("/api/v1/clients/{}", client.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(client.into()),
+    ))
+}
+
+/// A client with their current score, model outlook, history, audit trail and emails.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id")),
+    responses((status = 200, body = ClientDetail)),
+)]
+pub async fn get_client(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ClientDetail>, ApiError> {
+    let id = ClientId::new(id);
+    state
+        .service
+        .client_detail(&user, id.clone())
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))
+}
+
+/// A change to a client: the whole editable record, and the version it was based on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClient {
+    /// Refused (409) unless the client is still at this version.
+    pub expected_version: u64,
+    pub client: ClientEdit,
+}
+
+/// Replace a client's editable fields (name, email, stylist, status, consent, style).
+#[utoipa::path(
+    put,
+    path = "/api/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id")),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, body = ClientRecord),
+        (status = 409, description = "The client changed since `expected_version`", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn update_client(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<UpdateClient>,
+) -> Result<Json<ClientRecord>, ApiError> {
+    let id = ClientId::new(id);
+    state
+        .service
+        .update_client(&user, id.clone(), request.expected_version, request.client)
+        .await
+        .map(|client| Json(client.into()))
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CloseClient {
+    /// Refuse (409) unless the client is still at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Close a client: they stay on record (history, emails) with status `closed`, and get no
+/// more emails. Closing a closed client changes nothing.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id"), CloseClient),
+    responses(
+        (status = 200, description = "The closed client", body = ClientRecord),
+        (status = 409, description = "The client changed since `expected_version`", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn close_client(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<CloseClient>,
+) -> Result<Json<ClientRecord>, ApiError> {
+    let id = ClientId::new(id);
+    let not_found = || ApiError::ClientNotFound(id.clone());
+    let client = state
+        .service
+        .client_detail(&user, id.clone())
+        .await
+        .map_err(|e| ApiError::from_service(e, not_found))?
+        .client;
+    if let Some(expected) = params.expected_version
+        && expected != client.version
+    {
+        return Err(ApiError::VersionConflict {
+            current: client.version,
+        });
+    }
+    if client.status == ClientStatus::Closed {
+        return Ok(Json(client.into()));
+    }
+    let edit = ClientEdit {
+        status: ClientStatus::Closed.as_str().to_owned(),
+        ..ClientEdit::of(&client)
+    };
+    state
+        .service
+        .update_client(&user, id.clone(), client.version, edit)
+        .await
+        .map(|client| Json(client.into()))
+        .map_err(|e| ApiError::from_service(e, not_found))
+}
+
+/// Something the client did, optionally guarded by the version the caller last saw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordActivity {
+    pub activity: Activity,
+    /// Refuse (409) unless the client is still at this version.
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+}
+
+/// Record a Fix, a purchase, feedback, or an email open or click.
+#[utoipa::path(
+    post,
+    path = "/api/v1/clients/{id}/activities",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id")),
+    request_body = RecordActivity,
+    responses(
+        (status = 200, description = "The client with the activity", body = ClientRecord),
+        (status = 409, description = "The client changed since `expected_version`", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn record_activity(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RecordActivity>,
+) -> Result<Json<ClientRecord>, ApiError> {
+    let id = ClientId::new(id);
+    state
+        .service
+        .record_activity(
+            &user,
+            id.clone(),
+            request.activity,
+            request.expected_version,
+        )
+        .await
+        .map(|client| Json(client.into()))
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))
+}
+
+/// A Fix to record, optionally guarded by the version the caller last saw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordFix {
+    /// ISO date (YYYY-MM-DD), not in the future.
+    pub delivered_on: String,
+    /// 1 to 10.
+    pub items_sent: i64,
+    /// 0 to items_sent.
+    pub items_kept: i64,
+    /// Dollars, as text ("129.50").
+    pub order_value: String,
+    /// Refuse (409) unless the client is still at this version.
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+}
+
+/// Record a delivered Fix (the same as an activity of type `fix`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/clients/{id}/fixes",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id")),
+    request_body = RecordFix,
+    responses(
+        (status = 200, description = "The client with the Fix", body = ClientRecord),
+        (status = 409, description = "The client changed since `expected_version`", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn record_fix(
+    state: State<AppState>,
+    user: SignedIn,
+    id: Path<String>,
+    ApiJson(request): ApiJson<RecordFix>,
+) -> Result<Json<ClientRecord>, ApiError> {
+    let activity = Activity::Fix(FixInput {
+        delivered_on: request.delivered_on,
+        items_sent: request.items_sent,
+        items_kept: request.items_kept,
+        order_value: request.order_value,
+    });
+    let request = RecordActivity {
+        activity,
+        expected_version: request.expected_version,
+    };
+    record_activity(state, user, id, ApiJson(request)).await
+}
+
+/// The model's view of one client, from the latest fit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelView {
+    pub p_alive: f64,
+    pub expected_purchases_90_days: f64,
+    pub params: BgNbdParams,
+}
+
+/// A client's score now, every stored change with its factors, and the model's view.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreReport {
+    pub client_id: ClientId,
+    /// The client version the current score was computed from.
+    pub client_version: u64,
+    /// The score as of now, computed from the record.
+    pub current: EngagementScore,
+    /// Every stored score change, newest first, each with its factors and causing event.
+    pub history: Vec<ScoreChange>,
+    /// `null` until `engage model fit` has run, or for a client who has not bought yet.
+    pub model: Option<ModelView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// How many history entries to return (1–500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A client's score with the factors that explain it, its history and the model's view.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients/{id}/score",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id"), HistoryQuery),
+    responses(
+        (status = 200, body = ScoreReport),
+        (status = 409, description = "The record cannot be scored", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn client_score(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<ScoreReport>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Rejected(domain::ValidationErrors::single(
+            "limit",
+            "limit must be between 1 and 500",
+        )));
+    }
+    let id = ClientId::new(id);
+    let client = state
+        .records
+        .get_client(id.clone())
+        .await?
+        .filter(|client| user.may_see(&client.stylist_id))
+        .ok_or_else(|| ApiError::ClientNotFound(id.clone()))?;
+    let now = state.clock.now();
+    let current =
+        engagement_score(&client, now).map_err(|e| ApiError::Unscorable(e.to_string()))?;
+    let history = state.records.score_history(id.clone(), limit).await?;
+    let model = state.ops.model_params().await?.and_then(|params| {
+        let summary = client.profile.repeat_summary(now.date_naive())?;
+        Some(ModelView {
+            p_alive: params.probability_alive(&summary),
+            expected_purchases_90_days: params.expected_purchases(&summary, 90.0),
+            params,
+        })
+    });
+    Ok(Json(ScoreReport {
+        client_id: id,
+        client_version: client.version,
+        current,
+        history,
+        model,
+    }))
+}
+
+/// A client's emails, newest first (at most 500).
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients/{id}/emails",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id")),
+    responses((status = 200, body = Vec<EmailSummary>)),
+)]
+pub async fn client_emails(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<EmailSummary>>, ApiError> {
+    let id = ClientId::new(id);
+    let visible = state
+        .records
+        .get_client(id.clone())
+        .await?
+        .is_some_and(|client| user.may_see(&client.stylist_id));
+    if !visible {
+        return Err(ApiError::ClientNotFound(id));
+    }
+    let filter = store::EmailFilter {
+        client: Some(id),
+        ..store::EmailFilter::default()
+    };
+    Ok(Json(state.records.emails(filter, 500).await?))
+}

@@ -1,0 +1,281 @@
+//! `/api/v1/emails`: the review queue. List and read drafts, edit, approve (send),
+//! reject, and ask for a new draft.
+
+use super::{ApiError, ApiJson, ApiQuery};
+use crate::auth::SignedIn;
+use crate::startup::AppState;
+use app::service::ServiceError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use domain::views::{ApproveReport, EmailDetail, EmailSummary};
+use domain::{EmailId, EmailStatus, EventId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListEmails {
+    /// Only emails in this state (default: all).
+    pub status: Option<EmailStatus>,
+    /// How many, newest first: 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Emails, newest first (a stylist sees their own clients' emails only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/emails",
+    tag = "emails",
+    params(ListEmails),
+    responses((status = 200, body = Vec<EmailSummary>)),
+)]
+pub async fn list_emails(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    ApiQuery(params): ApiQuery<ListEmails>,
+) -> Result<Json<Vec<EmailSummary>>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Rejected(domain::ValidationErrors::single(
+            "limit",
+            "limit must be between 1 and 500",
+        )));
+    }
+    state
+        .service
+        .list_emails(&user, params.status, limit)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::from_service(e, || ApiError::NotFound("email")))
+}
+
+fn email_error(id: &EmailId) -> impl FnOnce(ServiceError) -> ApiError + '_ {
+    move |error| match error {
+        // The service names `email_id` when the email exists but is past review.
+        ServiceError::Invalid(errors) if errors.message_for("email_id").is_some() => {
+            ApiError::NotPending {
+                message: errors
+                    .message_for("email_id")
+                    .unwrap_or_default()
+                    .to_owned(),
+            }
+        }
+        other => ApiError::from_service(other, || ApiError::EmailNotFound(id.clone())),
+    }
+}
+
+/// An email with its words, why it was written and its review trail.
+#[utoipa::path(
+    get,
+    path = "/api/v1/emails/{id}",
+    tag = "emails",
+    params(("id" = String, Path, description = "The email's id")),
+    responses((status = 200, body = EmailDetail)),
+)]
+pub async fn get_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<EmailDetail>, ApiError> {
+    let id = EmailId::new(id);
+    state
+        .service
+        .email_detail(&user, id.clone())
+        .await
+        .map(Json)
+        .map_err(email_error(&id))
+}
+
+/// New words for a draft awaiting review.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditEmail {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Edit a draft awaiting review; the edit is recorded in its review trail.
+#[utoipa::path(
+    put,
+    path = "/api/v1/emails/{id}",
+    tag = "emails",
+    params(("id" = String, Path, description = "The email's id")),
+    request_body = EditEmail,
+    responses(
+        (status = 200, description = "The edited email", body = EmailDetail),
+        (status = 409, description = "The email is no longer awaiting review", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn edit_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(edit): ApiJson<EditEmail>,
+) -> Result<Json<EmailDetail>, ApiError> {
+    let id = EmailId::new(id);
+    state
+        .service
+        .edit_email(&user, id.clone(), edit.subject, edit.body)
+        .await
+        .map_err(email_error(&id))?;
+    state
+        .service
+        .email_detail(&user, id.clone())
+        .await
+        .map(Json)
+        .map_err(email_error(&id))
+}
+
+/// Approve a draft: it is sent at once through the configured delivery.
+#[utoipa::path(
+    post,
+    path = "/api/v1/emails/{id}/approve",
+    tag = "emails",
+    params(("id" = String, Path, description = "The email's id")),
+    responses(
+        (status = 200, description = "Sent, or approved with the delivery failure counted", body = ApproveReport),
+        (status = 409, description = "The email is no longer awaiting review", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn approve_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ApproveReport>, ApiError> {
+    let id = EmailId::new(id);
+    state
+        .service
+        .approve_emails(&user, vec![id.clone()])
+        .await
+        .map(Json)
+        .map_err(email_error(&id))
+}
+
+/// Drafts to approve together: all are approved or none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveMany {
+    /// 1 to 100 email ids.
+    pub ids: Vec<EmailId>,
+}
+
+/// Approve several drafts at once (all or none) and send them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/emails/approve",
+    tag = "emails",
+    request_body = ApproveMany,
+    responses(
+        (status = 200, body = ApproveReport),
+        (status = 409, description = "One of the emails is no longer awaiting review; none was approved", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn approve_many(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    ApiJson(request): ApiJson<ApproveMany>,
+) -> Result<Json<ApproveReport>, ApiError> {
+    if request.ids.is_empty() || request.ids.len() > 100 {
+        return Err(ApiError::Rejected(domain::ValidationErrors::single(
+            "ids",
+            "Send 1 to 100 email ids.",
+        )));
+    }
+    let first = request.ids[0].clone();
+    state
+        .service
+        .approve_emails(&user, request.ids)
+        .await
+        .map(Json)
+        .map_err(email_error(&first))
+}
+
+/// Why a draft is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectEmail {
+    /// A few words for the record (1 to 500 characters).
+    pub reason: String,
+}
+
+/// Reject a draft; it is never sent.
+#[utoipa::path(
+    post,
+    path = "/api/v1/emails/{id}/reject",
+    tag = "emails",
+    params(("id" = String, Path, description = "The email's id")),
+    request_body = RejectEmail,
+    responses(
+        (status = 200, description = "The rejected email", body = EmailDetail),
+        (status = 409, description = "The email is no longer awaiting review", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn reject_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RejectEmail>,
+) -> Result<Json<EmailDetail>, ApiError> {
+    let id = EmailId::new(id);
+    state
+        .service
+        .reject_email(&user, id.clone(), request.reason)
+        .await
+        .map_err(email_error(&id))?;
+    state
+        .service
+        .email_detail(&user, id.clone())
+        .await
+        .map(Json)
+        .map_err(email_error(&id))
+}
+
+/// A stylist's request for a new draft.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Regenerate {
+    /// What to change, in a few words ("mention the autumn edit"); at most 200 characters.
+    #[serde(default)]
+    pub instruction: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RegenerateAccepted {
+    pub email_id: EmailId,
+    /// The queued event; the new wording replaces the draft once it is processed.
+    pub event_id: EventId,
+}
+
+/// Queue a new draft of an email awaiting review; the pipeline rewrites it in place.
+#[utoipa::path(
+    post,
+    path = "/api/v1/emails/{id}/regenerate",
+    tag = "emails",
+    params(("id" = String, Path, description = "The email's id")),
+    request_body = Regenerate,
+    responses(
+        (status = 202, description = "Queued", body = RegenerateAccepted),
+        (status = 409, description = "The email is no longer awaiting review", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn regenerate_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<Regenerate>,
+) -> Result<(StatusCode, Json<RegenerateAccepted>), ApiError> {
+    let email = EmailId::new(id);
+    let event_id = state
+        .service
+        .regenerate_email(&user, email.clone(), request.instruction)
+        .await
+        .map_err(email_error(&email))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RegenerateAccepted {
+            email_id: email,
+            event_id,
+        }),
+    ))
+}

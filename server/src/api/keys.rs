@@ -1,0 +1,102 @@
+//! `/api/v1/api-keys`: admins create, list and revoke the keys programs use.
+
+use super::{ApiError, ApiJson};
+use crate::auth::SignedIn;
+use crate::startup::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use domain::StylistId;
+use domain::user::{ApiKey, NewApiKey, Role, User};
+use serde::Deserialize;
+use store::AddUserError;
+use utoipa::ToSchema;
+
+fn require_admin(user: &User) -> Result<(), ApiError> {
+    match user.role {
+        Role::Admin => Ok(()),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+/// Every key, newest first, revoked ones with when (admins).
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "api keys",
+    responses((status = 200, body = Vec<ApiKey>)),
+)]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
+    require_admin(&user)?;
+    Ok(Json(state.accounts.api_keys().await?))
+}
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// What will use it ("order-system import"), 1 to 100 characters.
+    pub name: String,
+    pub role: Role,
+    /// For a stylist key: the stylist whose book it reaches (required then, refused
+    /// otherwise).
+    #[serde(default)]
+    pub stylist_id: Option<StylistId>,
+}
+
+/// Create a key (admins). The secret is in this answer only; keep it safe.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "api keys",
+    request_body = CreateKey,
+    responses((status = 201, description = "Created; `secret` is shown once", body = NewApiKey)),
+)]
+pub async fn create_key(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    ApiJson(request): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
+    require_admin(&user)?;
+    let created = state
+        .accounts
+        .create_api_key(
+            request.name,
+            request.role,
+            request.stylist_id,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            AddUserError::Invalid(errors) => ApiError::Rejected(errors),
+            AddUserError::Store(error) => ApiError::Store(error),
+        })?;
+    tracing::info!(key = %created.key.id, role = created.key.role.as_str(), by = %user.id, "API key created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Revoke a key (admins): it stops working at once. Revoking twice changes nothing.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    tag = "api keys",
+    params(("id" = String, Path, description = "The key's id")),
+    responses((status = 200, description = "The revoked key", body = ApiKey)),
+)]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKey>, ApiError> {
+    require_admin(&user)?;
+    let key = state
+        .accounts
+        .revoke_api_key(id, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound("API key"))?;
+    tracing::info!(key = %key.id, by = %user.id, "API key revoked");
+    Ok(Json(key))
+}

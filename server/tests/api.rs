@@ -1,0 +1,819 @@
+//! The REST API as integrators use it: over real HTTP on a loopback port, signed with API
+//! keys, on a real SQLite file. Covers the routes against the OpenAPI document, the
+//! security rules (401/403/404/413/415/422/429), CORS, imports and metrics.
+
+use domain::StylistId;
+use domain::user::Role;
+use engage::config::WebArgs;
+use engage::startup::{AppState, router};
+use processors::{Clock, SystemClock};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use store::Store;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    store: Store,
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    manager: String,
+    /// Stylist st-1's key.
+    maya: String,
+    /// Stylist st-2's key.
+    jonas: String,
+}
+
+async fn serve(web: impl FnOnce(WebArgs) -> WebArgs) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("engage.db")).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    for (id, name) in [("st-1", "Maya Okafor"), ("st-2", "Jonas Lindqvist")] {
+        store
+            .upsert_stylist(
+                StylistId::new(id),
+                name.into(),
+                format!("{id}@engage.example"),
+            )
+            .await
+            .unwrap();
+    }
+    let key = |name: &'static str, role, stylist: Option<&'static str>| {
+        let store = store.clone();
+        let now = clock.now();
+        async move {
+            store
+                .create_api_key(name, role, stylist.map(StylistId::new), now)
+                .await
+                .unwrap()
+                .secret
+        }
+    };
+    let admin = key("admin tool", Role::Admin, None).await;
+    let manager = key("analytics", Role::Manager, None).await;
+    let maya = key("maya's shop", Role::Stylist, Some("st-1")).await;
+    let jonas = key("jonas's shop", Role::Stylist, Some("st-2")).await;
+    let web = web(WebArgs::local(dir.path()));
+    let state = AppState::new(
+        store.clone(),
+        clock,
+        "127.0.0.1:3000".parse().unwrap(),
+        &web,
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    Api {
+        _dir: dir,
+        store,
+        base,
+        http: reqwest::Client::new(),
+        admin,
+        manager,
+        maya,
+        jonas,
+    }
+}
+
+impl Api {
+    fn request(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        if key.is_empty() {
+            request
+        } else {
+            request.bearer_auth(key)
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, String, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, content_type, body)
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .send(self.request(reqwest::Method::GET, path, key))
+            .await;
+        (status, body)
+    }
+
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let (status, _, body) = self.send(self.request(method, path, key).json(&body)).await;
+        (status, body)
+    }
+
+    async fn create(&self, key: &str, name: &str, email: &str, stylist: &str) -> Value {
+        let (status, body) = self
+            .json(
+                reqwest::Method::POST,
+                "/api/v1/clients",
+                key,
+                json!({"name": name, "email": email, "stylist_id": stylist,
+                       "profile": {"email_opt_in": true}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}
+
+/// Every operation the API serves, as (method, path template).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/clients"),
+    ("post", "/api/v1/clients"),
+    ("post", "/api/v1/clients/import"),
+    ("get", "/api/v1/clients/{id}"),
+    ("put", "/api/v1/clients/{id}"),
+    ("delete", "/api/v1/clients/{id}"),
+    ("post", "/api/v1/clients/{id}/activities"),
+    ("post", "/api/v1/clients/{id}/fixes"),
+    ("get", "/api/v1/clients/{id}/score"),
+    ("get", "/api/v1/clients/{id}/emails"),
+    ("get", "/api/v1/emails"),
+    ("post", "/api/v1/emails/approve"),
+    ("get", "/api/v1/emails/{id}"),
+    ("put", "/api/v1/emails/{id}"),
+    ("post", "/api/v1/emails/{id}/approve"),
+    ("post", "/api/v1/emails/{id}/reject"),
+    ("post", "/api/v1/emails/{id}/regenerate"),
+    ("get", "/api/v1/dashboard"),
+    ("get", "/api/v1/pipeline"),
+    ("get", "/api/v1/dead-letters"),
+    ("post", "/api/v1/dead-letters/redrive"),
+    ("get", "/api/v1/api-keys"),
+    ("post", "/api/v1/api-keys"),
+    ("delete", "/api/v1/api-keys/{id}"),
+    ("get", "/api/v1/live"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_matches_the_routes_the_server_answers() {
+    let api = serve(|web| web).await;
+    let (status, spec) = api.get("/api/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK, "the document is public");
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        spec["openapi"]
+    );
+    let documented: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "delete", "patch"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, expected);
+
+    // Every documented operation is answered by a handler (never the "no such endpoint"
+    // problem or 405), and undocumented paths under /api are not.
+    for (method, path) in &documented {
+        let concrete = path.replace("{id}", "no-such-id");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let response = api
+            .request(method.clone(), &concrete, &api.admin)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        if path == "/api/v1/live" {
+            assert_eq!(status, StatusCode::OK);
+            continue;
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_ne!(body["title"], "No such endpoint", "{method} {path}: {body}");
+        assert!(status.as_u16() < 500, "{method} {path}: {status} {body}");
+        let operation = &spec["paths"][path][method.as_str().to_lowercase()];
+        assert!(
+            operation["responses"][status.as_str()].is_object(),
+            "{method} {path} answered {status}, which the document does not list"
+        );
+    }
+    let (status, body) = api.get("/api/v1/nothing-here", &api.admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["title"], "No such endpoint");
+
+    let docs = api
+        .http
+        .get(format!("{}/api/docs", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("/api/openapi.json"));
+}
+
+#[tokio::test]
+async fn keys_authenticate_and_a_stylist_key_reaches_only_its_own_book() {
+    let api = serve(|web| web).await;
+    let jonas_client = api
+        .create(&api.jonas, "Jonas's Client", "jc@example.com", "st-2")
+        .await;
+    let id = jonas_client["id"].as_str().unwrap().to_owned();
+
+    // No key, a malformed key, a made-up key: 401 with a challenge.
+    for key in [
+        "",
+        "not-a-key",
+        &format!("ek_{}_{}", "0".repeat(16), "0".repeat(64)),
+    ] {
+        let response = api
+            .request(reqwest::Method::GET, "/api/v1/clients", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "key {key:?}");
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    // The same key in X-Api-Key works too.
+    let response = api
+        .http
+        .get(format!("{}/api/v1/clients/{id}", api.base))
+        .header("x-api-key", &api.jonas)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Maya's key: Jonas's client does not exist for her, whatever she tries.
+    let not_found = [
+        (reqwest::Method::GET, format!("/api/v1/clients/{id}"), None),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/clients/{id}/score"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/clients/{id}/emails"),
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/clients/{id}"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/clients/{id}/activities"),
+            Some(json!({"activity": {"type": "email_open"}})),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v1/clients/{id}"),
+            Some(json!({"expected_version": 1, "client": {
+                "name": "Hijacked", "email": "jc@example.com", "stylist_id": "st-1",
+                "status": "active", "email_opt_in": true, "styles": [], "sizes": {},
+                "budget": "", "style_notes": ""}})),
+        ),
+    ];
+    for (method, path, body) in not_found {
+        let mut request = api.request(method.clone(), &path, &api.maya);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let (status, _, problem) = api.send(request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {problem}");
+        assert_eq!(problem["title"], "Client not found");
+    }
+    let (_, page) = api.get("/api/v1/clients", &api.maya).await;
+    assert_eq!(page["clients"].as_array().unwrap().len(), 0);
+    let (_, stored) = api.get(&format!("/api/v1/clients/{id}"), &api.jonas).await;
+    assert_eq!(
+        stored["client"]["name"], "Jonas's Client",
+        "nothing changed"
+    );
+
+    // Roles: stylists see no dashboard, pipeline, dead letters, keys or metrics; managers
+    // do not manage keys.
+    for path in [
+        "/api/v1/dashboard",
+        "/api/v1/pipeline",
+        "/api/v1/dead-letters",
+        "/api/v1/api-keys",
+        "/metrics",
+    ] {
+        let (status, _) = api.get(path, &api.maya).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (status, _) = api.get("/api/v1/api-keys", &api.manager).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/clients",
+            &api.maya,
+            json!({"name": "Not Mine", "email": "nm@example.com", "stylist_id": "st-2"}),
+        )
+        .await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::UNPROCESSABLE_ENTITY,
+        "{status}"
+    );
+    // A key opens the API, not the pages.
+    let (status, _) = api.get("/clients", &api.manager).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Admins create and revoke keys through the API; a revoked key stops at once.
+    let (status, created) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/api-keys",
+            &api.admin,
+            json!({"name": "export job", "role": "manager"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(api.get("/api/v1/clients", secret).await.0, StatusCode::OK);
+    let (status, listed) = api.get("/api/v1/api-keys", &api.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !listed.to_string().contains(secret),
+        "secrets are never listed"
+    );
+    let (status, revoked) = api
+        .send(api.request(
+            reqwest::Method::DELETE,
+            &format!(
+                "/api/v1/api-keys/{}",
+                created["key"]["id"].as_str().unwrap()
+            ),
+            &api.admin,
+        ))
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(
+        api.get("/api/v1/clients", secret).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, problem) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/api-keys",
+            &api.admin,
+            json!({"name": "no book", "role": "stylist"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "stylist_id");
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+#[tokio::test]
+async fn bad_input_gets_413_415_422_naming_the_field_and_writes_nothing() {
+    let api = serve(|web| web).await;
+    let before = api.store.client_count().await.unwrap();
+    let oversized = format!(
+        r#"{{"name":"Big","email":"big@example.com","stylist_id":"st-1","profile":{{"style_notes":"{}"}}}}"#,
+        "x".repeat(engage::startup::MAX_BODY_BYTES)
+    );
+    let (status, content_type, _) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients", &api.maya)
+                .header("content-type", "application/json")
+                .body(oversized),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(content_type, "application/problem+json");
+
+    let (status, _, problem) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients", &api.maya)
+                .header("content-type", "text/plain")
+                .body(r#"{"name":"Ada"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("application/json")
+    );
+
+    let (status, problem) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/clients",
+            &api.maya,
+            json!({"name": "", "email": "not-an-address", "stylist_id": "st-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"name") && fields.contains(&"email"),
+        "{problem}"
+    );
+
+    let (status, problem) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/clients",
+            &api.maya,
+            json!({"name": "Ada", "email": "ada@example.com", "stylist_id": "st-1", "colour": "red"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "colour");
+
+    let (status, _, problem) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients", &api.maya)
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+
+    let (status, problem) = api.get("/api/v1/clients?limit=lots", &api.maya).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["field"], "limit", "{problem}");
+    let (status, problem) = api.get("/api/v1/clients?limit=0", &api.maya).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "limit", "{problem}");
+    assert_eq!(api.store.client_count().await.unwrap(), before);
+
+    // SQL metacharacters and markup are plain data, stored and returned as sent.
+    let name = r#"Robert'); DROP TABLE clients;-- <script>alert("x")</script>"#;
+    let created = api
+        .create(&api.maya, name, "bobby@example.com", "st-1")
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let (_, read) = api.get(&format!("/api/v1/clients/{id}"), &api.maya).await;
+    assert_eq!(read["client"]["name"], name);
+    let (_, found) = api
+        .get("/api/v1/clients?search=DROP%20TABLE", &api.maya)
+        .await;
+    assert_eq!(found["clients"][0]["name"], name, "{found}");
+    assert_eq!(api.store.client_count().await.unwrap(), before + 1);
+}
+
+#[tokio::test]
+async fn each_key_has_its_own_rate_limit_and_is_told_when_to_retry() {
+    let api = serve(|web| WebArgs {
+        api_rate_per_minute: 3,
+        ..web
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            api.get("/api/v1/clients", &api.maya).await.0,
+            StatusCode::OK
+        );
+    }
+    let response = api
+        .request(reqwest::Method::GET, "/api/v1/clients", &api.maya)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], 429);
+    assert_eq!(
+        api.get("/api/v1/clients", &api.jonas).await.0,
+        StatusCode::OK,
+        "another key is not affected"
+    );
+}
+
+#[tokio::test]
+async fn only_allowlisted_origins_may_call_the_api_from_a_browser() {
+    let api = serve(|web| WebArgs {
+        cors_origins: vec!["https://shop.example".parse().unwrap()],
+        ..web
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        api.http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/v1/clients", api.base),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://shop.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
+
+#[tokio::test]
+async fn clients_are_listed_read_updated_with_versions_and_closed() {
+    let api = serve(|web| web).await;
+    for n in 0..5 {
+        api.create(
+            &api.maya,
+            &format!("Client {n}"),
+            &format!("c{n}@example.com"),
+            "st-1",
+        )
+        .await;
+    }
+    api.create(&api.jonas, "Other Book", "other@example.com", "st-2")
+        .await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/clients?limit=2&sort=newest".to_owned();
+    loop {
+        let (status, page) = api.get(&path, &api.maya).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for client in page["clients"].as_array().unwrap() {
+            seen.push(client["name"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/clients?limit=2&sort=newest&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(!seen.contains(&"Other Book".to_owned()));
+    let (_, all) = api.get("/api/v1/clients?limit=200", &api.manager).await;
+    assert_eq!(all["clients"].as_array().unwrap().len(), 6);
+
+    let client = api
+        .create(&api.maya, "Ada Lovelace", "ada@example.com", "st-1")
+        .await;
+    let id = client["id"].as_str().unwrap();
+    let version = client["version"].as_u64().unwrap();
+    let mut edit = json!({
+        "name": "Ada King", "email": "ada@example.com", "stylist_id": "st-1",
+        "status": "active", "email_opt_in": true, "styles": ["classic"],
+        "sizes": {"top": "M"}, "budget": "", "style_notes": "Likes navy"
+    });
+    let (status, updated) = api
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/clients/{id}"),
+            &api.maya,
+            json!({"expected_version": version, "client": edit.clone()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["client"]["name"], "Ada King");
+    assert_eq!(updated["version"], version + 1);
+    edit["name"] = json!("Stale Write");
+    let (status, conflict) = api
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/clients/{id}"),
+            &api.maya,
+            json!({"expected_version": version, "client": edit}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(conflict["field"], "expected_version");
+
+    let (status, opened) = api
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/clients/{id}/activities"),
+            &api.maya,
+            json!({"activity": {"type": "email_open", "at": "2026-01-05T10:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    let (status, problem) = api
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/clients/{id}/activities"),
+            &api.maya,
+            json!({"activity": {"type": "purchase", "purchased_on": "2026-01-05", "amount": "lots"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "amount", "{problem}");
+
+    let (status, closed) = api
+        .send(api.request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/clients/{id}"),
+            &api.maya,
+        ))
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(closed["client"]["status"], "closed");
+    let (_, read) = api.get(&format!("/api/v1/clients/{id}"), &api.maya).await;
+    assert_eq!(read["client"]["status"], "closed", "kept on record, closed");
+    assert_eq!(read["client"]["name"], "Ada King");
+}
+
+#[tokio::test]
+async fn a_csv_import_adds_the_good_rows_and_reports_each_bad_one_with_its_fields() {
+    let api = serve(|web| web).await;
+    let csv = "name,email,stylist_id,email_opt_in,styles,style_notes\n\
+        Ada Lovelace,ada@example.com,st-1,true,classic;bohemian,\"Likes navy, hates \"\"beige\"\"\"\n\
+        Grace Hopper,not-an-address,st-1,yes,,\n\
+        Short Row,short@example.com\n\
+        Mary Shelley,mary@example.com,st-1,maybe,,\n\
+        Ada Again,ada.again@example.com,st-1,no,,\n\
+        \"Multi\nLine\",ml@example.com,st-1,no,,\n\
+        Not Mine,nm@example.com,st-2,no,,\n";
+    let (status, _, report) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rows"], 7, "{report}");
+    assert_eq!(report["created"], 3, "{report}");
+    assert_eq!(report["failed"], 4, "{report}");
+    let failures: Vec<(u64, String)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["errors"][0]["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            (3, "email".to_owned()),
+            (4, "row".to_owned()),
+            (5, "email_opt_in".to_owned()),
+            (9, "stylist_id".to_owned()),
+        ]
+    );
+    let (_, page) = api
+        .get("/api/v1/clients?search=ada%40example", &api.maya)
+        .await;
+    let ada = &page["clients"][0];
+    let (_, detail) = api
+        .get(
+            &format!("/api/v1/clients/{}", ada["id"].as_str().unwrap()),
+            &api.maya,
+        )
+        .await;
+    assert_eq!(
+        detail["client"]["profile"]["style"]["notes"], "Likes navy, hates \"beige\"",
+        "{detail}"
+    );
+
+    // JSON lines: each line a ClientInput; an unknown field is named.
+    let lines = concat!(
+        r#"{"name":"Lin One","email":"lin1@example.com","stylist_id":"st-1"}"#,
+        "\n",
+        r#"{"name":"Lin Two","email":"lin2@example.com","stylist_id":"st-1","shoe":"38"}"#,
+        "\n\n",
+        r#"{"name":"Lin Three","email":"lin3@example.com","stylist_id":"st-1"}"#,
+    );
+    let (status, _, report) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
+                .header("content-type", "application/x-ndjson")
+                .body(lines),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["rows"].as_u64(), report["created"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(report["errors"][0]["line"], 2);
+    assert_eq!(report["errors"][0]["errors"][0]["field"], "shoe");
+
+    // A header that names an unknown column refuses the file before anything is written.
+    let before = api.store.client_count().await.unwrap();
+    let (status, _, problem) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
+                .header("content-type", "text/csv")
+                .body("name,e-mail,stylist_id\nX,x@example.com,st-1\n"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "header");
+    assert_eq!(api.store.client_count().await.unwrap(), before);
+    let (status, _, _) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
+                .header("content-type", "application/pdf")
+                .body("%PDF"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_with_pipeline_and_llm_figures() {
+    let api = serve(|web| web).await;
+    let client = api
+        .create(&api.maya, "Ada Lovelace", "ada@example.com", "st-1")
+        .await;
+    let id = client["id"].as_str().unwrap();
+    for _ in 0..3 {
+        api.get(&format!("/api/v1/clients/{id}"), &api.maya).await;
+    }
+    api.get("/api/v1/clients/unknown", &api.maya).await;
+    let response = api
+        .request(reqwest::Method::GET, "/metrics", &api.manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            "engage_http_requests_total{method=\"GET\",route=\"/api/v1/clients/{id}\",status=\"200\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("route=\"/api/v1/clients/{id}\",status=\"404\"} 1"));
+    assert!(text.contains(
+        "engage_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/clients\"} 1"
+    ));
+    for gauge in [
+        "engage_queue_visible ",
+        "engage_dead_letters 0",
+        "engage_feed_lag 1",
+        "engage_pipeline_up 1",
+        "engage_llm_calls_total 0",
+        "engage_llm_cost_usd_total 0",
+    ] {
+        assert!(text.contains(gauge), "{gauge} missing:\n{text}");
+    }
+    let (status, pipeline) = api.get("/api/v1/pipeline", &api.manager).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pipeline["feed_lag"], 1, "{pipeline}");
+    assert_eq!(pipeline["llm_breaker"], Value::Null);
+}
