@@ -73,14 +73,17 @@ fi
 export ENGAGE_CHROMIUM=/usr/bin/chromium
 
 # A Python venv for the AWS-mode tests: moto_server speaks DynamoDB, Streams, SNS and SQS;
-# cfn-lint with the SAM translator checks deploy/template.yaml offline.
+# cfn-lint with the SAM translator checks deploy/template.yaml offline; schemathesis and
+# openapi-spec-validator check the REST API against its OpenAPI document.
 ENGAGE_VENV="$ENGAGE_CACHE/venv"
 if [ ! -x "$ENGAGE_VENV/bin/moto_server" ] || [ ! -x "$ENGAGE_VENV/bin/cfn-lint" ] \
-  || ! "$ENGAGE_VENV/bin/python" -c "import samtranslator" 2>/dev/null; then
-  step "installing moto[server], cfn-lint and aws-sam-translator in the venv $ENGAGE_VENV"
+  || ! "$ENGAGE_VENV/bin/python" -c "import samtranslator" 2>/dev/null \
+  || [ ! -x "$ENGAGE_VENV/bin/schemathesis" ] || [ ! -x "$ENGAGE_VENV/bin/openapi-spec-validator" ]; then
+  step "installing moto[server], cfn-lint, aws-sam-translator, schemathesis and openapi-spec-validator in the venv $ENGAGE_VENV"
   [ -x "$ENGAGE_VENV/bin/python" ] || python3 -m venv "$ENGAGE_VENV" 2>/dev/null \
     || { apt_install python3-venv; python3 -m venv "$ENGAGE_VENV"; }
-  "$ENGAGE_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]" cfn-lint aws-sam-translator
+  "$ENGAGE_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]" cfn-lint aws-sam-translator \
+    "schemathesis==4.32.5" openapi-spec-validator
 fi
 export ENGAGE_VENV
 

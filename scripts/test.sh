@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, then runs every check: formatting, clippy (server
-# and browser builds), all Rust tests, the release build, and the browser tests against
+# and browser builds), all Rust tests, the release build, the REST API against its
+# OpenAPI document (schemathesis), and the browser tests against
 # the freshly built release server on a temporary database and on the AWS backend (moto).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -25,6 +26,9 @@ step "cargo test"
 cargo test --workspace --locked
 
 build_release
+
+step "REST API: OpenAPI 3.1 validation and schemathesis (scripts/api-check.sh)"
+ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" scripts/api-check.sh
 
 step "browser tests (end2end/)"
 ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs

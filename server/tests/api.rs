@@ -193,6 +193,16 @@ async fn the_openapi_document_is_3_1_and_matches_the_routes_the_server_answers()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     assert_eq!(documented, expected);
+    // Every reference resolves.
+    let text = spec.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let target = reference.split('"').next().unwrap();
+        let name = target.trim_start_matches("#/components/schemas/");
+        assert!(
+            spec["components"]["schemas"][name].is_object(),
+            "{target} is referred to but not defined"
+        );
+    }
 
     // Every documented operation is answered by a handler (never the "no such endpoint"
     // problem or 405), and undocumented paths under /api are not.

@@ -25,7 +25,14 @@ use utoipa_axum::routes;
             are the `domain` crate's types.",
         license(name = "Proprietary"),
     ),
-    components(schemas(Problem)),
+    // Schemas the query parameters refer to (parameters do not register their own).
+    components(schemas(
+        Problem,
+        domain::views::ClientSort,
+        domain::score::Band,
+        domain::ClientStatus,
+        domain::EmailStatus
+    )),
     modifiers(&Security),
     security(("api_key" = []), ("session" = [])),
     tags(
@@ -130,6 +137,18 @@ fn add_common_responses(openapi: &mut utoipa::openapi::OpenApi) {
                 .any(|p| {
                     matches!(p, RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
                 });
+            // OpenAPI requires a description on every response.
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    response.description = axum::http::StatusCode::from_bytes(status.as_bytes())
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Answer")
+                        .to_owned();
+                }
+            }
             let mut add = |status: &str, description: &str| {
                 operation
                     .responses
@@ -173,19 +192,80 @@ pub async fn openapi_json(
 
 /// The document as served, built once.
 pub fn openapi_text(openapi: &utoipa::openapi::OpenApi) -> String {
-    openapi
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes")
+    let mut document = serde_json::to_value(openapi).expect("the OpenAPI document serializes");
+    inline_tagged_variants(&mut document);
+    serde_json::to_string_pretty(&document).expect("JSON serializes")
+}
+
+/// A `#[serde(tag = "type")]` enum whose variants wrap structs is generated as
+/// `allOf: [{$ref: Variant}, {type tag}]`; with the variant's own
+/// `additionalProperties: false` no object can satisfy both. Each such branch becomes one
+/// object: the variant's properties and the tag, nothing else.
+fn inline_tagged_variants(document: &mut serde_json::Value) {
+    let Some(schemas) = document
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+        .cloned()
+    else {
+        return;
+    };
+    let Some(targets) = document
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    for schema in targets.values_mut() {
+        let Some(branches) = schema.get_mut("oneOf").and_then(|b| b.as_array_mut()) else {
+            continue;
+        };
+        for branch in branches {
+            let Some([variant, tag]) = branch
+                .get("allOf")
+                .and_then(|a| a.as_array())
+                .and_then(|a| <&[serde_json::Value; 2]>::try_from(a.as_slice()).ok())
+            else {
+                continue;
+            };
+            let Some(name) = variant["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            else {
+                continue;
+            };
+            let Some(target) = schemas.get(name) else {
+                continue;
+            };
+            let mut merged = target.clone();
+            let fields = merged
+                .as_object_mut()
+                .expect("a struct's schema is an object");
+            let properties = fields
+                .entry("properties")
+                .or_insert_with(|| serde_json::json!({}));
+            if let (Some(properties), Some(tags)) =
+                (properties.as_object_mut(), tag["properties"].as_object())
+            {
+                properties.extend(tags.clone());
+            }
+            let required = fields
+                .entry("required")
+                .or_insert_with(|| serde_json::json!([]));
+            if let (Some(required), Some(tags)) =
+                (required.as_array_mut(), tag["required"].as_array())
+            {
+                required.extend(tags.iter().cloned());
+            }
+            if let Some(description) = branch.get("description").cloned() {
+                fields.insert("description".to_owned(), description);
+            }
+            *branch = merged;
+        }
+    }
 }
 
 /// `GET /api/docs`: every operation with its parameters and schemas, and a form to try
 /// it with an API key (kept in this page only, never stored).
 pub async fn docs_page() -> Html<&'static str> {
     Html(include_str!("docs.html"))
-}
-
-/// For tests and tools: the document as JSON.
-pub fn openapi_value() -> serde_json::Value {
-    let (_, openapi) = api_routes();
-    serde_json::to_value(&openapi).expect("the OpenAPI document serializes")
 }

@@ -168,6 +168,7 @@ pub struct ApproveMany {
     request_body = ApproveMany,
     responses(
         (status = 200, body = ApproveReport),
+        (status = 404, description = "One of the emails does not exist (or is not in your book); none was approved", body = super::Problem, content_type = "application/problem+json"),
         (status = 409, description = "One of the emails is no longer awaiting review; none was approved", body = super::Problem, content_type = "application/problem+json"),
     ),
 )]
