@@ -35,12 +35,27 @@ pub fn change_of(record: EventRecord) -> StreamChange {
 
 pub async fn stream_response(handler: &StreamHandler, event: StreamEvent) -> DynamoDbEventResponse {
     let changes: Vec<_> = event.records.into_iter().map(change_of).collect();
+    let received = changes.len();
     let mut response = DynamoDbEventResponse::default();
     if let Some(sequence) = handler.handle(&changes).await {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(sequence);
         response.batch_item_failures.push(failure);
     }
+    println!(
+        "{}",
+        emf_line(
+            "stream",
+            &[
+                ("Changes", "Count", received as f64),
+                (
+                    "ChangesRetried",
+                    "Count",
+                    response.batch_item_failures.len() as f64
+                ),
+            ],
+        )
+    );
     response
 }
 
@@ -53,9 +68,45 @@ pub async fn queue_response(handler: &QueueHandler, event: SqsEvent) -> SqsBatch
             body: record.body.unwrap_or_default(),
         })
         .collect();
+    let received = messages.len();
+    let failures = handler.handle(&messages).await;
+    println!(
+        "{}",
+        emf_line(
+            "email",
+            &[
+                ("Events", "Count", received as f64),
+                ("EventsFailed", "Count", failures.len() as f64),
+            ],
+        )
+    );
     let mut response = SqsBatchResponse::default();
-    response.set_failures(handler.handle(&messages).await);
+    response.set_failures(failures);
     response
+}
+
+/// Metrics as a CloudWatch embedded-metric-format record (namespace `Engage`, dimension
+/// `Function`): one log line that CloudWatch turns into metrics, no API calls needed.
+pub fn emf_line(function: &str, metrics: &[(&str, &str, f64)]) -> String {
+    let definitions: Vec<_> = metrics
+        .iter()
+        .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut record = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "Engage",
+                "Dimensions": [["Function"]],
+                "Metrics": definitions,
+            }],
+        },
+        "Function": function,
+    });
+    for (name, _, value) in metrics {
+        record[*name] = serde_json::json!(value);
+    }
+    record.to_string()
 }
 
 /// A required setting of a Lambda function, from its environment.
@@ -101,4 +152,25 @@ pub async fn writer_from_env(
     }
     let writer = OpenRouterWriter::new(settings).map_err(|e| e.to_string())?;
     Ok(FallbackWriter::new(Some(writer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emf_line;
+
+    #[test]
+    fn an_emf_line_declares_each_metric_and_carries_its_value() {
+        let line: serde_json::Value = serde_json::from_str(&emf_line(
+            "email",
+            &[("Events", "Count", 10.0), ("EventsFailed", "Count", 2.0)],
+        ))
+        .unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Engage");
+        assert_eq!(directive["Dimensions"][0][0], "Function");
+        assert_eq!(directive["Metrics"][1]["Name"], "EventsFailed");
+        assert_eq!(line["Function"], "email");
+        assert_eq!(line["Events"], 10.0);
+        assert_eq!(line["EventsFailed"], 2.0);
+    }
 }

@@ -42,8 +42,13 @@ pub fn resources_from_env() -> Result<Resources, String> {
 /// the template names, the OpenRouter key (for the writer's health) from Secrets Manager.
 pub async fn app_from_env() -> anyhow::Result<WebFunction> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let settings =
+    let mut settings =
         Settings::try_parse_from(["engage-web-lambda"]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Nothing scrapes a Lambda function: its metrics go out as CloudWatch EMF log lines
+    // unless the template says otherwise.
+    if std::env::var_os("ENGAGE_EMF_METRICS").is_none() {
+        settings.serve.web.emf_metrics = true;
+    }
     let resources = resources_from_env().map_err(|e| anyhow::anyhow!(e))?;
     let writer = engage_aws::lambda::writer_from_env(&config)
         .await
