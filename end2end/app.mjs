@@ -6,6 +6,7 @@ import { chromium } from "playwright-core";
 export const MAYA = "maya.okafor@engage.example";
 export const JONAS = "jonas.lindqvist@engage.example";
 export const MANAGER = "manager@engage.example";
+export const ADMIN = "admin@engage.example";
 
 export const launch = () =>
   chromium.launch({

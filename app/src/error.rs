@@ -14,7 +14,7 @@ pub enum AppError {
     Invalid(ValidationErrors),
     /// No such thing, or not one this user may see.
     NotFound,
-    /// The page or action is for managers and admins.
+    /// The page or action is not for this role (dashboards: managers and admins; API keys: admins).
     Forbidden,
     /// Someone else saved the client first: their values and version.
     Conflict {
@@ -45,7 +45,7 @@ impl fmt::Display for AppError {
                 write!(f, "Nothing was saved. Please check: {}.", fields.join(", "))
             }
             Self::NotFound => f.write_str("This no longer exists, or is not in your book."),
-            Self::Forbidden => f.write_str("This is for managers and admins."),
+            Self::Forbidden => f.write_str("Your role does not allow this."),
             Self::Conflict { .. } => f.write_str(
                 "Someone else changed this client while you were editing. Their version is shown below; make your change again and save.",
             ),

@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
+use routes::api_keys::ApiKeysPage;
 use routes::client_detail::ClientDetailPage;
 use routes::client_form::{EditClientPage, NewClientPage};
 use routes::clients::ClientsPage;
@@ -86,6 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/emails/:id") view=EmailDetailPage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/dlq") view=DeadLettersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -102,11 +104,13 @@ fn Account() -> impl IntoView {
             {move || Suspend::new(async move {
                 me.await.ok().flatten().map(|(email, role)| {
                     let manager = role != "stylist";
+                    let admin = role == "admin";
                     view! {
                         <nav aria-label="Main">
                             <A href="/" exact=true>"Clients"</A>
                             <A href="/emails">"Emails"</A>
                             {manager.then(|| view! { <A href="/dashboard">"Dashboard"</A> })}
+                            {admin.then(|| view! { <A href="/api-keys">"API keys"</A> })}
                         </nav>
                         <div class="account">
                             <span class="who" id="signed-in-as">{email}" · "{role}</span>

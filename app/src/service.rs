@@ -6,8 +6,9 @@
 //! that does not exist.
 
 use crate::error::AppError;
+use domain::StylistId;
 use domain::ValidationErrors;
-use domain::user::User;
+use domain::user::{ApiKey, NewApiKey, Role, User};
 use domain::views::{
     ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, Stylist,
 };
@@ -129,6 +130,18 @@ pub trait EngageService: Send + Sync + 'static {
     ) -> Result<Vec<domain::dashboard::DeadLetterView>, ServiceError>;
     /// Puts dead letters (all, or one) back on the queue; returns how many.
     async fn redrive(&self, viewer: &User, id: Option<i64>) -> Result<u64, ServiceError>;
+    /// The REST API's keys, newest first (admins only).
+    async fn api_keys(&self, viewer: &User) -> Result<Vec<ApiKey>, ServiceError>;
+    /// Creates an API key (admins only); the answer holds the secret, shown once.
+    async fn create_api_key(
+        &self,
+        viewer: &User,
+        name: String,
+        role: Role,
+        stylist: Option<StylistId>,
+    ) -> Result<NewApiKey, ServiceError>;
+    /// Revokes an API key (admins only).
+    async fn revoke_api_key(&self, viewer: &User, id: String) -> Result<ApiKey, ServiceError>;
     /// Queues a new draft of an email awaiting review; returns the queued event's id.
     async fn regenerate_email(
         &self,

@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { JONAS, MANAGER, MAYA, app, demoPassword, hydrated, launch } from "../app.mjs";
+import { ADMIN, JONAS, MANAGER, MAYA, app, demoPassword, hydrated, launch } from "../app.mjs";
 
 const baseUrl = process.env.BASE_URL;
 const artifacts = process.env.ARTIFACTS;
@@ -297,6 +297,30 @@ test("the browser bundle is served with the right content types, compressed and 
   assert.match(css.headers.get("content-type"), /^text\/css/);
   const again = await fetch(`${baseUrl}/pkg/engage.js`, { headers: { "if-none-match": js.headers.get("etag") } });
   assert.equal(again.status, 304);
+});
+
+test("an admin creates an API key for a stylist's book, the key works on the API, and revoking it stops it", async () => {
+  const page = await signedIn(ADMIN);
+  await open(page, "/api-keys");
+  await page.fill("input[name='name']", `shop import ${unique}`);
+  await page.selectOption("select[name='role']", "stylist");
+  await page.selectOption("select[name='stylist_id']", { label: "Maya Okafor" });
+  await page.click("text=Create key");
+  const secret = (await page.locator("#new-key-secret").textContent()).trim();
+  assert.match(secret, /^ek_[0-9a-f]{16}_[0-9a-f]{64}$/);
+  await page.screenshot({ path: join(artifacts, "api-keys.png"), fullPage: true });
+  const call = async (path) => fetch(`${baseUrl}${path}`, { headers: { Authorization: `Bearer ${secret}` } });
+  const clients = await (await call("/api/v1/clients?limit=200")).json();
+  assert.ok(clients.clients.length > 0, "the key reaches Maya's book");
+  assert.ok(clients.clients.every((c) => c.stylist_name === "Maya Okafor"), "and only Maya's book");
+  const row = page.locator("#api-keys tr", { hasText: `shop import ${unique}` });
+  await row.locator("text=Revoke").click();
+  await row.locator("text=revoked").waitFor();
+  assert.equal((await call("/api/v1/clients")).status, 401, "a revoked key opens nothing");
+  await open(page, "/api-keys");
+  await page.locator("#api-keys tr", { hasText: `shop import ${unique}` }).locator("text=revoked").waitFor();
+  assert.equal((await page.content()).includes(secret), false, "the secret is shown once, never again");
+  await page.context().close();
 });
 
 test("no hydration warnings or script errors in the browser console", () => {

@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
 use domain::dashboard::{Dashboard, DeadLetterView};
 use domain::score::engagement_score;
-use domain::user::User;
+use domain::user::{ApiKey, NewApiKey, Role, User};
 use domain::views::{
     ApproveReport, ClientDetail, ClientPage, ClientQuery, ClientSort, ClientSummary, EmailDetail,
     EmailSummary, FactorLine, ScorePoint, ScoreView, Stylist,
@@ -483,6 +483,25 @@ impl EngageService for AwsService {
                 }
             })
             .collect())
+    }
+
+    async fn api_keys(&self, viewer: &User) -> Result<Vec<ApiKey>, ServiceError> {
+        crate::service::keys::list(&self.store, viewer).await
+    }
+
+    async fn create_api_key(
+        &self,
+        viewer: &User,
+        name: String,
+        role: Role,
+        stylist: Option<domain::StylistId>,
+    ) -> Result<NewApiKey, ServiceError> {
+        crate::service::keys::create(&self.store, viewer, name, role, stylist, self.clock.now())
+            .await
+    }
+
+    async fn revoke_api_key(&self, viewer: &User, id: String) -> Result<ApiKey, ServiceError> {
+        crate::service::keys::revoke(&self.store, viewer, id, self.clock.now()).await
     }
 
     async fn redrive(&self, viewer: &User, id: Option<i64>) -> Result<u64, ServiceError> {

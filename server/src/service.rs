@@ -5,7 +5,7 @@ use crate::delivery::{Delivery, UnsubscribeLinks};
 use app::service::{EngageService, ServiceError};
 use domain::dashboard::{Dashboard, DateRange, DeadLetterView, PipelineHealth};
 use domain::score::engagement_score;
-use domain::user::{Role, User};
+use domain::user::{ApiKey, NewApiKey, Role, User};
 use domain::views::{
     ApproveReport, ClientDetail, ClientPage, ClientQuery, EmailDetail, EmailSummary, FactorLine,
     Outlook, ScoreView, Stylist,
@@ -54,6 +54,67 @@ pub(crate) fn require_manager(viewer: &User) -> Result<(), ServiceError> {
     match viewer.role {
         Role::Manager | Role::Admin => Ok(()),
         Role::Stylist => Err(ServiceError::Forbidden),
+    }
+}
+
+fn require_admin(viewer: &User) -> Result<(), ServiceError> {
+    match viewer.role {
+        Role::Admin => Ok(()),
+        Role::Manager | Role::Stylist => Err(ServiceError::Forbidden),
+    }
+}
+
+/// The API-key calls of [`EngageService`], the same over any [`store::Accounts`].
+pub(crate) mod keys {
+    use super::{ServiceError, require_admin};
+    use domain::StylistId;
+    use domain::user::{ApiKey, NewApiKey, Role, User};
+    use store::{Accounts, AddUserError};
+
+    fn unavailable(error: store::StoreError) -> ServiceError {
+        tracing::error!(%error, "API key store operation failed");
+        ServiceError::Unavailable
+    }
+
+    pub async fn list(accounts: &dyn Accounts, viewer: &User) -> Result<Vec<ApiKey>, ServiceError> {
+        require_admin(viewer)?;
+        accounts.api_keys().await.map_err(unavailable)
+    }
+
+    pub async fn create(
+        accounts: &dyn Accounts,
+        viewer: &User,
+        name: String,
+        role: Role,
+        stylist: Option<StylistId>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<NewApiKey, ServiceError> {
+        require_admin(viewer)?;
+        let created = accounts
+            .create_api_key(name, role, stylist, now)
+            .await
+            .map_err(|e| match e {
+                AddUserError::Invalid(errors) => ServiceError::Invalid(errors),
+                AddUserError::Store(error) => unavailable(error),
+            })?;
+        tracing::info!(key = %created.key.id, role = role.as_str(), by = %viewer.id, "API key created");
+        Ok(created)
+    }
+
+    pub async fn revoke(
+        accounts: &dyn Accounts,
+        viewer: &User,
+        id: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ApiKey, ServiceError> {
+        require_admin(viewer)?;
+        let key = accounts
+            .revoke_api_key(id, now)
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)?;
+        tracing::info!(key = %key.id, by = %viewer.id, "API key revoked");
+        Ok(key)
     }
 }
 
@@ -442,6 +503,24 @@ impl EngageService for StoreService {
                 failed_at: d.failed_at,
             })
             .collect())
+    }
+
+    async fn api_keys(&self, viewer: &User) -> Result<Vec<ApiKey>, ServiceError> {
+        keys::list(&self.store, viewer).await
+    }
+
+    async fn create_api_key(
+        &self,
+        viewer: &User,
+        name: String,
+        role: Role,
+        stylist: Option<StylistId>,
+    ) -> Result<NewApiKey, ServiceError> {
+        keys::create(&self.store, viewer, name, role, stylist, self.clock.now()).await
+    }
+
+    async fn revoke_api_key(&self, viewer: &User, id: String) -> Result<ApiKey, ServiceError> {
+        keys::revoke(&self.store, viewer, id, self.clock.now()).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id))]

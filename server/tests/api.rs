@@ -827,3 +827,157 @@ async fn metrics_count_requests_by_route_with_pipeline_and_llm_figures() {
     assert_eq!(pipeline["feed_lag"], 1, "{pipeline}");
     assert_eq!(pipeline["llm_breaker"], Value::Null);
 }
+
+impl Api {
+    /// Runs the pipeline until it has nothing left to do (scores and drafts).
+    async fn drain_pipeline(&self) {
+        use processors::email::EmailProcessorConfig;
+        use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let stream = StreamProcessor::new(self.store.clone(), Arc::clone(&clock));
+        let email = EmailProcessor::new(
+            self.store.clone(),
+            clock,
+            Arc::new(TemplateWriter),
+            EmailProcessorConfig::default(),
+        );
+        loop {
+            let published = stream.process_batch().await.unwrap();
+            let handled = email.process_batch().await.unwrap();
+            if published == 0 && handled == 0 {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn drafts_are_listed_read_edited_approved_and_rejected_through_the_api() {
+    let api = serve(|web| web).await;
+    for (name, email) in [
+        ("Ada Lovelace", "ada@example.com"),
+        ("Grace Hopper", "grace@example.com"),
+        ("Mary Shelley", "mary@example.com"),
+    ] {
+        api.create(&api.maya, name, email, "st-1").await;
+    }
+    api.create(&api.jonas, "Other Book", "other@example.com", "st-2")
+        .await;
+    api.drain_pipeline().await;
+
+    let (status, drafts) = api.get("/api/v1/emails?status=drafted", &api.maya).await;
+    assert_eq!(status, StatusCode::OK, "{drafts}");
+    let drafts = drafts.as_array().unwrap().clone();
+    assert_eq!(drafts.len(), 3, "welcome drafts of Maya's clients only");
+    let id = |n: usize| drafts[n]["id"].as_str().unwrap().to_owned();
+    let (status, problem) = api
+        .get(&format!("/api/v1/emails/{}", id(0)), &api.jonas)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+
+    let (status, edited) = api
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/emails/{}", id(0)),
+            &api.maya,
+            json!({"subject": "New pieces picked for you", "body": "Hi Ada, I picked a few lovely pieces for autumn. Warmly, Maya"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert!(edited["edited"].as_bool().unwrap());
+    let (status, report) = api
+        .send(api.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/emails/{}/approve", id(0)),
+            &api.maya,
+        ))
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["sent"], 1);
+    let (status, again) = api
+        .send(api.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/emails/{}/approve", id(0)),
+            &api.maya,
+        ))
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+
+    let (status, problem) = api
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/emails/{}/reject", id(1)),
+            &api.maya,
+            json!({"reason": ""}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (status, rejected) = api
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/emails/{}/reject", id(1)),
+            &api.maya,
+            json!({"reason": "Too generic"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rejected}");
+    assert_eq!(rejected["summary"]["status"], "rejected");
+    assert_eq!(rejected["reject_reason"], "Too generic");
+
+    let (status, report) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/emails/approve",
+            &api.maya,
+            json!({"ids": [id(2)]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["sent"], 1);
+    let (_, sent) = api.get("/api/v1/emails?status=sent", &api.manager).await;
+    assert_eq!(sent.as_array().unwrap().len(), 2);
+}
+
+/// The README's example: a program using the `domain` crate's own types for the request
+/// and the answer.
+#[tokio::test]
+async fn a_rust_program_talks_to_the_api_with_the_domain_types() {
+    use domain::views::ClientPage;
+    use domain::{ClientInput, ProfileInput};
+    let api = serve(|web| web).await;
+    let http = reqwest::Client::new();
+    let key = api.maya.clone();
+    let input = ClientInput {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        stylist_id: "st-1".into(),
+        status: None,
+        profile: ProfileInput {
+            email_opt_in: true,
+            ..ProfileInput::default()
+        },
+    };
+    let created = http
+        .post(format!("{}/api/v1/clients", api.base))
+        .bearer_auth(&key)
+        .json(&input)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let record: engage::api::ClientRecord = created.json().await.unwrap();
+    assert_eq!(record.client.name.as_str(), "Ada Lovelace");
+    let page: ClientPage = http
+        .get(format!("{}/api/v1/clients?search=ada", api.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.clients[0].name, "Ada Lovelace");
+    assert_eq!(page.clients[0].id, record.id);
+}

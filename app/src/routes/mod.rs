@@ -1,5 +1,6 @@
 //! One module per page, and the small pieces they share.
 
+pub mod api_keys;
 pub mod client_detail;
 pub mod client_form;
 pub mod clients;
@@ -106,7 +107,7 @@ pub fn LoadError(error: AppError) -> impl IntoView {
     }
     let title = match error {
         AppError::NotFound => "Not found",
-        AppError::Forbidden => "For managers",
+        AppError::Forbidden => "Not for your role",
         AppError::SignedOut => "Signed out",
         _ => "Something went wrong",
     };

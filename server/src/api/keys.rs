@@ -7,17 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::StylistId;
-use domain::user::{ApiKey, NewApiKey, Role, User};
+use domain::user::{ApiKey, NewApiKey, Role};
 use serde::Deserialize;
-use store::AddUserError;
 use utoipa::ToSchema;
-
-fn require_admin(user: &User) -> Result<(), ApiError> {
-    match user.role {
-        Role::Admin => Ok(()),
-        _ => Err(ApiError::Forbidden),
-    }
-}
 
 /// Every key, newest first, revoked ones with when (admins).
 #[utoipa::path(
@@ -30,8 +22,12 @@ pub async fn list_keys(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
 ) -> Result<Json<Vec<ApiKey>>, ApiError> {
-    require_admin(&user)?;
-    Ok(Json(state.accounts.api_keys().await?))
+    state
+        .service
+        .api_keys(&user)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))
 }
 
 /// A key to create.
@@ -60,21 +56,11 @@ pub async fn create_key(
     SignedIn(user): SignedIn,
     ApiJson(request): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
-    require_admin(&user)?;
     let created = state
-        .accounts
-        .create_api_key(
-            request.name,
-            request.role,
-            request.stylist_id,
-            state.clock.now(),
-        )
+        .service
+        .create_api_key(&user, request.name, request.role, request.stylist_id)
         .await
-        .map_err(|e| match e {
-            AddUserError::Invalid(errors) => ApiError::Rejected(errors),
-            AddUserError::Store(error) => ApiError::Store(error),
-        })?;
-    tracing::info!(key = %created.key.id, role = created.key.role.as_str(), by = %user.id, "API key created");
+        .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -91,12 +77,10 @@ pub async fn revoke_key(
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    require_admin(&user)?;
-    let key = state
-        .accounts
-        .revoke_api_key(id, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound("API key"))?;
-    tracing::info!(key = %key.id, by = %user.id, "API key revoked");
-    Ok(Json(key))
+    state
+        .service
+        .revoke_api_key(&user, id)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::from_service(e, || ApiError::NotFound("API key")))
 }

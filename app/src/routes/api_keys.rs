@@ -1,0 +1,137 @@
+//! `/api-keys`: the keys programs use to call the REST API (admins). Create one for a role
+//! (a stylist key reaches one book), copy its secret once, revoke it when it is no longer
+//! needed.
+
+use crate::error::AppError;
+use crate::routes::client_form::list_stylists;
+use crate::routes::{FormStatus, LoadError, format_instant};
+use domain::user::{ApiKey, NewApiKey};
+use leptos::prelude::*;
+
+#[server]
+pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    Ok(service.api_keys(&user).await?)
+}
+
+/// Creates a key; the answer carries the secret, which is shown this once.
+#[server]
+pub async fn create_api_key(
+    name: String,
+    role: String,
+    #[server(default)] stylist_id: String,
+) -> Result<NewApiKey, AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    let role = domain::user::Role::parse(&role)
+        .map_err(|e| AppError::Invalid(domain::ValidationErrors(vec![e])))?;
+    let stylist = Some(stylist_id.trim())
+        .filter(|s| !s.is_empty())
+        .map(domain::StylistId::new);
+    Ok(service.create_api_key(&user, name, role, stylist).await?)
+}
+
+#[server]
+pub async fn revoke_api_key(id: String) -> Result<ApiKey, AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    Ok(service.revoke_api_key(&user, id).await?)
+}
+
+#[component]
+pub fn ApiKeysPage() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    let stylists = Resource::new(|| (), |_| list_stylists());
+    let message = Signal::derive(move || match (create.value().get(), revoke.value().get()) {
+        (Some(Err(error)), _) | (_, Some(Err(error))) => Some(error.to_string()),
+        (_, Some(Ok(key))) => Some(format!(
+            "Revoked \"{}\"; it no longer opens the API.",
+            key.name
+        )),
+        _ => None,
+    });
+    let secret = move || {
+        create.value().get().and_then(Result::ok).map(|created| {
+            view! {
+                <div class="notice" id="new-key">
+                    <p>"Key \u{201c}"{created.key.name}"\u{201d} created. Copy its secret now; it is not shown again:"</p>
+                    <code id="new-key-secret">{created.secret}</code>
+                    <p class="hint">"Send it as "<code>"Authorization: Bearer …"</code>" with every request."</p>
+                </div>
+            }
+        })
+    };
+    view! {
+        <section class="panel">
+            <h1>"API keys"</h1>
+            <p class="hint">
+                "Programs such as the order system call the "<a href="/api/docs">"REST API"</a>
+                " with a key. A key acts with its role; a stylist key reaches only that stylist\u{2019}s clients. Only a hash of each secret is kept."
+            </p>
+            <FormStatus message/>
+            {secret}
+            <ActionForm action=create attr:class="inline-form">
+                <label>"Name" <input type="text" name="name" required maxlength="100" placeholder="order-system import"/></label>
+                <label>"Role"
+                    <select name="role">
+                        <option value="manager">"Manager (every book, read and write)"</option>
+                        <option value="stylist">"Stylist (one book)"</option>
+                        <option value="admin">"Admin (also manages keys)"</option>
+                    </select>
+                </label>
+                <label>"Stylist (for a stylist key)"
+                    <select name="stylist_id">
+                        <option value="">"\u{2014}"</option>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                stylists.await.unwrap_or_default().into_iter().map(|s| view! {
+                                    <option value=s.id.as_str().to_owned()>{s.name}</option>
+                                }).collect_view()
+                            })}
+                        </Suspense>
+                    </select>
+                </label>
+                <button type="submit">"Create key"</button>
+            </ActionForm>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No API keys yet."</p> }.into_any(),
+                        Ok(rows) => view! {
+                            <table id="api-keys">
+                                <thead><tr><th scope="col">"Id"</th><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Stylist"</th><th scope="col">"Created"</th><th scope="col">"State"</th><th scope="col"></th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|key| {
+                                        let revoked = key.revoked_at.map(format_instant);
+                                        view! {
+                                            <tr>
+                                                <td><code>{key.id.clone()}</code></td>
+                                                <td>{key.name}</td>
+                                                <td>{key.role.as_str()}</td>
+                                                <td>{key.stylist_id.map(|s| s.as_str().to_owned()).unwrap_or_else(|| "\u{2014}".to_owned())}</td>
+                                                <td>{format_instant(key.created_at)}</td>
+                                                <td>{revoked.clone().map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"))}</td>
+                                                <td>
+                                                    {revoked.is_none().then(|| view! {
+                                                        <ActionForm action=revoke>
+                                                            <input type="hidden" name="id" value=key.id.clone()/>
+                                                            <button type="submit" class="secondary">"Revoke"</button>
+                                                        </ActionForm>
+                                                    })}
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <LoadError error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
