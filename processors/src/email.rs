@@ -369,7 +369,12 @@ impl EmailProcessor {
     /// How a failed message is released: a message no version of this code can read is
     /// dead-lettered on its first failure; others back off exponentially.
     fn failure(&self, message: &ReceivedMessage, error: &ProcessError) -> Failure {
-        tracing::warn!(message_id = message.id, receive_count = message.receive_count, %error, "event failed");
+        // The event id when the body has one, so the failure can be followed across logs.
+        let event_id = serde_json::from_str::<serde_json::Value>(&message.body)
+            .ok()
+            .and_then(|body| body["id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "-".to_owned());
+        tracing::warn!(message_id = message.id, %event_id, receive_count = message.receive_count, %error, "event failed");
         let max_receives = if matches!(error, ProcessError::Malformed(_)) {
             1
         } else {
