@@ -45,7 +45,7 @@ stop_server() {
 }
 trap 'stop_server; [ -n "${hello_pid:-}" ] && kill "$hello_pid" 2>/dev/null || true' EXIT
 start_server() {
-  ENGAGE_API_RATE_PER_MINUTE=100000000 "$bin" serve --addr "127.0.0.1:$port" --demo-data false \
+  ENGAGE_API_RATE_PER_MINUTE=1000000 "$bin" serve --addr "127.0.0.1:$port" --demo-data false \
     >>"$work/serve.log" 2>&1 &
   server=$!
 }
@@ -55,6 +55,7 @@ get() { python3 -c 'import sys, urllib.request; r = urllib.request.Request(sys.a
 wait_until_drained() {
   local figures
   while true; do
+    kill -0 "$server" 2>/dev/null || { tail -n 20 "$work/serve.log" >&2; echo "the server stopped" >&2; exit 1; }
     figures=$(get "$base/readyz" 2>/dev/null || true)
     if [ -n "$figures" ] && python3 -c 'import json,sys; f=json.loads(sys.argv[1]); q=f["events_queue"]; sys.exit(0 if q["visible"]+q["in_flight"]==0 and f["feed_lag"]==0 else 1)' "$figures"; then
       return
@@ -201,7 +202,7 @@ stop_server
 # The pure scoring throughput in this run (criterion), the ceiling a rescore is compared to.
 step "scoring throughput (cargo bench --bench scoring)"
 scoring=$(cargo bench -q -p engage-bench --bench scoring -- score_10k_clients 2>/dev/null)
-record scoring_per_sec "$(echo "$scoring" | awk '/thrpt:/ {v=$(NF-3); u=$(NF-2)} END {m=1; if (u ~ /^Melem/) m=1e6; else if (u ~ /^Kelem/) m=1e3; else if (u ~ /^Gelem/) m=1e9; print v*m}')"
+record scoring_per_sec "$(echo "$scoring" | awk '/thrpt:/ && !seen {v=$(NF-3); u=$(NF-2); seen=1} END {m=1; if (u ~ /^Melem/) m=1e6; else if (u ~ /^Kelem/) m=1e3; else if (u ~ /^Gelem/) m=1e9; print v*m}')"
 
 # 7. Sizes.
 record engage_binary_bytes "$(stat -c %s "$bin")"

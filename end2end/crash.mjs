@@ -184,9 +184,13 @@ try {
       answered += 1;
       if (killAt.length && answered >= killAt[0] && !restarting) {
         killAt.shift();
-        // Kill a random few milliseconds later, while other senders are mid-request.
-        await new Promise((r) => setTimeout(r, Math.floor(random() * 15)));
-        restarting = restart().finally(() => (restarting = null));
+        // Kill a random few milliseconds later, while other senders are mid-request. The
+        // restart is claimed at once, so two senders passing kill points together cannot
+        // start two servers (one would outlive the test).
+        const delay = Math.floor(random() * 15);
+        restarting = new Promise((r) => setTimeout(r, delay))
+          .then(restart)
+          .finally(() => (restarting = null));
         await restarting;
       }
     }
