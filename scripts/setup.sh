@@ -23,6 +23,15 @@ BINARYEN_VERSION=132
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Cargo never prunes the shared target directory: incremental caches and test binaries of
+# old builds piled up to 66 GB here and filled the disk. Past 30 GB the debug build goes
+# (rebuilt in a few minutes; release and wasm builds stay).
+debug_dir="$CARGO_TARGET_DIR/debug"
+if [ -d "$debug_dir" ] && [ "$(du -sk "$debug_dir" | cut -f1)" -gt $((30 * 1024 * 1024)) ]; then
+  step "pruning $debug_dir (over 30 GB)"
+  rm -rf "$debug_dir"
+fi
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
