@@ -132,7 +132,9 @@ pub enum ApiKeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a key by its id; it stops working at once.
+    /// Revoke a key by its id. A running server that used the key in the last 30 seconds
+    /// may accept it for up to 30 seconds more (revoking from the API or the API keys page
+    /// of that server takes effect at once).
     Revoke {
         /// The key's id (the 16 hex characters after `ek_`).
         id: String,

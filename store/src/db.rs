@@ -292,6 +292,12 @@ CREATE TABLE api_keys (
     revoked_at  INTEGER
 );
 "#,
+    // Issue 10: a client's score history from the index alone. The rows carry the factors
+    // (about 1.5 KB each), so reading a history of 150 score changes read 150 table pages.
+    r#"
+DROP INDEX score_changes_by_client;
+CREATE INDEX score_changes_by_client ON score_changes(client_id, id DESC, score, band, scored_at);
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one
@@ -306,6 +312,12 @@ pub(crate) struct Inner {
     /// Jobs for the writer thread, which owns the only writing connection.
     writer: std::sync::mpsc::Sender<WriteJob>,
     readers: Mutex<Vec<Connection>>,
+    /// How many reads may run at once: each holds a connection (with its page cache) and a
+    /// blocking thread, so an unbounded number would trade memory and context switches for
+    /// no extra throughput on a machine with few cores.
+    read_permits: tokio::sync::Semaphore,
+    /// API keys found recently.
+    pub(crate) api_keys: crate::users::KeyCache,
     /// Woken after a commit that appended to the change feed.
     pub(crate) feed_appended: Notify,
     /// Woken after a commit that made queue messages available.
@@ -324,6 +336,11 @@ enum WriteJob {
 /// Delivers a job's result once the commit that holds it has succeeded or failed.
 type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
 
+/// Reads that may run at once: two per core (a read may wait on the disk), at least four.
+fn max_readers() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).max(4))
+}
+
 /// Most jobs one commit takes: enough to share one fsync among many writers, few enough
 /// that no single commit holds the lock for long.
 const MAX_GROUP: usize = 256;
@@ -339,14 +356,15 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
         }
-        let mut writer = connect(&path).map_err(|e| open_error(e.to_string()))?;
+        let mut writer = connect(&path, WRITER_CACHE_KIB).map_err(|e| open_error(e.to_string()))?;
         migrate(&mut writer)?;
         // Commits never stop to copy the log into the database; a background thread does.
         writer.execute_batch(&format!(
             "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
             WAL_LIMIT_PAGES * 4096
         ))?;
-        let checkpointer = connect(&path).map_err(|e| open_error(e.to_string()))?;
+        let checkpointer =
+            connect(&path, CHECKPOINTER_CACHE_KIB).map_err(|e| open_error(e.to_string()))?;
         let (jobs, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("engage-sqlite-writer".into())
@@ -356,6 +374,8 @@ impl Store {
             path: path.clone(),
             writer: jobs,
             readers: Mutex::new(Vec::new()),
+            read_permits: tokio::sync::Semaphore::new(max_readers()),
+            api_keys: Default::default(),
             feed_appended: Notify::new(),
             queue_filled: Notify::new(),
         });
@@ -436,6 +456,12 @@ impl Store {
         work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = Arc::clone(&self.inner);
+        let _permit = self
+            .inner
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Cancelled)?;
         tokio::task::spawn_blocking(move || {
             let pooled = inner
                 .readers
@@ -444,7 +470,7 @@ impl Store {
                 .pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => connect(&inner.path)?,
+                None => connect(&inner.path, READER_CACHE_KIB)?,
             };
             let result = work(&conn);
             inner
@@ -514,9 +540,19 @@ fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
                     "PASSIVE"
                 };
                 let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
+                    let started = std::time::Instant::now();
                     let sql = format!("PRAGMA wal_checkpoint({mode});");
                     if let Err(error) = conn.execute_batch(&sql) {
                         tracing::warn!(%error, "checkpoint from the writer failed; will retry");
+                    }
+                    let ms = started.elapsed().as_millis();
+                    if ms >= 50 {
+                        tracing::debug!(
+                            ms,
+                            log_pages = pages,
+                            mode,
+                            "slow checkpoint on the writer"
+                        );
                     }
                 }));
                 let _ = inner.writer.send(job);
@@ -576,7 +612,14 @@ fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
     }
 }
 
-fn connect(path: &Path) -> Result<Connection> {
+/// Page cache per connection (KiB). The writer's holds the index pages every update
+/// touches; a reader's serves one request at a time; the checkpointer copies log frames
+/// and needs next to none. Together they bound what SQLite keeps in memory.
+const WRITER_CACHE_KIB: u32 = 16_000;
+const READER_CACHE_KIB: u32 = 8_000;
+const CHECKPOINTER_CACHE_KIB: u32 = 1_000;
+
+fn connect(path: &Path, cache_kib: u32) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -589,9 +632,9 @@ fn connect(path: &Path) -> Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -16000;",
+         PRAGMA busy_timeout = 5000;",
     )?;
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
     Ok(conn)
 }
 

@@ -27,6 +27,47 @@ impl From<rusqlite::Error> for AddUserError {
     }
 }
 
+/// API keys found recently, by the SHA-256 of their secret, so a busy integration does not
+/// cost a database read per request.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (ApiKey, std::time::Instant)>>,
+}
+
+impl KeyCache {
+    /// How long a key found in the database is trusted without looking again.
+    pub const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, hash: &str) -> Option<ApiKey> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, found)| found.elapsed() < Self::FRESH_FOR)
+            .map(|(key, _)| key.clone())
+    }
+
+    fn put(&self, hash: String, key: ApiKey) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, found)| found.elapsed() < Self::FRESH_FOR);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (key, std::time::Instant::now()));
+    }
+
+    /// Drops the key with this id, before its revocation is written, so no request after
+    /// the revocation is answered from memory.
+    fn forget(&self, id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (key, _)| key.id != id);
+    }
+}
+
 /// The argon2id hash of a password, as stored (PHC string).
 pub fn hash_password(password: &Password) -> Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -186,21 +227,32 @@ impl Store {
         Ok(NewApiKey { key, secret })
     }
 
-    /// The live (unrevoked) key a presented secret belongs to.
+    /// The live (unrevoked) key a presented secret belongs to. A key found in the last
+    /// [`KeyCache::FRESH_FOR`] is answered from memory: revoking it through this store
+    /// takes effect at once, revoking it from another process within that time.
     pub async fn api_key(&self, secret: String) -> Result<Option<ApiKey>> {
         if api_key_id(&secret).is_none() {
             return Ok(None);
         }
         let hash = token_hash(&secret);
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
-            ))?
-            .query_row([hash], api_key_from_row)
-            .optional()?
-            .transpose()
-        })
-        .await
+        if let Some(key) = self.inner.api_keys.get(&hash) {
+            return Ok(Some(key));
+        }
+        let lookup = hash.clone();
+        let found = self
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
+                ))?
+                .query_row([lookup], api_key_from_row)
+                .optional()?
+                .transpose()
+            })
+            .await?;
+        if let Some(key) = &found {
+            self.inner.api_keys.put(hash, key.clone());
+        }
+        Ok(found)
     }
 
     /// Every key, newest first (revoked ones too, with when).
@@ -218,19 +270,26 @@ impl Store {
 
     /// Revokes a key; `None` if there is no such key. Revoking twice keeps the first time.
     pub async fn revoke_api_key(&self, id: String, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-            )?
-            .execute(params![id, millis(now)])?;
-            conn.prepare_cached(&format!(
-                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"
-            ))?
-            .query_row([id], api_key_from_row)
-            .optional()?
-            .transpose()
-        })
-        .await
+        // Forgotten before (no request after this call is answered from memory) and after
+        // (a lookup that read the key just before the revocation committed may have cached it).
+        self.inner.api_keys.forget(&id);
+        let forget = id.clone();
+        let revoked = self
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, millis(now)])?;
+                conn.prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"
+                ))?
+                .query_row([id], api_key_from_row)
+                .optional()?
+                .transpose()
+            })
+            .await;
+        self.inner.api_keys.forget(&forget);
+        revoked
     }
 
     /// Adds an account. A stylist account must name an existing stylist record; managers
