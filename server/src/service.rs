@@ -18,8 +18,8 @@ use processors::Clock;
 use processors::openrouter::{BreakerState, FallbackWriter};
 use std::sync::Arc;
 use store::{
-    CreateClientError, EmailFilter, ListError, ReviewError, Reviewer, Store, StoreError,
-    UpdateClientError,
+    CreateClientError, EmailFilter, ListError, PageLimits, ReviewError, Reviewer, Store,
+    StoreError, UpdateClientError,
 };
 
 pub struct StoreService {
@@ -174,21 +174,6 @@ fn check_assignment(viewer: &User, stylist_id: &str) -> Result<(), ServiceError>
 }
 
 impl StoreService {
-    /// The client, if `viewer` may see it.
-    async fn visible_client(&self, viewer: &User, id: &ClientId) -> Result<Client, ServiceError> {
-        let client = self
-            .store
-            .get_client(id.clone())
-            .await
-            .map_err(unavailable)?
-            .ok_or(ServiceError::NotFound)?;
-        if viewer.may_see(&client.stylist_id) {
-            Ok(client)
-        } else {
-            Err(ServiceError::NotFound)
-        }
-    }
-
     /// Changes a client in `viewer`'s book (anything else is `NotFound`).
     async fn update(
         &self,
@@ -253,7 +238,29 @@ impl EngageService for StoreService {
         viewer: &User,
         id: ClientId,
     ) -> Result<ClientDetail, ServiceError> {
-        let client = self.visible_client(viewer, &id).await?;
+        let viewer_may_see = viewer.clone();
+        let page = self
+            .store
+            .client_page(
+                id.clone(),
+                move |client| viewer_may_see.may_see(&client.stylist_id),
+                PageLimits {
+                    history: 200,
+                    timeline: 200,
+                    emails: 50,
+                },
+            )
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)?;
+        let store::ClientPageData {
+            client,
+            stylist,
+            fit,
+            history,
+            timeline,
+            emails,
+        } = page;
         let now = self.clock.now();
         let score = engagement_score(&client, now)
             .map_err(|error| tracing::warn!(client_id = %id, %error, "client cannot be scored"))
@@ -270,20 +277,6 @@ impl EngageService for StoreService {
                     })
                     .collect(),
             });
-        let (fit, stylist, history, timeline, emails) = tokio::try_join!(
-            self.store.latest_model_fit(),
-            self.store.get_stylist(client.stylist_id.clone()),
-            self.store.score_points(id.clone(), 200),
-            self.store.client_timeline(id.clone(), 200),
-            self.store.find_emails(
-                EmailFilter {
-                    client: Some(id.clone()),
-                    ..EmailFilter::default()
-                },
-                50
-            ),
-        )
-        .map_err(unavailable)?;
         let outlook = fit.and_then(|stored| {
             let summary = client.profile.repeat_summary(now.date_naive())?;
             Some(Outlook {

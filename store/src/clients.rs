@@ -88,18 +88,7 @@ impl Store {
     }
 
     pub async fn get_stylist(&self, id: StylistId) -> Result<Option<Stylist>> {
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached("SELECT id, name FROM stylists WHERE id = ?1")?
-                .query_row([id.as_str()], |row| {
-                    Ok(Stylist {
-                        id: StylistId::new(row.get::<_, String>(0)?),
-                        name: row.get(1)?,
-                    })
-                })
-                .optional()?)
-        })
-        .await
+        self.read(move |conn| stylist_by_id(conn, &id)).await
     }
 
     /// Stores a new client (version 1) and its change record in one transaction.
@@ -638,6 +627,18 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
             profile: parse_profile(&profile)?,
         })
     })())
+}
+
+pub(crate) fn stylist_by_id(conn: &Connection, id: &StylistId) -> Result<Option<Stylist>> {
+    Ok(conn
+        .prepare_cached("SELECT id, name FROM stylists WHERE id = ?1")?
+        .query_row([id.as_str()], |row| {
+            Ok(Stylist {
+                id: StylistId::new(row.get::<_, String>(0)?),
+                name: row.get(1)?,
+            })
+        })
+        .optional()?)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
 pub use records::{Accounts, ClientChange, Records};
 pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_reject_reason, check_text};
+pub use timeline::{ClientPageData, PageLimits};
 pub use users::AddUserError;
 pub use views::{DashboardFigures, VIEW_TABLES};
 
@@ -362,6 +363,63 @@ mod tests {
             1
         );
         assert_eq!(store.session_user(stale, now).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_client_page_is_read_in_one_snapshot_and_only_for_who_may_see_it() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let client = store
+            .create_client(new_client("Ada Lovelace", "ada@example.com"), now)
+            .await
+            .unwrap();
+        let limits = PageLimits {
+            history: 200,
+            timeline: 200,
+            emails: 50,
+        };
+        let page = store
+            .client_page(client.id.clone(), |_| true, limits)
+            .await
+            .unwrap()
+            .expect("the client is there");
+        assert_eq!(page.client, client);
+        assert_eq!(page.stylist.map(|s| s.name).as_deref(), Some("Maya Okafor"));
+        // The same as the lists read one by one.
+        assert_eq!(
+            page.timeline,
+            store.client_timeline(client.id.clone(), 200).await.unwrap()
+        );
+        assert_eq!(
+            page.history,
+            store.score_points(client.id.clone(), 200).await.unwrap()
+        );
+        assert_eq!(
+            page.emails,
+            store
+                .list_emails(Some(client.id.clone()), 50)
+                .await
+                .unwrap()
+        );
+        assert_eq!(page.fit, store.latest_model_fit().await.unwrap());
+
+        let hidden = store
+            .client_page(
+                client.id.clone(),
+                |c| c.stylist_id.as_str() == "st-2",
+                limits,
+            )
+            .await
+            .unwrap();
+        assert!(
+            hidden.is_none(),
+            "a client outside the reader's book is not found"
+        );
+        let unknown = store
+            .client_page(domain::ClientId::new("cl-nobody"), |_| true, limits)
+            .await
+            .unwrap();
+        assert!(unknown.is_none());
     }
 
     #[tokio::test]

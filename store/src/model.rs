@@ -4,7 +4,7 @@ use crate::db::{instant, millis};
 use crate::{Result, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::{BgNbdFit, BgNbdParams};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 /// A fit as stored, with where its data came from.
@@ -44,46 +44,50 @@ impl Store {
 
     /// The most recent fit, if the model has ever been fitted.
     pub async fn latest_model_fit(&self) -> Result<Option<StoredFit>> {
-        self.read(|conn| {
-            let row = conn
-                .prepare_cached(
-                    "SELECT fitted_at, source, observation_end, customers, r, alpha, a, b, log_likelihood, iterations
-                     FROM model_fits ORDER BY id DESC LIMIT 1",
-                )?
-                .query_row([], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        BgNbdParams {
-                            r: row.get(4)?,
-                            alpha: row.get(5)?,
-                            a: row.get(6)?,
-                            b: row.get(7)?,
-                        },
-                        row.get::<_, f64>(8)?,
-                        row.get::<_, u32>(9)?,
-                    ))
-                })
-                .optional()?;
-            row.map(|(fitted_at, source, end, customers, params, log_likelihood, iterations)| {
-                Ok(StoredFit {
-                    fit: BgNbdFit {
-                        params,
-                        log_likelihood,
-                        customers: customers as usize,
-                        iterations,
-                    },
-                    source,
-                    observation_end: end
-                        .parse()
-                        .map_err(|_| crate::StoreError::Corrupt(format!("model date {end}")))?,
-                    fitted_at: instant(fitted_at)?,
-                })
-            })
-            .transpose()
-        })
-        .await
+        self.read(latest_fit_on).await
     }
+}
+
+/// The most recent fit, on `conn`.
+pub(crate) fn latest_fit_on(conn: &Connection) -> Result<Option<StoredFit>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT fitted_at, source, observation_end, customers, r, alpha, a, b, log_likelihood, iterations
+             FROM model_fits ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                BgNbdParams {
+                    r: row.get(4)?,
+                    alpha: row.get(5)?,
+                    a: row.get(6)?,
+                    b: row.get(7)?,
+                },
+                row.get::<_, f64>(8)?,
+                row.get::<_, u32>(9)?,
+            ))
+        })
+        .optional()?;
+    row.map(
+        |(fitted_at, source, end, customers, params, log_likelihood, iterations)| {
+            Ok(StoredFit {
+                fit: BgNbdFit {
+                    params,
+                    log_likelihood,
+                    customers: customers as usize,
+                    iterations,
+                },
+                source,
+                observation_end: end
+                    .parse()
+                    .map_err(|_| crate::StoreError::Corrupt(format!("model date {end}")))?,
+                fitted_at: instant(fitted_at)?,
+            })
+        },
+    )
+    .transpose()
 }

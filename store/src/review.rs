@@ -319,17 +319,8 @@ impl Store {
     /// Emails matching `filter`, newest first. Each combination of filters has its index
     /// (by client, by stylist and status, by status, by time), so only the rows shown are read.
     pub async fn find_emails(&self, filter: EmailFilter, limit: u32) -> Result<Vec<EmailSummary>> {
-        self.read(move |conn| {
-            let (sql, args) = find_emails_sql(&filter, limit);
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-            let mut emails = Vec::new();
-            while let Some(row) = rows.next()? {
-                emails.push(summary_from_row(row)?);
-            }
-            Ok(emails)
-        })
-        .await
+        self.read(move |conn| find_emails_on(conn, &filter, limit))
+            .await
     }
     /// The newest emails first (of one client, or of all), with client and stylist names.
     pub async fn list_emails(
@@ -551,6 +542,22 @@ impl Store {
         self.inner.queue_filled.notify_waiters();
         Ok(event_id)
     }
+}
+
+/// Emails matching `filter`, newest first, on `conn`.
+pub(crate) fn find_emails_on(
+    conn: &Connection,
+    filter: &EmailFilter,
+    limit: u32,
+) -> Result<Vec<EmailSummary>> {
+    let (sql, args) = find_emails_sql(filter, limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut emails = Vec::new();
+    while let Some(row) = rows.next()? {
+        emails.push(summary_from_row(row)?);
+    }
+    Ok(emails)
 }
 
 #[cfg(test)]
