@@ -13,6 +13,9 @@ use processors::{Clock, SystemClock};
 use std::sync::Arc;
 use store::Store;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -28,9 +28,21 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// Everything a request handler may need.
+/// Everything a request handler may need, shared: every request clones the handle, not
+/// the parts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct AppParts {
     pub leptos_options: LeptosOptions,
     pub service: Service,
     /// Where approved emails go (the outbox or SMTP).
@@ -177,7 +189,7 @@ impl AppState {
         web: &WebArgs,
     ) -> Self {
         let changes = live::watch_changes(Arc::clone(&ops));
-        Self {
+        Self(Arc::new(AppParts {
             leptos_options: parts.leptos_options,
             service,
             delivery: parts.delivery,
@@ -200,21 +212,22 @@ impl AppState {
             rate: Arc::new(auth::RateLimiter::new(web.api_rate_per_minute)),
             metrics: Arc::new(crate::metrics::Metrics::new(web.emf_metrics)),
             cors_origins: web.cors_origins.clone(),
-        }
+        }))
     }
 
     /// The same state, reporting on `writer`.
     pub fn with_writer(mut self, writer: Arc<FallbackWriter>) -> Self {
-        if let Some(store) = &self.embedded {
-            self.service = Arc::new(StoreService::new(
+        let parts = Arc::make_mut(&mut self.0);
+        if let Some(store) = &parts.embedded {
+            parts.service = Arc::new(StoreService::new(
                 store.clone(),
-                Arc::clone(&self.clock),
-                Arc::clone(&self.delivery),
-                self.unsubscribe.clone(),
+                Arc::clone(&parts.clock),
+                Arc::clone(&parts.delivery),
+                parts.unsubscribe.clone(),
                 Arc::clone(&writer),
             ));
         }
-        self.writer = writer;
+        parts.writer = writer;
         self
     }
 }

@@ -4,6 +4,9 @@
 
 use engage::config::LogFormat;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     engage::telemetry::init(LogFormat::Json);
