@@ -260,44 +260,11 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     }
 }
 
-/// Sessions checked in the last [`SessionCache::FRESH_FOR`], so a busy page or integration
-/// does not cost a database read per request. Sign-out removes its entry at once; an
-/// expired session is honoured at most that long after it expired.
-#[derive(Default)]
-pub struct SessionCache {
-    entries: Mutex<HashMap<String, (User, Instant)>>,
-}
-
-impl SessionCache {
-    const FRESH_FOR: Duration = Duration::from_secs(30);
-    const MAX_ENTRIES: usize = 10_000;
-
-    fn get(&self, token: &str) -> Option<User> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(token)
-            .filter(|(_, checked)| checked.elapsed() < Self::FRESH_FOR)
-            .map(|(user, _)| user.clone())
-    }
-
-    fn put(&self, token: String, user: User) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES {
-            entries.retain(|_, (_, checked)| checked.elapsed() < Self::FRESH_FOR);
-            if entries.len() >= Self::MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(token, (user, Instant::now()));
-    }
-
-    fn forget(&self, token: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(token);
-    }
-}
+/// Sessions checked in the last [`RecentCache::FRESH_FOR`](store::RecentCache::FRESH_FOR),
+/// by token, so a busy page or integration does not cost a database read per request.
+/// Sign-out removes its entry at once; an expired session is honoured at most that long
+/// after it expired.
+pub type SessionCache = store::RecentCache<User>;
 
 /// Failed sign-in attempts per key (an account's email, a client address), forgotten after
 /// the window.
@@ -442,7 +409,7 @@ pub async fn sign_in(
 /// `POST /signout`: ends the session and clears the cookie.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty()) {
-        state.sessions.forget(token);
+        state.sessions.remove(token);
         if let Err(error) = state.accounts.end_session(token.to_owned()).await {
             tracing::error!(%error, "cannot end the session");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();

@@ -316,8 +316,8 @@ pub(crate) struct Inner {
     /// blocking thread, so an unbounded number would trade memory and context switches for
     /// no extra throughput on a machine with few cores.
     read_permits: tokio::sync::Semaphore,
-    /// API keys found recently.
-    pub(crate) api_keys: crate::users::KeyCache,
+    /// API keys found recently, by the SHA-256 of their secret.
+    pub(crate) api_keys: crate::RecentCache<domain::user::ApiKey>,
     /// Woken after a commit that appended to the change feed.
     pub(crate) feed_appended: Notify,
     /// Woken after a commit that made queue messages available.

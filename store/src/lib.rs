@@ -11,6 +11,7 @@ mod emails;
 mod feed;
 mod model;
 mod queue;
+mod recent;
 pub mod records;
 mod review;
 mod timeline;
@@ -24,6 +25,7 @@ pub use emails::{
 };
 pub use model::StoredFit;
 pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
+pub use recent::RecentCache;
 pub use records::{Accounts, ClientChange, Records};
 pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_reject_reason, check_text};
 pub use timeline::{ClientPageData, PageLimits};

@@ -27,47 +27,6 @@ impl From<rusqlite::Error> for AddUserError {
     }
 }
 
-/// API keys found recently, by the SHA-256 of their secret, so a busy integration does not
-/// cost a database read per request.
-#[derive(Default)]
-pub(crate) struct KeyCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (ApiKey, std::time::Instant)>>,
-}
-
-impl KeyCache {
-    /// How long a key found in the database is trusted without looking again.
-    pub const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
-    const MAX_ENTRIES: usize = 10_000;
-
-    fn get(&self, hash: &str) -> Option<ApiKey> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(hash)
-            .filter(|(_, found)| found.elapsed() < Self::FRESH_FOR)
-            .map(|(key, _)| key.clone())
-    }
-
-    fn put(&self, hash: String, key: ApiKey) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES {
-            entries.retain(|_, (_, found)| found.elapsed() < Self::FRESH_FOR);
-            if entries.len() >= Self::MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(hash, (key, std::time::Instant::now()));
-    }
-
-    /// Drops the key with this id, before its revocation is written, so no request after
-    /// the revocation is answered from memory.
-    fn forget(&self, id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, (key, _)| key.id != id);
-    }
-}
-
 /// The argon2id hash of a password, as stored (PHC string).
 pub fn hash_password(password: &Password) -> Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -228,7 +187,7 @@ impl Store {
     }
 
     /// The live (unrevoked) key a presented secret belongs to. A key found in the last
-    /// [`KeyCache::FRESH_FOR`] is answered from memory: revoking it through this store
+    /// [`RecentCache::FRESH_FOR`](crate::RecentCache::FRESH_FOR) is answered from memory: revoking it through this store
     /// takes effect at once, revoking it from another process within that time.
     pub async fn api_key(&self, secret: String) -> Result<Option<ApiKey>> {
         if api_key_id(&secret).is_none() {
@@ -272,7 +231,7 @@ impl Store {
     pub async fn revoke_api_key(&self, id: String, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
         // Forgotten before (no request after this call is answered from memory) and after
         // (a lookup that read the key just before the revocation committed may have cached it).
-        self.inner.api_keys.forget(&id);
+        self.inner.api_keys.remove_where(|key| key.id == id);
         let forget = id.clone();
         let revoked = self
             .write(move |conn| {
@@ -288,7 +247,7 @@ impl Store {
                 .transpose()
             })
             .await;
-        self.inner.api_keys.forget(&forget);
+        self.inner.api_keys.remove_where(|key| key.id == forget);
         revoked
     }
 
