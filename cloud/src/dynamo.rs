@@ -756,7 +756,7 @@ impl Records for DynamoStore {
                 .await?
                 .ok_or_else(|| corrupt(format!("client {} vanished", effect.client)))?;
             let client = client_of(&client_item)?;
-            let factors = serde_json::to_string(&score.factors).map_err(corrupt)?;
+            let factors = score.factors_json.clone();
             items.push(
                 self.put(
                     HashMap::from([

@@ -10,7 +10,8 @@ use domain::{DomainEvent, EventKind, event::EVENT_SCHEMA_VERSION};
 use futures_util::future::join_all;
 use std::sync::Arc;
 use store::{
-    Effect, EventContext, Failure, Handled, NewDraft, Outcome, ReceivedMessage, Records, Store,
+    Effect, EventContext, Failure, Handled, NewDraft, NewScore, Outcome, ReceivedMessage, Records,
+    Store,
 };
 
 fn first_word(name: Option<&str>) -> String {
@@ -261,7 +262,7 @@ impl EmailCore {
             event_at: event.occurred_at,
             client: client.id,
             stylist: client.stylist_id,
-            score: Some(current),
+            score: Some(NewScore::new(current)?),
             draft,
             redraft: None,
         }))
@@ -421,20 +422,34 @@ impl EmailProcessor {
     pub async fn process_batch(&self) -> Result<usize, ProcessError> {
         let messages = self
             .store
-            .receive(
-                EVENTS_QUEUE,
-                self.config.batch_size,
-                self.config.visibility_timeout,
-                self.core.clock.now(),
-            )
+            .receive_next(self.receive(), self.core.clock.now())
             .await?;
         if messages.is_empty() {
             return Ok(0);
         }
-        let report = self.handle_batch(&messages).await;
-        let settled = self
+        self.handle_and_settle(&messages, None).await?;
+        Ok(messages.len())
+    }
+
+    fn receive(&self) -> store::Receive {
+        store::Receive {
+            queue: EVENTS_QUEUE,
+            max: self.config.batch_size,
+            visibility: self.config.visibility_timeout,
+        }
+    }
+
+    /// Handles `messages` and settles them; with `next`, receives the following batch in
+    /// the same transaction and returns it.
+    async fn handle_and_settle(
+        &self,
+        messages: &[ReceivedMessage],
+        next: Option<store::Receive>,
+    ) -> Result<Vec<ReceivedMessage>, ProcessError> {
+        let report = self.handle_batch(messages).await;
+        let (settled, following) = self
             .store
-            .settle_batch(report.handled, report.failed, self.core.clock.now())
+            .settle_and_receive(report.handled, report.failed, next, self.core.clock.now())
             .await?;
         for message_id in &settled.dead_lettered {
             tracing::error!(message_id, "event moved to the dead-letter queue");
@@ -445,24 +460,47 @@ impl EmailProcessor {
             already_applied = settled.already_applied,
             "batch settled"
         );
-        Ok(messages.len())
+        Ok(following)
     }
 
-    /// Runs until `shutdown` is cancelled. A batch in progress is finished first.
+    /// Runs until `shutdown` is cancelled. A batch in progress is finished first. While
+    /// the queue keeps it busy, each batch is settled in the same transaction that
+    /// receives the next one.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(writer = self.core.writer_name(), "email processor started");
+        let mut batch: Vec<ReceivedMessage> = Vec::new();
         loop {
             let signal = self.store.queue_signal().notified();
             tokio::pin!(signal);
             signal.as_mut().enable();
-            if shutdown.is_cancelled() {
-                break;
+            if batch.is_empty() {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                match self
+                    .store
+                    .receive_next(self.receive(), self.core.clock.now())
+                    .await
+                {
+                    Ok(received) => batch = received,
+                    Err(error) => {
+                        tracing::error!(%error, "email processor could not receive; retrying")
+                    }
+                }
             }
-            match self.process_batch().await {
-                Ok(0) => {}
-                Ok(_) => continue,
-                Err(error) => {
-                    tracing::error!(%error, "email processor could not receive; retrying")
+            if !batch.is_empty() {
+                // Once stopping, what is in hand is finished and nothing more is taken.
+                let next = (!shutdown.is_cancelled()).then(|| self.receive());
+                match self.handle_and_settle(&batch, next).await {
+                    Ok(following) => {
+                        batch = following;
+                        continue;
+                    }
+                    Err(error) => {
+                        // The batch stays hidden until its visibility timeout, then is retried.
+                        tracing::error!(%error, "email processor could not settle a batch; retrying");
+                        batch.clear();
+                    }
                 }
             }
             tokio::select! {

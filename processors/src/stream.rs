@@ -46,9 +46,17 @@ impl StreamProcessor {
         Ok(changes.len())
     }
 
-    /// Runs until `shutdown` is cancelled, waking on every feed append.
+    /// Runs until `shutdown` is cancelled, waking on every feed append the writer did not
+    /// publish itself: while this runs, the writer publishes each group commit's changes
+    /// in that commit whenever this processor's checkpoint is just before them
+    /// ([`Store::publish_inline`]), so the feed is read back only to catch up (after a
+    /// start, or if publishing in the commit failed).
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("stream processor started");
+        self.store.publish_inline(Some(store::InlinePublish {
+            checkpoint: CHECKPOINT,
+            queue: EVENTS_QUEUE,
+        }));
         loop {
             let signal = self.store.feed_signal().notified();
             tokio::pin!(signal);
@@ -67,6 +75,7 @@ impl StreamProcessor {
                 _ = tokio::time::sleep(IDLE_POLL) => {}
             }
         }
+        self.store.publish_inline(None);
         tracing::info!("stream processor stopped");
     }
 }

@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::CustomerSummary;
 use domain::views::{ClientPage, ClientQuery, ClientSort, ClientSummary, Stylist};
 use domain::{
-    Band, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient, Profile, StylistId,
-    ValidationErrors,
+    Band, ChangeRecord, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient,
+    Profile, StylistId, ValidationErrors,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -101,12 +101,11 @@ impl Store {
         let stored = client.clone();
         self.write(move |tx| {
             check_references(tx, &stored)?;
-            insert_client(tx, &stored)?;
-            append_change(tx, None, &stored)?;
+            let profile = insert_client(tx, &stored)?;
+            append_change(tx, None, (&stored, &profile))?;
             Ok::<_, CreateClientError>(())
         })
         .await?;
-        self.inner.feed_appended.notify_waiters();
         Ok(client)
     }
 
@@ -133,16 +132,13 @@ impl Store {
                         }
                         Err(other) => return Err(other),
                     }
-                    insert_client(tx, &client)?;
-                    append_change(tx, None, &client)?;
+                    let profile = insert_client(tx, &client)?;
+                    append_change(tx, None, (&client, &profile))?;
                     outcome.created += 1;
                 }
                 Ok::<_, CreateClientError>(outcome)
             })
             .await?;
-        if outcome.created > 0 {
-            self.inner.feed_appended.notify_waiters();
-        }
         Ok(outcome)
     }
 
@@ -195,10 +191,9 @@ impl Store {
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
     ) -> Result<Client, UpdateClientError> {
-        let (client, written) = self
-            .write(move |conn| {
-                let old = client_by_id(conn, &id)?
-                    .filter(|c| scope.as_ref().is_none_or(|s| *s == c.stylist_id))
+        self.write(move |conn| {
+                let (old, old_profile) = client_and_profile_by_id(conn, &id)?
+                    .filter(|(c, _)| scope.as_ref().is_none_or(|s| *s == c.stylist_id))
                     .ok_or(UpdateClientError::NotFound)?;
                 if let Some(expected) = expected_version
                     && expected != old.version
@@ -215,7 +210,7 @@ impl Store {
                 new.created_at = old.created_at;
                 new.updated_at = old.updated_at;
                 if new == old {
-                    return Ok((old, false));
+                    return Ok(old);
                 }
                 new.version = old.version + 1;
                 new.updated_at = now.max(old.updated_at);
@@ -252,14 +247,10 @@ impl Store {
                         current: old.version,
                     });
                 }
-                append_change(conn, Some(&old), &new)?;
-                Ok((new, true))
+                append_change(conn, Some((&old, &old_profile)), (&new, &profile))?;
+                Ok(new)
             })
-            .await?;
-        if written {
-            self.inner.feed_appended.notify_waiters();
-        }
-        Ok(client)
+            .await
     }
 
     /// A page of clients matching `query`, with their stylist and latest score; only
@@ -557,7 +548,8 @@ pub fn first_version(new: NewClient, now: DateTime<Utc>) -> Client {
     }
 }
 
-fn insert_client(tx: &Connection, client: &Client) -> Result<()> {
+/// Inserts a new client; returns its profile as stored (JSON).
+fn insert_client(tx: &Connection, client: &Client) -> Result<String> {
     let profile =
         serde_json::to_string(&client.profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.prepare_cached(&format!(
@@ -574,26 +566,78 @@ fn insert_client(tx: &Connection, client: &Client) -> Result<()> {
         millis(client.updated_at),
         profile,
     ])?;
-    Ok(())
+    Ok(profile)
 }
 
 fn parse_profile(json: &str) -> Result<Profile> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("client profile: {e}")))
 }
 
-pub(crate) fn append_change(tx: &Connection, old: Option<&Client>, new: &Client) -> Result<()> {
-    let image = |client: &Client| {
-        serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()))
-    };
+/// Appends a client write to the change feed: the images before and after, each given
+/// with its profile as stored (JSON), so the profile is serialised once per write.
+pub(crate) fn append_change(
+    tx: &Connection,
+    old: Option<(&Client, &str)>,
+    (new, new_profile): (&Client, &str),
+) -> Result<()> {
+    let old_image = old
+        .map(|(client, profile)| client_image(client, profile))
+        .transpose()?;
     tx.prepare_cached(
         "INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![new.id.as_str(), new.version, old.map(image).transpose()?, image(new)?, millis(new.updated_at)],
+    .execute(params![new.id.as_str(), new.version, old_image, client_image(new, new_profile)?, millis(new.updated_at)],
     )?;
+    crate::feed::note_appended(ChangeRecord {
+        seq: tx.last_insert_rowid() as u64,
+        old: old.map(|(client, _)| client.clone()),
+        new: new.clone(),
+        recorded_at: instant(millis(new.updated_at))?,
+    });
     Ok(())
 }
 
+/// A client's change image: the JSON of `Client`, written around its profile's JSON as
+/// stored (already checked: it was parsed or just written) instead of serialising the
+/// profile again.
+fn client_image(client: &Client, profile: &str) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Head<'a> {
+        id: &'a ClientId,
+        name: &'a ClientName,
+        email: &'a ClientEmail,
+        stylist_id: &'a StylistId,
+        status: &'a ClientStatus,
+        version: u64,
+        created_at: &'a DateTime<Utc>,
+        updated_at: &'a DateTime<Utc>,
+    }
+    let mut image = serde_json::to_string(&Head {
+        id: &client.id,
+        name: &client.name,
+        email: &client.email,
+        stylist_id: &client.stylist_id,
+        status: &client.status,
+        version: client.version,
+        created_at: &client.created_at,
+        updated_at: &client.updated_at,
+    })
+    .map_err(|e| StoreError::Corrupt(format!("client image: {e}")))?;
+    // `{"id":…,"updated_at":…}` becomes `{"id":…,"updated_at":…,"profile":{…}}`.
+    image.pop();
+    image.reserve(profile.len() + 12);
+    image.push_str(",\"profile\":");
+    image.push_str(profile);
+    image.push('}');
+    Ok(image)
+}
+
 pub(crate) fn client_by_id(conn: &Connection, id: &ClientId) -> Result<Option<Client>> {
+    Ok(client_and_profile_by_id(conn, id)?.map(|(client, _)| client))
+}
+
+/// A stored client with its profile's JSON as stored.
+fn client_and_profile_by_id(conn: &Connection, id: &ClientId) -> Result<Option<(Client, String)>> {
     conn.prepare_cached(&format!(
         "SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"
     ))?
@@ -602,7 +646,7 @@ pub(crate) fn client_by_id(conn: &Connection, id: &ClientId) -> Result<Option<Cl
     .transpose()
 }
 
-fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
+fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<(Client, String)>> {
     let corrupt = |e: domain::FieldError| StoreError::Corrupt(e.to_string());
     let (id, name, email, stylist_id, status): (String, String, String, String, String) = (
         row.get(0)?,
@@ -615,7 +659,7 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
         (row.get(5)?, row.get(6)?, row.get(7)?);
     let profile: String = row.get(8)?;
     Ok((|| {
-        Ok(Client {
+        let client = Client {
             id: ClientId::new(id),
             name: ClientName::parse(&name).map_err(corrupt)?,
             email: ClientEmail::parse(&email).map_err(corrupt)?,
@@ -625,7 +669,8 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Client>> {
             created_at: instant(created_at)?,
             updated_at: instant(updated_at)?,
             profile: parse_profile(&profile)?,
-        })
+        };
+        Ok((client, profile))
     })())
 }
 
@@ -644,6 +689,36 @@ pub(crate) fn stylist_by_id(conn: &Connection, id: &StylistId) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The image written around the stored profile is the client's own JSON, so the feed
+    /// reads back exactly the record that was written.
+    #[test]
+    fn a_change_image_is_the_json_of_the_client() {
+        let input = domain::ClientInput {
+            name: "Ada \"Countess\" Lovelace".into(),
+            email: "ada@example.com".into(),
+            stylist_id: "st-1".into(),
+            status: None,
+            profile: domain::ProfileInput {
+                email_opt_in: true,
+                signed_up_on: Some("2025-03-01".into()),
+                styles: vec!["classic".into(), "bohemian".into()],
+                fixes: vec![domain::profile::FixInput {
+                    delivered_on: "2025-04-02".into(),
+                    items_sent: 5,
+                    items_kept: 3,
+                    order_value: "129.50".into(),
+                }],
+                ..Default::default()
+            },
+        };
+        let now = "2026-01-01T10:00:00.123456789Z".parse().unwrap();
+        let client = first_version(NewClient::parse(&input, now).unwrap(), now);
+        let profile = serde_json::to_string(&client.profile).unwrap();
+        let image = client_image(&client, &profile).unwrap();
+        assert_eq!(image, serde_json::to_string(&client).unwrap());
+        assert_eq!(serde_json::from_str::<Client>(&image).unwrap(), client);
+    }
 
     /// Every page of the clients list walks an index in its sort order: no full scan of
     /// the clients and no sorting of them, whatever the sort, scope and filters (a search

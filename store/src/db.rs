@@ -318,10 +318,18 @@ pub(crate) struct Inner {
     read_permits: tokio::sync::Semaphore,
     /// API keys found recently, by the SHA-256 of their secret.
     pub(crate) api_keys: crate::RecentCache<domain::user::ApiKey>,
-    /// Woken after a commit that appended to the change feed.
+    pub(crate) signals: Arc<Signals>,
+}
+
+/// What the writer thread shares with every `Store` handle: the wake-ups it sends after a
+/// commit, and whether it publishes changes itself.
+pub(crate) struct Signals {
+    /// Woken after a commit that appended to the change feed what it did not also publish.
     pub(crate) feed_appended: Notify,
     /// Woken after a commit that made queue messages available.
     pub(crate) queue_filled: Notify,
+    /// Set while a stream processor runs (see [`Store::publish_inline`]).
+    pub(crate) inline: Mutex<Option<crate::feed::InlinePublish>>,
 }
 
 /// Work for the writer thread.
@@ -366,9 +374,15 @@ impl Store {
         let checkpointer =
             connect(&path, CHECKPOINTER_CACHE_KIB).map_err(|e| open_error(e.to_string()))?;
         let (jobs, queue) = std::sync::mpsc::channel();
+        let signals = Arc::new(Signals {
+            feed_appended: Notify::new(),
+            queue_filled: Notify::new(),
+            inline: Mutex::new(None),
+        });
+        let shared = Arc::clone(&signals);
         std::thread::Builder::new()
             .name("engage-sqlite-writer".into())
-            .spawn(move || write_loop(writer, queue))
+            .spawn(move || write_loop(writer, queue, &shared))
             .map_err(|e| open_error(e.to_string()))?;
         let inner = Arc::new(Inner {
             path: path.clone(),
@@ -376,8 +390,7 @@ impl Store {
             readers: Mutex::new(Vec::new()),
             read_permits: tokio::sync::Semaphore::new(max_readers()),
             api_keys: Default::default(),
-            feed_appended: Notify::new(),
-            queue_filled: Notify::new(),
+            signals,
         });
         let watched = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -408,6 +421,8 @@ impl Store {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job = WriteJob::InTransaction(Box::new(move |conn: &Connection| -> Settle {
             let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+            // Changes this job appends count only if its savepoint is kept.
+            let appended = crate::feed::appended_mark();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 run("SAVEPOINT job")?;
                 match work(conn) {
@@ -428,6 +443,9 @@ impl Store {
                     "a write panicked; it was rolled back".into(),
                 )))
             });
+            if outcome.is_err() {
+                crate::feed::forget_appended_since(appended);
+            }
             match outcome {
                 Ok(value) => Box::new(move |committed: Result<(), String>| {
                     let _ = reply.send(
@@ -563,9 +581,11 @@ fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
     }
 }
 
-/// The writer thread: takes every job waiting, runs them in one transaction, commits once,
-/// then tells each job how the commit went. Ends when every `Store` handle is gone.
-fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
+/// The writer thread: takes every job waiting, runs them in one transaction, publishes the
+/// changes they appended when a stream processor is caught up (see
+/// [`Store::publish_inline`]), commits once, then tells each job how the commit went and
+/// wakes whoever waits for the feed or the queue. Ends when every `Store` handle is gone.
+fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>, signals: &Signals) {
     let mut pending: Option<WriteJob> = None;
     loop {
         let first = match pending.take() {
@@ -599,6 +619,14 @@ fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
             Ok(()) => group.into_iter().map(|job| job(&conn)).collect(),
             Err(_) => Vec::new(),
         };
+        let appended = crate::feed::take_appended();
+        let inline = *signals.inline.lock().unwrap_or_else(|p| p.into_inner());
+        let published = match (&begun, inline) {
+            (Ok(()), Some(inline)) if !appended.is_empty() => {
+                crate::feed::publish_appended(&conn, inline, &appended)
+            }
+            _ => crate::feed::Published::None,
+        };
         let committed = begun
             .and_then(|()| run("COMMIT").map(drop))
             .map_err(|e| e.to_string());
@@ -608,6 +636,16 @@ fn write_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
         }
         for settle in settles {
             settle(committed.clone());
+        }
+        if committed.is_ok() && !appended.is_empty() {
+            match published {
+                crate::feed::Published::All { events } => {
+                    if events > 0 {
+                        signals.queue_filled.notify_waiters();
+                    }
+                }
+                crate::feed::Published::None => signals.feed_appended.notify_waiters(),
+            }
         }
     }
 }
@@ -619,6 +657,9 @@ const WRITER_CACHE_KIB: u32 = 16_000;
 const READER_CACHE_KIB: u32 = 8_000;
 const CHECKPOINTER_CACHE_KIB: u32 = 1_000;
 
+/// Prepared statements each connection keeps: more than the store has.
+const STATEMENT_CACHE: usize = 256;
+
 fn connect(path: &Path, cache_kib: u32) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -628,13 +669,20 @@ fn connect(path: &Path, cache_kib: u32) -> Result<Connection> {
     )?;
     // WAL lets readers run beside the writer; FULL sync makes every commit durable
     // before it is acknowledged, which is the "no accepted write is lost" promise.
+    // Each write job runs in its own savepoint, whose undo journal SQLite keeps in a
+    // temporary file by default: opening, truncating and deleting that file was a tenth
+    // of the writer's time (bench/REPORT.md). In memory it costs a copy of the pages.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;",
     )?;
     conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+    // The writer runs every kind of write in one transaction; with rusqlite's default of
+    // 16 cached statements it kept preparing them anew (6% of its time).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -687,11 +735,11 @@ impl Store {
     /// Signalled after every commit that appends to the change feed. Readers should
     /// `enable()` a `notified()` future before looking, then wait on it if they found nothing.
     pub fn feed_signal(&self) -> &Notify {
-        &self.inner.feed_appended
+        &self.inner.signals.feed_appended
     }
 
     /// Signalled after every commit that makes queue messages available.
     pub fn queue_signal(&self) -> &Notify {
-        &self.inner.queue_filled
+        &self.inner.signals.queue_filled
     }
 }

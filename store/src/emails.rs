@@ -30,6 +30,34 @@ pub struct DraftUsage {
     pub cost: Option<f64>,
 }
 
+/// A score to store with the factors that explain it, already written out as they are
+/// stored (JSON, each factor with its sentence): the processor renders them, so the
+/// writer, which every write waits for, only copies them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewScore {
+    pub engagement: EngagementScore,
+    pub factors_json: String,
+}
+
+impl NewScore {
+    pub fn new(score: EngagementScore) -> Result<Self> {
+        let factors_json = serde_json::to_string(&score.factors)
+            .map_err(|e| StoreError::Corrupt(format!("score factors: {e}")))?;
+        Ok(Self {
+            engagement: score,
+            factors_json,
+        })
+    }
+}
+
+impl std::ops::Deref for NewScore {
+    type Target = EngagementScore;
+
+    fn deref(&self) -> &EngagementScore {
+        &self.engagement
+    }
+}
+
 /// The effect of one event on a client, recorded exactly once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effect {
@@ -39,7 +67,7 @@ pub struct Effect {
     pub client: ClientId,
     pub stylist: StylistId,
     /// The client's new score (events that change the client).
-    pub score: Option<EngagementScore>,
+    pub score: Option<NewScore>,
     pub draft: Option<NewDraft>,
     /// New wording for a pending email (a stylist's redraft request).
     pub redraft: Option<(EmailId, NewDraft)>,
@@ -182,8 +210,7 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
     let Some(score) = &effect.score else {
         return Ok(Outcome::Applied);
     };
-    let factors =
-        serde_json::to_string(&score.factors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let factors = score.factors_json.as_str();
     conn.prepare_cached(
         "INSERT INTO score_changes (client_id, event_id, score, band, factors, scored_at, event_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -391,8 +418,22 @@ impl Store {
         failed: Vec<Failure>,
         now: DateTime<Utc>,
     ) -> Result<Settled> {
+        let (settled, _) = self.settle_and_receive(handled, failed, None, now).await?;
+        Ok(settled)
+    }
+
+    /// [`Store::settle_batch`], then, in the same transaction, receives the next batch as
+    /// [`Store::receive`] would: a worker that keeps busy commits once per batch instead of
+    /// twice. With `next` `None` it only settles.
+    pub async fn settle_and_receive(
+        &self,
+        handled: Vec<Handled>,
+        failed: Vec<Failure>,
+        next: Option<crate::queue::Receive>,
+        now: DateTime<Utc>,
+    ) -> Result<(Settled, Vec<crate::ReceivedMessage>)> {
         let retried = failed.len();
-        let settled = self
+        let (settled, received) = self
             .write(move |conn| {
                 let mut settled = Settled::default();
                 let mut delete = conn.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?;
@@ -412,12 +453,16 @@ impl Store {
                         settled.dead_lettered.push(failure.message_id);
                     }
                 }
-                Ok::<_, StoreError>(settled)
+                let received = match next {
+                    Some(next) => crate::queue::receive_in(conn, next, now)?,
+                    None => Vec::new(),
+                };
+                Ok::<_, StoreError>((settled, received))
             })
             .await?;
         if retried > settled.dead_lettered.len() {
-            self.inner.queue_filled.notify_waiters();
+            self.inner.signals.queue_filled.notify_waiters();
         }
-        Ok(settled)
+        Ok((settled, received))
     }
 }

@@ -6,6 +6,149 @@ use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use domain::{ChangeRecord, Client, DomainEvent};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::cell::RefCell;
+
+/// Where the writer publishes the changes of a group commit itself, while a stream
+/// processor runs (see [`Store::publish_inline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InlinePublish {
+    /// The stream processor's checkpoint.
+    pub checkpoint: &'static str,
+    /// The queue its events go to.
+    pub queue: &'static str,
+}
+
+/// What the writer's own publishing did with a group commit's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// Every change the group appended, as this many events.
+    All { events: usize },
+    /// None of them: they wait in the feed for the stream processor.
+    None,
+}
+
+thread_local! {
+    /// The changes appended by the transaction in progress on the writer thread (the only
+    /// thread that runs write jobs), in feed order, as they were written.
+    static APPENDED: RefCell<Vec<ChangeRecord>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes a change appended by the transaction in progress.
+pub(crate) fn note_appended(change: ChangeRecord) {
+    APPENDED.with(|appended| appended.borrow_mut().push(change));
+}
+
+/// How many changes the transaction in progress has appended so far.
+pub(crate) fn appended_mark() -> usize {
+    APPENDED.with(|appended| appended.borrow().len())
+}
+
+/// Forgets the changes appended after `mark` (their savepoint was rolled back).
+pub(crate) fn forget_appended_since(mark: usize) {
+    APPENDED.with(|appended| appended.borrow_mut().truncate(mark));
+}
+
+/// The changes the transaction in progress appended, leaving none noted.
+pub(crate) fn take_appended() -> Vec<ChangeRecord> {
+    APPENDED.with(|appended| std::mem::take(&mut *appended.borrow_mut()))
+}
+
+/// The stream processor's step for the changes a group commit appended, inside that
+/// commit: when its checkpoint is just before them (nothing older is waiting), their
+/// events are derived from the images just written — the same function and ids as when
+/// the feed is read — enqueued, and the checkpoint moved past them. Otherwise, or if
+/// this fails, nothing of it is written and the stream processor reads them from the
+/// feed as usual.
+pub(crate) fn publish_appended(
+    conn: &Connection,
+    inline: InlinePublish,
+    appended: &[ChangeRecord],
+) -> Published {
+    let attempt = || -> Result<Published> {
+        let position = checkpoint_in(conn, inline.checkpoint)?;
+        let waiting: u64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM client_changes WHERE seq > ?1")?
+            .query_row([position], |row| row.get(0))?;
+        let (Some(last), Some(now)) = (
+            appended.last().map(|c| c.seq),
+            appended.iter().map(|c| c.recorded_at).max(),
+        ) else {
+            return Ok(Published::None);
+        };
+        if waiting != appended.len() as u64 || appended.iter().any(|c| c.seq <= position) {
+            return Ok(Published::None);
+        }
+        let events: Vec<DomainEvent> = appended
+            .iter()
+            .flat_map(domain::event::events_from_change)
+            .collect();
+        publish_in(conn, inline.checkpoint, last, inline.queue, &events, now)?;
+        Ok(Published::All {
+            events: events.len(),
+        })
+    };
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    if let Err(error) = run("SAVEPOINT publish") {
+        tracing::warn!(%error, "could not publish in the commit; the stream processor will");
+        return Published::None;
+    }
+    match attempt() {
+        Ok(published) => {
+            if let Err(error) = run("RELEASE publish") {
+                tracing::warn!(%error, "could not publish in the commit; the stream processor will");
+                let _ = conn.execute_batch("ROLLBACK TO publish; RELEASE publish");
+                return Published::None;
+            }
+            published
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not publish in the commit; the stream processor will");
+            let _ = conn.execute_batch("ROLLBACK TO publish; RELEASE publish");
+            Published::None
+        }
+    }
+}
+
+fn checkpoint_in(conn: &Connection, name: &str) -> Result<u64> {
+    let position: Option<u64> = conn
+        .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()?;
+    Ok(position.unwrap_or(0))
+}
+
+/// Enqueues `events` on `queue` (once per event id) with their event-log entries, starts
+/// the retention clock of the changes up to `position`, and moves checkpoint `name` there
+/// (never back: the writer may have published further meanwhile).
+fn publish_in(
+    tx: &Connection,
+    name: &str,
+    position: u64,
+    queue: &str,
+    events: &[DomainEvent],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (queue, dedup_id) DO NOTHING",
+    )?;
+    for event in events {
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        insert.execute(params![queue, event.id.as_str(), body, millis(now)])?;
+        log_event(tx, event, &body)?;
+    }
+    tx.prepare_cached(
+        "UPDATE client_changes SET published_at = ?2
+         WHERE seq > COALESCE((SELECT position FROM checkpoints WHERE name = ?3), 0) AND seq <= ?1",
+    )?
+    .execute(params![position, millis(now), name])?;
+    tx.prepare_cached(
+        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position)",
+    )?
+    .execute(params![name, position])?;
+    Ok(())
+}
 
 /// Appends an event to the permanent event log (the audit trail); once per event id.
 pub(crate) fn log_event(tx: &Connection, event: &DomainEvent, body: &str) -> rusqlite::Result<()> {
@@ -26,14 +169,22 @@ pub(crate) fn log_event(tx: &Connection, event: &DomainEvent, body: &str) -> rus
 impl Store {
     /// The position up to which the reader `name` has published.
     pub async fn checkpoint(&self, name: &'static str) -> Result<u64> {
-        self.read(move |conn| {
-            let position: Option<u64> = conn
-                .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
-                .query_row([name], |row| row.get(0))
-                .optional()?;
-            Ok(position.unwrap_or(0))
-        })
-        .await
+        self.read(move |conn| checkpoint_in(conn, name)).await
+    }
+
+    /// While a stream processor runs with checkpoint `inline.checkpoint`, the writer
+    /// publishes each group commit's changes in that same commit whenever the checkpoint
+    /// is just before them: the events, their ids and the checkpoint are what the
+    /// processor would have written a moment later, minus reading the feed back and one
+    /// more commit. Changes it does not publish (a backlog, or a failure) wake the
+    /// processor as before. `None` stops it.
+    pub fn publish_inline(&self, inline: Option<InlinePublish>) {
+        *self
+            .inner
+            .signals
+            .inline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = inline;
     }
 
     /// Up to `limit` change records after position `after`, oldest first.
@@ -66,32 +217,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let published = !events.is_empty();
-        self.write(move |tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (queue, dedup_id) DO NOTHING",
-            )?;
-            for event in &events {
-                let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                insert.execute(params![queue, event.id.as_str(), body, millis(now)])?;
-                log_event(tx, event, &body)?;
-            }
-            // Published changes start their retention clock now.
-            tx.prepare_cached(
-                "UPDATE client_changes SET published_at = ?2
-                 WHERE seq > COALESCE((SELECT position FROM checkpoints WHERE name = ?3), 0) AND seq <= ?1",
-            )?
-            .execute(params![position, millis(now), name])?;
-            tx.execute(
-                "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                params![name, position],
-            )?;
-            Ok::<_, StoreError>(())
-        })
-        .await?;
+        self.write(move |tx| publish_in(tx, name, position, queue, &events, now))
+            .await?;
         if published {
-            self.inner.queue_filled.notify_waiters();
+            self.inner.signals.queue_filled.notify_waiters();
         }
         Ok(())
     }
@@ -121,7 +250,7 @@ impl Store {
             })
             .await?;
         if added > 0 {
-            self.inner.queue_filled.notify_waiters();
+            self.inner.signals.queue_filled.notify_waiters();
         }
         Ok(added)
     }

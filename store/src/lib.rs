@@ -21,10 +21,12 @@ mod views;
 pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError, first_version};
 pub use db::Store;
 pub use emails::{
-    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, Outcome, ScoreChange, Settled,
+    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, NewScore, Outcome, ScoreChange,
+    Settled,
 };
+pub use feed::InlinePublish;
 pub use model::StoredFit;
-pub use queue::{DeadLetter, QueueStats, ReceivedMessage};
+pub use queue::{DeadLetter, QueueStats, Receive, ReceivedMessage};
 pub use recent::RecentCache;
 pub use records::{Accounts, ClientChange, Records};
 pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_reject_reason, check_text};
@@ -654,6 +656,89 @@ mod tests {
             .unwrap();
         assert_eq!(store.queue_stats("q", now).await.unwrap().visible, 1);
         assert_eq!(store.feed_lag("test").await.unwrap(), 0);
+    }
+
+    /// While a stream processor runs, the writer publishes a group's changes in the
+    /// group's own commit, exactly as the processor would from the feed (same event id and
+    /// body, checkpoint moved), but only when nothing older waits; a write that is rolled
+    /// back publishes nothing.
+    #[tokio::test]
+    async fn while_a_stream_processor_runs_changes_are_published_in_their_own_commit() {
+        let (_dir, store) = store_with_stylist().await;
+        let now = at("2026-01-01T10:00:00Z");
+        let ada = store
+            .create_client(new_client("Ada Lovelace", "ada@example.com"), now)
+            .await
+            .unwrap();
+        store.publish_inline(Some(InlinePublish {
+            checkpoint: "test",
+            queue: "q",
+        }));
+        let rename = |name: &'static str| {
+            move |client: &mut domain::Client| {
+                client.name = domain::ClientName::parse(name).unwrap();
+                Ok(())
+            }
+        };
+        // Ada's creation waits in the feed, so her rename waits behind it.
+        store
+            .update_client(ada.id.clone(), None, now, rename("Ada King"))
+            .await
+            .unwrap();
+        assert_eq!(store.queue_stats("q", now).await.unwrap().visible, 0);
+        assert_eq!(store.feed_lag("test").await.unwrap(), 2);
+        let backlog = store.read_changes(0, 10).await.unwrap();
+        let events: Vec<_> = backlog
+            .iter()
+            .flat_map(domain::event::events_from_change)
+            .collect();
+        store.publish("test", 2, "q", events, now).await.unwrap();
+
+        // Caught up: the next change is published with its own commit.
+        store
+            .update_client(ada.id.clone(), None, now, rename("Augusta Ada King"))
+            .await
+            .unwrap();
+        assert_eq!(store.checkpoint("test").await.unwrap(), 3);
+        assert_eq!(store.feed_lag("test").await.unwrap(), 0);
+        let messages = store
+            .receive("q", 10, Duration::seconds(30), now)
+            .await
+            .unwrap();
+        assert_eq!(messages.len(), 3);
+        let from_feed =
+            domain::event::events_from_change(&store.read_changes(2, 10).await.unwrap()[0]);
+        let published: DomainEvent = serde_json::from_str(&messages[2].body).unwrap();
+        assert_eq!(vec![published], from_feed);
+
+        // An import that fails part-way appended a change and rolled it back: nothing of it
+        // is published, and the next change still is.
+        let mut stranger = new_client("Linus Pauling", "linus@example.com");
+        stranger.stylist_id = StylistId::new("st-unknown");
+        let failed = store
+            .import_clients(
+                vec![new_client("Grace Hopper", "grace@example.com"), stranger],
+                now,
+            )
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(store.client_count().await.unwrap(), 1);
+        store
+            .update_client(ada.id.clone(), None, now, rename("Ada Lovelace"))
+            .await
+            .unwrap();
+        assert_eq!(store.feed_lag("test").await.unwrap(), 0);
+        assert_eq!(store.queue_stats("q", now).await.unwrap().in_flight, 3);
+        assert_eq!(store.queue_stats("q", now).await.unwrap().visible, 1);
+
+        // Once the processor stops, changes wait in the feed again.
+        store.publish_inline(None);
+        store
+            .update_client(ada.id.clone(), None, now, rename("Ada"))
+            .await
+            .unwrap();
+        assert_eq!(store.feed_lag("test").await.unwrap(), 1);
+        assert_eq!(store.queue_stats("q", now).await.unwrap().visible, 1);
     }
 
     #[tokio::test]

@@ -54,22 +54,21 @@ impl Store {
         visibility: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReceivedMessage>> {
-        self.write(move |tx| {
-            let mut select = tx.prepare_cached(
-                "SELECT id, body, receive_count FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
-            )?;
-            let messages = select
-                .query_map(params![queue, millis(now), max], |row| {
-                    Ok(ReceivedMessage { id: row.get(0)?, body: row.get(1)?, receive_count: row.get::<_, u32>(2)? + 1 })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut hide = tx.prepare_cached("UPDATE queue_messages SET visible_at = ?2, receive_count = receive_count + 1 WHERE id = ?1")?;
-            for message in &messages {
-                hide.execute(params![message.id, millis(now + visibility)])?;
-            }
-            Ok(messages)
-        })
-        .await
+        let receive = Receive {
+            queue,
+            max,
+            visibility,
+        };
+        self.receive_next(receive, now).await
+    }
+
+    /// [`Store::receive`], as a worker describes what it takes.
+    pub async fn receive_next(
+        &self,
+        receive: Receive,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReceivedMessage>> {
+        self.write(move |tx| receive_in(tx, receive, now)).await
     }
 
     /// Removes a message that was handled successfully.
@@ -87,7 +86,7 @@ impl Store {
     pub async fn release_failed(&self, failure: Failure, now: DateTime<Utc>) -> Result<bool> {
         let dead = self.write(move |conn| release(conn, &failure, now)).await?;
         if !dead {
-            self.inner.queue_filled.notify_waiters();
+            self.inner.signals.queue_filled.notify_waiters();
         }
         Ok(dead)
     }
@@ -105,7 +104,7 @@ impl Store {
             })
             .await?;
         if released > 0 {
-            self.inner.queue_filled.notify_waiters();
+            self.inner.signals.queue_filled.notify_waiters();
         }
         Ok(released)
     }
@@ -173,7 +172,7 @@ impl Store {
             })
             .await?;
         if moved > 0 {
-            self.inner.queue_filled.notify_waiters();
+            self.inner.signals.queue_filled.notify_waiters();
         }
         Ok(moved)
     }
@@ -192,6 +191,41 @@ impl Store {
         })
         .await
     }
+}
+
+/// What a worker asks for when it receives: up to `max` visible messages of `queue`,
+/// hidden from other workers for `visibility`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receive {
+    pub queue: &'static str,
+    pub max: u32,
+    pub visibility: Duration,
+}
+
+pub(crate) fn receive_in(
+    tx: &Connection,
+    receive: Receive,
+    now: DateTime<Utc>,
+) -> Result<Vec<ReceivedMessage>> {
+    let mut select = tx.prepare_cached(
+        "SELECT id, body, receive_count FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let messages = select
+        .query_map(params![receive.queue, millis(now), receive.max], |row| {
+            Ok(ReceivedMessage {
+                id: row.get(0)?,
+                body: row.get(1)?,
+                receive_count: row.get::<_, u32>(2)? + 1,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut hide = tx.prepare_cached(
+        "UPDATE queue_messages SET visible_at = ?2, receive_count = receive_count + 1 WHERE id = ?1",
+    )?;
+    for message in &messages {
+        hide.execute(params![message.id, millis(now + receive.visibility)])?;
+    }
+    Ok(messages)
 }
 
 /// Makes a failed message visible again after its back-off, or dead-letters it.

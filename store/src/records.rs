@@ -251,7 +251,7 @@ impl Accounts for Store {
 #[cfg(feature = "contract")]
 pub mod contract {
     use super::*;
-    use crate::{DraftUsage, NewDraft};
+    use crate::{DraftUsage, NewDraft, NewScore};
     use domain::email::DraftText;
     use domain::profile::FixInput;
     use domain::score::engagement_score;
@@ -440,7 +440,7 @@ pub mod contract {
             event_at: later,
             client: ada.id.clone(),
             stylist: ada.stylist_id.clone(),
-            score: Some(score.clone()),
+            score: Some(NewScore::new(score.clone()).unwrap()),
             draft: Some(draft("Welcome, Ada")),
             redraft: None,
         };
@@ -534,7 +534,7 @@ pub mod contract {
                     event_at: linus_at,
                     client: linus.id.clone(),
                     stylist: linus.stylist_id.clone(),
-                    score: Some(linus_score),
+                    score: Some(NewScore::new(linus_score).unwrap()),
                     draft: Some(draft("Welcome, Linus")),
                     redraft: None,
                 },

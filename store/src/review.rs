@@ -539,7 +539,7 @@ impl Store {
             Ok::<_, ReviewError>(())
         })
         .await?;
-        self.inner.queue_filled.notify_waiters();
+        self.inner.signals.queue_filled.notify_waiters();
         Ok(event_id)
     }
 }
