@@ -420,10 +420,7 @@ impl EmailProcessor {
     /// deleted, failed ones retried or dead-lettered) in one transaction. Returns how many
     /// messages it received.
     pub async fn process_batch(&self) -> Result<usize, ProcessError> {
-        let messages = self
-            .store
-            .receive_next(self.receive(), self.core.clock.now())
-            .await?;
+        let messages = self.receive_batch().await?;
         if messages.is_empty() {
             return Ok(0);
         }
@@ -437,6 +434,18 @@ impl EmailProcessor {
             max: self.config.batch_size,
             visibility: self.config.visibility_timeout,
         }
+    }
+
+    async fn receive_batch(&self) -> Result<Vec<ReceivedMessage>, store::StoreError> {
+        let batch = self.receive();
+        self.store
+            .receive(
+                batch.queue,
+                batch.max,
+                batch.visibility,
+                self.core.clock.now(),
+            )
+            .await
     }
 
     /// Handles `messages` and settles them; with `next`, receives the following batch in
@@ -477,11 +486,7 @@ impl EmailProcessor {
                 if shutdown.is_cancelled() {
                     break;
                 }
-                match self
-                    .store
-                    .receive_next(self.receive(), self.core.clock.now())
-                    .await
-                {
+                match self.receive_batch().await {
                     Ok(received) => batch = received,
                     Err(error) => {
                         tracing::error!(%error, "email processor could not receive; retrying")

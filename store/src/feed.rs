@@ -64,18 +64,19 @@ pub(crate) fn publish_appended(
     inline: InlinePublish,
     appended: &[ChangeRecord],
 ) -> Published {
-    let attempt = || -> Result<Published> {
+    let (Some(first), Some(last), Some(now)) = (
+        appended.first().map(|c| c.seq),
+        appended.last().map(|c| c.seq),
+        appended.iter().map(|c| c.recorded_at).max(),
+    ) else {
+        return Published::None;
+    };
+    let published = crate::db::in_savepoint(conn, || -> Result<Published> {
         let position = checkpoint_in(conn, inline.checkpoint)?;
         let waiting: u64 = conn
             .prepare_cached("SELECT COUNT(*) FROM client_changes WHERE seq > ?1")?
             .query_row([position], |row| row.get(0))?;
-        let (Some(last), Some(now)) = (
-            appended.last().map(|c| c.seq),
-            appended.iter().map(|c| c.recorded_at).max(),
-        ) else {
-            return Ok(Published::None);
-        };
-        if waiting != appended.len() as u64 || appended.iter().any(|c| c.seq <= position) {
+        if first <= position || waiting != appended.len() as u64 {
             return Ok(Published::None);
         }
         let events: Vec<DomainEvent> = appended
@@ -86,27 +87,11 @@ pub(crate) fn publish_appended(
         Ok(Published::All {
             events: events.len(),
         })
-    };
-    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
-    if let Err(error) = run("SAVEPOINT publish") {
+    });
+    published.unwrap_or_else(|error| {
         tracing::warn!(%error, "could not publish in the commit; the stream processor will");
-        return Published::None;
-    }
-    match attempt() {
-        Ok(published) => {
-            if let Err(error) = run("RELEASE publish") {
-                tracing::warn!(%error, "could not publish in the commit; the stream processor will");
-                let _ = conn.execute_batch("ROLLBACK TO publish; RELEASE publish");
-                return Published::None;
-            }
-            published
-        }
-        Err(error) => {
-            tracing::warn!(%error, "could not publish in the commit; the stream processor will");
-            let _ = conn.execute_batch("ROLLBACK TO publish; RELEASE publish");
-            Published::None
-        }
-    }
+        Published::None
+    })
 }
 
 fn checkpoint_in(conn: &Connection, name: &str) -> Result<u64> {

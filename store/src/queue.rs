@@ -59,15 +59,6 @@ impl Store {
             max,
             visibility,
         };
-        self.receive_next(receive, now).await
-    }
-
-    /// [`Store::receive`], as a worker describes what it takes.
-    pub async fn receive_next(
-        &self,
-        receive: Receive,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ReceivedMessage>> {
         self.write(move |tx| receive_in(tx, receive, now)).await
     }
 
