@@ -31,7 +31,8 @@ mkdirSync(artifacts, { recursive: true });
 const serverLog = join(artifacts, aws ? "server-aws.log" : "server.log");
 const baseUrl = `http://127.0.0.1:${port}`;
 
-let env = { ...process.env, ENGAGE_ADDR: `127.0.0.1:${port}`, RUST_LOG: "info" };
+// The suites sign in as the demo accounts and work on the demo book, on either backend.
+let env = { ...process.env, ENGAGE_ADDR: `127.0.0.1:${port}`, ENGAGE_DEMO_DATA: "true", RUST_LOG: "info" };
 let serveArgs = ["serve"];
 let moto = null;
 if (aws) {

@@ -24,9 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The server fills the empty database with demo data; keys are made once it has.
+# The server fills the empty database with demo data (the stylist key below is for a demo
+# stylist); keys are made once it has.
 ENGAGE_API_RATE_PER_MINUTE=1000000 ENGAGE_OUTBOX_DIR="$dir/outbox" \
-  timeout 900 "$bin" serve --addr "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
+  timeout 900 "$bin" serve --addr "127.0.0.1:$port" --demo-data true >"$dir/serve.log" 2>&1 &
 server=$!
 fetch() { "$venv/bin/python" -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' "$1"; }
 for _ in $(seq 1 100); do

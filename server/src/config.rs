@@ -238,8 +238,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGAGE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Fill an empty database with demo stylists and clients on start.
-    #[arg(long, env = "ENGAGE_DEMO_DATA", default_value_t = true, action = clap::ArgAction::Set)]
+    // Off unless asked for: a real first start must not create an admin whose password
+    // sits in a file beside the database.
+    /// Fill an empty database with demo stylists and clients on start, and add the demo
+    /// accounts (one shared password, written beside the database) when there are none.
+    /// `make run` turns this on.
+    #[arg(long, env = "ENGAGE_DEMO_DATA", default_value_t = false, action = clap::ArgAction::Set)]
     pub demo_data: bool,
 
     /// Seconds a received event stays hidden from other workers before it is retried.
@@ -491,20 +495,21 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.db, PathBuf::from("/tmp/x.db"));
         assert_eq!(cli.serve.addr.port(), 3900);
+        assert!(!cli.serve.demo_data, "demo data only when asked for");
         let cli = Cli::try_parse_from([
             "engage",
             "serve",
             "--addr",
             "127.0.0.1:4000",
             "--demo-data",
-            "false",
+            "true",
         ])
         .unwrap();
         let Some(Command::Serve(args)) = cli.command else {
             panic!("expected serve")
         };
         assert_eq!(args.addr.port(), 4000);
-        assert!(!args.demo_data);
+        assert!(args.demo_data);
     }
 
     #[test]

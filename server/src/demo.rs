@@ -217,6 +217,27 @@ pub async fn accounts(store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
     accounts_in(store, &accounts_file(store), clock).await
 }
 
+/// What `engage serve` does about accounts on start: none are touched when some exist;
+/// on a database without any it adds the demo accounts when demo data was asked for, and
+/// otherwise says how to add the first one, since until then nobody can sign in.
+pub async fn accounts_on_start(
+    store: &Store,
+    clock: &dyn Clock,
+    demo_data: bool,
+) -> anyhow::Result<()> {
+    if store.user_count().await? > 0 {
+        return Ok(());
+    }
+    if demo_data {
+        return accounts(store, clock).await;
+    }
+    tracing::warn!(
+        "no accounts yet, so nobody can sign in: add the first with `engage --db {} user add --email you@example.com --role admin` (it asks for the password), or start with --demo-data true for the demo accounts",
+        store.path().display()
+    );
+    Ok(())
+}
+
 /// [`accounts`] on any backend, listed in `file`.
 pub async fn accounts_in(
     accounts: &dyn Accounts,

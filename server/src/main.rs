@@ -1,9 +1,9 @@
 //! `engage`: the Engage web app, event pipeline and operator commands in one binary.
 //!
 //! Run `engage --help` for commands and settings. `engage` alone serves the app on
-//! http://127.0.0.1:3000 with the SQLite database at `data/engage.db`, adding demo data
-//! to an empty database. Build with `cargo leptos build --release` so the binary carries
-//! its browser bundle.
+//! http://127.0.0.1:3000 with the SQLite database at `data/engage.db` (demo data and
+//! accounts only with `--demo-data true`). Build with `cargo leptos build --release` so the
+//! binary carries its browser bundle.
 
 use anyhow::Context;
 use clap::Parser;

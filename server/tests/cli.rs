@@ -420,3 +420,78 @@ async fn views_rebuild_recomputes_the_dashboard_views_from_the_logs() {
     let store = store::Store::open(dir.path().join("engage.db")).unwrap();
     assert_eq!(store.view_rows().await.unwrap(), live);
 }
+
+/// Starts `engage serve` on `dir/engage.db` with `args` added, waits until it serves, stops
+/// it, and returns what it logged.
+fn serve_until_ready(dir: &Path, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .args(["--db", "engage.db", "serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        // The defaults are under test, not whatever the caller's shell has set.
+        .env_remove("ENGAGE_DB")
+        .env_remove("ENGAGE_DEMO_DATA")
+        .env_remove("ENGAGE_LOG_FORMAT")
+        .env_remove("OPENROUTER_API_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("Engage is serving") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(log.contains("Engage is serving"), "{log}");
+    log
+}
+
+fn user_and_client_counts(dir: &Path) -> (u64, u64) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(dir.join("engage.db")).unwrap();
+        (
+            store.user_count().await.unwrap(),
+            store.client_count().await.unwrap(),
+        )
+    })
+}
+
+#[test]
+fn a_plain_serve_on_an_empty_database_adds_no_accounts_and_says_how_to_add_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = serve_until_ready(dir.path(), &[]);
+    assert_eq!(user_and_client_counts(dir.path()), (0, 0));
+    assert!(!dir.path().join("demo-accounts.txt").exists());
+    assert!(log.contains("no accounts yet"), "{log}");
+    assert!(
+        log.contains("user add --email you@example.com --role admin"),
+        "{log}"
+    );
+}
+
+#[test]
+fn serve_with_demo_data_true_adds_the_demo_book_and_accounts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = serve_until_ready(dir.path(), &["--demo-data", "true"]);
+    let accounts = engage::demo::account_list().len() as u64;
+    let (users, clients) = user_and_client_counts(dir.path());
+    assert_eq!(users, accounts);
+    assert!(clients > 0);
+    assert!(dir.path().join("demo-accounts.txt").exists());
+    assert!(!log.contains("no accounts yet"), "{log}");
+
+    // A later plain start keeps them and has nothing to say about accounts.
+    let again = serve_until_ready(dir.path(), &[]);
+    assert_eq!(user_and_client_counts(dir.path()), (users, clients));
+    assert!(!again.contains("no accounts yet"), "{again}");
+}
