@@ -319,7 +319,8 @@ pub struct ClientEdit {
     pub stylist_id: String,
     pub status: String,
     /// The consent box: ticked records an opt-in now (if there was none); unticked
-    /// withdraws an opt-in. An unsubscribe stays unless the box is ticked.
+    /// withdraws an opt-in. Ticking it for a client who unsubscribed is refused
+    /// (`email_opt_in`): only the client can undo their unsubscribe.
     pub email_opt_in: bool,
     pub styles: Vec<String>,
     pub sizes: crate::profile::Sizes,
@@ -358,12 +359,20 @@ impl ClientEdit {
             Some(&self.budget),
             &self.style_notes,
         ));
+        use crate::profile::EmailConsent;
+        if self.email_opt_in
+            && let Some(refused) = crate::consent::reopt_in_refused(client.profile.consent())
+        {
+            errors.0.push(refused);
+        }
         let (Some(name), Some(email), Some(stylist_id), Some(status), Some(style)) =
             (name, email, stylist_id, status, style)
         else {
             return Err(errors);
         };
-        use crate::profile::EmailConsent;
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         let consent = match (client.profile.consent(), self.email_opt_in) {
             (EmailConsent::OptedIn { at }, true) => EmailConsent::OptedIn { at },
             (_, true) => EmailConsent::OptedIn { at: now },
@@ -475,6 +484,34 @@ mod tests {
         };
         untick.apply(&mut client, later).unwrap();
         assert_eq!(client.profile.consent(), crate::EmailConsent::NotGiven);
+    }
+
+    #[test]
+    fn a_stylist_cannot_tick_the_consent_box_for_a_client_who_unsubscribed() {
+        let mut client = stored(true);
+        let at = now() - chrono::Duration::days(2);
+        client
+            .profile
+            .set_consent(crate::EmailConsent::Unsubscribed { at });
+        let before = client.clone();
+        let tick = ClientEdit {
+            email_opt_in: true,
+            name: "Ada King".into(),
+            ..ClientEdit::of(&client)
+        };
+        let errors = tick.apply(&mut client, now()).unwrap_err();
+        assert!(errors.message_for("email_opt_in").is_some(), "{errors:?}");
+        assert_eq!(client, before, "nothing of the edit is applied");
+        let other_edit = ClientEdit {
+            name: "Ada King".into(),
+            ..ClientEdit::of(&client)
+        };
+        other_edit.apply(&mut client, now()).unwrap();
+        assert_eq!(
+            client.profile.consent(),
+            crate::EmailConsent::Unsubscribed { at },
+            "other edits keep the unsubscribe"
+        );
     }
 
     #[test]

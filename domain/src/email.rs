@@ -81,16 +81,21 @@ pub enum EmailStatus {
     Approved,
     Sent,
     Rejected,
+    /// Delivery failed after every retry; a manager may send it again.
     Failed,
+    /// Not sent because the client could no longer be emailed (unsubscribed, no consent or
+    /// closed) when it was approved or due to go out; see [`crate::consent`].
+    Withdrawn,
 }
 
 impl EmailStatus {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Drafted,
         Self::Approved,
         Self::Sent,
         Self::Rejected,
         Self::Failed,
+        Self::Withdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +105,7 @@ impl EmailStatus {
             Self::Sent => "sent",
             Self::Rejected => "rejected",
             Self::Failed => "failed",
+            Self::Withdrawn => "withdrawn",
         }
     }
 

@@ -30,6 +30,7 @@ macro_rules! schema_as {
 
 pub mod bgnbd;
 pub mod client;
+pub mod consent;
 pub mod dashboard;
 pub mod email;
 pub mod event;

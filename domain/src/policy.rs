@@ -8,10 +8,10 @@
 //! order: closed account, unsubscribed, no consent, a draft already awaiting review, and
 //! the frequency cap (default one draft per client per 14 days).
 
-use crate::client::{Client, ClientStatus};
+use crate::client::Client;
 use crate::email::EmailKind;
 use crate::event::{DomainEvent, EventKind};
-use crate::profile::EmailConsent;
+use crate::consent::NoEmail;
 use crate::score::{Band, EngagementScore, NEW_CLIENT_DAYS};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -162,14 +162,11 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
         Ok(found) => found,
         Err(reason) => return skip(reason),
     };
-    let client = input.client;
-    if client.status == ClientStatus::Closed {
-        return skip(SkipReason::AccountClosed);
-    }
-    match client.profile.consent() {
-        EmailConsent::Unsubscribed { .. } => return skip(SkipReason::Unsubscribed),
-        EmailConsent::NotGiven => return skip(SkipReason::NoConsent),
-        EmailConsent::OptedIn { .. } => {}
+    match crate::consent::may_email(input.client) {
+        Ok(()) => {}
+        Err(NoEmail::AccountClosed) => return skip(SkipReason::AccountClosed),
+        Err(NoEmail::Unsubscribed) => return skip(SkipReason::Unsubscribed),
+        Err(NoEmail::NoConsent) => return skip(SkipReason::NoConsent),
     }
     if input.draft_pending {
         return skip(SkipReason::DraftAwaitingReview);
@@ -225,6 +222,8 @@ fn trigger(input: &PolicyInput<'_>) -> Result<(EmailKind, DraftReason), SkipReas
 mod tests {
     use super::*;
     use crate::client::{ClientEmail, ClientId, ClientName, StylistId};
+    use crate::ClientStatus;
+    use crate::profile::EmailConsent;
     use crate::event::{EventId, FieldChange};
     use crate::profile::{Fix, Money, Profile};
     use chrono::{Days, NaiveDate};

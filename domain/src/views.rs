@@ -267,9 +267,9 @@ pub struct ClientDetail {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApproveReport {
-    pub sent: u32,
-    /// Emails approved whose delivery failed (they show as `failed`, with the reason).
-    pub failed: u32,
+    /// Emails approved and queued for sending: the sender delivers them, with retries,
+    /// and each then shows as `sent` (or `failed` after the last retry, with the reason).
+    pub queued: u32,
 }
 
 /// One recorded step in an email's review.
@@ -295,6 +295,8 @@ pub struct EmailDetail {
     /// Whether a stylist changed the writer's words.
     pub edited: bool,
     pub reject_reason: Option<String>,
+    /// Why the email was not sent, when it is `withdrawn`.
+    pub withdrawn: Option<crate::consent::NoEmail>,
     /// Oldest first.
     pub reviews: Vec<ReviewEntry>,
 }
