@@ -298,6 +298,16 @@ CREATE TABLE api_keys (
 DROP INDEX score_changes_by_client;
 CREATE INDEX score_changes_by_client ON score_changes(client_id, id DESC, score, band, scored_at);
 "#,
+    // Issue 19: drafts withdrawn because the client may no longer be emailed, and durable
+    // delivery: approved emails wait on the deliveries queue (those a stopped run had
+    // approved but not sent are queued here once).
+    r#"
+ALTER TABLE emails ADD COLUMN withdrawn_reason TEXT;
+INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at)
+  SELECT 'deliveries', id || '#approved', json_object('email_id', id), updated_at, updated_at
+  FROM emails WHERE status = 'approved'
+  ON CONFLICT DO NOTHING;
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

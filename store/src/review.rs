@@ -28,6 +28,9 @@ pub enum ReviewError {
     /// Only drafts can be edited, approved, rejected or redrafted.
     #[error("the email is {}, not awaiting review", status.as_str())]
     NotDraft { status: EmailStatus },
+    /// Only an email whose delivery failed can be sent again.
+    #[error("the email is {}, not failed", status.as_str())]
+    NotFailed { status: EmailStatus },
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
     #[error(transparent)]
@@ -347,7 +350,7 @@ impl Store {
         self.read(move |conn| {
             let found = conn
                 .prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS}, c.email, e.body_text, e.reason, e.ai_body_text IS NOT NULL OR e.ai_subject IS NOT NULL, e.reject_reason
+                    "SELECT {SUMMARY_COLUMNS}, c.email, e.body_text, e.reason, e.ai_body_text IS NOT NULL OR e.ai_subject IS NOT NULL, e.reject_reason, e.withdrawn_reason
                      FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
                      WHERE e.id = ?1 AND (?2 IS NULL OR e.stylist_id = ?2)"
                 ))?
@@ -359,10 +362,11 @@ impl Store {
                         row.get::<_, String>(13)?,
                         row.get::<_, bool>(14)?,
                         row.get::<_, Option<String>>(15)?,
+                        row.get::<_, Option<String>>(16)?,
                     ))
                 })
                 .optional()?;
-            let Some((summary, client_email, body_text, reason, edited, reject_reason)) = found else {
+            let Some((summary, client_email, body_text, reason, edited, reject_reason, withdrawn)) = found else {
                 return Ok(None);
             };
             let mut stmt = conn.prepare_cached(
@@ -384,6 +388,7 @@ impl Store {
                 reason,
                 edited,
                 reject_reason,
+                withdrawn: withdrawn.as_deref().and_then(domain::consent::NoEmail::parse),
                 reviews,
             }))
         })
@@ -413,47 +418,32 @@ impl Store {
         .await
     }
 
-    /// Approves drafts for sending; returns what delivery needs for each. All or nothing:
-    /// if any email is not an approvable draft in scope, none is approved.
+    /// Approves drafts for sending and queues each on [`DELIVERIES_QUEUE`] in the same
+    /// commit. All or nothing: if any email is not an approvable draft in scope, none is
+    /// approved. Callers check consent first (`processors::sender::approve`).
     pub async fn approve_emails(
         &self,
         emails: Vec<EmailId>,
         by: Reviewer,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Outgoing>, ReviewError> {
+    ) -> Result<(), ReviewError> {
         self.write(move |conn| {
-            let mut outgoing = Vec::with_capacity(emails.len());
             for email in &emails {
                 draft_in_scope(conn, email, by.scope.as_ref())?;
                 set_status(conn, email, EmailStatus::Approved, &by.name, now)?;
                 log_review(conn, email, "approved", &by.name, None, now)?;
                 count_review(conn, email, Review::Approved, now)?;
-                outgoing.push(outgoing_email(conn, email)?);
+                queue_delivery(conn, email, "approved", now)?;
             }
-            Ok::<_, ReviewError>(outgoing)
+            Ok::<_, ReviewError>(())
         })
-        .await
-    }
-
-    /// Approved emails not yet delivered (approval commits before sending, so a process
-    /// stopped in between leaves some), oldest first.
-    pub async fn undelivered(&self, limit: u32) -> Result<Vec<Outgoing>> {
-        self.read(move |conn| {
-            let ids: Vec<EmailId> = conn
-                .prepare_cached(
-                    "SELECT id FROM emails WHERE status = 'approved' ORDER BY reviewed_at LIMIT ?1",
-                )?
-                .query_map([limit], |r| Ok(EmailId::new(r.get::<_, String>(0)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(ids
-                .iter()
-                .map(|id| outgoing_email(conn, id))
-                .collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        .await?;
+        self.inner.signals.queue_filled.notify_waiters();
+        Ok(())
     }
 
     /// Records the outcome of delivering an approved email: `Err` holds why it failed.
+    /// Nothing happens unless the email is still approved (a retry after a crash).
     pub async fn record_delivery(
         &self,
         email: EmailId,
@@ -461,19 +451,16 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.write(move |conn| {
-            match &outcome {
-                Ok(()) => {
-                    conn.prepare_cached("UPDATE emails SET status = 'sent', sent_at = ?2, updated_at = ?2 WHERE id = ?1 AND status = 'approved'")?
-                        .execute(params![email.as_str(), millis(now)])?;
-                    log_review(conn, &email, "sent", "delivery", None, now)?;
-                    count_review(conn, &email, Review::Delivered { sent: true }, now)?;
-                }
-                Err(error) => {
-                    conn.prepare_cached("UPDATE emails SET status = 'failed', updated_at = ?2 WHERE id = ?1 AND status = 'approved'")?
-                        .execute(params![email.as_str(), millis(now)])?;
-                    log_review(conn, &email, "failed", "delivery", Some(error), now)?;
-                    count_review(conn, &email, Review::Delivered { sent: false }, now)?;
-                }
+            let (status, action, note) = match &outcome {
+                Ok(()) => ("sent", "sent", None),
+                Err(error) => ("failed", "failed", Some(error.as_str())),
+            };
+            let changed = conn
+                .prepare_cached("UPDATE emails SET status = ?2, sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END, updated_at = ?3 WHERE id = ?1 AND status = 'approved'")?
+                .execute(params![email.as_str(), status, millis(now)])?;
+            if changed == 1 {
+                log_review(conn, &email, action, "delivery", note, now)?;
+                count_review(conn, &email, Review::Delivered { sent: outcome.is_ok() }, now)?;
             }
             Ok::<_, StoreError>(())
         })
@@ -541,6 +528,155 @@ impl Store {
         .await?;
         self.inner.signals.queue_filled.notify_waiters();
         Ok(event_id)
+    }
+}
+
+fn drafts_with_clients_on(
+    conn: &Connection,
+    ids: Vec<EmailId>,
+    scope: Option<StylistId>,
+) -> Result<Vec<(EmailId, domain::Client)>, ReviewError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        draft_in_scope(conn, &id, scope.as_ref())?;
+        let client: String = conn
+            .prepare_cached("SELECT client_id FROM emails WHERE id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))?;
+        let client = crate::clients::client_by_id(conn, &ClientId::new(client))?
+            .ok_or_else(|| StoreError::Corrupt(format!("email {id} without its client")))?;
+        found.push((id, client));
+    }
+    Ok(found)
+}
+
+/// Puts a delivery request for `email` on the deliveries queue; `why` makes the message's
+/// dedup id, so approving once queues once and each resend queues anew.
+fn queue_delivery(
+    conn: &Connection,
+    email: &EmailId,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let body = serde_json::to_string(&crate::sending::DeliveryRequest {
+        email_id: email.clone(),
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        crate::sending::DELIVERIES_QUEUE,
+        format!("{email}#{why}"),
+        body,
+        millis(now)
+    ])?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl crate::sending::Sending for Store {
+    async fn drafts_with_clients(
+        &self,
+        ids: Vec<EmailId>,
+        scope: Option<StylistId>,
+    ) -> Result<Vec<(EmailId, domain::Client)>, ReviewError> {
+        let found = self.read(move |conn| Ok(drafts_with_clients_on(conn, ids, scope))).await?;
+        found
+    }
+
+    async fn withdraw(
+        &self,
+        email: EmailId,
+        reason: domain::consent::NoEmail,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        self.write(move |conn| {
+            let action = match status_in_scope(conn, &email, None)? {
+                EmailStatus::Drafted => "withdrawn",
+                EmailStatus::Approved => "send_withdrawn",
+                status => return Err(ReviewError::NotDraft { status }),
+            };
+            conn.prepare_cached(
+                "UPDATE emails SET status = 'withdrawn', withdrawn_reason = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![email.as_str(), reason.as_str(), millis(now)])?;
+            log_review(conn, &email, action, &actor, Some(&reason.to_string()), now)?;
+            if action == "withdrawn" {
+                let stylist: String = conn
+                    .prepare_cached("SELECT stylist_id FROM emails WHERE id = ?1")?
+                    .query_row([email.as_str()], |r| r.get(0))?;
+                crate::views::withdrawn_draft(conn, &stylist)?;
+            }
+            Ok::<_, ReviewError>(())
+        })
+        .await
+    }
+
+    async fn approve(
+        &self,
+        ids: Vec<EmailId>,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        self.approve_emails(ids, by, now).await
+    }
+
+    async fn sendable(&self, email: EmailId) -> Result<Option<crate::sending::Sendable>> {
+        self.read(move |conn| {
+            let Some(status) = status_in_scope(conn, &email, None)
+                .map(Some)
+                .or_else(|e| match e {
+                    ReviewError::NotFound => Ok(None),
+                    ReviewError::Store(e) => Err(e),
+                    other => Err(StoreError::Corrupt(other.to_string())),
+                })?
+            else {
+                return Ok(None);
+            };
+            let outgoing = outgoing_email(conn, &email)?;
+            let client = crate::clients::client_by_id(conn, &outgoing.client_id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("email {email} without its client")))?;
+            Ok(Some(crate::sending::Sendable {
+                outgoing,
+                status,
+                client,
+            }))
+        })
+        .await
+    }
+
+    async fn record_delivery(
+        &self,
+        email: EmailId,
+        outcome: std::result::Result<(), String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        Store::record_delivery(self, email, outcome, now).await
+    }
+
+    async fn resend(
+        &self,
+        email: EmailId,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        self.write(move |conn| {
+            match status_in_scope(conn, &email, by.scope.as_ref())? {
+                EmailStatus::Failed => {}
+                status => return Err(ReviewError::NotFailed { status }),
+            }
+            conn.prepare_cached("UPDATE emails SET status = 'approved', updated_at = ?2 WHERE id = ?1")?
+                .execute(params![email.as_str(), millis(now)])?;
+            log_review(conn, &email, "resend_requested", &by.name, None, now)?;
+            let attempt = uuid::Uuid::now_v7();
+            queue_delivery(conn, &email, &format!("resend-{attempt}"), now)?;
+            Ok::<_, ReviewError>(())
+        })
+        .await?;
+        self.inner.signals.queue_filled.notify_waiters();
+        Ok(())
     }
 }
 

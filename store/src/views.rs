@@ -186,6 +186,12 @@ pub(crate) fn reviewed(
     Ok(())
 }
 
+/// A draft was withdrawn before review (its client may no longer be emailed): it no
+/// longer waits.
+pub(crate) fn withdrawn_draft(conn: &Connection, stylist: &str) -> rusqlite::Result<()> {
+    pending(conn, stylist, -1)
+}
+
 /// An approved email was delivered (`sent`) or not.
 pub(crate) fn delivered(
     conn: &Connection,
@@ -485,6 +491,7 @@ impl Store {
                     "rejected" => reviewed(conn, &stylist, &writer, Verdict::Rejected, minutes_between(created, at), when)?,
                     "sent" => delivered(conn, &stylist, &writer, true, when)?,
                     "failed" => delivered(conn, &stylist, &writer, false, when)?,
+                    "withdrawn" => withdrawn_draft(conn, &stylist)?,
                     _ => {}
                 }
                 tick(&mut done);
