@@ -9,8 +9,10 @@
 //! that drives it from the store's signals; the cores are what a Lambda entry point calls.
 
 pub mod clock;
+pub mod delivery;
 pub mod email;
 pub mod openrouter;
+pub mod sender;
 pub mod stream;
 pub mod writer;
 
@@ -36,4 +38,7 @@ pub enum ProcessError {
     /// The event bus (SNS on AWS) did not take the events.
     #[error("could not publish events: {0}")]
     Publish(String),
+    /// An approved email could not be delivered (this attempt; the queue retries).
+    #[error("could not deliver the email: {0}")]
+    Delivery(String),
 }

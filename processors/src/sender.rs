@@ -1,0 +1,555 @@
+//! Approving and sending emails, once for both backends.
+//!
+//! [`approve`] is what every approval (page, server function, REST, bulk) goes through: it
+//! checks each draft's client against [`domain::consent::may_email`] and, if any may no
+//! longer be emailed, withdraws those drafts and approves none. Otherwise the store
+//! approves them all and queues each for delivery in the same commit.
+//!
+//! [`SenderCore`] delivers one queued email: it reads the email and its client as they are
+//! now, withdraws it if the client may no longer be emailed (an unsubscribe between
+//! approval and sending), builds the message and hands it to the [`Delivery`]. A failed
+//! delivery is retried by the queue with back-off; only the last attempt records `failed`.
+//! [`Sender`] drives it from the embedded store's deliveries queue; on AWS the same core
+//! runs behind SQS (`engage-aws`).
+
+use crate::clock::Clock;
+use crate::delivery::{Delivery, UnsubscribeLinks, build_message};
+use crate::ProcessError;
+use chrono::Duration;
+use domain::consent::{NoEmail, may_email};
+use domain::{EmailId, EmailStatus};
+use std::sync::Arc;
+use store::{DELIVERIES_QUEUE, DeliveryRequest, ReviewError, Reviewer, Sending, Store};
+use tokio_util::sync::CancellationToken;
+
+/// Why an approval was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    /// These drafts' clients may no longer be emailed: each is now `withdrawn`, and no
+    /// draft of the batch was approved.
+    #[error("{}", withdrawn_message(.0))]
+    Withdrawn(Vec<(EmailId, NoEmail)>),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+}
+
+fn withdrawn_message(withdrawn: &[(EmailId, NoEmail)]) -> String {
+    match withdrawn {
+        [(_, reason)] => format!("{reason}, so the draft was withdrawn and nothing was sent."),
+        many => format!(
+            "{} drafts were withdrawn because their clients may no longer be emailed ({}); nothing was sent.",
+            many.len(),
+            many.iter()
+                .map(|(_, reason)| reason.to_string().to_lowercase())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
+}
+
+/// Approves `ids` for `by`, all or none, after the consent check; returns how many were
+/// queued for sending.
+pub async fn approve(
+    sending: &dyn Sending,
+    ids: Vec<EmailId>,
+    by: Reviewer,
+    clock: &dyn Clock,
+) -> Result<u32, ApproveError> {
+    let drafts = sending
+        .drafts_with_clients(ids.clone(), by.scope.clone())
+        .await?;
+    let refused: Vec<(EmailId, NoEmail)> = drafts
+        .iter()
+        .filter_map(|(id, client)| may_email(client).err().map(|reason| (id.clone(), reason)))
+        .collect();
+    if !refused.is_empty() {
+        for (id, reason) in &refused {
+            sending
+                .withdraw(id.clone(), *reason, by.name.clone(), clock.now())
+                .await?;
+            tracing::info!(email_id = %id, %reason, "draft withdrawn at approval");
+        }
+        return Err(ApproveError::Withdrawn(refused));
+    }
+    let queued = ids.len() as u32;
+    sending.approve(ids, by, clock.now()).await?;
+    tracing::info!(queued, "emails approved and queued for sending");
+    Ok(queued)
+}
+
+/// What handling one delivery request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Sent,
+    /// The client may no longer be emailed; the email is `withdrawn`.
+    Withdrawn(NoEmail),
+    /// The email was not waiting to be sent (sent before a crash, withdrawn, resent…).
+    Settled(EmailStatus),
+    /// No such email.
+    Gone,
+    /// Delivery failed on the last attempt (or can never work); the email is `failed`.
+    Failed(String),
+}
+
+/// The sender's core, shared by the embedded loop and the AWS queue handler.
+pub struct SenderCore {
+    sending: Arc<dyn Sending>,
+    delivery: Arc<dyn Delivery>,
+    links: UnsubscribeLinks,
+    /// The domain of every `Message-ID`.
+    domain: String,
+    clock: Arc<dyn Clock>,
+    /// Attempts after which a failing delivery is recorded as `failed`.
+    max_attempts: u32,
+}
+
+impl SenderCore {
+    pub fn new(
+        sending: Arc<dyn Sending>,
+        delivery: Arc<dyn Delivery>,
+        links: UnsubscribeLinks,
+        domain: String,
+        clock: Arc<dyn Clock>,
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            sending,
+            delivery,
+            links,
+            domain,
+            clock,
+            max_attempts: max_attempts.max(1),
+        }
+    }
+
+    /// Handles one request on its `attempt`-th receive. `Err` asks the queue to retry.
+    pub async fn handle(
+        &self,
+        request: &DeliveryRequest,
+        attempt: u32,
+    ) -> Result<Delivered, ProcessError> {
+        let id = &request.email_id;
+        let Some(found) = self.sending.sendable(id.clone()).await? else {
+            tracing::warn!(email_id = %id, "delivery request for an email that does not exist");
+            return Ok(Delivered::Gone);
+        };
+        if found.status != EmailStatus::Approved {
+            return Ok(Delivered::Settled(found.status));
+        }
+        let now = self.clock.now();
+        if let Err(reason) = may_email(&found.client) {
+            self.sending
+                .withdraw(id.clone(), reason, "delivery".to_owned(), now)
+                .await
+                .map_err(review_failure)?;
+            tracing::info!(email_id = %id, %reason, "approved email withdrawn before sending");
+            return Ok(Delivered::Withdrawn(reason));
+        }
+        let link = self.links.url(found.outgoing.client_id.as_str());
+        let message = match build_message(&found.outgoing, &link, &self.domain, now) {
+            Ok(message) => message,
+            // An address that cannot be sent to will not improve with a retry.
+            Err(error) => return self.failed(id, error).await,
+        };
+        match self.delivery.deliver(&found.outgoing, &message).await {
+            Ok(()) => {
+                self.sending
+                    .record_delivery(id.clone(), Ok(()), self.clock.now())
+                    .await?;
+                tracing::info!(email_id = %id, attempt, "email sent");
+                Ok(Delivered::Sent)
+            }
+            Err(error) if attempt >= self.max_attempts => self.failed(id, error).await,
+            Err(error) => {
+                tracing::warn!(email_id = %id, attempt, %error, "email could not be sent; will retry");
+                Err(ProcessError::Delivery(error))
+            }
+        }
+    }
+
+    async fn failed(&self, id: &EmailId, error: String) -> Result<Delivered, ProcessError> {
+        self.sending
+            .record_delivery(id.clone(), Err(error.clone()), self.clock.now())
+            .await?;
+        tracing::error!(email_id = %id, %error, "email could not be sent");
+        Ok(Delivered::Failed(error))
+    }
+}
+
+fn review_failure(error: ReviewError) -> ProcessError {
+    match error {
+        ReviewError::Store(error) => ProcessError::Store(error),
+        other => ProcessError::Delivery(other.to_string()),
+    }
+}
+
+/// The embedded sender: receives from the store's deliveries queue and runs the core.
+pub struct Sender {
+    pub store: Store,
+    pub core: Arc<SenderCore>,
+    /// How long a received request stays hidden while it is delivered.
+    pub visibility: Duration,
+    /// Receives after which a request that keeps failing (the store, not delivery: that
+    /// is recorded as `failed` on the core's last attempt) is dead-lettered.
+    pub max_receives: u32,
+}
+
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Sender {
+    /// Receives and handles one batch; returns how many requests it received.
+    pub async fn run_once(&self) -> Result<usize, ProcessError> {
+        let now = self.core.clock.now();
+        let messages = self
+            .store
+            .receive(DELIVERIES_QUEUE, 10, self.visibility, now)
+            .await?;
+        for message in &messages {
+            let outcome = match serde_json::from_str::<DeliveryRequest>(&message.body) {
+                Ok(request) => self.core.handle(&request, message.receive_count).await,
+                Err(error) => Err(ProcessError::Malformed(error.to_string())),
+            };
+            match outcome {
+                Ok(_) => self.store.delete_message(message.id).await?,
+                Err(error) => {
+                    let dead = self
+                        .store
+                        .release_failed(
+                            store::Failure {
+                                message_id: message.id,
+                                error: error.to_string(),
+                                retry_after: Duration::seconds(1 << message.receive_count.min(8)),
+                                max_receives: self.max_receives,
+                            },
+                            self.core.clock.now(),
+                        )
+                        .await?;
+                    if dead {
+                        tracing::error!(message_id = message.id, %error, "delivery request dead-lettered");
+                    }
+                }
+            }
+        }
+        Ok(messages.len())
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!("sender started");
+        while !shutdown.is_cancelled() {
+            let signal = self.store.queue_signal().notified();
+            tokio::pin!(signal);
+            signal.as_mut().enable();
+            match self.run_once().await {
+                Ok(received) if received > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "sender could not work the queue; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = &mut signal => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+        tracing::info!("sender stopped");
+    }
+}
+
+/// The checks every backend's [`Sending`] must pass with the sender's core on top (run on
+/// SQLite by processors' tests and on DynamoDB against moto_server by `engage-aws`'s).
+#[cfg(feature = "contract")]
+pub mod contract {
+    use super::*;
+    use crate::delivery::{Delivery, UnsubscribeLinks};
+    use chrono::{DateTime, Utc};
+    use domain::email::DraftText;
+    use domain::{
+        ClientId, ClientInput, ClientStatus, EmailConsent, EmailKind, EventId, NewClient,
+        ProfileInput, StylistId,
+    };
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use store::{Effect, EmailFilter, NewDraft, Outgoing, Records};
+
+    /// A delivery that records each message (its `Message-ID`), or fails while told to.
+    #[derive(Default)]
+    pub struct Recording {
+        pub sent: Mutex<Vec<(EmailId, String)>>,
+        pub failing: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Delivery for Recording {
+        async fn deliver(&self, email: &Outgoing, message: &lettre::Message) -> Result<(), String> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err("the relay answered 451: try again later".into());
+            }
+            let formatted = String::from_utf8_lossy(&message.formatted()).into_owned();
+            let id = formatted
+                .lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .unwrap_or_default()
+                .to_owned();
+            self.sent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((email.id.clone(), id));
+            Ok(())
+        }
+    }
+
+    struct Fixed(DateTime<Utc>);
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a valid test date")
+            .with_timezone(&Utc)
+    }
+
+    async fn client_with_draft(
+        records: &dyn Records,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> (ClientId, EmailId) {
+        let first = name.split(' ').next().unwrap_or(name).to_lowercase();
+        let new = NewClient::parse(
+            &ClientInput {
+                name: name.into(),
+                email: format!("{first}@example.com"),
+                stylist_id: "st-send".into(),
+                status: None,
+                profile: ProfileInput {
+                    signed_up_on: Some("2025-01-10".into()),
+                    email_opt_in: true,
+                    ..ProfileInput::default()
+                },
+            },
+            now,
+        )
+        .expect("a valid test client");
+        let client = records.create_client(new, now).await.expect("create client");
+        let effect = Effect {
+            event_id: EventId::new(format!("ev-send-{first}")),
+            event_at: now,
+            client: client.id.clone(),
+            stylist: client.stylist_id.clone(),
+            score: Some(
+                store::NewScore::new(
+                    domain::score::engagement_score(&client, now).expect("score the client"),
+                )
+                .expect("a storable score"),
+            ),
+            draft: Some(NewDraft {
+                kind: EmailKind::Welcome,
+                text: DraftText {
+                    subject: format!("Welcome, {first}"),
+                    body_text: "Lovely to have you with us.\n\nMaya".into(),
+                },
+                writer: "template".into(),
+                reason: "A new client who agreed to emails".into(),
+                usage: None,
+            }),
+            redraft: None,
+        };
+        records
+            .record_outcome(effect, now)
+            .await
+            .expect("record draft");
+        let email = records
+            .emails(
+                EmailFilter {
+                    client: Some(client.id.clone()),
+                    ..EmailFilter::default()
+                },
+                5,
+            )
+            .await
+            .expect("emails")
+            .remove(0)
+            .id;
+        (client.id, email)
+    }
+
+    async fn status(sending: &dyn Sending, email: &EmailId) -> EmailStatus {
+        sending
+            .sendable(email.clone())
+            .await
+            .expect("read email")
+            .expect("email exists")
+            .status
+    }
+
+    /// Runs every check against `records` and `sending` (the same store, empty).
+    pub async fn run(records: &dyn Records, sending: Arc<dyn Sending>) {
+        let now = at("2026-03-01T12:00:00Z");
+        let clock = Fixed(now);
+        records
+            .upsert_stylist(
+                StylistId::new("st-send"),
+                "Maya Okafor".into(),
+                "maya@engage.example".into(),
+            )
+            .await
+            .expect("add stylist");
+        let maya = Reviewer {
+            name: "maya@engage.example".into(),
+            scope: Some(StylistId::new("st-send")),
+        };
+        let (_, ada) = client_with_draft(records, "Ada Lovelace", now).await;
+        let (bea_client, bea) = client_with_draft(records, "Bea Moss", now).await;
+        let (cleo_client, cleo) = client_with_draft(records, "Cleo Hart", now).await;
+        let (_, dora) = client_with_draft(records, "Dora Lake", now).await;
+
+        // Outside the reviewer's book: not found, nothing changes.
+        let stranger = Reviewer {
+            name: "jonas@engage.example".into(),
+            scope: Some(StylistId::new("st-other")),
+        };
+        assert!(matches!(
+            approve(sending.as_ref(), vec![ada.clone()], stranger, &clock).await,
+            Err(ApproveError::Review(ReviewError::NotFound))
+        ));
+
+        // Bea unsubscribes while her draft awaits review: approving it (even with Ada's)
+        // withdraws hers, approves none, and queues nothing.
+        records
+            .update_client(
+                bea_client.clone(),
+                None,
+                now,
+                Box::new(move |client| {
+                    client
+                        .profile
+                        .set_consent(EmailConsent::Unsubscribed { at: now });
+                    Ok(())
+                }),
+            )
+            .await
+            .expect("unsubscribe bea");
+        match approve(sending.as_ref(), vec![ada.clone(), bea.clone()], maya.clone(), &clock).await {
+            Err(ApproveError::Withdrawn(withdrawn)) => {
+                assert_eq!(withdrawn, vec![(bea.clone(), NoEmail::Unsubscribed)]);
+            }
+            other => panic!("approving for an unsubscribed client must be refused: {other:?}"),
+        }
+        assert_eq!(status(sending.as_ref(), &bea).await, EmailStatus::Withdrawn);
+        assert_eq!(
+            status(sending.as_ref(), &ada).await,
+            EmailStatus::Drafted,
+            "all or none"
+        );
+        let waiting = records
+            .emails(
+                EmailFilter {
+                    status: Some(EmailStatus::Drafted),
+                    ..EmailFilter::default()
+                },
+                50,
+            )
+            .await
+            .expect("review queue");
+        assert!(
+            waiting.iter().all(|e| e.id != bea),
+            "a withdrawn draft leaves the review queue"
+        );
+        assert!(matches!(
+            approve(sending.as_ref(), vec![bea.clone()], maya.clone(), &clock).await,
+            Err(ApproveError::Review(ReviewError::NotDraft {
+                status: EmailStatus::Withdrawn
+            }))
+        ));
+
+        // Approved, then delivered by the core, once, with a stable Message-ID.
+        let delivery = Arc::new(Recording::default());
+        let core = SenderCore::new(
+            Arc::clone(&sending),
+            delivery.clone(),
+            UnsubscribeLinks::new(b"contract-key".to_vec(), "https://shop.example"),
+            "shop.example".into(),
+            Arc::new(Fixed(now)),
+            3,
+        );
+        assert_eq!(
+            approve(
+                sending.as_ref(),
+                vec![ada.clone(), cleo.clone(), dora.clone()],
+                maya.clone(),
+                &clock
+            )
+            .await
+            .expect("approve"),
+            3
+        );
+        assert_eq!(status(sending.as_ref(), &ada).await, EmailStatus::Approved);
+        let request = |email: &EmailId| DeliveryRequest {
+            email_id: email.clone(),
+        };
+        assert_eq!(core.handle(&request(&ada), 1).await.unwrap(), Delivered::Sent);
+        assert_eq!(status(sending.as_ref(), &ada).await, EmailStatus::Sent);
+        assert_eq!(
+            core.handle(&request(&ada), 2).await.unwrap(),
+            Delivered::Settled(EmailStatus::Sent),
+            "a redelivered request sends nothing twice"
+        );
+        {
+            let sent = delivery.sent.lock().unwrap();
+            assert_eq!(sent.len(), 1);
+            assert_eq!(sent[0].1, format!("<{ada}@shop.example>"));
+        }
+
+        // Cleo's account closes between approval and sending: withdrawn, not sent.
+        records
+            .update_client(
+                cleo_client,
+                None,
+                now,
+                Box::new(|client| {
+                    client.status = ClientStatus::Closed;
+                    Ok(())
+                }),
+            )
+            .await
+            .expect("close cleo");
+        assert_eq!(
+            core.handle(&request(&cleo), 1).await.unwrap(),
+            Delivered::Withdrawn(NoEmail::AccountClosed)
+        );
+        assert_eq!(status(sending.as_ref(), &cleo).await, EmailStatus::Withdrawn);
+
+        // The relay fails: retried (still approved) until the last attempt, then failed;
+        // a manager sends it again and it goes out.
+        delivery.failing.store(true, Ordering::SeqCst);
+        assert!(core.handle(&request(&dora), 1).await.is_err());
+        assert!(core.handle(&request(&dora), 2).await.is_err());
+        assert_eq!(status(sending.as_ref(), &dora).await, EmailStatus::Approved);
+        assert!(matches!(
+            core.handle(&request(&dora), 3).await.unwrap(),
+            Delivered::Failed(_)
+        ));
+        assert_eq!(status(sending.as_ref(), &dora).await, EmailStatus::Failed);
+        assert!(matches!(
+            sending.resend(ada.clone(), maya.clone(), now).await,
+            Err(ReviewError::NotFailed {
+                status: EmailStatus::Sent
+            })
+        ));
+        sending
+            .resend(dora.clone(), maya.clone(), now)
+            .await
+            .expect("resend");
+        assert_eq!(status(sending.as_ref(), &dora).await, EmailStatus::Approved);
+        delivery.failing.store(false, Ordering::SeqCst);
+        assert_eq!(core.handle(&request(&dora), 1).await.unwrap(), Delivered::Sent);
+        assert_eq!(delivery.sent.lock().unwrap().len(), 2);
+        assert_eq!(
+            core.handle(&DeliveryRequest { email_id: EmailId::new("no-such-email") }, 1)
+                .await
+                .unwrap(),
+            Delivered::Gone
+        );
+    }
+}

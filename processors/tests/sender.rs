@@ -1,0 +1,97 @@
+//! Consent at send time and durable delivery on the embedded SQLite store: the `Sending`
+//! contract (the same checks `engage-aws` runs on DynamoDB), and the deliveries queue
+//! worked by the embedded `Sender`: approval queues, the sender delivers with retries,
+//! and a request that keeps failing ends `failed`.
+
+mod common;
+
+use chrono::Utc;
+use domain::{EmailStatus, StylistId};
+use processors::delivery::{Outbox, UnsubscribeLinks};
+use processors::sender::{Sender, SenderCore, approve};
+use processors::{EVENTS_QUEUE, SystemClock};
+use std::sync::Arc;
+use store::{DELIVERIES_QUEUE, EmailFilter, Reviewer, Sending};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_the_sending_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(dir.path().join("engage.db")).unwrap();
+    processors::sender::contract::run(&store, Arc::new(store.clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_store(&dir).await;
+    let clock = Arc::new(SystemClock);
+    let client = common::add_client(&store, Utc::now(), "Ada Lovelace", "ada@example.com").await;
+    // The pipeline welcomes her: stream processor, then the email processor.
+    processors::StreamProcessor::new(store.clone(), clock.clone())
+        .process_batch()
+        .await
+        .unwrap();
+    processors::EmailProcessor::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(processors::TemplateWriter),
+        Default::default(),
+    )
+    .process_batch()
+    .await
+    .unwrap();
+    let draft = store
+        .find_emails(
+            EmailFilter {
+                client: Some(client.id.clone()),
+                ..EmailFilter::default()
+            },
+            5,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(draft.status, EmailStatus::Drafted);
+    let maya = Reviewer {
+        name: "maya@engage.example".into(),
+        scope: Some(StylistId::new("st-1")),
+    };
+    approve(&store, vec![draft.id.clone()], maya, clock.as_ref())
+        .await
+        .unwrap();
+    let queued = store.queue_stats(DELIVERIES_QUEUE, Utc::now()).await.unwrap();
+    assert_eq!(queued.visible, 1, "the approval committed its delivery request");
+    assert_eq!(
+        store.queue_stats(EVENTS_QUEUE, Utc::now()).await.unwrap().visible,
+        0
+    );
+
+    let outbox = dir.path().join("outbox");
+    let sender = Sender {
+        store: store.clone(),
+        core: Arc::new(SenderCore::new(
+            Arc::new(store.clone()),
+            Arc::new(Outbox {
+                dir: outbox.clone(),
+            }),
+            UnsubscribeLinks::new(b"k".to_vec(), "https://shop.example"),
+            "shop.example".into(),
+            clock.clone(),
+            3,
+        )),
+        visibility: chrono::Duration::seconds(30),
+        max_receives: 3,
+    };
+    assert_eq!(sender.run_once().await.unwrap(), 1);
+    assert_eq!(sender.run_once().await.unwrap(), 0, "delivered once, then gone");
+    let eml = std::fs::read_to_string(outbox.join(format!("{}.eml", draft.id))).unwrap();
+    assert!(
+        eml.contains(&format!("Message-ID: <{}@shop.example>", draft.id)),
+        "{eml}"
+    );
+    assert!(eml.contains("List-Unsubscribe: <https://shop.example/unsubscribe?client="));
+    let sendable = store.sendable(draft.id.clone()).await.unwrap().unwrap();
+    assert_eq!(sendable.status, EmailStatus::Sent);
+    let stats = store.queue_stats(DELIVERIES_QUEUE, Utc::now()).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.dead_letters), (0, 0, 0));
+}
