@@ -273,12 +273,50 @@ pub async fn bootstrap(
     }
     progress("subscription topic -> queue (raw delivery)");
 
+    // Approved emails wait here for the sender; the stream handler sends to it.
+    let deliveries_dlq_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(&names.deliveries_dead_letter_queue)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(sdk("create the deliveries dead-letter queue"))?
+        .queue_url
+        .ok_or_else(|| failed("create the deliveries dead-letter queue")("no queue URL returned"))?;
+    let deliveries_dlq_arn = self::queue_arn(aws, &deliveries_dlq_url).await?;
+    let deliveries_redrive = serde_json::json!({
+        "deadLetterTargetArn": deliveries_dlq_arn,
+        "maxReceiveCount": settings.max_receives.to_string(),
+    })
+    .to_string();
+    let deliveries_queue_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(&names.deliveries_queue)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            settings.visibility_timeout_secs.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, deliveries_redrive)
+        .send()
+        .await
+        .map_err(sdk("create the deliveries queue"))?
+        .queue_url
+        .ok_or_else(|| failed("create the deliveries queue")("no queue URL returned"))?;
+    progress(&format!(
+        "queue {} with dead-letter queue {}",
+        names.deliveries_queue, names.deliveries_dead_letter_queue
+    ));
+
     Ok(Resources {
         table: table.clone(),
         stream_arn,
         topic_arn,
         queue_url,
         dead_letter_queue_url: dlq_url,
+        deliveries_queue_url,
+        deliveries_dead_letter_queue_url: deliveries_dlq_url,
     })
 }
 
@@ -352,5 +390,7 @@ pub async fn locate(aws: &Aws) -> Result<Resources, BootstrapError> {
         topic_arn,
         queue_url: url(names.queue.clone()).await?,
         dead_letter_queue_url: url(names.dead_letter_queue.clone()).await?,
+        deliveries_queue_url: url(names.deliveries_queue.clone()).await?,
+        deliveries_dead_letter_queue_url: url(names.deliveries_dead_letter_queue.clone()).await?,
     })
 }

@@ -13,6 +13,23 @@ use std::sync::Arc;
 pub struct QueueMessage {
     pub id: String,
     pub body: String,
+    /// How many times SQS has handed this message out, this time included.
+    pub receive_count: u32,
+}
+
+/// What a queue poller or a Lambda hands a batch of messages to: the events queue's
+/// [`QueueHandler`], or the deliveries queue's `crate::sender::DeliveryHandler`.
+#[async_trait::async_trait]
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Handles a batch; returns the ids of the messages that failed (to be retried).
+    async fn handle(&self, messages: &[QueueMessage]) -> Vec<String>;
+}
+
+#[async_trait::async_trait]
+impl BatchHandler for QueueHandler {
+    async fn handle(&self, messages: &[QueueMessage]) -> Vec<String> {
+        QueueHandler::handle(self, messages).await
+    }
 }
 
 #[derive(Clone)]

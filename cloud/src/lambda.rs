@@ -3,7 +3,7 @@
 //! (`ReportBatchItemFailures`: Lambda resumes the shard there); the email function handles
 //! an SQS event and answers with the failed message ids (Lambda deletes the rest).
 
-use crate::email::{QueueHandler, QueueMessage};
+use crate::email::QueueMessage;
 use crate::stream::{StreamChange, StreamHandler};
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -59,11 +59,19 @@ pub async fn stream_response(handler: &StreamHandler, event: StreamEvent) -> Dyn
     response
 }
 
-pub async fn queue_response(handler: &QueueHandler, event: SqsEvent) -> SqsBatchResponse {
+pub async fn queue_response(
+    handler: &dyn crate::email::BatchHandler,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     let messages: Vec<_> = event
         .records
         .into_iter()
         .map(|record| QueueMessage {
+            receive_count: record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
             id: record.message_id.unwrap_or_default(),
             body: record.body.unwrap_or_default(),
         })

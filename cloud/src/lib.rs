@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod moto;
 pub mod poll;
 pub mod review;
+pub mod sender;
 pub mod stream;
 
 pub use dynamo::DynamoStore;
@@ -33,6 +34,9 @@ pub struct Names {
     pub topic: String,
     pub queue: String,
     pub dead_letter_queue: String,
+    /// Approved emails waiting to be sent, and those whose requests failed too often.
+    pub deliveries_queue: String,
+    pub deliveries_dead_letter_queue: String,
 }
 
 impl Names {
@@ -42,6 +46,8 @@ impl Names {
             topic: format!("{prefix}-events"),
             queue: format!("{prefix}-events"),
             dead_letter_queue: format!("{prefix}-events-dlq"),
+            deliveries_queue: format!("{prefix}-deliveries"),
+            deliveries_dead_letter_queue: format!("{prefix}-deliveries-dlq"),
         }
     }
 }
@@ -54,6 +60,8 @@ pub struct Resources {
     pub topic_arn: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    pub deliveries_queue_url: String,
+    pub deliveries_dead_letter_queue_url: String,
 }
 
 /// The service clients, sharing one configuration (region, credentials, endpoint).

@@ -166,7 +166,7 @@ impl StreamPoller {
 pub struct QueuePoller {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
-    pub handler: QueueHandler,
+    pub handler: std::sync::Arc<dyn crate::email::BatchHandler>,
     /// Seconds a receive waits for messages (SQS allows up to 20).
     pub wait_secs: i32,
 }
@@ -193,6 +193,12 @@ impl QueuePoller {
             .map(|m| QueueMessage {
                 id: m.message_id.clone().unwrap_or_default(),
                 body: m.body.clone().unwrap_or_default(),
+                receive_count: m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
             })
             .collect();
         let failed: HashSet<String> = self.handler.handle(&messages).await.into_iter().collect();
@@ -311,28 +317,41 @@ pub async fn redrive(
     }
 }
 
-/// Both pollers for `resources`, running until `shutdown`: the stream to the topic, the
-/// queue to `core`.
+/// The pollers for `resources`, running until `shutdown`: the stream to the topic (and
+/// approvals to the deliveries queue), the events queue to `core`, and, with a `sender`,
+/// the deliveries queue to it.
 pub fn spawn_pollers(
     aws: &crate::Aws,
     resources: &crate::Resources,
     core: std::sync::Arc<processors::EmailCore>,
+    sender: Option<std::sync::Arc<processors::sender::SenderCore>>,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let stream = StreamPoller {
         streams: aws.streams.clone(),
         stream_arn: resources.stream_arn.clone(),
-        handler: StreamHandler::new(aws.sns.clone(), resources.topic_arn.clone()),
+        handler: StreamHandler::new(aws.sns.clone(), resources.topic_arn.clone())
+            .with_deliveries(aws.sqs.clone(), resources.deliveries_queue_url.clone()),
         idle: Duration::from_millis(250),
     };
     let queue = QueuePoller {
         sqs: aws.sqs.clone(),
         queue_url: resources.queue_url.clone(),
-        handler: QueueHandler::new(core),
+        handler: std::sync::Arc::new(QueueHandler::new(core)),
         wait_secs: 2,
     };
-    vec![
+    let mut pollers = vec![
         tokio::spawn(stream.run(shutdown.clone())),
         tokio::spawn(queue.run(shutdown.clone())),
-    ]
+    ];
+    if let Some(sender) = sender {
+        let deliveries = QueuePoller {
+            sqs: aws.sqs.clone(),
+            queue_url: resources.deliveries_queue_url.clone(),
+            handler: std::sync::Arc::new(crate::sender::DeliveryHandler::new(sender)),
+            wait_secs: 2,
+        };
+        pollers.push(tokio::spawn(deliveries.run(shutdown.clone())));
+    }
+    pollers
 }

@@ -180,6 +180,19 @@ impl DynamoStore {
         now: DateTime<Utc>,
         extra: Option<(&str, String)>,
     ) -> Result<TransactWriteItem> {
+        self.move_status(email, EmailStatus::Drafted, status, reviewer, now, extra)
+    }
+
+    /// Moves an email from `from` to `status` (checking it is still `from`).
+    fn move_status(
+        &self,
+        email: &Item,
+        from: EmailStatus,
+        status: EmailStatus,
+        reviewer: &str,
+        now: DateTime<Utc>,
+        extra: Option<(&str, String)>,
+    ) -> Result<TransactWriteItem> {
         let id = text(email, "id").unwrap_or_default();
         let created = text(email, "gsi1sk").unwrap_or_default();
         let mut update = Update::builder()
@@ -193,7 +206,7 @@ impl DynamoStore {
             .condition_expression("#status = :drafted")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":drafted", s("drafted"))
+            .expression_attribute_values(":drafted", s(from.as_str()))
             .expression_attribute_values(":index", s(format!("STATUS#{}", status.as_str())))
             .expression_attribute_values(":by", s(reviewer))
             .expression_attribute_values(":now", s(stamp(now)));
@@ -286,6 +299,9 @@ impl DynamoStore {
             reason: text(&item, "reason").unwrap_or_default(),
             edited: item.contains_key("ai_subject"),
             reject_reason: text(&item, "reject_reason"),
+            withdrawn: text(&item, "withdrawn_reason")
+                .as_deref()
+                .and_then(domain::consent::NoEmail::parse),
             reviews,
         }))
     }
@@ -321,13 +337,14 @@ impl DynamoStore {
         .await
     }
 
-    /// Approves drafts, all or none; returns what delivery needs for each.
+    /// Approves drafts, all or none. The table's stream turns each approval into a
+    /// delivery request on the deliveries queue (`crate::stream`), so nothing is sent here.
     pub async fn approve_emails(
         &self,
         ids: &[EmailId],
         by: &Reviewer,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Outgoing>, ReviewError> {
+    ) -> Result<(), ReviewError> {
         // Three writes per email; a transaction holds at most 100.
         if ids.len() > 33 {
             return Err(domain::ValidationErrors::single(
@@ -337,16 +354,21 @@ impl DynamoStore {
             .into());
         }
         let mut items = Vec::new();
-        let mut outgoing = Vec::new();
         for id in ids {
             let email = self.draft_in_scope(id, by.scope.as_ref()).await?;
             items.push(self.set_status(&email, EmailStatus::Approved, &by.name, now, None)?);
             items.push(self.release_client(&email)?);
             items.push(self.review_step(id, "approved", &by.name, None, now)?);
-            outgoing.push(self.outgoing(&email).await?);
         }
-        self.commit(items).await?;
-        Ok(outgoing)
+        self.commit(items).await
+    }
+
+    async fn client_of(&self, email: &Item) -> Result<domain::Client> {
+        let client_id = text(email, "client_id").unwrap_or_default();
+        self.item(format!("CLIENT#{client_id}"), "CLIENT")
+            .await?
+            .and_then(|c| crate::dynamo::client_from_image(&c).ok().flatten())
+            .ok_or_else(|| StoreError::Corrupt(format!("email for missing client {client_id}")))
     }
 
     async fn outgoing(&self, email: &Item) -> Result<Outgoing> {
@@ -560,4 +582,120 @@ impl DynamoStore {
 
 pub(crate) fn email_summary(item: &Item) -> Result<EmailSummary> {
     crate::dynamo::email_summary_of(item)
+}
+
+#[async_trait::async_trait]
+impl store::Sending for DynamoStore {
+    async fn drafts_with_clients(
+        &self,
+        ids: Vec<EmailId>,
+        scope: Option<StylistId>,
+    ) -> Result<Vec<(EmailId, domain::Client)>, ReviewError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let email = self.draft_in_scope(&id, scope.as_ref()).await?;
+            found.push((id, self.client_of(&email).await?));
+        }
+        Ok(found)
+    }
+
+    async fn withdraw(
+        &self,
+        email: EmailId,
+        reason: domain::consent::NoEmail,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        let item = self
+            .email_in_scope(&email, None)
+            .await?
+            .ok_or(ReviewError::NotFound)?;
+        let status = text(&item, "status").unwrap_or_default();
+        let extra = Some(("withdrawn_reason", reason.as_str().to_owned()));
+        let note = reason.to_string();
+        let items = match EmailStatus::parse(&status) {
+            Some(EmailStatus::Drafted) => vec![
+                self.set_status(&item, EmailStatus::Withdrawn, &actor, now, extra)?,
+                self.release_client(&item)?,
+                self.review_step(&email, "withdrawn", &actor, Some(&note), now)?,
+            ],
+            Some(EmailStatus::Approved) => vec![
+                self.move_status(
+                    &item,
+                    EmailStatus::Approved,
+                    EmailStatus::Withdrawn,
+                    &actor,
+                    now,
+                    extra,
+                )?,
+                self.review_step(&email, "send_withdrawn", &actor, Some(&note), now)?,
+            ],
+            Some(status) => return Err(ReviewError::NotDraft { status }),
+            None => return Err(StoreError::Corrupt(format!("email status {status}")).into()),
+        };
+        self.commit(items).await
+    }
+
+    async fn approve(
+        &self,
+        ids: Vec<EmailId>,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        self.approve_emails(&ids, &by, now).await
+    }
+
+    async fn sendable(&self, email: EmailId) -> Result<Option<store::Sendable>> {
+        let Some(item) = self.email_in_scope(&email, None).await? else {
+            return Ok(None);
+        };
+        let raw = text(&item, "status").unwrap_or_default();
+        let status = EmailStatus::parse(&raw)
+            .ok_or_else(|| StoreError::Corrupt(format!("email status {raw}")))?;
+        Ok(Some(store::Sendable {
+            outgoing: self.outgoing(&item).await?,
+            status,
+            client: self.client_of(&item).await?,
+        }))
+    }
+
+    async fn record_delivery(
+        &self,
+        email: EmailId,
+        outcome: std::result::Result<(), String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        DynamoStore::record_delivery(self, &email, outcome, now).await
+    }
+
+    async fn resend(
+        &self,
+        email: EmailId,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        let item = self
+            .email_in_scope(&email, by.scope.as_ref())
+            .await?
+            .ok_or(ReviewError::NotFound)?;
+        let raw = text(&item, "status").unwrap_or_default();
+        match EmailStatus::parse(&raw) {
+            Some(EmailStatus::Failed) => {}
+            Some(status) => return Err(ReviewError::NotFailed { status }),
+            None => return Err(StoreError::Corrupt(format!("email status {raw}")).into()),
+        }
+        // Back to `approved`: the stream sees the change and queues the delivery again.
+        self.commit(vec![
+            self.move_status(
+                &item,
+                EmailStatus::Failed,
+                EmailStatus::Approved,
+                &by.name,
+                now,
+                None,
+            )?,
+            self.review_step(&email, "resend_requested", &by.name, None, now)?,
+        ])
+        .await
+    }
 }

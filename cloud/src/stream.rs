@@ -1,6 +1,8 @@
 //! The stream side: DynamoDB stream records of client items -> domain events (the same
 //! `events_from_change` as the embedded stream processor) -> SNS, with message attributes
-//! a subscription can filter on.
+//! a subscription can filter on; and email items that became `approved` -> a delivery
+//! request on the deliveries queue (the table's stream is the outbox: the approval and
+//! its request cannot part).
 
 use chrono::{DateTime, Utc};
 use domain::event::{ChangeRecord, events_from_change};
@@ -59,11 +61,35 @@ pub fn events_of(change: &StreamChange) -> Result<Vec<DomainEvent>, ProcessError
     Ok(events_from_change(&record))
 }
 
-/// Publishes domain events to the topic.
+#[derive(Deserialize)]
+struct EmailImage {
+    sk: String,
+    id: Option<String>,
+    status: Option<String>,
+}
+
+fn approved_email(image: Option<&serde_dynamo::Item>) -> Option<(String, bool)> {
+    let image: EmailImage = serde_dynamo::from_item(image?.clone()).ok()?;
+    (image.sk == "EMAIL").then_some(())?;
+    Some((image.id?, image.status.as_deref() == Some("approved")))
+}
+
+/// The delivery request of one stream record: an email item that is `approved` now and
+/// was not before (approved, or failed and sent again).
+pub fn delivery_of(change: &StreamChange) -> Option<store::DeliveryRequest> {
+    let (id, approved) = approved_email(change.new.as_ref())?;
+    let was_approved = approved_email(change.old.as_ref()).is_some_and(|(_, was)| was);
+    (approved && !was_approved).then(|| store::DeliveryRequest {
+        email_id: domain::EmailId::new(id),
+    })
+}
+
+/// Publishes domain events to the topic, and delivery requests to the deliveries queue.
 #[derive(Clone)]
 pub struct StreamHandler {
     sns: aws_sdk_sns::Client,
     topic_arn: String,
+    deliveries: Option<(aws_sdk_sqs::Client, String)>,
 }
 
 impl StreamHandler {
@@ -71,7 +97,30 @@ impl StreamHandler {
         Self {
             sns,
             topic_arn: topic_arn.into(),
+            deliveries: None,
         }
+    }
+
+    /// Also sends a delivery request to the queue at `queue_url` for each approval.
+    pub fn with_deliveries(mut self, sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        self.deliveries = Some((sqs, queue_url.into()));
+        self
+    }
+
+    async fn request_delivery(&self, request: &store::DeliveryRequest) -> Result<(), ProcessError> {
+        let Some((sqs, queue_url)) = &self.deliveries else {
+            tracing::warn!(email_id = %request.email_id, "approved email seen, but no deliveries queue is configured");
+            return Ok(());
+        };
+        let body =
+            serde_json::to_string(request).map_err(|e| ProcessError::Publish(e.to_string()))?;
+        sqs.send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| ProcessError::Publish(crate::dynamo::describe(e)))?;
+        Ok(())
     }
 
     /// Publishes events to the topic, ten to a request.
@@ -135,6 +184,10 @@ impl StreamHandler {
                 Ok(events) if events.is_empty() => Ok(()),
                 Ok(events) => self.publish(&events).await,
                 Err(error) => Err(error),
+            };
+            let result = match (result, delivery_of(change)) {
+                (Ok(()), Some(request)) => self.request_delivery(&request).await,
+                (result, _) => result,
             };
             if let Err(error) = result {
                 tracing::warn!(sequence = %change.sequence, key = %change.key, %error, "stream record failed");

@@ -1,14 +1,30 @@
-//! The email-processor Lambda: SQS events (raw SNS delivery of domain events) -> score,
-//! policy and draft in the records table (`ENGAGE_TABLE`), answering with the failed
-//! message ids (`ReportBatchItemFailures`).
+//! The email-processor Lambda, on two queues: domain events (raw SNS delivery) -> score,
+//! policy and draft in the records table (`ENGAGE_TABLE`); and delivery requests (queued
+//! by the stream function for each approval) -> the consent check and delivery over SMTP
+//! (`ENGAGE_SMTP_URL`). It answers with the failed message ids (`ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use engage_aws::DynamoStore;
 use engage_aws::email::QueueHandler;
 use engage_aws::lambda::{emf_line, queue_response, setting, writer_from_env};
+use engage_aws::sender::DeliveryHandler;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use processors::delivery::{Delivery, Smtp, UnsubscribeLinks, message_domain};
+use processors::sender::SenderCore;
 use processors::{EmailCore, SystemClock};
 use std::sync::Arc;
+use store::{Accounts, Outgoing};
+
+/// Without `ENGAGE_SMTP_URL` nothing can be sent: each attempt fails with the reason, so
+/// the email ends `failed` (never marked sent) and can be resent once SMTP is set up.
+struct NoDelivery;
+
+#[async_trait::async_trait]
+impl Delivery for NoDelivery {
+    async fn deliver(&self, _email: &Outgoing, _message: &lettre::Message) -> Result<(), String> {
+        Err("no delivery is configured: set ENGAGE_SMTP_URL on the email function".to_owned())
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,18 +35,52 @@ async fn main() -> Result<(), Error> {
         setting("ENGAGE_TABLE")?,
     );
     let writer = Arc::new(writer_from_env(&config).await?);
+    let clock = Arc::new(SystemClock);
     let core = EmailCore::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
+        Arc::new(store.clone()),
+        clock.clone(),
         Arc::clone(&writer) as _,
         Default::default(),
     );
-    let handler = QueueHandler::new(Arc::new(core));
-    let handler = &handler;
+    let delivery: Arc<dyn Delivery> = match std::env::var("ENGAGE_SMTP_URL") {
+        Ok(url) if !url.trim().is_empty() => Arc::new(Smtp::new(url.trim())?),
+        _ => Arc::new(NoDelivery),
+    };
+    let public_url = setting("ENGAGE_PUBLIC_URL")?;
+    let links = UnsubscribeLinks::new(
+        store.secret("unsubscribe_key").await?.into_bytes(),
+        &public_url,
+    );
+    let attempts = std::env::var("ENGAGE_DELIVERY_ATTEMPTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    let sender = SenderCore::new(
+        Arc::new(store),
+        delivery,
+        links,
+        message_domain(&public_url),
+        clock,
+        attempts,
+    );
+    let events = QueueHandler::new(Arc::new(core));
+    let deliveries = DeliveryHandler::new(Arc::new(sender));
+    let (events, deliveries) = (&events, &deliveries);
     let writer = &writer;
     let reported = &std::sync::Mutex::new(writer.llm_figures());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response = queue_response(handler, event.payload).await;
+        // One function, two event sources: the deliveries queue's messages say so.
+        let from_deliveries = event.payload.records.first().is_some_and(|record| {
+            record
+                .event_source_arn
+                .as_deref()
+                .is_some_and(|arn| arn.ends_with("-deliveries"))
+        });
+        let response = if from_deliveries {
+            queue_response(deliveries, event.payload).await
+        } else {
+            queue_response(events, event.payload).await
+        };
         // The LLM's calls, failures and cost in this batch, as CloudWatch metrics.
         let now = writer.llm_figures();
         let mut before = reported.lock().unwrap_or_else(|e| e.into_inner());
