@@ -45,14 +45,20 @@ impl Default for AuthSettings {
     }
 }
 
-/// Paths anyone may open: the sign-in page, health checks, the unsubscribe link in emails,
-/// and the site's static files.
+/// Paths anyone may open: the sign-in page, health checks, the unsubscribe link in emails
+/// (and its way back in), and the site's static files.
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/signin" | "/healthz" | "/readyz" | "/favicon.svg" | "/api/openapi.json" | "/api/docs"
+        "/signin"
+            | "/healthz"
+            | "/readyz"
+            | "/favicon.svg"
+            | "/api/openapi.json"
+            | "/api/docs"
+            | "/unsubscribe"
+            | "/resubscribe"
     ) || path.starts_with("/pkg/")
-        || path.starts_with("/unsubscribe")
 }
 
 /// The value of cookie `name` in the request, if any.

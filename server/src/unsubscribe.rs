@@ -2,6 +2,10 @@
 //! scanner that follows links unsubscribes nobody), `POST` unsubscribes — from that button
 //! or from a mail client's one-click `List-Unsubscribe-Post` (RFC 8058). The link is signed
 //! per client; anything else gets the same "link not valid" page.
+//!
+//! The same link is the only way back in: a client who unsubscribed sees a "Receive emails
+//! again" button, which `POST /resubscribe` records as the client's own new opt-in. A
+//! stylist, an API update or an import cannot undo a client's unsubscribe.
 
 use crate::startup::AppState;
 use axum::extract::{Query, State};
@@ -38,21 +42,60 @@ fn invalid() -> Response {
     )
 }
 
-/// `GET /unsubscribe?client=…&token=…`: asks for confirmation.
+/// The link's parameters for a form's `action`, escaped.
+fn query(link: &Link) -> String {
+    let escape = domain::email::escape_html;
+    format!(
+        "client={}&amp;token={}",
+        escape(&link.client),
+        escape(&link.token)
+    )
+}
+
+/// The button that undoes an unsubscribe.
+fn resubscribe_form(link: &Link) -> String {
+    format!(
+        "<form method=\"post\" action=\"/resubscribe?{}\"><button type=\"submit\" class=\"secondary\">Receive emails again</button></form>",
+        query(link)
+    )
+}
+
+/// `GET /unsubscribe?client=…&token=…`: asks for confirmation, or, for a client who has
+/// unsubscribed already, says so and offers to undo it.
 pub async fn confirm(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
     if !state.unsubscribe.verify(&link.client, &link.token) {
         return invalid();
     }
-    let escape = domain::email::escape_html;
+    let client = state
+        .records
+        .get_client(ClientId::new(link.client.clone()))
+        .await;
+    match client {
+        Ok(Some(client)) if matches!(client.profile.consent(), EmailConsent::Unsubscribed { .. }) => {
+            return page(
+                StatusCode::OK,
+                "You are unsubscribed",
+                &format!(
+                    "<p>You receive no emails from your stylist through Engage.</p>{}",
+                    resubscribe_form(&link)
+                ),
+            );
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return invalid(),
+        Err(error) => {
+            tracing::error!(%error, "unsubscribe page failed");
+            return try_again();
+        }
+    }
     page(
         StatusCode::OK,
         "Unsubscribe from these emails?",
         &format!(
             "<p>You will not receive any more emails from your stylist through Engage.</p>\
-             <form method=\"post\" action=\"/unsubscribe?client={}&amp;token={}\">\
+             <form method=\"post\" action=\"/unsubscribe?{}\">\
              <button type=\"submit\">Unsubscribe</button></form>",
-            escape(&link.client),
-            escape(&link.token)
+            query(&link)
         ),
     )
 }
@@ -86,17 +129,62 @@ pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>
             page(
                 StatusCode::OK,
                 "You are unsubscribed",
-                "<p>You will not receive any more of these emails. If this was a mistake, tell your stylist.</p>",
+                &format!(
+                    "<p>You will not receive any more of these emails. If this was a mistake:</p>{}",
+                    resubscribe_form(&link)
+                ),
             )
         }
         Err(UpdateClientError::NotFound) => invalid(),
         Err(error) => {
             tracing::error!(%error, "unsubscribe failed");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again",
-                "<p>We could not record this just now. Please try the link again in a minute.</p>",
-            )
+            try_again()
         }
     }
+}
+
+/// `POST /resubscribe?client=…&token=…`: the client's own new opt-in, from their link
+/// (the only way an unsubscribe is undone). Idempotent.
+pub async fn resubscribe(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
+    if !state.unsubscribe.verify(&link.client, &link.token) {
+        return invalid();
+    }
+    let now = state.clock.now();
+    let outcome = state
+        .records
+        .update_client(
+            ClientId::new(link.client.clone()),
+            None,
+            now,
+            Box::new(move |client: &mut domain::Client| {
+                if !client.profile.consent().allows_email() {
+                    client.profile.set_consent(EmailConsent::OptedIn { at: now });
+                }
+                Ok::<(), ValidationErrors>(())
+            }),
+        )
+        .await;
+    match outcome {
+        Ok(_) => {
+            tracing::info!(client_id = %link.client, "client opted in again");
+            page(
+                StatusCode::OK,
+                "Welcome back",
+                "<p>You will receive emails from your stylist again. Every email has a link to stop them.</p>",
+            )
+        }
+        Err(UpdateClientError::NotFound) => invalid(),
+        Err(error) => {
+            tracing::error!(%error, "resubscribe failed");
+            try_again()
+        }
+    }
+}
+
+fn try_again() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "<p>We could not record this just now. Please try the link again in a minute.</p>",
+    )
 }
