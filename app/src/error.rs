@@ -21,6 +21,9 @@ pub enum AppError {
         current: Box<ClientEdit>,
         version: u64,
     },
+    /// The step cannot be done in the email's or client's present state; the message says
+    /// why (e.g. the client unsubscribed, so the draft was withdrawn).
+    Refused(String),
     /// The session ended; sign in again.
     SignedOut,
     /// Something failed on our side (details only in the server log).
@@ -49,6 +52,7 @@ impl fmt::Display for AppError {
             Self::Conflict { .. } => f.write_str(
                 "Someone else changed this client while you were editing. Their version is shown below; make your change again and save.",
             ),
+            Self::Refused(message) => f.write_str(message),
             Self::SignedOut => f.write_str("Your session has ended. Please sign in again."),
             Self::Unavailable => {
                 f.write_str("Engage could not complete this just now; please try again.")
@@ -86,6 +90,7 @@ impl From<crate::service::ServiceError> for AppError {
                 current: Box::new(ClientEdit::of(&client)),
                 version: client.version,
             },
+            ServiceError::Refused { message, .. } => Self::Refused(message),
             ServiceError::Unavailable => Self::Unavailable,
         }
     }

@@ -28,6 +28,9 @@ pub enum ServiceError {
     Conflict(Box<Client>),
     /// The user's role does not allow this.
     Forbidden,
+    /// The email cannot go out: its client may no longer be emailed (`reason` is the
+    /// [`domain::consent::NoEmail`] code), or it is not in a state to be sent again.
+    Refused { reason: String, message: String },
     /// Something failed on our side; the details are in the server log.
     Unavailable,
 }
@@ -43,6 +46,7 @@ impl std::fmt::Display for ServiceError {
                 f.write_str("Someone else changed this client meanwhile; their version is shown.")
             }
             Self::Forbidden => f.write_str("Your role does not allow this."),
+            Self::Refused { message, .. } => f.write_str(message),
             Self::Unavailable => {
                 f.write_str("Engage could not complete this just now; please try again.")
             }
@@ -102,13 +106,16 @@ pub trait EngageService: Send + Sync + 'static {
         subject: String,
         body: String,
     ) -> Result<(), ServiceError>;
-    /// Approves drafts and sends them through the delivery adapter. All are approved or
-    /// none; delivery failures are reported per email.
+    /// Approves drafts and queues them for sending, all or none. A draft whose client may
+    /// no longer be emailed is withdrawn instead, and then none is approved
+    /// ([`ServiceError::Refused`]).
     async fn approve_emails(
         &self,
         viewer: &User,
         ids: Vec<EmailId>,
     ) -> Result<ApproveReport, ServiceError>;
+    /// Sends a `failed` email again (managers and admins).
+    async fn resend_email(&self, viewer: &User, id: EmailId) -> Result<(), ServiceError>;
     async fn reject_email(
         &self,
         viewer: &User,

@@ -5,9 +5,8 @@
 
 use crate::backend::Operations;
 use crate::config::{AwsArgs, AwsCommand, ServeArgs};
-use crate::delivery::{Delivery, UnsubscribeLinks};
 use crate::ops::PipelineFigures;
-use crate::service::{check_instruction, require_manager, scope};
+use crate::service::{check_instruction, require_manager, review_error, reviewer, scope};
 use crate::startup::{AppState, router};
 use app::service::{EngageService, Service, ServiceError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
@@ -29,7 +28,7 @@ use processors::Clock;
 use processors::openrouter::FallbackWriter;
 use std::sync::Arc;
 use store::{
-    CreateClientError, EmailFilter, QueueStats, Records, ReviewError, Reviewer, StoreError,
+    CreateClientError, EmailFilter, QueueStats, Records, StoreError,
     UpdateClientError,
 };
 use tokio_util::sync::CancellationToken;
@@ -38,8 +37,6 @@ use tokio_util::sync::CancellationToken;
 pub struct AwsService {
     store: DynamoStore,
     clock: Arc<dyn Clock>,
-    delivery: Arc<dyn Delivery>,
-    links: UnsubscribeLinks,
     events: StreamHandler,
     sqs: aws_sdk_sqs::Client,
     resources: Resources,
@@ -48,25 +45,6 @@ pub struct AwsService {
 fn unavailable(error: StoreError) -> ServiceError {
     tracing::error!(%error, "DynamoDB operation failed");
     ServiceError::Unavailable
-}
-
-fn review_error(error: ReviewError) -> ServiceError {
-    match error {
-        ReviewError::NotFound => ServiceError::NotFound,
-        ReviewError::NotDraft { .. } => ServiceError::Invalid(ValidationErrors::single(
-            "email_id",
-            "This email is no longer awaiting review.",
-        )),
-        ReviewError::Invalid(errors) => ServiceError::Invalid(errors),
-        ReviewError::Store(error) => unavailable(error),
-    }
-}
-
-fn reviewer(viewer: &User) -> Reviewer {
-    Reviewer {
-        name: viewer.email.as_str().to_owned(),
-        scope: scope(viewer),
-    }
 }
 
 /// A stylist may put clients only in their own book.
@@ -98,18 +76,10 @@ fn matches_search(client: &ClientSummary, search: &str) -> bool {
 }
 
 impl AwsService {
-    pub fn new(
-        aws: &Aws,
-        resources: Resources,
-        clock: Arc<dyn Clock>,
-        delivery: Arc<dyn Delivery>,
-        links: UnsubscribeLinks,
-    ) -> Self {
+    pub fn new(aws: &Aws, resources: Resources, clock: Arc<dyn Clock>) -> Self {
         Self {
             store: DynamoStore::new(aws.dynamo.clone(), resources.table.clone()),
             clock,
-            delivery,
-            links,
             events: StreamHandler::new(aws.sns.clone(), resources.topic_arn.clone()),
             sqs: aws.sqs.clone(),
             resources,
@@ -381,34 +351,11 @@ impl EngageService for AwsService {
         viewer: &User,
         ids: Vec<EmailId>,
     ) -> Result<ApproveReport, ServiceError> {
-        if ids.is_empty() {
-            return Err(ServiceError::Invalid(ValidationErrors::single(
-                "email_ids",
-                "Choose at least one draft to approve.",
-            )));
-        }
-        let outgoing = self
-            .store
-            .approve_emails(&ids, &reviewer(viewer), self.clock.now())
-            .await
-            .map_err(review_error)?;
-        let mut report = ApproveReport::default();
-        for email in outgoing {
-            let link = self.links.url(email.client_id.as_str());
-            let outcome = self.delivery.deliver(&email, &link).await;
-            match &outcome {
-                Ok(()) => report.sent += 1,
-                Err(error) => {
-                    report.failed += 1;
-                    tracing::error!(email_id = %email.id, %error, "email could not be sent");
-                }
-            }
-            self.store
-                .record_delivery(&email.id, outcome, self.clock.now())
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(report)
+        crate::service::approve(&self.store, viewer, ids, self.clock.as_ref()).await
+    }
+
+    async fn resend_email(&self, viewer: &User, id: EmailId) -> Result<(), ServiceError> {
+        crate::service::resend(&self.store, viewer, id, self.clock.as_ref()).await
     }
 
     async fn reject_email(
@@ -616,21 +563,11 @@ pub async fn state(
         sqs: aws.sqs.clone(),
         resources: resources.clone(),
     };
-    let service_clock = Arc::clone(&clock);
-    let (aws_for_service, resources_for_service) = (aws.clone(), resources.clone());
     AppState::on(
         Arc::new(store.clone()),
         Arc::new(store),
         Arc::new(ops),
-        move |delivery, links| -> Service {
-            Arc::new(AwsService::new(
-                &aws_for_service,
-                resources_for_service,
-                service_clock,
-                delivery,
-                links,
-            ))
-        },
+        Arc::new(AwsService::new(aws, resources.clone(), Arc::clone(&clock))) as Service,
         clock,
         writer,
         addr,
@@ -667,7 +604,6 @@ pub async fn serve(
         Default::default(),
     ));
     let shutdown = CancellationToken::new();
-    let pollers = engage_aws::poll::spawn_pollers(&aws, &resources, core, &shutdown);
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -675,6 +611,13 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(table = %resources.table, "Engage (AWS backend) is serving at http://{addr}/");
     let state = state(&aws, &resources, clock, writer, addr, &args.web).await?;
+    let sender = Arc::new(crate::startup::sender_core(
+        Arc::new(store.clone()),
+        &state,
+        args.queue_max_receives,
+    ));
+    let pollers =
+        engage_aws::poll::spawn_pollers(&aws, &resources, core, Some(sender), &shutdown);
     let app = router(state);
     tokio::spawn(crate::startup::cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)
@@ -712,6 +655,7 @@ pub async fn command(
             writeln!(out, "topic        {}", resources.topic_arn)?;
             writeln!(out, "queue        {}", resources.queue_url)?;
             writeln!(out, "dead letters {}", resources.dead_letter_queue_url)?;
+            writeln!(out, "deliveries   {}", resources.deliveries_queue_url)?;
         }
         AwsCommand::Redrive => {
             let resources = engage_aws::bootstrap::locate(&aws).await?;

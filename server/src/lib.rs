@@ -7,7 +7,7 @@ pub mod auth;
 pub mod aws;
 pub mod backend;
 pub mod config;
-pub mod delivery;
+pub use processors::delivery;
 pub mod demo;
 pub mod health;
 pub mod lambda;

@@ -1,7 +1,6 @@
 //! The app's service handle implemented over the store: what pages and server functions
 //! call. Every call is scoped to the signed-in user's book.
 
-use crate::delivery::{Delivery, UnsubscribeLinks};
 use app::service::{EngageService, ServiceError};
 use domain::dashboard::{Dashboard, DateRange, DeadLetterView, PipelineHealth};
 use domain::score::engagement_score;
@@ -15,6 +14,7 @@ use domain::{
     StylistId, ValidationErrors,
 };
 use processors::Clock;
+use processors::sender::ApproveError;
 use processors::openrouter::{BreakerState, FallbackWriter};
 use std::sync::Arc;
 use store::{
@@ -25,8 +25,6 @@ use store::{
 pub struct StoreService {
     store: Store,
     clock: Arc<dyn Clock>,
-    delivery: Arc<dyn Delivery>,
-    links: UnsubscribeLinks,
     /// The pipeline's email writer, for its breaker state on the dashboard.
     writer: Arc<FallbackWriter>,
 }
@@ -35,15 +33,11 @@ impl StoreService {
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
-        delivery: Arc<dyn Delivery>,
-        links: UnsubscribeLinks,
         writer: Arc<FallbackWriter>,
     ) -> Self {
         Self {
             store,
             clock,
-            delivery,
-            links,
             writer,
         }
     }
@@ -138,14 +132,14 @@ pub fn scope(viewer: &User) -> Option<StylistId> {
     }
 }
 
-fn reviewer(viewer: &User) -> Reviewer {
+pub(crate) fn reviewer(viewer: &User) -> Reviewer {
     Reviewer {
         name: viewer.email.as_str().to_owned(),
         scope: scope(viewer),
     }
 }
 
-fn review_error(error: ReviewError) -> ServiceError {
+pub(crate) fn review_error(error: ReviewError) -> ServiceError {
     match error {
         ReviewError::NotFound => ServiceError::NotFound,
         ReviewError::NotDraft { status } => ServiceError::Invalid(ValidationErrors::single(
@@ -155,6 +149,13 @@ fn review_error(error: ReviewError) -> ServiceError {
                 status.as_str()
             ),
         )),
+        ReviewError::NotFailed { status } => ServiceError::Refused {
+            reason: "not_failed".to_owned(),
+            message: format!(
+                "This email is {}; only an email whose sending failed can be sent again.",
+                status.as_str()
+            ),
+        },
         ReviewError::Invalid(errors) => ServiceError::Invalid(errors),
         ReviewError::Store(error) => unavailable(error),
     }
@@ -401,26 +402,12 @@ impl EngageService for StoreService {
         viewer: &User,
         ids: Vec<EmailId>,
     ) -> Result<ApproveReport, ServiceError> {
-        if ids.is_empty() {
-            return Err(ServiceError::Invalid(ValidationErrors::single(
-                "email_ids",
-                "Choose at least one draft to approve.",
-            )));
-        }
-        let outgoing = self
-            .store
-            .approve_emails(ids, reviewer(viewer), self.clock.now())
-            .await
-            .map_err(review_error)?;
-        deliver_all(
-            &self.store,
-            self.delivery.as_ref(),
-            &self.links,
-            self.clock.as_ref(),
-            outgoing,
-        )
-        .await
-        .map_err(unavailable)
+        approve(&self.store, viewer, ids, self.clock.as_ref()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
+    async fn resend_email(&self, viewer: &User, id: EmailId) -> Result<(), ServiceError> {
+        resend(&self.store, viewer, id, self.clock.as_ref()).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
@@ -549,34 +536,50 @@ impl EngageService for StoreService {
     }
 }
 
-/// Sends approved emails through `delivery` and records each outcome (`sent`, or `failed`
-/// with the reason).
-pub async fn deliver_all(
-    store: &Store,
-    delivery: &dyn Delivery,
-    links: &UnsubscribeLinks,
+/// Approves drafts for `viewer` on either backend: the consent check, the all-or-none
+/// approval and the queueing live in [`processors::sender::approve`].
+pub(crate) async fn approve(
+    sending: &dyn store::Sending,
+    viewer: &User,
+    ids: Vec<EmailId>,
     clock: &dyn Clock,
-    outgoing: Vec<store::Outgoing>,
-) -> Result<ApproveReport, StoreError> {
-    let mut report = ApproveReport::default();
-    for email in outgoing {
-        let link = links.url(email.client_id.as_str());
-        let outcome = delivery.deliver(&email, &link).await;
-        match &outcome {
-            Ok(()) => {
-                report.sent += 1;
-                tracing::info!(email_id = %email.id, "email sent");
-            }
-            Err(error) => {
-                report.failed += 1;
-                tracing::error!(email_id = %email.id, %error, "email could not be sent");
-            }
-        }
-        store
-            .record_delivery(email.id, outcome, clock.now())
-            .await?;
+) -> Result<ApproveReport, ServiceError> {
+    if ids.is_empty() {
+        return Err(ServiceError::Invalid(ValidationErrors::single(
+            "email_ids",
+            "Choose at least one draft to approve.",
+        )));
     }
-    Ok(report)
+    match processors::sender::approve(sending, ids, reviewer(viewer), clock).await {
+        Ok(queued) => Ok(ApproveReport { queued }),
+        Err(ApproveError::Withdrawn(withdrawn)) => {
+            let reason = withdrawn
+                .first()
+                .map_or("no_consent", |(_, reason)| reason.as_str())
+                .to_owned();
+            Err(ServiceError::Refused {
+                reason,
+                message: ApproveError::Withdrawn(withdrawn).to_string(),
+            })
+        }
+        Err(ApproveError::Review(error)) => Err(review_error(error)),
+    }
+}
+
+/// Sends a failed email again (managers and admins), on either backend.
+pub(crate) async fn resend(
+    sending: &dyn store::Sending,
+    viewer: &User,
+    id: EmailId,
+    clock: &dyn Clock,
+) -> Result<(), ServiceError> {
+    require_manager(viewer)?;
+    sending
+        .resend(id, reviewer(viewer), clock.now())
+        .await
+        .map_err(review_error)?;
+    tracing::info!("email queued to be sent again");
+    Ok(())
 }
 
 /// A stylist's redraft instruction: trimmed, one line, at most

@@ -3,7 +3,7 @@
 use crate::auth::{AttemptLimiter, AuthSettings, SessionCache};
 use crate::backend::Operations;
 use crate::config::{ServeArgs, WebArgs};
-use crate::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
+use processors::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use crate::service::StoreService;
 use crate::{api, assets, auth, demo, health, live, unsubscribe};
 use app::service::Service;
@@ -18,6 +18,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use processors::email::EmailProcessorConfig;
 use processors::openrouter::{FallbackWriter, OpenRouterConfig, OpenRouterWriter};
 use processors::stream::FeedRetention;
+use processors::sender::{Sender, SenderCore};
 use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,8 +137,6 @@ impl AppState {
         let service: Service = Arc::new(StoreService::new(
             store.clone(),
             Arc::clone(&clock),
-            Arc::clone(&parts.delivery),
-            parts.unsubscribe.clone(),
             Arc::clone(&writer),
         ));
         let records: Arc<dyn Records> = Arc::new(store.clone());
@@ -163,14 +162,13 @@ impl AppState {
         records: Arc<dyn Records>,
         accounts: Arc<dyn Accounts>,
         ops: Arc<dyn Operations>,
-        service: impl FnOnce(Arc<dyn Delivery>, UnsubscribeLinks) -> Service,
+        service: Service,
         clock: Arc<dyn Clock>,
         writer: Arc<FallbackWriter>,
         addr: SocketAddr,
         web: &WebArgs,
     ) -> anyhow::Result<Self> {
         let parts = Parts::new(accounts.as_ref(), addr, web).await?;
-        let service = service(Arc::clone(&parts.delivery), parts.unsubscribe.clone());
         Ok(Self::assemble(
             parts, service, records, accounts, ops, None, clock, writer, web,
         ))
@@ -222,8 +220,6 @@ impl AppState {
             parts.service = Arc::new(StoreService::new(
                 store.clone(),
                 Arc::clone(&parts.clock),
-                Arc::clone(&parts.delivery),
-                parts.unsubscribe.clone(),
                 Arc::clone(&writer),
             ));
         }
@@ -255,6 +251,7 @@ pub fn router(state: AppState) -> Router {
             "/unsubscribe",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
+        .route("/resubscribe", post(unsubscribe::resubscribe))
         .route("/metrics", get(crate::metrics::serve))
         .merge(api_routes)
         .route("/api/docs", get(api::docs::docs_page))
@@ -368,6 +365,33 @@ pub fn spawn_pipeline(
     tasks
 }
 
+/// The embedded sender over `state`'s delivery and links.
+pub fn sender(store: &Store, state: &AppState, settings: &ServeArgs) -> Sender {
+    Sender {
+        store: store.clone(),
+        core: Arc::new(sender_core(
+            Arc::new(store.clone()),
+            state,
+            settings.queue_max_receives,
+        )),
+        visibility: chrono::Duration::seconds(i64::from(settings.queue_visibility_secs)),
+        max_receives: settings.queue_max_receives,
+    }
+}
+
+/// The sender's core over `sending`, delivering through `state`'s delivery, retrying a
+/// failed delivery until the `attempts`-th.
+pub fn sender_core(sending: Arc<dyn store::Sending>, state: &AppState, attempts: u32) -> SenderCore {
+    SenderCore::new(
+        sending,
+        Arc::clone(&state.delivery),
+        state.unsubscribe.clone(),
+        processors::delivery::message_domain(state.unsubscribe.public_url()),
+        Arc::clone(&state.clock),
+        attempts,
+    )
+}
+
 /// `engage serve`: opens the database, seeds it on first run, starts the pipeline and
 /// serves until SIGINT or SIGTERM, then stops taking work, lets the pipeline finish its
 /// batch, and closes the database cleanly.
@@ -385,9 +409,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
         tracing::info!("the dashboard's views are new: filling them from the history");
         crate::ops::rebuild_views(&store).await?;
     }
-    if args.demo_data && store.user_count().await? == 0 {
-        demo::accounts(&store, clock.as_ref()).await?;
-    }
+    demo::accounts_on_start(&store, clock.as_ref(), args.demo_data).await?;
     let shutdown = CancellationToken::new();
     let writer = Arc::new(llm_writer(&args)?);
     // This process is the only worker on this database: whatever a previous run had in
@@ -416,24 +438,12 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     let state = AppState::new(store.clone(), clock, addr, &args.web)
         .await?
         .with_writer(writer);
-    // Approval commits before sending: emails a previous run approved but had not sent
-    // when it stopped go out now.
-    let undelivered = store.undelivered(10_000).await?;
-    if !undelivered.is_empty() {
-        let report = crate::service::deliver_all(
-            &store,
-            state.delivery.as_ref(),
-            &state.unsubscribe,
-            state.clock.as_ref(),
-            undelivered,
-        )
+    // Approved emails wait on the deliveries queue; what a previous run was sending when
+    // it stopped is retried at once (the Message-ID stays the same).
+    store
+        .release_in_flight(store::DELIVERIES_QUEUE, state.clock.now())
         .await?;
-        tracing::info!(
-            sent = report.sent,
-            failed = report.failed,
-            "approved emails from the last run delivered"
-        );
-    }
+    pipeline.spawn(sender(&store, &state, &args).run(shutdown.clone()));
     let app = router(state);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)

@@ -16,6 +16,10 @@ use store::Store;
 struct Api {
     _dir: tempfile::TempDir,
     store: Store,
+    /// The embedded sender over the app's delivery, one attempt per email.
+    sender: processors::sender::Sender,
+    /// Signs unsubscribe links as the server does (the client's own unsubscribe).
+    links: engage::delivery::UnsubscribeLinks,
     base: String,
     http: reqwest::Client,
     admin: String,
@@ -64,6 +68,17 @@ async fn serve(web: impl FnOnce(WebArgs) -> WebArgs) -> Api {
     )
     .await
     .unwrap();
+    let sender = processors::sender::Sender {
+        store: store.clone(),
+        core: Arc::new(engage::startup::sender_core(
+            Arc::new(store.clone()),
+            &state,
+            1,
+        )),
+        visibility: chrono::Duration::seconds(30),
+        max_receives: 5,
+    };
+    let links = state.unsubscribe.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -72,6 +87,8 @@ async fn serve(web: impl FnOnce(WebArgs) -> WebArgs) -> Api {
     Api {
         _dir: dir,
         store,
+        sender,
+        links,
         base,
         http: reqwest::Client::new(),
         admin,
@@ -156,6 +173,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/emails/{id}/approve"),
     ("post", "/api/v1/emails/{id}/reject"),
     ("post", "/api/v1/emails/{id}/regenerate"),
+    ("post", "/api/v1/emails/{id}/resend"),
     ("get", "/api/v1/dashboard"),
     ("get", "/api/v1/pipeline"),
     ("get", "/api/v1/dead-letters"),
@@ -849,6 +867,41 @@ impl Api {
             }
         }
     }
+
+    /// Lets the sender deliver everything approved so far.
+    async fn drain_deliveries(&self) {
+        while self.sender.run_once().await.unwrap() > 0 {}
+    }
+
+    /// The status of email `id`, as the manager sees it.
+    async fn email_status(&self, id: &str) -> Value {
+        let (_, detail) = self
+            .get(&format!("/api/v1/emails/{id}"), &self.manager)
+            .await;
+        detail["summary"]["status"].clone()
+    }
+
+    /// `POST path` with no body.
+    async fn post(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .send(self.request(reqwest::Method::POST, path, key))
+            .await;
+        (status, body)
+    }
+
+    /// The drafts awaiting review of the client named `name`.
+    async fn draft_of(&self, name: &str, key: &str) -> String {
+        let (_, drafts) = self.get("/api/v1/emails?status=drafted", key).await;
+        drafts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["client_name"] == name)
+            .unwrap_or_else(|| panic!("a draft for {name}: {drafts}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
 }
 
 #[tokio::test]
@@ -894,7 +947,7 @@ async fn drafts_are_listed_read_edited_approved_and_rejected_through_the_api() {
         .await
         .pipe(|(s, _, b)| (s, b));
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["sent"], 1);
+    assert_eq!(report["queued"], 1);
     let (status, again) = api
         .send(api.request(
             reqwest::Method::POST,
@@ -935,7 +988,10 @@ async fn drafts_are_listed_read_edited_approved_and_rejected_through_the_api() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["sent"], 1);
+    assert_eq!(report["queued"], 1);
+    let (_, sent) = api.get("/api/v1/emails?status=sent", &api.manager).await;
+    assert_eq!(sent.as_array().unwrap().len(), 0, "approval only queues");
+    api.drain_deliveries().await;
     let (_, sent) = api.get("/api/v1/emails?status=sent", &api.manager).await;
     assert_eq!(sent.as_array().unwrap().len(), 2);
 }
@@ -980,4 +1036,342 @@ async fn a_rust_program_talks_to_the_api_with_the_domain_types() {
         .unwrap();
     assert_eq!(page.clients[0].name, "Ada Lovelace");
     assert_eq!(page.clients[0].id, record.id);
+}
+
+/// Every RFC 4180 case an import meets, in one file: a byte order mark, columns in another
+/// order, CRLF and LF, quoted commas and doubled quotes, a stray quote mid-field, an empty
+/// line, a quoted field over two lines, rows with too many and too few fields, non-ASCII
+/// names, and no line end after the last row.
+const RFC_4180_CSV: &str = concat!(
+    "\u{feff}email,stylist_id,name,style_notes\r\n",
+    "ada@example.com,st-1,\"Lovelace, Ada\",\"Said \"\"navy\"\", not beige\"\r\n",
+    "maeve@example.com,st-1,Maeve O\"Brien,\r\n",
+    "\r\n",
+    "lucia@example.com,st-1,Lucía Ferreira,\"two\nlines\"\n",
+    "zoe@example.com,st-1,Zoë Ångström,\n",
+    "many@example.com,st-1,Too Many,x,extra\n",
+    "few@example.com,st-1\n",
+    "\"dee@example.com\",\"st-1\",\"Dee \"\"DJ\"\" Jones\",\"\"\n",
+    "nadia@example.com,st-1,Надя Петрова,",
+);
+
+/// POSTs `body` to the import as `key` in HTTP/1.1 chunks of `size` bytes, so the server
+/// reads it in pieces cut anywhere (inside the byte order mark, a quoted field, a
+/// character), and returns the report.
+async fn import_in_chunks(api: &Api, key: &str, body: &[u8], size: usize) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut request = format!(
+        "POST /api/v1/clients/import HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: Bearer {key}\r\nContent-Type: text/csv\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.chunks(size) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+#[tokio::test]
+async fn a_csv_import_reads_rfc_4180_and_rows_after_a_stray_quote_still_import() {
+    let api = serve(|web| web).await;
+    let (status, _, report) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
+                .header("content-type", "text/csv")
+                .body(RFC_4180_CSV),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (&report["rows"], &report["created"], &report["failed"]),
+        (&json!(8), &json!(6), &json!(2)),
+        "{report}"
+    );
+    // The physical line each refused row starts on: after the empty line and the quoted
+    // field over two lines.
+    let failures: Vec<(u64, &str)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["errors"][0]["field"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(failures, [(8, "row"), (9, "row")], "{report}");
+
+    let (_, page) = api.get("/api/v1/clients?limit=100", &api.maya).await;
+    let by_email: std::collections::BTreeMap<&str, &Value> = page["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|client| (client["email"].as_str().unwrap(), client))
+        .collect();
+    let names: Vec<&str> = by_email
+        .values()
+        .map(|client| client["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Lovelace, Ada",
+            "Dee \"DJ\" Jones",
+            "Lucía Ferreira",
+            "Maeve O\"Brien",
+            "Надя Петрова",
+            "Zoë Ångström",
+        ],
+        "{page}"
+    );
+    // Four rows come after Maeve O"Brien's stray quote and are imported, each on its own.
+    let after_the_stray_quote = ["lucia", "zoe", "dee", "nadia"]
+        .iter()
+        .filter(|who| by_email.contains_key(format!("{who}@example.com").as_str()))
+        .count();
+    assert_eq!(after_the_stray_quote, 4, "{page}");
+    let notes = |email: &str| {
+        let id = by_email[email]["id"].as_str().unwrap().to_owned();
+        let api = &api;
+        async move {
+            let (_, detail) = api.get(&format!("/api/v1/clients/{id}"), &api.maya).await;
+            detail["client"]["profile"]["style"]["notes"].clone()
+        }
+    };
+    assert_eq!(notes("ada@example.com").await, "Said \"navy\", not beige");
+    assert_eq!(notes("lucia@example.com").await, "two\nlines");
+
+    // The same file streamed in pieces of every small size reads the same, on a fresh
+    // database so that nothing is already there.
+    for size in [1, 2, 7] {
+        let fresh = serve(|web| web).await;
+        let chunked = import_in_chunks(&fresh, &fresh.maya, RFC_4180_CSV.as_bytes(), size).await;
+        assert_eq!(chunked, report, "in chunks of {size} bytes");
+    }
+}
+
+/// Consent at send time over REST: a draft whose client unsubscribed (through the link in
+/// an email) or lost consent is withdrawn on approval, alone or in a batch, with a 409
+/// naming the reason; nothing is queued. Only the client can undo an unsubscribe: an API
+/// update or an import that would opt them back in is refused naming `email_opt_in`.
+#[tokio::test]
+async fn approving_for_a_client_who_may_not_be_emailed_withdraws_the_draft_with_the_reason() {
+    let api = serve(|web| web).await;
+    let ada = api
+        .create(&api.maya, "Ada Lovelace", "ada@example.com", "st-1")
+        .await;
+    let grace = api
+        .create(&api.maya, "Grace Hopper", "grace@example.com", "st-1")
+        .await;
+    api.create(&api.maya, "Mary Shelley", "mary@example.com", "st-1")
+        .await;
+    api.drain_pipeline().await;
+    let ada_draft = api.draft_of("Ada Lovelace", &api.maya).await;
+    let grace_draft = api.draft_of("Grace Hopper", &api.maya).await;
+    let mary_draft = api.draft_of("Mary Shelley", &api.maya).await;
+
+    // Ada unsubscribes through her link while her draft awaits review.
+    let ada_id = ada["id"].as_str().unwrap();
+    let link = format!(
+        "/unsubscribe?client={ada_id}&token={}",
+        api.links.token(ada_id)
+    );
+    let (status, page) = api.post(&link, "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+
+    let (status, content_type, problem) = api
+        .send(api.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/emails/{ada_draft}/approve"),
+            &api.maya,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(problem["reason"], "unsubscribed", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("unsubscribed"),
+        "{problem}"
+    );
+    let (_, detail) = api
+        .get(&format!("/api/v1/emails/{ada_draft}"), &api.maya)
+        .await;
+    assert_eq!(detail["summary"]["status"], "withdrawn", "{detail}");
+    assert_eq!(detail["withdrawn"], "unsubscribed", "{detail}");
+    let (_, waiting) = api.get("/api/v1/emails?status=drafted", &api.maya).await;
+    assert!(
+        waiting
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["id"] != ada_draft.as_str()),
+        "a withdrawn draft leaves the review queue: {waiting}"
+    );
+    let (_, withdrawn) = api.get("/api/v1/emails?status=withdrawn", &api.maya).await;
+    assert_eq!(withdrawn.as_array().unwrap().len(), 1, "{withdrawn}");
+
+    // A stylist's API update cannot tick the box again for her.
+    let (_, current) = api
+        .get(&format!("/api/v1/clients/{ada_id}"), &api.maya)
+        .await;
+    let mut edit = json!({
+        "name": "Ada Lovelace", "email": "ada@example.com", "stylist_id": "st-1",
+        "status": "active", "email_opt_in": true, "styles": [], "sizes": {},
+        "budget": "", "style_notes": ""
+    });
+    let path = format!("/api/v1/clients/{ada_id}");
+    let put = |edit: Value, version: u64| {
+        api.json(
+            reqwest::Method::PUT,
+            &path,
+            &api.maya,
+            json!({"expected_version": version, "client": edit}),
+        )
+    };
+    let version = current["client"]["version"].as_u64().unwrap();
+    let (status, problem) = put(edit.clone(), version).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "email_opt_in", "{problem}");
+    let (_, after) = api
+        .get(&format!("/api/v1/clients/{ada_id}"), &api.maya)
+        .await;
+    assert_eq!(after["client"]["version"], current["client"]["version"], "nothing written");
+    // Other edits to her still work, and she stays unsubscribed.
+    edit["email_opt_in"] = json!(false);
+    edit["name"] = json!("Ada King");
+    let (status, saved) = put(edit, version).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        saved["client"]["profile"]["consent"]["state"], "unsubscribed",
+        "{saved}"
+    );
+
+    // An import cannot opt her back in either: her address is taken, and nothing is added.
+    let (status, _, report) = api
+        .send(
+            api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
+                .header("content-type", "text/csv")
+                .body("name,email,stylist_id,email_opt_in\nAda Lovelace,ada@example.com,st-1,yes\n"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!((report["created"].as_u64(), report["failed"].as_u64()), (Some(0), Some(1)), "{report}");
+
+    // Grace's stylist unticks her consent: in a batch with Mary's draft, hers is
+    // withdrawn (no consent) and Mary's is not approved either: all or none.
+    let grace_id = grace["id"].as_str().unwrap();
+    let (_, current) = api
+        .get(&format!("/api/v1/clients/{grace_id}"), &api.maya)
+        .await;
+    let (status, saved) = api
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/clients/{grace_id}"),
+            &api.maya,
+            json!({"expected_version": current["client"]["version"], "client": {
+                "name": "Grace Hopper", "email": "grace@example.com", "stylist_id": "st-1",
+                "status": "active", "email_opt_in": false, "styles": [], "sizes": {},
+                "budget": "", "style_notes": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (status, problem) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/emails/approve",
+            &api.maya,
+            json!({"ids": [mary_draft, grace_draft]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["reason"], "no_consent", "{problem}");
+    assert_eq!(api.email_status(&grace_draft).await, "withdrawn");
+    assert_eq!(api.email_status(&mary_draft).await, "drafted");
+    api.drain_deliveries().await;
+    assert!(
+        !api._dir.path().join("outbox").exists(),
+        "nothing was sent"
+    );
+
+    // Mary alone is approved and sent; a sent email is not sent again.
+    let (status, report) = api
+        .post(&format!("/api/v1/emails/{mary_draft}/approve"), &api.maya)
+        .await;
+    assert_eq!((status, report["queued"].as_u64()), (StatusCode::OK, Some(1)));
+    api.drain_deliveries().await;
+    assert_eq!(api.email_status(&mary_draft).await, "sent");
+    let sent = std::fs::read_dir(api._dir.path().join("outbox")).unwrap().count();
+    assert_eq!(sent, 1, "only Mary's email left");
+    let (status, problem) = api
+        .post(&format!("/api/v1/emails/{mary_draft}/resend"), &api.manager)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["reason"], "not_failed", "{problem}");
+}
+
+/// A delivery that fails on every attempt leaves the email `failed` with the reason; a
+/// stylist cannot resend it, a manager can (202), and it is queued and tried again.
+#[tokio::test]
+async fn a_failed_email_is_resent_by_a_manager() {
+    let api = serve(|mut web| {
+        // An outbox under a file: every write fails.
+        web.outbox_dir = "/dev/null/outbox".into();
+        web
+    })
+    .await;
+    api.create(&api.maya, "Ada Lovelace", "ada@example.com", "st-1")
+        .await;
+    api.drain_pipeline().await;
+    let draft = api.draft_of("Ada Lovelace", &api.maya).await;
+    let (status, report) = api
+        .post(&format!("/api/v1/emails/{draft}/approve"), &api.maya)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    api.drain_deliveries().await;
+    let (_, detail) = api.get(&format!("/api/v1/emails/{draft}"), &api.maya).await;
+    assert_eq!(detail["summary"]["status"], "failed", "{detail}");
+    let failure = detail["reviews"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        failure["note"].as_str().unwrap().contains("outbox"),
+        "{failure}"
+    );
+
+    let path = format!("/api/v1/emails/{draft}/resend");
+    let (status, problem) = api.post(&path, &api.maya).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, resent) = api.post(&path, &api.manager).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{resent}");
+    assert_eq!(resent["summary"]["status"], "approved", "{resent}");
+    assert_eq!(
+        api.sender.run_once().await.unwrap(),
+        1,
+        "the resend is queued for the sender"
+    );
+    let (_, detail) = api.get(&format!("/api/v1/emails/{draft}"), &api.maya).await;
+    assert_eq!(detail["summary"]["status"], "failed", "tried again and failed again");
+    let actions: Vec<&str> = detail["reviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "failed").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"resend_requested"), "{actions:?}");
 }

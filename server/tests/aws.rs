@@ -102,6 +102,9 @@ async fn the_app_on_the_aws_backend_drafts_for_a_client_created_over_http() {
                 "aws",
                 "--addr",
                 &format!("127.0.0.1:{port}"),
+                // The demo book and accounts this test signs in with.
+                "--demo-data",
+                "true",
             ])
             .stdout(Stdio::null())
             .spawn()
@@ -233,6 +236,140 @@ async fn the_app_on_the_aws_backend_drafts_for_a_client_created_over_http() {
         .await
         .unwrap();
     assert_eq!(detail.status(), 200);
+
+    // Approving queues the send: the stream hands it to the deliveries queue, and the
+    // sender writes it to the outbox once, marked sent.
+    let approved = http
+        .post(format!("{base}/api/v1/emails/{email_id}/approve"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let report: serde_json::Value = approved.json().await.unwrap();
+    assert_eq!(report["queued"], 1, "{report}");
+    let eml_path = dir.path().join(format!("data/outbox/{email_id}.eml"));
+    let eml = eventually("the sent email", || async {
+        std::fs::read_to_string(&eml_path).ok()
+    })
+    .await;
+    let status = |id: String| {
+        let (http, base, cookie) = (http.clone(), base.clone(), cookie.clone());
+        async move {
+            let detail: serde_json::Value = http
+                .get(format!("{base}/api/v1/emails/{id}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            detail["summary"]["status"].as_str().map(str::to_owned)
+        }
+    };
+    eventually("sent", || async {
+        status(email_id.clone()).await.filter(|s| s == "sent")
+    })
+    .await;
+
+    // Ada unsubscribes through the link in that email; no edit opts her back in (422).
+    let link = eml
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .map(|l| l.trim_end_matches('>').to_owned())
+        .unwrap();
+    let path = link.split_once("/unsubscribe").unwrap().1;
+    let done = http
+        .post(format!("{base}/unsubscribe{path}"))
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let current: serde_json::Value = http
+        .get(format!("{base}/api/v1/clients/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = |opt_in: bool| {
+        http.put(format!("{base}/api/v1/clients/{id}"))
+            .header("cookie", &cookie)
+            .header("origin", &base)
+            .json(&serde_json::json!({
+                "expected_version": current["client"]["version"],
+                "client": {"name": "Ada Lovelace", "email": "ada@example.com",
+                    "stylist_id": "st-maya", "status": "active", "email_opt_in": opt_in,
+                    "styles": [], "sizes": {}, "budget": "", "style_notes": ""}
+            }))
+            .send()
+    };
+    let refused = put(true).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "email_opt_in", "{problem}");
+
+    // A draft for a client who has not agreed to emails is withdrawn on approval (409).
+    let grace: serde_json::Value = http
+        .post(format!("{base}/api/v1/clients"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({
+            "name": "Grace Hopper", "email": "grace@example.com", "stylist_id": "st-maya",
+            "profile": {"email_opt_in": true}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grace_id = grace["id"].as_str().unwrap().to_owned();
+    let draft = eventually("Grace's welcome draft", || async {
+        let emails: serde_json::Value = http
+            .get(format!("{base}/api/v1/clients/{grace_id}/emails"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        emails[0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let unticked = http
+        .put(format!("{base}/api/v1/clients/{grace_id}"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({
+            "expected_version": grace["version"],
+            "client": {"name": "Grace Hopper", "email": "grace@example.com",
+                "stylist_id": "st-maya", "status": "active", "email_opt_in": false,
+                "styles": [], "sizes": {}, "budget": "", "style_notes": ""}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unticked.status(), 200);
+    let refused = http
+        .post(format!("{base}/api/v1/emails/approve"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"ids": [draft]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["reason"], "no_consent", "{problem}");
+    assert_eq!(status(draft.clone()).await.as_deref(), Some("withdrawn"));
+    assert!(
+        !dir.path().join(format!("data/outbox/{draft}.eml")).exists(),
+        "nothing was sent"
+    );
 }
 
 /// What the web function answers a recorded Lambda event, as the runtime would send it

@@ -28,6 +28,9 @@ struct TestApp {
     store: Store,
     router: axum::Router,
     sessions: Vec<(As, String)>,
+    /// The embedded sender over the app's delivery, one attempt per email (the retries
+    /// are the sender's own tests' concern).
+    sender: processors::sender::Sender,
 }
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -100,11 +103,22 @@ async fn app_sending_to(smtp: Option<String>) -> TestApp {
     )
     .await
     .unwrap();
+    let sender = processors::sender::Sender {
+        store: store.clone(),
+        core: Arc::new(engage::startup::sender_core(
+            Arc::new(store.clone()),
+            &state,
+            1,
+        )),
+        visibility: chrono::Duration::seconds(30),
+        max_receives: 5,
+    };
     TestApp {
         router: router(state),
         dir,
         store,
         sessions,
+        sender,
     }
 }
 
@@ -201,6 +215,11 @@ impl TestApp {
                 break;
             }
         }
+    }
+
+    /// Delivers every approved email waiting on the deliveries queue.
+    async fn drain_deliveries(&self) {
+        while self.sender.run_once().await.unwrap() > 0 {}
     }
 
     /// The newest email of `client` (after the pipeline drafted it).
@@ -1110,7 +1129,8 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: domain::views::ApproveReport = serde_json::from_str(&body).unwrap();
-    assert_eq!((report.sent, report.failed), (1, 0));
+    assert_eq!(report.queued, 1);
+    t.drain_deliveries().await;
     let detail = t
         .store
         .email_detail(draft.id.clone(), None)
@@ -1207,6 +1227,168 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         matches!(consent, domain::EmailConsent::Unsubscribed { .. }),
         "{consent:?}"
     );
+    // Opening the link again says so and offers the only way back: the client's own
+    // new opt-in. A forged link cannot opt anyone in.
+    let again = body_text(t.get(path, As::Nobody).await).await;
+    assert!(again.contains("You are unsubscribed"), "{again}");
+    let resubscribe = path.replacen("/unsubscribe?", "/resubscribe?", 1);
+    assert!(
+        again.contains(&resubscribe.replace('&', "&amp;")),
+        "{again}"
+    );
+    let post = |path: &str| {
+        Request::post(path)
+            .header(header::HOST, "127.0.0.1:3000")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let forged = format!("/resubscribe?client={}&token=AAAA", client.id);
+    assert_eq!(t.send(post(&forged)).await.status(), StatusCode::NOT_FOUND);
+    assert!(!t.store.get_client(client.id.clone()).await.unwrap().unwrap().profile.consent().allows_email());
+    let back = t.send(post(&resubscribe)).await;
+    assert_eq!(back.status(), StatusCode::OK);
+    assert!(body_text(back).await.contains("Welcome back"));
+    assert!(
+        t.store
+            .get_client(client.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .profile
+            .consent()
+            .allows_email(),
+        "the client opted in again"
+    );
+}
+
+/// Consent at send time from the pages: approving (alone or in a batch) a draft whose
+/// client unsubscribed or whose account closed withdraws it with the reason, approves none
+/// of the batch and sends nothing; the stylist's form cannot opt an unsubscribed client in.
+#[tokio::test]
+async fn the_pages_withdraw_drafts_of_clients_who_may_not_be_emailed() {
+    let t = app().await;
+    let ada = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
+        .await;
+    let grace = t
+        .add_client("Grace Hopper", "grace@example.com", "st-1", true)
+        .await;
+    let alan = t
+        .add_client("Alan Turing", "alan@example.com", "st-1", true)
+        .await;
+    t.drain_pipeline().await;
+    let (ada_draft, grace_draft, alan_draft) = (
+        t.newest_email(&ada).await.id,
+        t.newest_email(&grace).await.id,
+        t.newest_email(&alan).await.id,
+    );
+    let now = chrono::Utc::now();
+    t.store
+        .update_client(
+            ada.id.clone(),
+            None,
+            now,
+            Box::new(move |client: &mut domain::Client| {
+                client
+                    .profile
+                    .set_consent(domain::EmailConsent::Unsubscribed { at: now });
+                Ok::<(), domain::ValidationErrors>(())
+            }),
+        )
+        .await
+        .unwrap();
+    let status_of = |id: &domain::EmailId| {
+        let (store, id) = (t.store.clone(), id.clone());
+        async move {
+            store
+                .email_detail(id, None)
+                .await
+                .unwrap()
+                .unwrap()
+                .summary
+                .status
+        }
+    };
+
+    let batch = form_encode(&[
+        ("ids[0]", grace_draft.as_str()),
+        ("ids[1]", ada_draft.as_str()),
+    ]);
+    let (_, body, _) = t
+        .call(app::routes::emails::ApproveEmails::PATH, &batch, As::Maya)
+        .await;
+    let error: app::error::AppError = serde_json::from_str(&body).unwrap();
+    assert!(
+        matches!(&error, app::error::AppError::Refused(m) if m.contains("unsubscribed")),
+        "{error:?}"
+    );
+    assert_eq!(status_of(&ada_draft).await, domain::EmailStatus::Withdrawn);
+    assert_eq!(status_of(&grace_draft).await, domain::EmailStatus::Drafted);
+    let page = body_text(t.get(&format!("/emails/{ada_draft}"), As::Maya).await).await;
+    assert!(
+        page.contains("Not sent: </strong>The client has unsubscribed"),
+        "the email page says why"
+    );
+    let queue = body_text(t.get("/emails", As::Maya).await).await;
+    assert!(!queue.contains(ada_draft.as_str()), "it left the review queue");
+
+    // Alan's account is closed after his draft was written: approving it alone withdraws it.
+    t.store
+        .update_client(
+            alan.id.clone(),
+            None,
+            now,
+            Box::new(|client: &mut domain::Client| {
+                client.status = domain::ClientStatus::Closed;
+                Ok::<(), domain::ValidationErrors>(())
+            }),
+        )
+        .await
+        .unwrap();
+    let (_, body, _) = t
+        .call(
+            app::routes::email_detail::ApproveEmail::PATH,
+            &format!("id={alan_draft}"),
+            As::Maya,
+        )
+        .await;
+    let error: app::error::AppError = serde_json::from_str(&body).unwrap();
+    assert!(
+        matches!(&error, app::error::AppError::Refused(m) if m.contains("closed")),
+        "{error:?}"
+    );
+    assert_eq!(status_of(&alan_draft).await, domain::EmailStatus::Withdrawn);
+    t.drain_deliveries().await;
+    assert!(!t.dir.path().join("outbox").exists(), "nothing was sent");
+
+    // The form cannot tick the box for Ada again; nothing is written.
+    let version = t.store.get_client(ada.id.clone()).await.unwrap().unwrap().version;
+    let form = form_encode(&[
+        ("id", ada.id.as_str()),
+        ("version", &version.to_string()),
+        ("name", "Ada Lovelace"),
+        ("email", "ada@example.com"),
+        ("stylist_id", "st-1"),
+        ("status", "active"),
+        ("email_opt_in", "yes"),
+        ("budget", "from_50_to_100"),
+    ]);
+    let (_, body, _) = t
+        .call(app::routes::client_form::UpdateClient::PATH, &form, As::Maya)
+        .await;
+    let error: app::error::AppError = serde_json::from_str(&body).unwrap();
+    assert!(
+        error
+            .message_for("email_opt_in")
+            .is_some_and(|m| m.contains("Only the client")),
+        "{error:?}"
+    );
+    let stored = t.store.get_client(ada.id.clone()).await.unwrap().unwrap();
+    assert_eq!(stored.version, version, "nothing written");
+    assert!(matches!(
+        stored.profile.consent(),
+        domain::EmailConsent::Unsubscribed { .. }
+    ));
 }
 
 #[tokio::test]
@@ -1297,9 +1479,10 @@ async fn a_draft_is_rejected_with_a_reason_and_many_are_approved_at_once() {
     assert_eq!(
         serde_json::from_str::<domain::views::ApproveReport>(&body)
             .unwrap()
-            .sent,
+            .queued,
         2
     );
+    t.drain_deliveries().await;
     let outbox = std::fs::read_dir(t.dir.path().join("outbox"))
         .unwrap()
         .count();
@@ -1385,6 +1568,11 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "approval only queues the send"
+    );
+    t.drain_deliveries().await;
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 1);
     assert!(
@@ -1415,7 +1603,8 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: domain::views::ApproveReport = serde_json::from_str(&body).unwrap();
-    assert_eq!((report.sent, report.failed), (0, 1));
+    assert_eq!(report.queued, 1);
+    t.drain_deliveries().await;
     let detail = t.store.email_detail(draft.id, None).await.unwrap().unwrap();
     assert_eq!(detail.summary.status, domain::EmailStatus::Failed);
     let failure = detail.reviews.last().unwrap();
@@ -1462,6 +1651,7 @@ async fn the_dashboard_counts_scores_drafts_and_reviews_and_a_rebuild_from_the_l
         As::Jonas,
     )
     .await;
+    t.drain_deliveries().await;
 
     let (status, _, body) = t.get_json("/api/v1/dashboard", As::Manager).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1564,7 +1754,8 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
         .await;
     t.drain_pipeline().await;
     let draft = t.newest_email(&client).await;
-    // Approval committed; the process stops before it sends.
+    // Approval committed with its delivery request; the process stops before it sends,
+    // with the request in flight.
     let reviewer = store::Reviewer {
         name: "maya@engage.example".into(),
         scope: None,
@@ -1573,18 +1764,21 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
         .approve_emails(vec![draft.id.clone()], reviewer, chrono::Utc::now())
         .await
         .unwrap();
-    let waiting = t.store.undelivered(100).await.unwrap();
-    assert_eq!(waiting.len(), 1);
-
-    // What `engage serve` does on its next start.
-    let outbox = engage::delivery::Outbox {
-        dir: t.dir.path().join("outbox"),
-    };
-    let links = engage::delivery::UnsubscribeLinks::new(b"key".to_vec(), "http://127.0.0.1:3000");
-    let report = engage::service::deliver_all(&t.store, &outbox, &links, &SystemClock, waiting)
+    let now = chrono::Utc::now();
+    let taken = t
+        .store
+        .receive(store::DELIVERIES_QUEUE, 10, chrono::Duration::minutes(5), now)
         .await
         .unwrap();
-    assert_eq!((report.sent, report.failed), (1, 0));
+    assert_eq!(taken.len(), 1);
+
+    // What `engage serve` does on its next start: in-flight requests are visible again,
+    // and the sender delivers them.
+    t.store
+        .release_in_flight(store::DELIVERIES_QUEUE, chrono::Utc::now())
+        .await
+        .unwrap();
+    t.drain_deliveries().await;
     assert!(
         t.dir
             .path()
@@ -1594,10 +1788,12 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
     );
     let detail = t.store.email_detail(draft.id, None).await.unwrap().unwrap();
     assert_eq!(detail.summary.status, domain::EmailStatus::Sent);
-    assert!(
-        t.store.undelivered(100).await.unwrap().is_empty(),
-        "nothing is sent twice"
-    );
+    let stats = t
+        .store
+        .queue_stats(store::DELIVERIES_QUEUE, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((stats.visible, stats.in_flight), (0, 0), "nothing is sent twice");
 }
 
 /// A raw API request: `body` sent as is with `content_type`.

@@ -35,6 +35,15 @@ pub async fn approve_email(id: String) -> Result<ApproveReport, AppError> {
         .await?)
 }
 
+/// Sends a failed email again (managers and admins).
+#[server]
+pub async fn resend_email(id: String) -> Result<(), AppError> {
+    let (service, user) = crate::service::service_for_user()?;
+    Ok(service
+        .resend_email(&user, domain::EmailId::new(id))
+        .await?)
+}
+
 #[server]
 pub async fn reject_email(id: String, #[server(default)] reason: String) -> Result<(), AppError> {
     let (service, user) = crate::service::service_for_user()?;
@@ -64,12 +73,14 @@ pub fn EmailDetailPage() -> impl IntoView {
     let approve = ServerAction::<ApproveEmail>::new();
     let reject = ServerAction::<RejectEmail>::new();
     let redraft = ServerAction::<RegenerateEmail>::new();
+    let resend = ServerAction::<ResendEmail>::new();
     let changes = use_change_stamp();
     let acted = move || {
         save.version().get()
             + approve.version().get()
             + reject.version().get()
             + redraft.version().get()
+            + resend.version().get()
     };
     // The preview and history follow every change; the review forms are rebuilt only when
     // the email's words or status change underneath them (a redraft arrived, someone else
@@ -132,6 +143,10 @@ pub fn EmailDetailPage() -> impl IntoView {
                     redraft.value().get(),
                 ),
             ),
+            (
+                resend.version().get(),
+                outcome("Queued to be sent again.", resend.value().get()),
+            ),
         ];
         latest
             .into_iter()
@@ -157,6 +172,23 @@ pub fn EmailDetailPage() -> impl IntoView {
                 })
             })}
         </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                tools.await.ok().filter(|e| e.summary.status == EmailStatus::Failed).map(|email| {
+                    let id = email.summary.id.as_str().to_owned();
+                    view! {
+                        <section class="panel" aria-labelledby="resend-heading">
+                            <h2 id="resend-heading">"Sending failed"</h2>
+                            <p>"Every retry failed; the reason is in the history below. Once the cause is fixed, a manager can send it again."</p>
+                            <ActionForm action=resend attr:id="resend-form">
+                                <input type="hidden" name="id" value=id/>
+                                <button type="submit" disabled=move || resend.pending().get()>"Send again"</button>
+                            </ActionForm>
+                        </section>
+                    }
+                })
+            })}
+        </Transition>
     }
 }
 
@@ -177,6 +209,7 @@ fn Email(email: EmailDetail) -> impl IntoView {
             </p>
             <p class="reason"><strong>"Why: "</strong>{email.reason.clone()}</p>
             {email.reject_reason.clone().map(|r| view! { <p class="reason"><strong>"Rejected: "</strong>{r}</p> })}
+            {email.withdrawn.map(|r| view! { <p class="reason" id="withdrawn-reason"><strong>"Not sent: "</strong>{r.to_string()}"."</p> })}
             <article class="preview" aria-label="Preview">
                 <h2 class="preview-subject">{summary.subject.clone()}</h2>
                 {paragraphs.into_iter().map(|p| view! { <p>{p}</p> }).collect_view()}

@@ -19,14 +19,14 @@ pub async fn list_emails(status: String) -> Result<Vec<EmailSummary>, AppError> 
         raw => Some(EmailStatus::parse(raw).ok_or_else(|| {
             AppError::Invalid(domain::ValidationErrors::single(
                 "status",
-                "Status must be drafted, approved, sent, rejected, failed or all.",
+                "Status must be drafted, approved, sent, rejected, failed, withdrawn or all.",
             ))
         })?),
     };
     Ok(service.list_emails(&user, status, 200).await?)
 }
 
-/// Approves the chosen drafts and sends them.
+/// Approves the chosen drafts and queues them for sending.
 #[server]
 pub async fn approve_emails(
     #[server(default)] ids: Vec<String>,
@@ -37,21 +37,19 @@ pub async fn approve_emails(
 }
 
 pub(crate) fn approve_message(report: &ApproveReport) -> String {
-    match (report.sent, report.failed) {
-        (1, 0) => "Approved and sent.".to_owned(),
-        (n, 0) => format!("Approved and sent {n} emails."),
-        (sent, failed) => {
-            format!("Approved. {sent} sent; {failed} could not be sent and are marked failed.")
-        }
+    match report.queued {
+        1 => "Approved: it is on its way to the client.".to_owned(),
+        n => format!("Approved {n} emails: they are on their way."),
     }
 }
 
-const TABS: [(&str, &str); 6] = [
+const TABS: [(&str, &str); 7] = [
     ("", "To review"),
     ("approved", "Approved"),
     ("sent", "Sent"),
     ("rejected", "Rejected"),
     ("failed", "Failed"),
+    ("withdrawn", "Withdrawn"),
     ("all", "All"),
 ];
 

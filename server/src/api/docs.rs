@@ -88,6 +88,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(emails::approve_email))
         .routes(routes!(emails::reject_email))
         .routes(routes!(emails::regenerate_email))
+        .routes(routes!(emails::resend_email))
         .routes(routes!(pipeline::dashboard))
         .routes(routes!(pipeline::pipeline))
         .routes(routes!(pipeline::dead_letters))

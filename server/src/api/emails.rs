@@ -127,15 +127,17 @@ pub async fn edit_email(
         .map_err(email_error(&id))
 }
 
-/// Approve a draft: it is sent at once through the configured delivery.
+/// Approve a draft and queue it for sending. The sender delivers it with retries; it
+/// shows as `sent`, or `failed` after the last retry. A draft whose client has
+/// unsubscribed, has no consent or is closed is withdrawn instead (409, `reason`).
 #[utoipa::path(
     post,
     path = "/api/v1/emails/{id}/approve",
     tag = "emails",
     params(("id" = String, Path, description = "The email's id")),
     responses(
-        (status = 200, description = "Sent, or approved with the delivery failure counted", body = ApproveReport),
-        (status = 409, description = "The email is no longer awaiting review", body = super::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Approved and queued for sending", body = ApproveReport),
+        (status = 409, description = "The email is no longer awaiting review, or its client may no longer be emailed (`reason`; the draft is withdrawn)", body = super::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn approve_email(
@@ -160,7 +162,8 @@ pub struct ApproveMany {
     pub ids: Vec<EmailId>,
 }
 
-/// Approve several drafts at once (all or none) and send them.
+/// Approve several drafts at once (all or none) and queue them for sending. If any
+/// draft's client may no longer be emailed, those drafts are withdrawn and none is approved.
 #[utoipa::path(
     post,
     path = "/api/v1/emails/approve",
@@ -169,7 +172,7 @@ pub struct ApproveMany {
     responses(
         (status = 200, body = ApproveReport),
         (status = 404, description = "One of the emails does not exist (or is not in your book); none was approved", body = super::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "One of the emails is no longer awaiting review; none was approved", body = super::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "One of the emails is no longer awaiting review, or its client may no longer be emailed (those are withdrawn); none was approved", body = super::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn approve_many(
@@ -279,4 +282,35 @@ pub async fn regenerate_email(
             event_id,
         }),
     ))
+}
+
+/// Send a `failed` email again (managers and admins): it goes back on the deliveries
+/// queue with the same `Message-ID`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/emails/{id}/resend",
+    tag = "emails",
+    params(("id" = String, Path, description = "The email's id")),
+    responses(
+        (status = 202, description = "Queued for sending again", body = EmailDetail),
+        (status = 409, description = "The email did not fail (`reason`: `not_failed`)", body = super::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn resend_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<EmailDetail>), ApiError> {
+    let id = EmailId::new(id);
+    state
+        .service
+        .resend_email(&user, id.clone())
+        .await
+        .map_err(email_error(&id))?;
+    let detail = state
+        .service
+        .email_detail(&user, id.clone())
+        .await
+        .map_err(email_error(&id))?;
+    Ok((StatusCode::ACCEPTED, Json(detail)))
 }

@@ -49,6 +49,9 @@ pub enum ApiError {
     NoRoute { method: String, path: String },
     #[error("{message}")]
     NotPending { message: String },
+    /// The email cannot go out in its client's or its own present state.
+    #[error("{message}")]
+    NotSendable { reason: String, message: String },
     /// The request body is not JSON at all.
     #[error("{0}")]
     BadBody(String),
@@ -96,6 +99,10 @@ pub struct Problem {
     /// Every field at fault, for validation problems.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Why an email cannot be sent (`unsubscribed`, `no_consent`, `account_closed`, or
+    /// `not_failed` for a resend of an email that did not fail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ApiError {
@@ -110,6 +117,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
             Self::NoRoute { .. } => (StatusCode::NOT_FOUND, "No such endpoint"),
             Self::NotPending { .. } => (StatusCode::CONFLICT, "Email not awaiting review"),
+            Self::NotSendable { .. } => (StatusCode::CONFLICT, "Email cannot be sent"),
             Self::BadBody(_) => (StatusCode::BAD_REQUEST, "Malformed request body"),
             Self::BadShape { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -157,6 +165,10 @@ impl ApiError {
                 Self::Rejected(errors) => errors.0.clone(),
                 _ => Vec::new(),
             },
+            reason: match self {
+                Self::NotSendable { reason, .. } => Some(reason.clone()),
+                _ => None,
+            },
         }
     }
 
@@ -169,6 +181,7 @@ impl ApiError {
                 current: current.version,
             },
             ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::Refused { reason, message } => Self::NotSendable { reason, message },
             ServiceError::Unavailable => Self::Store(StoreError::Cancelled),
         }
     }
