@@ -143,7 +143,10 @@ pub fn message_domain(public_url: &str) -> String {
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
     let host = host.split(':').next().unwrap_or_default();
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
     {
         "engage.invalid".to_owned()
     } else {
@@ -185,8 +188,16 @@ pub fn build_message(
         unsubscribe_url
     );
     lettre::Message::builder()
-        .from(mailbox(&email.stylist_name, &email.stylist_email, "stylist's")?)
-        .to(mailbox(&email.client_name, &email.client_email, "client's")?)
+        .from(mailbox(
+            &email.stylist_name,
+            &email.stylist_email,
+            "stylist's",
+        )?)
+        .to(mailbox(
+            &email.client_name,
+            &email.client_email,
+            "client's",
+        )?)
         .subject(one_line(&email.text.subject))
         .date(now.into())
         .message_id(Some(message_id(email, domain)))
@@ -262,7 +273,10 @@ mod tests {
             "{head}"
         );
         assert!(head.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
-        assert!(head.contains("=?utf-8?"), "non-ASCII names are encoded: {head}");
+        assert!(
+            head.contains("=?utf-8?"),
+            "non-ASCII names are encoded: {head}"
+        );
         assert!(!head.lines().any(|l| l.starts_with("Bcc:")), "{head}");
         assert!(
             head.contains("Message-ID: <0192e4f0-aaaa-7bbb-8ccc-000000000001@e.example>"),
@@ -270,13 +284,23 @@ mod tests {
         );
         assert!(body.contains("new pieces are in."), "{body}");
         // The body is quoted-printable: `=` is written `=3D`.
-        assert!(body.contains("unsubscribe?client=3Dc-1&token=3Dt"), "{body}");
-        assert_eq!(eml, formatted(&email), "the same email builds the same message");
+        assert!(
+            body.contains("unsubscribe?client=3Dc-1&token=3Dt"),
+            "{body}"
+        );
+        assert_eq!(
+            eml,
+            formatted(&email),
+            "the same email builds the same message"
+        );
     }
 
     #[test]
     fn long_lines_and_non_ascii_text_are_encoded_to_short_lines() {
-        let mut email = outgoing("Ada", "Ünïcödé subject that is rather long to see it folded properly");
+        let mut email = outgoing(
+            "Ada",
+            "Ünïcödé subject that is rather long to see it folded properly",
+        );
         email.text.body_text = "ß".repeat(400) + &" word".repeat(200);
         let eml = formatted(&email);
         assert!(
@@ -288,9 +312,15 @@ mod tests {
 
     #[test]
     fn the_message_domain_is_the_public_hosts() {
-        assert_eq!(message_domain("https://Engage.Example.com/app"), "engage.example.com");
+        assert_eq!(
+            message_domain("https://Engage.Example.com/app"),
+            "engage.example.com"
+        );
         assert_eq!(message_domain("http://127.0.0.1:3000"), "127.0.0.1");
-        assert_eq!(message_domain("http://user:pw@shop.example:8080/x"), "shop.example");
+        assert_eq!(
+            message_domain("http://user:pw@shop.example:8080/x"),
+            "shop.example"
+        );
         assert_eq!(message_domain(""), "engage.invalid");
         assert_eq!(message_domain("https://exa mple/"), "engage.invalid");
     }

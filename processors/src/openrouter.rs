@@ -7,8 +7,9 @@
 //! - Resilience: a timeout per request; retries with exponential backoff and jitter that
 //!   honour `Retry-After`; no retry on 400, 401, 402 or 403; errors inside a 200 body and
 //!   malformed or rule-breaking output count as failures; a circuit breaker (`failsafe`)
-//!   opens after repeated failed drafts and half-opens after a cool-down; a semaphore caps
-//!   concurrent calls.
+//!   opens after repeated failed calls (asked before every call, so a burst stops calling
+//!   once it opens) and half-opens after a cool-down; a semaphore caps concurrent calls;
+//!   `Retry-After` is honoured up to 30 s and `max_tokens` bounds every answer.
 //! - Prompt safety: instructions live in the system prompt; client facts go into the user
 //!   message as delimited, length-capped data (first name only, no address, no ids); the
 //!   output is checked (lengths, no placeholders, no internal words, no links but the
@@ -39,8 +40,11 @@ pub struct OpenRouterConfig {
     pub max_attempts: u32,
     /// The first retry waits about this long; each next one twice as long (plus jitter).
     pub base_backoff: Duration,
+    /// The longest `Retry-After` honoured (30 s): a provider asking for more gets this
+    /// much, so one answer cannot stall a batch of drafts.
+    pub max_retry_after: Duration,
     pub max_concurrent: usize,
-    /// Consecutive failed drafts after which the breaker opens.
+    /// Consecutive failed calls after which the breaker opens.
     pub breaker_failures: u32,
     /// How long the breaker stays open before letting calls through again (half-open).
     pub breaker_cool_down: Duration,
@@ -79,6 +83,7 @@ impl OpenRouterConfig {
             timeout: Duration::from_secs(30),
             max_attempts: 3,
             base_backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(30),
             max_concurrent: 4,
             breaker_failures: 5,
             breaker_cool_down: Duration::from_secs(60),
@@ -141,7 +146,7 @@ pub enum BreakerState {
     HalfOpen,
 }
 
-/// The breaker: `failsafe`'s state machine (open after N consecutive failed drafts, a
+/// The breaker: `failsafe`'s state machine (open after N consecutive failed calls, a
 /// constant cool-down, then half-open), with its transitions recorded for `/readyz`.
 type Breaker = failsafe::StateMachine<
     failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
@@ -188,6 +193,9 @@ pub struct OpenRouterWriter {
 /// The longest subject and body a draft may have.
 pub const MAX_SUBJECT_CHARS: usize = 120;
 pub const MAX_BODY_CHARS: usize = 2_000;
+/// The most tokens a draft may take to write (a 150-word email in JSON is about 300): a
+/// runaway answer is cut off and fails the checks instead of running up the bill.
+pub const MAX_TOKENS: u32 = 800;
 /// How much of a stylist's redraft instruction the model sees.
 pub const MAX_INSTRUCTION_CHARS: usize = 200;
 /// How much of a client note the model sees.
@@ -245,44 +253,56 @@ impl OpenRouterWriter {
     }
 
     /// Drafts with the LLM: retries what can be retried, then gives up with the last error.
+    ///
+    /// The breaker is asked before every call, and every failed call counts against it, so
+    /// a burst of drafts against a failing provider stops calling once it opens (after
+    /// `breaker_failures` failed calls, plus the few already in flight), rather than each
+    /// draft spending all of its attempts. A concurrency permit is held per call, not
+    /// across the back-off sleeps.
     pub async fn draft(&self, request: &DraftRequest) -> Result<Written, LlmError> {
-        if !self.breaker.is_call_permitted() {
-            return Err(LlmError::BreakerOpen);
-        }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| LlmError::Transport("writer shut down".into()))?;
         let body = self.request_body(request);
         let mut attempt = 0;
-        let result = loop {
+        let mut last_error = None;
+        loop {
             attempt += 1;
-            let outcome = self.call(&body).await.and_then(|(text, writer, usage)| {
-                validate(&text, &self.config.unsubscribe_url).map(|()| Written {
-                    text,
-                    writer,
-                    usage: Some(usage),
-                })
-            });
+            let outcome = {
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|_| LlmError::Transport("writer shut down".into()))?;
+                // Asked after the wait for a permit: the calls ahead may have opened it.
+                // A retry it refuses ends the draft with the error that called for it.
+                if !self.breaker.is_call_permitted() {
+                    return Err(last_error.unwrap_or(LlmError::BreakerOpen));
+                }
+                let outcome = self.call(&body).await.and_then(|(text, writer, usage)| {
+                    validate(&text, &self.config.unsubscribe_url).map(|()| Written {
+                        text,
+                        writer,
+                        usage: Some(usage),
+                    })
+                });
+                match &outcome {
+                    Ok(_) => self.breaker.on_success(),
+                    Err(_) => self.breaker.on_error(),
+                }
+                outcome
+            };
             match outcome {
-                Ok(written) => break Ok(written),
+                Ok(written) => return Ok(written),
                 Err(error) if error.retryable() && attempt < self.config.max_attempts => {
-                    let wait = error
-                        .retry_after()
-                        .unwrap_or_else(|| backoff(self.config.base_backoff, attempt));
+                    let wait = error.retry_after().map_or_else(
+                        || backoff(self.config.base_backoff, attempt),
+                        |asked| asked.min(self.config.max_retry_after),
+                    );
                     tracing::info!(attempt, ?wait, %error, "LLM call failed; retrying");
+                    last_error = Some(error);
                     tokio::time::sleep(wait).await;
                 }
-                Err(error) => break Err(error),
+                Err(error) => return Err(error),
             }
-        };
-        if result.is_ok() {
-            self.breaker.on_success();
-        } else {
-            self.breaker.on_error();
         }
-        result
     }
 
     fn request_body(&self, request: &DraftRequest) -> Value {
@@ -311,6 +331,7 @@ impl OpenRouterWriter {
                 },
             },
             "provider": {"require_parameters": true},
+            "max_tokens": MAX_TOKENS,
             "temperature": 0.7,
         })
     }
@@ -447,7 +468,12 @@ fn parse_completion(text: &str) -> Result<(DraftText, String, Usage), LlmError> 
     ))
 }
 
-/// The rules every LLM draft must keep before a stylist sees it.
+/// Checks a draft before anyone sees it: lengths, no placeholders or markup, no internal
+/// words, and no link but `unsubscribe_url`. A link is anything that starts with a scheme
+/// (`http:`, `https:`, `mailto:`, anything with `://`), with `www.`, or that reads as a
+/// bare domain (`evil-pay.com/x`, `evil.example`, `name@shop.example`). Any text at all
+/// gets an answer, never a panic: the checks walk the original text by characters and
+/// never slice it with offsets found in another copy.
 pub fn validate(text: &DraftText, unsubscribe_url: &str) -> Result<(), LlmError> {
     let reject = |why: String| Err(LlmError::Rejected(why));
     let subject_len = text.subject.chars().count();
@@ -462,23 +488,88 @@ pub fn validate(text: &DraftText, unsubscribe_url: &str) -> Result<(), LlmError>
         if part.contains(['{', '}', '[', ']', '<', '>']) {
             return reject("unfilled placeholder or markup".into());
         }
-        let lower = part.to_lowercase();
-        if let Some(word) = lower
+        if let Some(word) = part
             .split(|c: char| !c.is_alphanumeric())
-            .find(|w| INTERNAL_WORDS.contains(w))
+            .map(str::to_lowercase)
+            .find(|w| INTERNAL_WORDS.contains(&w.as_str()))
         {
             return reject(format!("internal word \"{word}\""));
         }
-        for (at, _) in lower
-            .match_indices("http")
-            .chain(lower.match_indices("www."))
+        if part
+            .split(char::is_whitespace)
+            .map(trim_punctuation)
+            .any(|word| is_link(word) && word != unsubscribe_url)
         {
-            if !part[at..].starts_with(unsubscribe_url) {
-                return reject("a link other than the unsubscribe link".into());
-            }
+            return reject("a link other than the unsubscribe link".into());
         }
     }
     Ok(())
+}
+
+/// A word without the punctuation that sentences put around it (`(see x.com).` -> `x.com`).
+fn trim_punctuation(word: &str) -> &str {
+    word.trim_matches(|c: char| {
+        !c.is_alphanumeric() && !matches!(c, '/' | '_' | '-' | '~' | '%' | '=' | '&' | '#')
+    })
+}
+
+/// Whether `word` (one whitespace-free token) is or holds a link. Invisible characters
+/// (zero-width, soft hyphen, direction marks) do not hide one.
+fn is_link(word: &str) -> bool {
+    let lower: String = word
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .collect::<String>()
+        .to_lowercase();
+    if lower.contains("://")
+        || [
+            "http:",
+            "https:",
+            "mailto:",
+            "www.",
+            "ftp:",
+            "data:",
+            "javascript:",
+        ]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+    {
+        return true;
+    }
+    // A bare domain: the host part (before any path, query or port) has at least two
+    // labels, the last (the top-level domain) of two or more letters.
+    let host = lower
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    let labels: Vec<&str> = host.split(is_dot).collect();
+    match labels.as_slice() {
+        [first, .., tld] => {
+            !first.is_empty()
+                && labels.iter().all(|label| {
+                    !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                })
+                && tld.chars().count() >= 2
+                && tld.chars().all(char::is_alphabetic)
+        }
+        _ => false,
+    }
+}
+
+/// Characters that render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// The full stop and the dots that browsers read as one (ideographic, fullwidth, halfwidth).
+fn is_dot(c: char) -> bool {
+    matches!(c, '.' | '\u{3002}' | '\u{ff0e}' | '\u{ff61}')
 }
 
 fn system_prompt(request: &DraftRequest, unsubscribe_url: &str) -> String {
@@ -691,6 +782,85 @@ mod tests {
         }
         let long = "x".repeat(MAX_BODY_CHARS + 1);
         assert!(validate(&text("Hello", &long), url).is_err());
+    }
+
+    #[test]
+    fn bare_domains_and_disguised_links_count_as_links() {
+        let url = "https://engage.example/unsubscribe";
+        let body =
+            |link: &str| format!("Hi Ada, I picked a few pieces for you: {link} Warmly, Maya");
+        for link in [
+            "evil-pay.com/x",
+            "evil.example",
+            "(see evil.example).",
+            "Evil.Example/Deal?x=1",
+            "pay@evil.example",
+            "evil.example:8080/x",
+            "пример.рф",
+            "evil\u{3002}example",
+            "evil\u{200b}.example",
+            "HTTPS://EVIL.EXAMPLE",
+            "mailto:someone",
+            "\u{212a}https://evil.example",
+            "https://engage.example/unsubscribe.evil.example",
+            "https://engage.example/unsubscribe/../x",
+        ] {
+            let error = validate(&text("Hello", &body(link)), url);
+            assert!(
+                matches!(&error, Err(LlmError::Rejected(why)) if why.contains("link")),
+                "{link}: {error:?}"
+            );
+        }
+        for fine in [
+            "e.g.",
+            "i.e.",
+            "U.S.",
+            "£49.99",
+            "10:30",
+            "3.5",
+            "well...",
+            "Mr. Smith",
+            url,
+        ] {
+            assert!(validate(&text("Hello", &body(fine)), url).is_ok(), "{fine}");
+        }
+    }
+
+    /// The output check that once panicked: a character whose lowercase form has another
+    /// byte length (U+212A KELVIN SIGN, U+0130) before a link.
+    #[test]
+    fn characters_that_change_length_when_lowercased_do_not_panic() {
+        let url = "https://engage.example/unsubscribe";
+        for prefix in ["\u{212a}", "\u{0130}", "\u{1e9e}", "\u{2c65}", "\u{023a}"] {
+            let body = format!(
+                "Hi Ada, {prefix}{prefix}{prefix} www.evil.example and {prefix}http://x lovely"
+            );
+            assert!(validate(&text("Hello", &body), url).is_err());
+            let body = format!("Hi Ada, {prefix} lovely pieces. Unsubscribe: {url}");
+            assert!(validate(&text("Hello", &body), url).is_ok(), "{body}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Any Unicode at all gets an answer, never a panic.
+        #[test]
+        fn validate_answers_any_text(subject in "\\PC{0,130}", body in "\\PC{0,400}") {
+            let _ = validate(&text(&subject, &body), "https://engage.example/unsubscribe");
+        }
+
+        /// Whatever surrounds it, a link to another site is refused.
+        #[test]
+        fn a_foreign_link_is_refused_wherever_it_sits(
+            before in "\\PC{0,60}",
+            after in "\\PC{0,60}",
+            host in "[a-z][a-z0-9-]{0,10}\\.(com|example|shop)",
+            scheme in proptest::sample::select(vec!["", "http://", "https://", "www.", "HTTP://", "\u{212a}http://"]),
+        ) {
+            let body = format!("Hi Ada, lovely pieces for you. {before} {scheme}{host}/x {after}");
+            proptest::prop_assert!(validate(&text("Hello", &body), "https://engage.example/unsubscribe").is_err());
+        }
     }
 
     #[test]

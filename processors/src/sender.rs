@@ -12,9 +12,9 @@
 //! [`Sender`] drives it from the embedded store's deliveries queue; on AWS the same core
 //! runs behind SQS (`engage-aws`).
 
+use crate::ProcessError;
 use crate::clock::Clock;
 use crate::delivery::{Delivery, UnsubscribeLinks, build_message};
-use crate::ProcessError;
 use chrono::Duration;
 use domain::consent::{NoEmail, may_email};
 use domain::{EmailId, EmailStatus};
@@ -331,7 +331,10 @@ pub mod contract {
             now,
         )
         .expect("a valid test client");
-        let client = records.create_client(new, now).await.expect("create client");
+        let client = records
+            .create_client(new, now)
+            .await
+            .expect("create client");
         let effect = Effect {
             event_id: EventId::new(format!("ev-send-{first}")),
             event_at: now,
@@ -430,7 +433,14 @@ pub mod contract {
             )
             .await
             .expect("unsubscribe bea");
-        match approve(sending.as_ref(), vec![ada.clone(), bea.clone()], maya.clone(), &clock).await {
+        match approve(
+            sending.as_ref(),
+            vec![ada.clone(), bea.clone()],
+            maya.clone(),
+            &clock,
+        )
+        .await
+        {
             Err(ApproveError::Withdrawn(withdrawn)) => {
                 assert_eq!(withdrawn, vec![(bea.clone(), NoEmail::Unsubscribed)]);
             }
@@ -488,7 +498,10 @@ pub mod contract {
         let request = |email: &EmailId| DeliveryRequest {
             email_id: email.clone(),
         };
-        assert_eq!(core.handle(&request(&ada), 1).await.unwrap(), Delivered::Sent);
+        assert_eq!(
+            core.handle(&request(&ada), 1).await.unwrap(),
+            Delivered::Sent
+        );
         assert_eq!(status(sending.as_ref(), &ada).await, EmailStatus::Sent);
         assert_eq!(
             core.handle(&request(&ada), 2).await.unwrap(),
@@ -518,7 +531,10 @@ pub mod contract {
             core.handle(&request(&cleo), 1).await.unwrap(),
             Delivered::Withdrawn(NoEmail::AccountClosed)
         );
-        assert_eq!(status(sending.as_ref(), &cleo).await, EmailStatus::Withdrawn);
+        assert_eq!(
+            status(sending.as_ref(), &cleo).await,
+            EmailStatus::Withdrawn
+        );
 
         // The relay fails: retried (still approved) until the last attempt, then failed;
         // a manager sends it again and it goes out.
@@ -543,12 +559,20 @@ pub mod contract {
             .expect("resend");
         assert_eq!(status(sending.as_ref(), &dora).await, EmailStatus::Approved);
         delivery.failing.store(false, Ordering::SeqCst);
-        assert_eq!(core.handle(&request(&dora), 1).await.unwrap(), Delivered::Sent);
+        assert_eq!(
+            core.handle(&request(&dora), 1).await.unwrap(),
+            Delivered::Sent
+        );
         assert_eq!(delivery.sent.lock().unwrap().len(), 2);
         assert_eq!(
-            core.handle(&DeliveryRequest { email_id: EmailId::new("no-such-email") }, 1)
-                .await
-                .unwrap(),
+            core.handle(
+                &DeliveryRequest {
+                    email_id: EmailId::new("no-such-email")
+                },
+                1
+            )
+            .await
+            .unwrap(),
             Delivered::Gone
         );
     }

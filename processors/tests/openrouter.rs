@@ -129,7 +129,8 @@ fn config(base_url: &str) -> OpenRouterConfig {
     );
     config.timeout = Duration::from_millis(500);
     config.base_backoff = Duration::from_millis(10);
-    config.breaker_failures = 2;
+    // One draft's three failed attempts open it, as the breaker counts calls.
+    config.breaker_failures = 3;
     config.breaker_cool_down = Duration::from_millis(300);
     config
 }
@@ -176,6 +177,11 @@ async fn a_draft_comes_back_with_its_model_tokens_and_cost_and_the_request_is_we
         json!(["subject", "body"])
     );
     assert_eq!(body["provider"]["require_parameters"], true);
+    assert_eq!(
+        body["max_tokens"],
+        processors::openrouter::MAX_TOKENS,
+        "every answer is bounded"
+    );
     let user = body["messages"][1]["content"].as_str().unwrap();
     assert!(user.contains("<client_data>") && user.contains("Loved the jacket"));
     assert!(!user.contains('@'));
@@ -217,6 +223,65 @@ async fn a_429_is_retried_after_the_time_retry_after_asks_for() {
         started.elapsed()
     );
     assert_eq!(mock.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_cap_waits_only_the_cap() {
+    let (mock, url) = mock(vec![Reply::Status {
+        code: 429,
+        retry_after: Some(3_600),
+    }])
+    .await;
+    let mut config = config(&url);
+    config.max_retry_after = Duration::from_millis(50);
+    let writer = OpenRouterWriter::new(config).unwrap();
+    // An hour's wait would never end within the bound; the cap makes it a moment's.
+    let written = tokio::time::timeout(Duration::from_secs(20), writer.draft(&request(None)))
+        .await
+        .expect("the capped wait ends")
+        .unwrap();
+    assert_eq!(written.writer, "mock/primary");
+    assert_eq!(mock.seen.lock().unwrap().len(), 2);
+}
+
+/// Eight drafts at once against a provider that fails every call: once the breaker opens
+/// no further call goes out, so the calls made stay near the threshold instead of eight
+/// drafts times three attempts.
+#[tokio::test]
+async fn a_burst_of_drafts_against_a_failing_provider_stops_calling_once_the_breaker_opens() {
+    let failing = || Reply::Status {
+        code: 503,
+        retry_after: None,
+    };
+    let (mock, url) = mock((0..64).map(|_| failing()).collect()).await;
+    let mut config = config(&url);
+    config.breaker_failures = 5;
+    config.max_concurrent = 4;
+    config.max_attempts = 3;
+    config.breaker_cool_down = Duration::from_secs(60);
+    let writer = Arc::new(OpenRouterWriter::new(config).unwrap());
+    let drafts: Vec<_> = (0..8)
+        .map(|_| {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move { writer.draft(&request(None)).await })
+        })
+        .collect();
+    for draft in drafts {
+        assert!(draft.await.unwrap().is_err(), "every call failed");
+    }
+    let calls = mock.seen.lock().unwrap().len();
+    eprintln!("8 concurrent drafts against a failing provider made {calls} calls");
+    assert!(
+        calls <= 5 + 4,
+        "at most the threshold plus the calls already in flight: {calls}"
+    );
+    assert!(calls >= 5, "the threshold is reached: {calls}");
+    assert!(matches!(writer.breaker_state(), BreakerState::Open { .. }));
+    assert_eq!(
+        writer.draft(&request(None)).await.unwrap_err(),
+        LlmError::BreakerOpen
+    );
+    assert_eq!(mock.seen.lock().unwrap().len(), calls, "no call while open");
 }
 
 #[tokio::test]
@@ -346,14 +411,16 @@ async fn the_breaker_opens_after_repeated_failures_and_recovers_after_its_cool_d
         code: 401,
         retry_after: None,
     };
-    let (mock, url) = mock(vec![failing(), failing()]).await;
+    let (mock, url) = mock(vec![failing(), failing(), failing()]).await;
     let writer = OpenRouterWriter::new(config(&url)).unwrap();
-    assert!(writer.draft(&request(None)).await.is_err());
-    assert_eq!(
-        writer.breaker_state(),
-        BreakerState::Closed,
-        "one failure does not open it"
-    );
+    for _ in 0..2 {
+        assert!(writer.draft(&request(None)).await.is_err());
+        assert_eq!(
+            writer.breaker_state(),
+            BreakerState::Closed,
+            "fewer failures than the threshold do not open it"
+        );
+    }
     assert!(writer.draft(&request(None)).await.is_err());
     assert!(matches!(writer.breaker_state(), BreakerState::Open { .. }));
     // While open: no call goes out.
@@ -361,7 +428,7 @@ async fn the_breaker_opens_after_repeated_failures_and_recovers_after_its_cool_d
         writer.draft(&request(None)).await.unwrap_err(),
         LlmError::BreakerOpen
     );
-    assert_eq!(mock.seen.lock().unwrap().len(), 2);
+    assert_eq!(mock.seen.lock().unwrap().len(), 3);
     // After the cool-down a trial goes through; it succeeds and the breaker closes.
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(writer.breaker_state(), BreakerState::HalfOpen);

@@ -59,10 +59,20 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
     approve(&store, vec![draft.id.clone()], maya, clock.as_ref())
         .await
         .unwrap();
-    let queued = store.queue_stats(DELIVERIES_QUEUE, Utc::now()).await.unwrap();
-    assert_eq!(queued.visible, 1, "the approval committed its delivery request");
+    let queued = store
+        .queue_stats(DELIVERIES_QUEUE, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(
-        store.queue_stats(EVENTS_QUEUE, Utc::now()).await.unwrap().visible,
+        queued.visible, 1,
+        "the approval committed its delivery request"
+    );
+    assert_eq!(
+        store
+            .queue_stats(EVENTS_QUEUE, Utc::now())
+            .await
+            .unwrap()
+            .visible,
         0
     );
 
@@ -83,7 +93,11 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
         max_receives: 3,
     };
     assert_eq!(sender.run_once().await.unwrap(), 1);
-    assert_eq!(sender.run_once().await.unwrap(), 0, "delivered once, then gone");
+    assert_eq!(
+        sender.run_once().await.unwrap(),
+        0,
+        "delivered once, then gone"
+    );
     let eml = std::fs::read_to_string(outbox.join(format!("{}.eml", draft.id))).unwrap();
     assert!(
         eml.contains(&format!("Message-ID: <{}@shop.example>", draft.id)),
@@ -92,6 +106,12 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
     assert!(eml.contains("List-Unsubscribe: <https://shop.example/unsubscribe?client="));
     let sendable = store.sendable(draft.id.clone()).await.unwrap().unwrap();
     assert_eq!(sendable.status, EmailStatus::Sent);
-    let stats = store.queue_stats(DELIVERIES_QUEUE, Utc::now()).await.unwrap();
-    assert_eq!((stats.visible, stats.in_flight, stats.dead_letters), (0, 0, 0));
+    let stats = store
+        .queue_stats(DELIVERIES_QUEUE, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.visible, stats.in_flight, stats.dead_letters),
+        (0, 0, 0)
+    );
 }
