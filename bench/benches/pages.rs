@@ -83,6 +83,7 @@ async fn run() {
         &clock,
         Arc::new(processors::TemplateWriter),
         &args,
+        &Default::default(),
         &shutdown,
     );
     common::drain(&store).await;

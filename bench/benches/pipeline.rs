@@ -113,6 +113,7 @@ async fn start() -> Running {
         &clock,
         Arc::new(processors::TemplateWriter),
         &args,
+        &Default::default(),
         &shutdown,
     );
     // Every request is made as a signed-in manager, as an integration would be.

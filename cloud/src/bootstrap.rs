@@ -283,7 +283,9 @@ pub async fn bootstrap(
         .await
         .map_err(sdk("create the deliveries dead-letter queue"))?
         .queue_url
-        .ok_or_else(|| failed("create the deliveries dead-letter queue")("no queue URL returned"))?;
+        .ok_or_else(|| {
+            failed("create the deliveries dead-letter queue")("no queue URL returned")
+        })?;
     let deliveries_dlq_arn = self::queue_arn(aws, &deliveries_dlq_url).await?;
     let deliveries_redrive = serde_json::json!({
         "deadLetterTargetArn": deliveries_dlq_arn,

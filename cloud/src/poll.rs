@@ -13,9 +13,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::dynamo::describe as context;
+use processors::supervise::{Health, supervise};
 
 /// Reads every shard of a table's stream from its oldest record and hands each batch to
 /// the stream handler. A failed record is read again from its own position after a pause.
+#[derive(Clone)]
 pub struct StreamPoller {
     pub streams: aws_sdk_dynamodbstreams::Client,
     pub stream_arn: String,
@@ -163,6 +165,7 @@ impl StreamPoller {
 /// Long-polls the queue and hands each batch to the queue handler: handled messages are
 /// deleted; failed ones become visible again after a back-off, and after the queue's
 /// maximum receives SQS's redrive policy moves them to the dead-letter queue.
+#[derive(Clone)]
 pub struct QueuePoller {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
@@ -325,6 +328,7 @@ pub fn spawn_pollers(
     resources: &crate::Resources,
     core: std::sync::Arc<processors::EmailCore>,
     sender: Option<std::sync::Arc<processors::sender::SenderCore>>,
+    health: &Health,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let stream = StreamPoller {
@@ -340,9 +344,22 @@ pub fn spawn_pollers(
         handler: std::sync::Arc::new(QueueHandler::new(core)),
         wait_secs: 2,
     };
+    let supervised = |name: &'static str, run: Box<dyn Fn() -> BoxFuture + Send>| {
+        tokio::spawn(supervise(name, health.clone(), shutdown.clone(), run))
+    };
+    let stop = shutdown.clone();
     let mut pollers = vec![
-        tokio::spawn(stream.run(shutdown.clone())),
-        tokio::spawn(queue.run(shutdown.clone())),
+        supervised(
+            "stream",
+            Box::new(move || Box::pin(stream.clone().run(stop.clone()))),
+        ),
+        {
+            let stop = shutdown.clone();
+            supervised(
+                "email",
+                Box::new(move || Box::pin(queue.clone().run(stop.clone()))),
+            )
+        },
     ];
     if let Some(sender) = sender {
         let deliveries = QueuePoller {
@@ -351,7 +368,13 @@ pub fn spawn_pollers(
             handler: std::sync::Arc::new(crate::sender::DeliveryHandler::new(sender)),
             wait_secs: 2,
         };
-        pollers.push(tokio::spawn(deliveries.run(shutdown.clone())));
+        let stop = shutdown.clone();
+        pollers.push(supervised(
+            "sender",
+            Box::new(move || Box::pin(deliveries.clone().run(stop.clone()))),
+        ));
     }
     pollers
 }
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

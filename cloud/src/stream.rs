@@ -5,7 +5,7 @@
 //! its request cannot part).
 
 use chrono::{DateTime, Utc};
-use domain::event::{ChangeRecord, events_from_change};
+use domain::event::{ChangeRecord, events_of_change};
 use domain::{Client, DomainEvent};
 use processors::ProcessError;
 use serde::Deserialize;
@@ -58,7 +58,9 @@ pub fn events_of(change: &StreamChange) -> Result<Vec<DomainEvent>, ProcessError
         new,
         recorded_at: change.at,
     };
-    Ok(events_from_change(&record))
+    // A panic inside is this record's failure: Lambda retries the batch, bisects it and
+    // hands the record to the on-failure destination; the function keeps running.
+    events_of_change(&record).map_err(ProcessError::Panicked)
 }
 
 #[derive(Deserialize)]
@@ -102,7 +104,11 @@ impl StreamHandler {
     }
 
     /// Also sends a delivery request to the queue at `queue_url` for each approval.
-    pub fn with_deliveries(mut self, sqs: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+    pub fn with_deliveries(
+        mut self,
+        sqs: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+    ) -> Self {
         self.deliveries = Some((sqs, queue_url.into()));
         self
     }

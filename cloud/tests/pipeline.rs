@@ -64,7 +64,7 @@ async fn start(writer: Arc<dyn EmailWriter>, settings: QueueSettings) -> Running
         Default::default(),
     ));
     let shutdown = CancellationToken::new();
-    let tasks = poll::spawn_pollers(&aws, &resources, core, None, &shutdown);
+    let tasks = poll::spawn_pollers(&aws, &resources, core, None, &Default::default(), &shutdown);
     Running {
         _moto: moto,
         aws,

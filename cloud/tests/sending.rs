@@ -60,7 +60,14 @@ async fn an_approval_reaches_the_deliveries_queue_through_the_stream_and_is_sent
         3,
     ));
     let shutdown = CancellationToken::new();
-    let tasks = poll::spawn_pollers(&aws, &resources, core, Some(sender), &shutdown);
+    let tasks = poll::spawn_pollers(
+        &aws,
+        &resources,
+        core,
+        Some(sender),
+        &Default::default(),
+        &shutdown,
+    );
 
     let now = chrono::Utc::now();
     let input = ClientInput {
@@ -103,7 +110,12 @@ async fn an_approval_reaches_the_deliveries_queue_through_the_stream_and_is_sent
     let file = outbox.path().join(format!("{}.eml", draft.id));
     let mut status = EmailStatus::Approved;
     for _ in 0..150 {
-        status = store.sendable(draft.id.clone()).await.unwrap().unwrap().status;
+        status = store
+            .sendable(draft.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
         if status == EmailStatus::Sent {
             break;
         }

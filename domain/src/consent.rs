@@ -133,7 +133,11 @@ mod tests {
             .to_utc();
         let refused = reopt_in_refused(EmailConsent::Unsubscribed { at }).unwrap();
         assert_eq!(refused.field, "email_opt_in");
-        assert!(refused.message.contains("2026-05-01"), "{}", refused.message);
+        assert!(
+            refused.message.contains("2026-05-01"),
+            "{}",
+            refused.message
+        );
         assert!(reopt_in_refused(EmailConsent::NotGiven).is_none());
         assert!(reopt_in_refused(EmailConsent::OptedIn { at }).is_none());
         for reason in NoEmail::ALL {

@@ -181,6 +181,22 @@ pub fn rescore_event(
     }
 }
 
+/// [`events_from_change`] for a processor that must keep running whatever one change holds:
+/// a panic inside is caught and returned as the error, naming the change.
+pub fn events_of_change(change: &ChangeRecord) -> Result<Vec<DomainEvent>, String> {
+    std::panic::catch_unwind(|| events_from_change(change)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        format!(
+            "change {} of client {} could not be turned into events: {message}",
+            change.seq, change.new.id
+        )
+    })
+}
+
 /// The domain events a change implies: `client_created` for a new record, `client_updated`
 /// listing the fields that differ, and nothing for a write that changed nothing that matters.
 pub fn events_from_change(change: &ChangeRecord) -> Vec<DomainEvent> {

@@ -9,9 +9,9 @@
 //! the frequency cap (default one draft per client per 14 days).
 
 use crate::client::Client;
+use crate::consent::NoEmail;
 use crate::email::EmailKind;
 use crate::event::{DomainEvent, EventKind};
-use crate::consent::NoEmail;
 use crate::score::{Band, EngagementScore, NEW_CLIENT_DAYS};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -221,10 +221,10 @@ fn trigger(input: &PolicyInput<'_>) -> Result<(EmailKind, DraftReason), SkipReas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{ClientEmail, ClientId, ClientName, StylistId};
     use crate::ClientStatus;
-    use crate::profile::EmailConsent;
+    use crate::client::{ClientEmail, ClientId, ClientName, StylistId};
     use crate::event::{EventId, FieldChange};
+    use crate::profile::EmailConsent;
     use crate::profile::{Fix, Money, Profile};
     use chrono::{Days, NaiveDate};
 

@@ -200,7 +200,30 @@ impl EmailCore {
     }
 
     /// The effect of `event` given what was read for it.
+    /// [`Self::effect_of_context`], with a panic anywhere inside it (a writer, a parser, a
+    /// rule) caught and turned into this event's failure: it is logged with the event id,
+    /// retried by the queue and dead-lettered after the max receives, and every other
+    /// event goes on.
     async fn effect_in(
+        &self,
+        event: &DomainEvent,
+        context: EventContext,
+    ) -> Result<Option<Effect>, ProcessError> {
+        use futures_util::FutureExt;
+        match std::panic::AssertUnwindSafe(self.effect_of_context(event, context))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = crate::panic_message(panic.as_ref());
+                tracing::error!(event_id = %event.id, client_id = %event.client_id, panic = %message, "the email processor panicked on an event; it will be retried");
+                Err(ProcessError::Panicked(message))
+            }
+        }
+    }
+
+    async fn effect_of_context(
         &self,
         event: &DomainEvent,
         context: EventContext,

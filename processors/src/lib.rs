@@ -14,6 +14,7 @@ pub mod email;
 pub mod openrouter;
 pub mod sender;
 pub mod stream;
+pub mod supervise;
 pub mod writer;
 
 pub use clock::{Clock, SystemClock};
@@ -41,4 +42,16 @@ pub enum ProcessError {
     /// An approved email could not be delivered (this attempt; the queue retries).
     #[error("could not deliver the email: {0}")]
     Delivery(String),
+    /// Handling this message panicked; the panic was caught and the message is retried.
+    #[error("handling this message panicked: {0}")]
+    Panicked(String),
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }

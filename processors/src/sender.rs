@@ -128,6 +128,26 @@ impl SenderCore {
         request: &DeliveryRequest,
         attempt: u32,
     ) -> Result<Delivered, ProcessError> {
+        use futures_util::FutureExt;
+        // A panic while building or sending one email is that email's failed attempt.
+        match std::panic::AssertUnwindSafe(self.deliver(request, attempt))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = crate::panic_message(panic.as_ref());
+                tracing::error!(email_id = %request.email_id, panic = %message, "the sender panicked on an email; it will be retried");
+                Err(ProcessError::Panicked(message))
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        request: &DeliveryRequest,
+        attempt: u32,
+    ) -> Result<Delivered, ProcessError> {
         let id = &request.email_id;
         let Some(found) = self.sending.sendable(id.clone()).await? else {
             tracing::warn!(email_id = %id, "delivery request for an email that does not exist");

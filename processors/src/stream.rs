@@ -30,9 +30,17 @@ impl StreamProcessor {
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(0);
         };
+        // A change that cannot be turned into events (a bug, never the input's fault) is
+        // logged with its position and client and skipped: it would fail the same way on
+        // every retry, and holding it back would stop every client's events behind it.
         let events: Vec<_> = changes
             .iter()
-            .flat_map(domain::event::events_from_change)
+            .flat_map(|change| {
+                domain::event::events_of_change(change).unwrap_or_else(|error| {
+                    tracing::error!(seq = change.seq, client_id = %change.new.id, %error, "stream processor skipped a change");
+                    Vec::new()
+                })
+            })
             .collect();
         tracing::debug!(
             changes = changes.len(),

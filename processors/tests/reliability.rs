@@ -51,6 +51,98 @@ impl EmailWriter for BrokenForOneClient {
     }
 }
 
+/// A writer with a bug: it panics when it writes for one client.
+struct PanicsForOneClient;
+
+#[async_trait::async_trait]
+impl EmailWriter for PanicsForOneClient {
+    fn name(&self) -> &str {
+        "template"
+    }
+    async fn write(&self, request: &DraftRequest) -> Result<Written, WriterError> {
+        if request.client_first_name == "Kelvin" {
+            panic!("byte index 3 is not a char boundary");
+        }
+        TemplateWriter.write(request).await
+    }
+}
+
+/// A panic inside the email processor on one event is that event's failure: the running
+/// processor keeps going, the other clients are drafted, and the event is retried, then
+/// dead-lettered after the max receives with the panic as its error.
+#[tokio::test]
+async fn a_writer_that_panics_on_one_event_stops_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let clock = Arc::new(TestClock(Mutex::new(
+        DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    )));
+    let config = EmailProcessorConfig {
+        max_receives: 3,
+        batch_size: 10,
+        ..EmailProcessorConfig::default()
+    };
+    let stream = StreamProcessor::new(store.clone(), clock.clone());
+    let email = EmailProcessor::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(PanicsForOneClient),
+        config,
+    );
+    let kelvin = add_client(&store, clock.now(), "Kelvin Sign", "kelvin@example.com").await;
+    for i in 0..4 {
+        add_client(
+            &store,
+            clock.now(),
+            &format!("Good {i}"),
+            &format!("good{i}@example.com"),
+        )
+        .await;
+    }
+    stream.process_batch().await.unwrap();
+
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(email.run(shutdown.clone()));
+    let mut rounds = 0;
+    let dead = loop {
+        let dead = store.dead_letters(EVENTS_QUEUE, 10).await.unwrap();
+        if !dead.is_empty() {
+            break dead;
+        }
+        rounds += 1;
+        assert!(rounds < 500, "the panicking event was never dead-lettered");
+        assert!(!running.is_finished(), "the processor stopped");
+        clock.advance(chrono::Duration::minutes(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!running.is_finished(), "the processor keeps running");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].receive_count, 3);
+    assert!(
+        dead[0].last_error.contains("panicked")
+            && dead[0].last_error.contains("not a char boundary"),
+        "{}",
+        dead[0].last_error
+    );
+    let emails = store.list_emails(None, 100).await.unwrap();
+    assert_eq!(emails.len(), 4, "the others were drafted");
+    assert!(emails.iter().all(|e| e.client_id != kelvin.id));
+
+    // New work after the panics still goes through the same running processor.
+    add_client(&store, clock.now(), "Late Comer", "late@example.com").await;
+    stream.process_batch().await.unwrap();
+    let mut waited = 0;
+    while store.list_emails(None, 100).await.unwrap().len() < 5 {
+        waited += 1;
+        assert!(waited < 500, "the later client was never drafted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}
+
 #[tokio::test]
 async fn a_poison_message_is_dead_lettered_after_its_receives_and_redriven_exactly_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,10 +27,7 @@ use engage_aws::{Aws, DynamoStore, Resources};
 use processors::Clock;
 use processors::openrouter::FallbackWriter;
 use std::sync::Arc;
-use store::{
-    CreateClientError, EmailFilter, QueueStats, Records, StoreError,
-    UpdateClientError,
-};
+use store::{CreateClientError, EmailFilter, QueueStats, Records, StoreError, UpdateClientError};
 use tokio_util::sync::CancellationToken;
 
 /// The app's service over DynamoDB; scoped to the viewer's book exactly as on SQLite.
@@ -616,8 +613,14 @@ pub async fn serve(
         &state,
         args.queue_max_receives,
     ));
-    let pollers =
-        engage_aws::poll::spawn_pollers(&aws, &resources, core, Some(sender), &shutdown);
+    let pollers = engage_aws::poll::spawn_pollers(
+        &aws,
+        &resources,
+        core,
+        Some(sender),
+        &state.processors,
+        &shutdown,
+    );
     let app = router(state);
     tokio::spawn(crate::startup::cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)

@@ -14,8 +14,8 @@ use domain::{
     StylistId, ValidationErrors,
 };
 use processors::Clock;
-use processors::sender::ApproveError;
 use processors::openrouter::{BreakerState, FallbackWriter};
+use processors::sender::ApproveError;
 use std::sync::Arc;
 use store::{
     CreateClientError, EmailFilter, ListError, PageLimits, ReviewError, Reviewer, Store,
@@ -30,11 +30,7 @@ pub struct StoreService {
 }
 
 impl StoreService {
-    pub fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-        writer: Arc<FallbackWriter>,
-    ) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, writer: Arc<FallbackWriter>) -> Self {
         Self {
             store,
             clock,

@@ -3,7 +3,6 @@
 use crate::auth::{AttemptLimiter, AuthSettings, SessionCache};
 use crate::backend::Operations;
 use crate::config::{ServeArgs, WebArgs};
-use processors::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use crate::service::StoreService;
 use crate::{api, assets, auth, demo, health, live, unsubscribe};
 use app::service::Service;
@@ -15,10 +14,12 @@ use axum::routing::{get, post};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use processors::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
 use processors::email::EmailProcessorConfig;
 use processors::openrouter::{FallbackWriter, OpenRouterConfig, OpenRouterWriter};
-use processors::stream::FeedRetention;
 use processors::sender::{Sender, SenderCore};
+use processors::stream::FeedRetention;
+use processors::supervise::{Health, supervise};
 use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct AppParts {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Origins allowed to call the API from a browser.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// The pipeline's supervised tasks in this process (none in a web-only Lambda).
+    pub processors: Health,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -210,6 +213,7 @@ impl AppState {
             rate: Arc::new(auth::RateLimiter::new(web.api_rate_per_minute)),
             metrics: Arc::new(crate::metrics::Metrics::new(web.emf_metrics)),
             cors_origins: web.cors_origins.clone(),
+            processors: Health::default(),
         }))
     }
 
@@ -224,6 +228,12 @@ impl AppState {
             ));
         }
         parts.writer = writer;
+        self
+    }
+
+    /// The same state, reporting on the supervised tasks in `health` on `/readyz`.
+    pub fn with_processors(mut self, health: Health) -> Self {
+        Arc::make_mut(&mut self.0).processors = health;
         self
     }
 }
@@ -339,12 +349,14 @@ async fn not_a_page(State(state): State<AppState>, request: Request) -> Response
     render(request).await.into_response()
 }
 
-/// The pipeline's tasks, running until `shutdown` is cancelled.
+/// The pipeline's tasks, each supervised (restarted if it ends before `shutdown`, its
+/// state in `health`), running until `shutdown` is cancelled.
 pub fn spawn_pipeline(
     store: &Store,
     clock: &Arc<dyn Clock>,
     writer: Arc<dyn EmailWriter>,
     settings: &ServeArgs,
+    health: &Health,
     shutdown: &CancellationToken,
 ) -> JoinSet<()> {
     let change_retention = chrono::Duration::hours(i64::from(settings.change_retention_hours));
@@ -354,14 +366,35 @@ pub fn spawn_pipeline(
         ..EmailProcessorConfig::default()
     };
     let mut tasks = JoinSet::new();
-    tasks.spawn(
-        FeedRetention::new(store.clone(), Arc::clone(clock), change_retention)
-            .run(shutdown.clone()),
-    );
-    tasks.spawn(StreamProcessor::new(store.clone(), Arc::clone(clock)).run(shutdown.clone()));
-    tasks.spawn(
-        EmailProcessor::new(store.clone(), Arc::clone(clock), writer, config).run(shutdown.clone()),
-    );
+    let (s, c, stop) = (store.clone(), Arc::clone(clock), shutdown.clone());
+    tasks.spawn(supervise(
+        "feed_retention",
+        health.clone(),
+        shutdown.clone(),
+        move || FeedRetention::new(s.clone(), Arc::clone(&c), change_retention).run(stop.clone()),
+    ));
+    let (s, c, stop) = (store.clone(), Arc::clone(clock), shutdown.clone());
+    tasks.spawn(supervise(
+        "stream",
+        health.clone(),
+        shutdown.clone(),
+        move || StreamProcessor::new(s.clone(), Arc::clone(&c)).run(stop.clone()),
+    ));
+    let (s, c, stop) = (store.clone(), Arc::clone(clock), shutdown.clone());
+    tasks.spawn(supervise(
+        "email",
+        health.clone(),
+        shutdown.clone(),
+        move || {
+            EmailProcessor::new(
+                s.clone(),
+                Arc::clone(&c),
+                Arc::clone(&writer),
+                config.clone(),
+            )
+            .run(stop.clone())
+        },
+    ));
     tasks
 }
 
@@ -381,7 +414,11 @@ pub fn sender(store: &Store, state: &AppState, settings: &ServeArgs) -> Sender {
 
 /// The sender's core over `sending`, delivering through `state`'s delivery, retrying a
 /// failed delivery until the `attempts`-th.
-pub fn sender_core(sending: Arc<dyn store::Sending>, state: &AppState, attempts: u32) -> SenderCore {
+pub fn sender_core(
+    sending: Arc<dyn store::Sending>,
+    state: &AppState,
+    attempts: u32,
+) -> SenderCore {
     SenderCore::new(
         sending,
         Arc::clone(&state.delivery),
@@ -423,7 +460,8 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
             "events in flight at the last stop are visible again"
         );
     }
-    let mut pipeline = spawn_pipeline(&store, &clock, writer.clone(), &args, &shutdown);
+    let health = Health::default();
+    let mut pipeline = spawn_pipeline(&store, &clock, writer.clone(), &args, &health, &shutdown);
     pipeline.spawn(purge_expired_sessions(
         store.clone(),
         Arc::clone(&clock),
@@ -437,13 +475,17 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     tracing::info!(db = %store.path().display(), "Engage is serving at http://{addr}/");
     let state = AppState::new(store.clone(), clock, addr, &args.web)
         .await?
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_processors(health.clone());
     // Approved emails wait on the deliveries queue; what a previous run was sending when
     // it stopped is retried at once (the Message-ID stays the same).
     store
         .release_in_flight(store::DELIVERIES_QUEUE, state.clock.now())
         .await?;
-    pipeline.spawn(sender(&store, &state, &args).run(shutdown.clone()));
+    let (s, st, a, stop) = (store.clone(), state.clone(), args.clone(), shutdown.clone());
+    pipeline.spawn(supervise("sender", health, shutdown.clone(), move || {
+        sender(&s, &st, &a).run(stop.clone())
+    }));
     let app = router(state);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)

@@ -71,7 +71,9 @@ pub async fn confirm(State(state): State<AppState>, Query(link): Query<Link>) ->
         .get_client(ClientId::new(link.client.clone()))
         .await;
     match client {
-        Ok(Some(client)) if matches!(client.profile.consent(), EmailConsent::Unsubscribed { .. }) => {
+        Ok(Some(client))
+            if matches!(client.profile.consent(), EmailConsent::Unsubscribed { .. }) =>
+        {
             return page(
                 StatusCode::OK,
                 "You are unsubscribed",
@@ -158,7 +160,9 @@ pub async fn resubscribe(State(state): State<AppState>, Query(link): Query<Link>
             now,
             Box::new(move |client: &mut domain::Client| {
                 if !client.profile.consent().allows_email() {
-                    client.profile.set_consent(EmailConsent::OptedIn { at: now });
+                    client
+                        .profile
+                        .set_consent(EmailConsent::OptedIn { at: now });
                 }
                 Ok::<(), ValidationErrors>(())
             }),

@@ -1248,7 +1248,10 @@ async fn approving_for_a_client_who_may_not_be_emailed_withdraws_the_draft_with_
     let (_, after) = api
         .get(&format!("/api/v1/clients/{ada_id}"), &api.maya)
         .await;
-    assert_eq!(after["client"]["version"], current["client"]["version"], "nothing written");
+    assert_eq!(
+        after["client"]["version"], current["client"]["version"],
+        "nothing written"
+    );
     // Other edits to her still work, and she stays unsubscribed.
     edit["email_opt_in"] = json!(false);
     edit["name"] = json!("Ada King");
@@ -1264,11 +1267,17 @@ async fn approving_for_a_client_who_may_not_be_emailed_withdraws_the_draft_with_
         .send(
             api.request(reqwest::Method::POST, "/api/v1/clients/import", &api.maya)
                 .header("content-type", "text/csv")
-                .body("name,email,stylist_id,email_opt_in\nAda Lovelace,ada@example.com,st-1,yes\n"),
+                .body(
+                    "name,email,stylist_id,email_opt_in\nAda Lovelace,ada@example.com,st-1,yes\n",
+                ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!((report["created"].as_u64(), report["failed"].as_u64()), (Some(0), Some(1)), "{report}");
+    assert_eq!(
+        (report["created"].as_u64(), report["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{report}"
+    );
 
     // Grace's stylist unticks her consent: in a batch with Mary's draft, hers is
     // withdrawn (no consent) and Mary's is not approved either: all or none.
@@ -1301,19 +1310,21 @@ async fn approving_for_a_client_who_may_not_be_emailed_withdraws_the_draft_with_
     assert_eq!(api.email_status(&grace_draft).await, "withdrawn");
     assert_eq!(api.email_status(&mary_draft).await, "drafted");
     api.drain_deliveries().await;
-    assert!(
-        !api._dir.path().join("outbox").exists(),
-        "nothing was sent"
-    );
+    assert!(!api._dir.path().join("outbox").exists(), "nothing was sent");
 
     // Mary alone is approved and sent; a sent email is not sent again.
     let (status, report) = api
         .post(&format!("/api/v1/emails/{mary_draft}/approve"), &api.maya)
         .await;
-    assert_eq!((status, report["queued"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_eq!(
+        (status, report["queued"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
     api.drain_deliveries().await;
     assert_eq!(api.email_status(&mary_draft).await, "sent");
-    let sent = std::fs::read_dir(api._dir.path().join("outbox")).unwrap().count();
+    let sent = std::fs::read_dir(api._dir.path().join("outbox"))
+        .unwrap()
+        .count();
     assert_eq!(sent, 1, "only Mary's email left");
     let (status, problem) = api
         .post(&format!("/api/v1/emails/{mary_draft}/resend"), &api.manager)
@@ -1343,7 +1354,12 @@ async fn a_failed_email_is_resent_by_a_manager() {
     api.drain_deliveries().await;
     let (_, detail) = api.get(&format!("/api/v1/emails/{draft}"), &api.maya).await;
     assert_eq!(detail["summary"]["status"], "failed", "{detail}");
-    let failure = detail["reviews"].as_array().unwrap().last().unwrap().clone();
+    let failure = detail["reviews"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert!(
         failure["note"].as_str().unwrap().contains("outbox"),
         "{failure}"
@@ -1361,7 +1377,10 @@ async fn a_failed_email_is_resent_by_a_manager() {
         "the resend is queued for the sender"
     );
     let (_, detail) = api.get(&format!("/api/v1/emails/{draft}"), &api.maya).await;
-    assert_eq!(detail["summary"]["status"], "failed", "tried again and failed again");
+    assert_eq!(
+        detail["summary"]["status"], "failed",
+        "tried again and failed again"
+    );
     let actions: Vec<&str> = detail["reviews"]
         .as_array()
         .unwrap()

@@ -31,6 +31,8 @@ struct TestApp {
     /// The embedded sender over the app's delivery, one attempt per email (the retries
     /// are the sender's own tests' concern).
     sender: processors::sender::Sender,
+    /// What `/readyz` reports on: the supervised tasks a test runs.
+    processors: processors::supervise::Health,
 }
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -91,6 +93,7 @@ async fn app_sending_to(smtp: Option<String>) -> TestApp {
             .unwrap();
         sessions.push((who, token));
     }
+    let processors = processors::supervise::Health::default();
     let web = WebArgs {
         smtp_url: smtp,
         ..WebArgs::local(dir.path())
@@ -102,7 +105,8 @@ async fn app_sending_to(smtp: Option<String>) -> TestApp {
         &web,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .with_processors(processors.clone());
     let sender = processors::sender::Sender {
         store: store.clone(),
         core: Arc::new(engage::startup::sender_core(
@@ -119,6 +123,7 @@ async fn app_sending_to(smtp: Option<String>) -> TestApp {
         store,
         sessions,
         sender,
+        processors,
     }
 }
 
@@ -900,6 +905,28 @@ async fn readiness_reports_the_pipeline_figures() {
     assert_eq!(body["status"], "ready");
     assert_eq!(body["feed_lag"], 0);
     assert_eq!(body["events_queue"]["dead_letters"], 0);
+
+    // A supervised task that keeps panicking makes the server not ready, and says which.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let supervisor = tokio::spawn(processors::supervise::supervise(
+        "email",
+        t.processors.clone(),
+        shutdown.clone(),
+        || async { panic!("the email processor broke") },
+    ));
+    let body = loop {
+        let response = t.get("/readyz", As::Nobody).await;
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break body_text(response).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["processors"]["email"]["state"], "restarting", "{body}");
+    assert!(body["processors"]["email"]["restarts"].as_u64().unwrap() >= 1);
+    shutdown.cancel();
+    supervisor.await.unwrap();
 }
 
 #[tokio::test]
@@ -1244,7 +1271,16 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
     };
     let forged = format!("/resubscribe?client={}&token=AAAA", client.id);
     assert_eq!(t.send(post(&forged)).await.status(), StatusCode::NOT_FOUND);
-    assert!(!t.store.get_client(client.id.clone()).await.unwrap().unwrap().profile.consent().allows_email());
+    assert!(
+        !t.store
+            .get_client(client.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .profile
+            .consent()
+            .allows_email()
+    );
     let back = t.send(post(&resubscribe)).await;
     assert_eq!(back.status(), StatusCode::OK);
     assert!(body_text(back).await.contains("Welcome back"));
@@ -1330,7 +1366,10 @@ async fn the_pages_withdraw_drafts_of_clients_who_may_not_be_emailed() {
         "the email page says why"
     );
     let queue = body_text(t.get("/emails", As::Maya).await).await;
-    assert!(!queue.contains(ada_draft.as_str()), "it left the review queue");
+    assert!(
+        !queue.contains(ada_draft.as_str()),
+        "it left the review queue"
+    );
 
     // Alan's account is closed after his draft was written: approving it alone withdraws it.
     t.store
@@ -1362,7 +1401,13 @@ async fn the_pages_withdraw_drafts_of_clients_who_may_not_be_emailed() {
     assert!(!t.dir.path().join("outbox").exists(), "nothing was sent");
 
     // The form cannot tick the box for Ada again; nothing is written.
-    let version = t.store.get_client(ada.id.clone()).await.unwrap().unwrap().version;
+    let version = t
+        .store
+        .get_client(ada.id.clone())
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
     let form = form_encode(&[
         ("id", ada.id.as_str()),
         ("version", &version.to_string()),
@@ -1374,7 +1419,11 @@ async fn the_pages_withdraw_drafts_of_clients_who_may_not_be_emailed() {
         ("budget", "from_50_to_100"),
     ]);
     let (_, body, _) = t
-        .call(app::routes::client_form::UpdateClient::PATH, &form, As::Maya)
+        .call(
+            app::routes::client_form::UpdateClient::PATH,
+            &form,
+            As::Maya,
+        )
         .await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(
@@ -1767,7 +1816,12 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
     let now = chrono::Utc::now();
     let taken = t
         .store
-        .receive(store::DELIVERIES_QUEUE, 10, chrono::Duration::minutes(5), now)
+        .receive(
+            store::DELIVERIES_QUEUE,
+            10,
+            chrono::Duration::minutes(5),
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
@@ -1793,7 +1847,11 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
         .queue_stats(store::DELIVERIES_QUEUE, chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!((stats.visible, stats.in_flight), (0, 0), "nothing is sent twice");
+    assert_eq!(
+        (stats.visible, stats.in_flight),
+        (0, 0),
+        "nothing is sent twice"
+    );
 }
 
 /// A raw API request: `body` sent as is with `content_type`.

@@ -79,10 +79,16 @@ pub(crate) fn publish_appended(
         if first <= position || waiting != appended.len() as u64 {
             return Ok(Published::None);
         }
-        let events: Vec<DomainEvent> = appended
+        // A change that cannot be turned into events is left to the stream processor,
+        // which logs and skips it: the writer publishes nothing of this group then.
+        let Ok(events) = appended
             .iter()
-            .flat_map(domain::event::events_from_change)
-            .collect();
+            .map(domain::event::events_of_change)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(Published::None);
+        };
+        let events: Vec<DomainEvent> = events.into_iter().flatten().collect();
         publish_in(conn, inline.checkpoint, last, inline.queue, &events, now)?;
         Ok(Published::All {
             events: events.len(),

@@ -551,12 +551,7 @@ fn drafts_with_clients_on(
 
 /// Puts a delivery request for `email` on the deliveries queue; `why` makes the message's
 /// dedup id, so approving once queues once and each resend queues anew.
-fn queue_delivery(
-    conn: &Connection,
-    email: &EmailId,
-    why: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+fn queue_delivery(conn: &Connection, email: &EmailId, why: &str, now: DateTime<Utc>) -> Result<()> {
     let body = serde_json::to_string(&crate::sending::DeliveryRequest {
         email_id: email.clone(),
     })
@@ -581,7 +576,9 @@ impl crate::sending::Sending for Store {
         ids: Vec<EmailId>,
         scope: Option<StylistId>,
     ) -> Result<Vec<(EmailId, domain::Client)>, ReviewError> {
-        let found = self.read(move |conn| Ok(drafts_with_clients_on(conn, ids, scope))).await?;
+        let found = self
+            .read(move |conn| Ok(drafts_with_clients_on(conn, ids, scope)))
+            .await?;
         found
     }
 
@@ -625,13 +622,14 @@ impl crate::sending::Sending for Store {
 
     async fn sendable(&self, email: EmailId) -> Result<Option<crate::sending::Sendable>> {
         self.read(move |conn| {
-            let Some(status) = status_in_scope(conn, &email, None)
-                .map(Some)
-                .or_else(|e| match e {
-                    ReviewError::NotFound => Ok(None),
-                    ReviewError::Store(e) => Err(e),
-                    other => Err(StoreError::Corrupt(other.to_string())),
-                })?
+            let Some(status) =
+                status_in_scope(conn, &email, None)
+                    .map(Some)
+                    .or_else(|e| match e {
+                        ReviewError::NotFound => Ok(None),
+                        ReviewError::Store(e) => Err(e),
+                        other => Err(StoreError::Corrupt(other.to_string())),
+                    })?
             else {
                 return Ok(None);
             };
@@ -667,8 +665,10 @@ impl crate::sending::Sending for Store {
                 EmailStatus::Failed => {}
                 status => return Err(ReviewError::NotFailed { status }),
             }
-            conn.prepare_cached("UPDATE emails SET status = 'approved', updated_at = ?2 WHERE id = ?1")?
-                .execute(params![email.as_str(), millis(now)])?;
+            conn.prepare_cached(
+                "UPDATE emails SET status = 'approved', updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![email.as_str(), millis(now)])?;
             log_review(conn, &email, "resend_requested", &by.name, None, now)?;
             let attempt = uuid::Uuid::now_v7();
             queue_delivery(conn, &email, &format!("resend-{attempt}"), now)?;

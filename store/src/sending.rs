@@ -71,6 +71,10 @@ pub trait Sending: Send + Sync + 'static {
     ) -> Result<()>;
 
     /// Puts a `failed` email back to `approved` and queues it again (managers).
-    async fn resend(&self, email: EmailId, by: Reviewer, now: DateTime<Utc>)
-    -> Result<(), ReviewError>;
+    async fn resend(
+        &self,
+        email: EmailId,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError>;
 }

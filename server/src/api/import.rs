@@ -165,10 +165,12 @@ async fn add(
                 "Your role does not allow adding clients to this stylist's book.",
             )],
         ),
-        Err(ServiceError::NotFound | ServiceError::Conflict(_) | ServiceError::Refused { .. }) => report.refuse(
-            line,
-            vec![FieldError::new("row", "This row could not be added.")],
-        ),
+        Err(ServiceError::NotFound | ServiceError::Conflict(_) | ServiceError::Refused { .. }) => {
+            report.refuse(
+                line,
+                vec![FieldError::new("row", "This row could not be added.")],
+            )
+        }
         // Rows before this one are in; the caller sees the failure and retries the rest.
         Err(ServiceError::Unavailable) => {
             return Err(ApiError::Store(store::StoreError::Cancelled));
