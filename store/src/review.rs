@@ -576,10 +576,8 @@ impl crate::sending::Sending for Store {
         ids: Vec<EmailId>,
         scope: Option<StylistId>,
     ) -> Result<Vec<(EmailId, domain::Client)>, ReviewError> {
-        let found = self
-            .read(move |conn| Ok(drafts_with_clients_on(conn, ids, scope)))
-            .await?;
-        found
+        self.read(move |conn| Ok(drafts_with_clients_on(conn, ids, scope)))
+            .await?
     }
 
     async fn withdraw(

@@ -186,7 +186,8 @@ type Row = (u64, Result<ClientInput, Vec<FieldError>>);
 /// Turns the body, chunk by chunk, into rows.
 enum Rows {
     Csv {
-        records: CsvRecords,
+        // Boxed: the CSV parser's state is large beside the JSON lines reader's.
+        records: Box<CsvRecords>,
         /// The header's columns, once it has been read.
         columns: Option<Vec<Column>>,
     },
@@ -197,7 +198,7 @@ impl Rows {
     fn new(format: Format) -> Self {
         match format {
             Format::Csv => Rows::Csv {
-                records: CsvRecords::default(),
+                records: Box::default(),
                 columns: None,
             },
             Format::JsonLines => Rows::JsonLines(JsonLines::default()),
