@@ -76,3 +76,19 @@ export function app({ baseUrl, password, browser, problems }) {
 
   return { open, signedIn, addClient };
 }
+
+// Approval queues the send; the sender delivers a moment later. Waits for the email page's
+// status to read `text` (live updates show it; without JavaScript, or if an update is
+// missed, the page is reloaded to see it).
+export async function statusBecomes(page, text, timeout = 30_000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const ok = await page
+      .locator("#email-status", { hasText: text })
+      .waitFor({ timeout: 3_000 })
+      .then(() => true, () => false);
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`the email's status never became "${text}"`);
+    await page.reload();
+  }
+}

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { MAYA, app, demoPassword, launch } from "../app.mjs";
+import { MAYA, app, demoPassword, launch, statusBecomes } from "../app.mjs";
 
 const baseUrl = process.env.BASE_URL;
 const artifacts = process.env.ARTIFACTS;
@@ -48,7 +48,7 @@ test("on AWS: a client added in the browser is scored and gets its welcome draft
 
   // Approving sends it (to the outbox): the status and the email's history say so.
   await page.click("#approve-form button[type='submit']");
-  await page.locator("#email-status", { hasText: "sent" }).waitFor({ timeout: 15_000 });
+  await statusBecomes(page, "sent");
   const history = await page.locator(".timeline").textContent();
   for (const step of ["approved", "sent"]) assert.match(history, new RegExp(step));
   assert.match(history, /maya\.okafor@engage\.example/);
