@@ -102,9 +102,17 @@ pub async fn confirm(State(state): State<AppState>, Query(link): Query<Link>) ->
     )
 }
 
-/// `POST /unsubscribe?client=…&token=…`: records the unsubscribe as a change to the client
-/// (so the pipeline sees it and no further draft is written). Idempotent.
-pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
+/// Records the client's own consent choice from their signed link, as a change to the
+/// client (so the pipeline sees it): `target` unless `already` holds. Idempotent. Answers
+/// `done` once recorded, the "not valid" page for a bad link, "try again" on a failure.
+async fn record_own_choice(
+    state: &AppState,
+    link: &Link,
+    target: fn(chrono::DateTime<chrono::Utc>) -> EmailConsent,
+    already: fn(EmailConsent) -> bool,
+    what: &'static str,
+    done: Response,
+) -> Response {
     if !state.unsubscribe.verify(&link.client, &link.token) {
         return invalid();
     }
@@ -116,10 +124,8 @@ pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>
             None,
             now,
             Box::new(move |client: &mut domain::Client| {
-                if !matches!(client.profile.consent(), EmailConsent::Unsubscribed { .. }) {
-                    client
-                        .profile
-                        .set_consent(EmailConsent::Unsubscribed { at: now });
+                if !already(client.profile.consent()) {
+                    client.profile.set_consent(target(now));
                 }
                 Ok::<(), ValidationErrors>(())
             }),
@@ -127,62 +133,56 @@ pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>
         .await;
     match outcome {
         Ok(_) => {
-            tracing::info!(client_id = %link.client, "client unsubscribed");
-            page(
-                StatusCode::OK,
-                "You are unsubscribed",
-                &format!(
-                    "<p>You will not receive any more of these emails. If this was a mistake:</p>{}",
-                    resubscribe_form(&link)
-                ),
-            )
+            tracing::info!(client_id = %link.client, "{what}");
+            done
         }
         Err(UpdateClientError::NotFound) => invalid(),
         Err(error) => {
-            tracing::error!(%error, "unsubscribe failed");
+            tracing::error!(%error, "recording that the {what} failed");
             try_again()
         }
     }
 }
 
+/// `POST /unsubscribe?client=…&token=…`: records the unsubscribe as a change to the client
+/// (so the pipeline sees it and no further draft is written). Idempotent.
+pub async fn unsubscribe(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
+    let done = page(
+        StatusCode::OK,
+        "You are unsubscribed",
+        &format!(
+            "<p>You will not receive any more of these emails. If this was a mistake:</p>{}",
+            resubscribe_form(&link)
+        ),
+    );
+    record_own_choice(
+        &state,
+        &link,
+        |at| EmailConsent::Unsubscribed { at },
+        |consent| matches!(consent, EmailConsent::Unsubscribed { .. }),
+        "client unsubscribed",
+        done,
+    )
+    .await
+}
+
 /// `POST /resubscribe?client=…&token=…`: the client's own new opt-in, from their link
 /// (the only way an unsubscribe is undone). Idempotent.
 pub async fn resubscribe(State(state): State<AppState>, Query(link): Query<Link>) -> Response {
-    if !state.unsubscribe.verify(&link.client, &link.token) {
-        return invalid();
-    }
-    let now = state.clock.now();
-    let outcome = state
-        .records
-        .update_client(
-            ClientId::new(link.client.clone()),
-            None,
-            now,
-            Box::new(move |client: &mut domain::Client| {
-                if !client.profile.consent().allows_email() {
-                    client
-                        .profile
-                        .set_consent(EmailConsent::OptedIn { at: now });
-                }
-                Ok::<(), ValidationErrors>(())
-            }),
-        )
-        .await;
-    match outcome {
-        Ok(_) => {
-            tracing::info!(client_id = %link.client, "client opted in again");
-            page(
-                StatusCode::OK,
-                "Welcome back",
-                "<p>You will receive emails from your stylist again. Every email has a link to stop them.</p>",
-            )
-        }
-        Err(UpdateClientError::NotFound) => invalid(),
-        Err(error) => {
-            tracing::error!(%error, "resubscribe failed");
-            try_again()
-        }
-    }
+    let done = page(
+        StatusCode::OK,
+        "Welcome back",
+        "<p>You will receive emails from your stylist again. Every email has a link to stop them.</p>",
+    );
+    record_own_choice(
+        &state,
+        &link,
+        |at| EmailConsent::OptedIn { at },
+        EmailConsent::allows_email,
+        "client opted in again",
+        done,
+    )
+    .await
 }
 
 fn try_again() -> Response {
