@@ -30,6 +30,8 @@ impl From<rusqlite::Error> for AddUserError {
 /// The argon2id hash of a password, as stored (PHC string).
 pub fn hash_password(password: &Password) -> Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    #[cfg(test)]
+    ARGON2_RUNS.with(|count| count.set(count.get() + 1));
     Argon2::default()
         .hash_password(password.expose().as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -68,23 +70,35 @@ pub fn new_token() -> String {
     hex(&bytes)
 }
 
+/// The hash checked when no account has the address: made once per process, so a sign-in
+/// for an unknown address costs one argon2 run, as one for a known address does.
+static PLACEHOLDER_HASH: std::sync::LazyLock<Result<String>> = std::sync::LazyLock::new(|| {
+    hash_password(
+        &Password::parse("unknown-account-placeholder")
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    )
+});
+
+#[cfg(test)]
+thread_local! {
+    /// Argon2 runs (hashes and verifications) on this thread, for the tests of their cost.
+    static ARGON2_RUNS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// Whether `password` matches the stored `hash`; with no account (`None`) a throw-away
-/// hash is checked instead, so the answer takes as long either way. Blocking: call it on
-/// the blocking pool.
+/// hash is checked instead, so the answer takes as long either way: one argon2 run each.
+/// Blocking: call it on the blocking pool.
 pub fn password_matches(hash: Option<&str>, password: &str) -> Result<bool> {
-    let placeholder;
     let hash = match hash {
         Some(hash) => hash,
-        None => {
-            placeholder = hash_password(
-                &Password::parse("unknown-account-placeholder")
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )?;
-            &placeholder
-        }
+        None => PLACEHOLDER_HASH
+            .as_deref()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     };
     let parsed =
         PasswordHash::new(hash).map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
+    #[cfg(test)]
+    ARGON2_RUNS.with(|count| count.set(count.get() + 1));
     Ok(Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok())
@@ -399,5 +413,34 @@ impl Store {
                 .execute([millis(now)])? as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs() -> u32 {
+        ARGON2_RUNS.with(std::cell::Cell::get)
+    }
+
+    #[test]
+    fn an_unknown_account_costs_one_argon2_run_as_a_known_one_does() {
+        let hash = hash_password(&Password::parse("correct horse battery").unwrap()).unwrap();
+        // The placeholder is made once per process (perhaps on another test's thread).
+        assert!(!password_matches(None, "anything").unwrap());
+
+        let before = runs();
+        assert!(password_matches(Some(&hash), "correct horse battery").unwrap());
+        assert_eq!(runs() - before, 1, "a known account: one verification");
+
+        let before = runs();
+        assert!(!password_matches(None, "correct horse battery").unwrap());
+        assert!(!password_matches(None, "another guess").unwrap());
+        assert_eq!(
+            runs() - before,
+            2,
+            "an unknown account: one verification each, no hashing"
+        );
     }
 }
