@@ -1,10 +1,13 @@
 //! Who is asking: the session cookie, sign-in and sign-out, the checks every request
 //! passes (a signed-in user for everything but the public paths, and a same-origin check
-//! on every state-changing request), and a limit on sign-in attempts.
+//! on every state-changing request), and the limits on guessing: a growing delay after
+//! failed sign-ins (per account and address, and per address), a bound on concurrent
+//! password checks, and a request budget per address for sign-in and per session.
 //!
 //! The signed-in [`User`] travels in the request's extensions; pages and server functions
 //! read it from there (see `app::service::viewer`), API handlers take it as an extractor.
 
+use crate::client_address::TrustedProxies;
 use crate::startup::AppState;
 use app::routes::percent_encode;
 use axum::Form;
@@ -15,8 +18,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::user::User;
 use serde::Deserialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The session cookie's name.
@@ -29,9 +34,12 @@ pub struct AuthSettings {
     pub session_ttl: chrono::Duration,
     /// Mark the cookie `Secure` even when no proxy says the request came over HTTPS.
     pub secure_cookies: bool,
-    /// Failed sign-ins allowed per account (and per address) in `attempt_window`.
-    pub max_failed_attempts: usize,
-    pub attempt_window: Duration,
+    /// Failed sign-ins to one account from one address before each further try waits.
+    pub account_backoff: Backoff,
+    /// Failed sign-ins from one address (to any accounts) before each further try waits.
+    pub address_backoff: Backoff,
+    /// The proxies whose `X-Forwarded-For` entries say who the client is.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for AuthSettings {
@@ -39,11 +47,56 @@ impl Default for AuthSettings {
         Self {
             session_ttl: chrono::Duration::hours(12),
             secure_cookies: false,
-            max_failed_attempts: 5,
-            attempt_window: Duration::from_secs(15 * 60),
+            account_backoff: Backoff {
+                free: 5,
+                ..Backoff::default()
+            },
+            address_backoff: Backoff {
+                free: 20,
+                ..Backoff::default()
+            },
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
+
+/// How failed sign-ins slow the next try: after `free` failures each try waits `first`,
+/// doubling with every further failure up to `max`; the count is forgotten after
+/// `forget_after` without a failure (and, per account and address, on success). A correct
+/// password is accepted once the wait is over, so guessing is slowed without anyone being
+/// locked out: a stranger's failures from another address never delay the owner's.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub free: u32,
+    pub first: Duration,
+    pub max: Duration,
+    pub forget_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            free: 5,
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after `failures` failures, if any.
+    fn delay_after(&self, failures: u32) -> Option<Duration> {
+        let beyond = failures.checked_sub(self.free)?;
+        let factor = 2u32.checked_pow(beyond.min(31)).unwrap_or(u32::MAX);
+        Some(self.first.saturating_mul(factor).min(self.max))
+    }
+}
+
+/// The address a request came from, as [`guard`] worked it out (none when the transport
+/// does not say).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
 
 /// Paths anyone may open: the sign-in page, health checks, the unsubscribe link in emails
 /// (and its way back in), and the site's static files.
@@ -115,6 +168,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// state changes, and sends anyone not signed in to the sign-in page (pages) or answers
 /// 401 (API and server functions).
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let address = state.auth.trusted_proxies.client_of(&request);
+    request.extensions_mut().insert(ClientAddress(address));
     // A program with an API key: no cookie is involved, so no cross-site check either.
     if let Some(secret) = presented_key(request.headers()) {
         let path = request.uri().path();
@@ -153,7 +208,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             .into_response();
     }
     let token = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
-    let user = match token {
+    let user = match token.clone() {
         Some(token) if !token.is_empty() => match state.sessions.get(&token) {
             Some(user) => Some(user),
             None => match state
@@ -178,6 +233,17 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     let path = request.uri().path();
     match user {
         Some(user) => {
+            // A session's budget, like an API key's; static files cost nothing.
+            if !is_static(path) {
+                let session = format!(
+                    "session:{}",
+                    store::users::token_hash(&token.unwrap_or_default())
+                );
+                if let Err(retry_after_secs) = state.rate.check(&session, Instant::now()) {
+                    tracing::info!(user_id = %user.id, retry_after_secs, "session over its rate limit");
+                    return too_many_requests(path, retry_after_secs);
+                }
+            }
             request.extensions_mut().insert(user);
         }
         None if is_public(path) => {}
@@ -199,6 +265,34 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
     next.run(request).await
+}
+
+/// The site's static files.
+fn is_static(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.svg"
+}
+
+/// 429 for a session over its budget: a problem document for the API and server
+/// functions, a short page otherwise; `Retry-After` either way.
+fn too_many_requests(path: &str, retry_after_secs: u64) -> Response {
+    if path.starts_with("/api/") {
+        return crate::api::ApiError::RateLimited { retry_after_secs }.into_response();
+    }
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))],
+        format!("Too many requests from this sign-in. Try again in {retry_after_secs} s."),
+    )
+        .into_response()
+}
+
+/// The secret a request is made with: its API key, else its session token.
+pub(crate) fn credential(headers: &HeaderMap) -> Option<String> {
+    presented_key(headers).or_else(|| {
+        cookie(headers, SESSION_COOKIE)
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned)
+    })
 }
 
 /// The API key a request presents: `Authorization: Bearer …` or `X-Api-Key: …`.
@@ -237,6 +331,11 @@ impl RateLimiter {
         let capacity = f64::from(self.per_minute);
         let per_sec = capacity / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        // Bound the memory many keys can make us spend: a bucket untouched for a minute is
+        // full again, and the same as none.
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, last)| now.saturating_duration_since(*last).as_secs() < 60);
+        }
         let (tokens, last) = buckets.entry(key.to_owned()).or_insert((capacity, now));
         let refilled = now.saturating_duration_since(*last).as_secs_f64() * per_sec;
         *tokens = (*tokens + refilled).min(capacity);
@@ -272,37 +371,46 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 /// after it expired.
 pub type SessionCache = store::RecentCache<User>;
 
-/// Failed sign-in attempts per key (an account's email, a client address), forgotten after
-/// the window.
+/// Failed sign-ins per key (an account at an address, an address), each with the time of
+/// the latest.
 #[derive(Default)]
 pub struct AttemptLimiter {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl AttemptLimiter {
-    /// How long until `key` may try again, if it is locked out now.
-    fn locked_for(&self, key: &str, settings: &AuthSettings, now: Instant) -> Option<Duration> {
+    /// How long `key` must still wait before its next try, if at all.
+    fn wait(&self, key: &str, backoff: &Backoff, now: Instant) -> Option<Duration> {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let recent = failures.get_mut(key)?;
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= settings.attempt_window)
-        {
-            recent.pop_front();
+        let (count, last) = *failures.get(key)?;
+        let since = now.saturating_duration_since(last);
+        if since >= backoff.forget_after {
+            failures.remove(key);
+            return None;
         }
-        (recent.len() >= settings.max_failed_attempts).then(|| {
-            let oldest = *recent.front().expect("at least one failure");
-            settings.attempt_window - now.duration_since(oldest)
-        })
+        backoff
+            .delay_after(count)
+            .and_then(|delay| delay.checked_sub(since))
+            .filter(|wait| !wait.is_zero())
     }
 
-    fn record_failure(&self, key: String, now: Instant) {
+    fn record_failure(&self, key: String, backoff: &Backoff, now: Instant) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound the memory an attacker can make us spend: forget everything past 100,000 keys.
+        // Bound the memory an attacker can make us spend: past 100,000 keys, forget the
+        // ones that wait no more.
         if failures.len() > 100_000 {
-            failures.clear();
+            failures.retain(|_, (count, last)| {
+                backoff
+                    .delay_after(*count)
+                    .is_some_and(|delay| now.saturating_duration_since(*last) < delay)
+            });
         }
-        failures.entry(key).or_default().push_back(now);
+        let entry = failures.entry(key).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= backoff.forget_after {
+            entry.0 = 0;
+        }
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
     }
 
     fn forget(&self, key: &str) {
@@ -310,6 +418,61 @@ impl AttemptLimiter {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+}
+
+/// At most so many password checks at once (each is an argon2 run, ~20 MiB and tens of
+/// milliseconds of a core); a sign-in waits its turn up to `queue_wait`, then is told to
+/// try again. A check runs to its end in its own task even when the sign-in that asked
+/// for it has gone, so the bound holds.
+pub struct PasswordChecks {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    queue_wait: Duration,
+    in_flight: std::sync::Arc<AtomicUsize>,
+    peak: std::sync::Arc<AtomicUsize>,
+}
+
+impl PasswordChecks {
+    pub fn new(concurrent: usize, queue_wait: Duration) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrent.max(1))),
+            queue_wait,
+            in_flight: std::sync::Arc::default(),
+            peak: std::sync::Arc::default(),
+        }
+    }
+
+    /// Runs `check` when a permit is free; `None` when none came free in time.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        check: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let permit = tokio::time::timeout(
+            self.queue_wait,
+            std::sync::Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let (in_flight, peak) = (
+            std::sync::Arc::clone(&self.in_flight),
+            std::sync::Arc::clone(&self.peak),
+        );
+        tokio::spawn(async move {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let outcome = check.await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+            outcome
+        })
+        .await
+        .ok()
+    }
+
+    /// The most checks that ran at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 }
 
@@ -323,70 +486,98 @@ pub struct SignInForm {
     next: String,
 }
 
-/// Only a path on this site may follow sign-in (never another site's address).
+/// Only a path on this site may follow sign-in (never another site's address). Browsers
+/// drop tabs and line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` or
+/// `/\\evil.example` would lead away; anything but a plain absolute path is refused.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
-    }
+    let plain = next
+        .chars()
+        .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    let local = next.starts_with('/') && !next.starts_with("//");
+    if plain && local { next } else { "/" }
 }
 
 /// `POST /signin`: checks the password and starts a session; a plain form post, so it works
 /// without JavaScript. Failures go back to the sign-in page with the reason.
 pub async fn sign_in(
     State(state): State<AppState>,
+    axum::Extension(ClientAddress(address)): axum::Extension<ClientAddress>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let settings = &state.auth;
     let next = safe_next(&form.next).to_owned();
-    let back = |error: &str| {
+    let back = |error: &str, wait: Option<Duration>| {
         let mut target = format!("/signin?error={error}");
+        let wait = wait.map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64);
+        if let Some(wait) = wait {
+            target.push_str(&format!("&wait={wait}"));
+        }
         if next != "/" {
             target.push_str(&format!("&next={}", percent_encode(&next)));
         }
-        Redirect::to(&target).into_response()
+        let mut response = Redirect::to(&target).into_response();
+        if let Some(wait) = wait {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        response
     };
-    let account_key = format!("account:{}", form.email.trim().to_lowercase());
-    let address_key = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|ip| format!("address:{}", ip.trim()));
     let now = Instant::now();
-    let locked = [Some(&account_key), address_key.as_ref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|key| state.attempts.locked_for(key, settings, now))
-        .max();
-    if let Some(wait) = locked {
-        tracing::warn!("sign-in refused: too many failed attempts");
-        let mut response = back("too_many");
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs().max(1)),
-        );
-        return response;
+    let address = address.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    if let Err(retry_after_secs) = state.signin_rate.check(&address, now) {
+        tracing::warn!(%address, "sign-in refused: too many sign-ins from this address");
+        return back("too_many", Some(Duration::from_secs(retry_after_secs)));
+    }
+    let account_key = format!("{}|{address}", form.email.trim().to_lowercase());
+    let address_key = format!("address|{address}");
+    let wait = [
+        state
+            .attempts
+            .wait(&account_key, &settings.account_backoff, now),
+        state
+            .attempts
+            .wait(&address_key, &settings.address_backoff, now),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    if let Some(wait) = wait {
+        tracing::warn!(%address, wait_secs = wait.as_secs_f64(), "sign-in refused: too soon after failed attempts");
+        return back("too_many", Some(wait));
     }
     if form.email.trim().is_empty() || form.password.is_empty() {
-        return back("missing");
+        return back("missing", None);
     }
-    let user = match state.accounts.authenticate(form.email, form.password).await {
-        Ok(user) => user,
-        Err(error) => {
+    let accounts = std::sync::Arc::clone(&state.accounts);
+    let checked = state
+        .password_checks
+        .run(async move { accounts.authenticate(form.email, form.password).await })
+        .await;
+    let user = match checked {
+        Some(Ok(user)) => user,
+        Some(Err(error)) => {
             tracing::error!(%error, "sign-in failed in the store");
-            return back("unavailable");
+            return back("unavailable", None);
+        }
+        None => {
+            tracing::warn!("sign-in refused: too many password checks waiting");
+            return back("busy", Some(Duration::from_secs(1)));
         }
     };
     let Some(user) = user else {
-        tracing::info!("sign-in refused: wrong email or password");
-        state.attempts.record_failure(account_key, now);
-        if let Some(key) = address_key {
-            state.attempts.record_failure(key, now);
-        }
-        return back("invalid");
+        tracing::info!(%address, "sign-in refused: wrong email or password");
+        state
+            .attempts
+            .record_failure(account_key, &settings.account_backoff, now);
+        state
+            .attempts
+            .record_failure(address_key, &settings.address_backoff, now);
+        return back("invalid", None);
     };
+    // The address's count stays: signing in to one's own account does not buy more
+    // guesses at others'.
     state.attempts.forget(&account_key);
     let token = match state
         .accounts
@@ -396,7 +587,7 @@ pub async fn sign_in(
         Ok(token) => token,
         Err(error) => {
             tracing::error!(%error, "cannot start a session");
-            return back("unavailable");
+            return back("unavailable", None);
         }
     };
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "signed in");
@@ -495,31 +686,130 @@ mod tests {
     #[test]
     fn only_local_paths_follow_sign_in() {
         assert_eq!(safe_next("/clients/c-1"), "/clients/c-1");
-        assert_eq!(safe_next("//evil.example"), "/");
-        assert_eq!(safe_next("https://evil.example"), "/");
-        assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(
+            safe_next("/emails?status=drafted#top"),
+            "/emails?status=drafted#top"
+        );
+        for away in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            " //evil.example",
+            "/\u{0}/evil.example",
+            "/\u{3000}/evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(away), "/", "{away:?}");
+        }
     }
 
     #[test]
-    fn an_account_is_locked_after_too_many_failures_until_the_window_passes() {
-        let settings = AuthSettings {
-            max_failed_attempts: 3,
-            attempt_window: Duration::from_secs(60),
-            ..AuthSettings::default()
+    fn failures_delay_the_next_try_ever_longer_then_are_forgotten() {
+        let backoff = Backoff {
+            free: 3,
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(10),
+            forget_after: Duration::from_secs(60),
         };
         let limiter = AttemptLimiter::default();
         let start = Instant::now();
         for _ in 0..2 {
-            limiter.record_failure("account:a".into(), start);
+            limiter.record_failure("a".into(), &backoff, start);
         }
-        assert_eq!(limiter.locked_for("account:a", &settings, start), None);
-        limiter.record_failure("account:a".into(), start);
-        let wait = limiter.locked_for("account:a", &settings, start + Duration::from_secs(10));
-        assert_eq!(wait, Some(Duration::from_secs(50)));
-        assert_eq!(limiter.locked_for("account:b", &settings, start), None);
+        assert_eq!(limiter.wait("a", &backoff, start), None, "two are free");
+        limiter.record_failure("a".into(), &backoff, start);
         assert_eq!(
-            limiter.locked_for("account:a", &settings, start + Duration::from_secs(60)),
-            None
+            limiter.wait("a", &backoff, start),
+            Some(Duration::from_secs(2))
         );
+        assert_eq!(
+            limiter.wait("a", &backoff, start + Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
+        // After the wait, a try is allowed (a right password would be accepted).
+        let later = start + Duration::from_secs(2);
+        assert_eq!(limiter.wait("a", &backoff, later), None);
+        limiter.record_failure("a".into(), &backoff, later);
+        assert_eq!(
+            limiter.wait("a", &backoff, later),
+            Some(Duration::from_secs(4))
+        );
+        let later = later + Duration::from_secs(4);
+        limiter.record_failure("a".into(), &backoff, later);
+        assert_eq!(
+            limiter.wait("a", &backoff, later),
+            Some(Duration::from_secs(8))
+        );
+        let later = later + Duration::from_secs(8);
+        limiter.record_failure("a".into(), &backoff, later);
+        assert_eq!(
+            limiter.wait("a", &backoff, later),
+            Some(Duration::from_secs(10)),
+            "capped"
+        );
+        assert_eq!(
+            limiter.wait("b", &backoff, later),
+            None,
+            "others unaffected"
+        );
+        let quiet = later + Duration::from_secs(60);
+        assert_eq!(limiter.wait("a", &backoff, quiet), None);
+        limiter.record_failure("a".into(), &backoff, quiet);
+        assert_eq!(
+            limiter.wait("a", &backoff, quiet),
+            None,
+            "forgotten after a quiet hour: the count starts again"
+        );
+    }
+
+    #[test]
+    fn the_delay_never_overflows() {
+        let backoff = Backoff::default();
+        assert_eq!(backoff.delay_after(4), None);
+        assert_eq!(backoff.delay_after(5), Some(Duration::from_secs(1)));
+        assert_eq!(backoff.delay_after(7), Some(Duration::from_secs(4)));
+        assert_eq!(backoff.delay_after(u32::MAX), Some(backoff.max));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn password_checks_run_at_most_so_many_at_once() {
+        let checks = std::sync::Arc::new(PasswordChecks::new(2, Duration::from_secs(60)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..10u64 {
+            let checks = std::sync::Arc::clone(&checks);
+            tasks.spawn(async move {
+                checks
+                    .run(async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        i
+                    })
+                    .await
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(outcome) = tasks.join_next().await {
+            done.push(outcome.unwrap().expect("each had its turn"));
+        }
+        done.sort_unstable();
+        assert_eq!(done, (0..10).collect::<Vec<_>>());
+        assert_eq!(checks.peak(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_waits_too_long_for_its_turn_is_refused() {
+        let checks = std::sync::Arc::new(PasswordChecks::new(1, Duration::from_secs(1)));
+        let busy = std::sync::Arc::clone(&checks);
+        let first =
+            tokio::spawn(async move { busy.run(tokio::time::sleep(Duration::from_secs(5))).await });
+        tokio::task::yield_now().await;
+        assert_eq!(checks.run(async { 1 }).await, None);
+        assert_eq!(first.await.unwrap(), Some(()));
+        assert_eq!(checks.run(async { 2 }).await, Some(2));
     }
 }

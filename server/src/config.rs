@@ -360,10 +360,49 @@ pub struct WebArgs {
     #[arg(long, env = "ENGAGE_LIVE_MAX_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub live_max_secs: Option<u64>,
 
-    /// Requests per minute each API key may make (a burst of that many, refilled
-    /// evenly); beyond it the API answers 429 with Retry-After.
+    /// Requests per minute each API key, and each signed-in session, may make (a burst
+    /// of that many, refilled evenly); beyond it the answer is 429 with Retry-After.
     #[arg(long, env = "ENGAGE_API_RATE_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub api_rate_per_minute: u32,
+
+    /// Sign-in attempts per minute from one address (a burst of that many, refilled
+    /// evenly), right or wrong; beyond it the sign-in page asks to wait.
+    #[arg(long, env = "ENGAGE_SIGNIN_RATE_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub signin_rate_per_minute: u32,
+
+    /// Password checks (argon2, ~20 MiB each) run at once; more sign-ins wait their turn
+    /// up to 10 s, then are asked to try again.
+    #[arg(long, env = "ENGAGE_PASSWORD_CHECKS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub password_checks: u32,
+
+    /// Proxies (addresses or CIDR ranges, comma-separated) in front of the app whose
+    /// X-Forwarded-For entries are believed: the client is the right-most entry that is
+    /// not one of them. Entries from anyone else are ignored. Use an empty value to trust
+    /// no proxy.
+    #[arg(
+        long,
+        env = "ENGAGE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1,::1"
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Seconds a request may take to answer (its body's arrival included) before it is
+    /// cut off with 503. Live-update streams and pages count as answered once they start.
+    #[arg(long, env = "ENGAGE_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+
+    /// Seconds a connection may take to send a request's headers before it is closed.
+    #[arg(long, env = "ENGAGE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_read_timeout_secs: u64,
+
+    /// Live-update streams (/api/v1/live) one session or API key may hold open at once.
+    #[arg(long, env = "ENGAGE_LIVE_MAX_PER_SESSION", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub live_max_per_session: u32,
+
+    /// Live-update streams the server holds open at once, for everyone together.
+    #[arg(long, env = "ENGAGE_LIVE_MAX_TOTAL", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub live_max_total: u32,
 
     /// Origins (scheme://host[:port]) whose pages may call the API from a browser,
     /// comma-separated. Default: none (same origin only).
@@ -374,6 +413,22 @@ pub struct WebArgs {
     /// itself in AWS Lambda).
     #[arg(long, env = "ENGAGE_EMF_METRICS", default_value_t = false, action = clap::ArgAction::Set)]
     pub emf_metrics: bool,
+}
+
+impl WebArgs {
+    /// The trusted proxies, each checked: an error names the entry that is no address.
+    pub fn proxies(&self) -> Result<crate::client_address::TrustedProxies, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|raw| raw.trim())
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| {
+                raw.parse()
+                    .map_err(|e| format!("--trusted-proxies (ENGAGE_TRUSTED_PROXIES): {e}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(crate::client_address::TrustedProxies)
+    }
 }
 
 /// An origin for the CORS allowlist: `scheme://host[:port]`, nothing after.
@@ -422,6 +477,13 @@ impl WebArgs {
             secure_cookies: false,
             live_max_secs: None,
             api_rate_per_minute: 600,
+            signin_rate_per_minute: 30,
+            password_checks: 4,
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            live_max_per_session: 8,
+            live_max_total: 1000,
             cors_origins: Vec::new(),
             emf_metrics: false,
         }
