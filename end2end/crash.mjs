@@ -60,6 +60,9 @@ function start() {
       ENGAGE_ADDR: `127.0.0.1:${port}`,
       ENGAGE_DEMO_DATA: "false",
       ENGAGE_QUEUE_VISIBILITY_SECS: "5",
+      // The updates come as fast as the server answers, from one session: this test is
+      // about crashes, not the per-session rate limit.
+      ENGAGE_API_RATE_PER_MINUTE: "1000000",
       RUST_LOG: "info",
     },
     stdio: ["ignore", openSync(serverLog, "a"), openSync(serverLog, "a")],

@@ -623,9 +623,13 @@ pub async fn serve(
     );
     let app = router(state);
     tokio::spawn(crate::startup::cancel_on_signal(shutdown.clone()));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    crate::transport::serve(
+        listener,
+        app,
+        crate::startup::transport_limits(&args.web),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!("shutting down: waiting for the pollers to finish their batch");
     for poller in pollers {
         let _ = poller.await;

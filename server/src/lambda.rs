@@ -84,7 +84,23 @@ pub async fn app(
         &args.web,
     )
     .await?;
-    Ok(router(state).map_request(strip_stage as fn(_) -> _))
+    Ok(router(state).map_request(from_gateway as fn(_) -> _))
+}
+
+/// A request as the gateway passed it, made to look as `engage serve` sees one: the
+/// client's address (as the gateway saw it) in the connection info, the stage prefix off.
+fn from_gateway(mut request: lambda_http::Request) -> lambda_http::Request {
+    let source = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    };
+    if let Some(ip) = source.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+    }
+    strip_stage(request)
 }
 
 /// API Gateway's REST stages show up as a first path segment (`/prod/…`) that the app's

@@ -1,16 +1,19 @@
 //! `GET /api/v1/live`: server-sent events that tell open pages when something new was
 //! written (a score, a draft, a review step), so dashboards and review queues update
 //! without a reload. One task per server reads the change stamp twice a second; every
-//! open page only listens.
+//! open page only listens. Streams are capped per session (or API key) and overall, so
+//! no one can hold all the server's connections open.
 
+use crate::api::ApiError;
 use crate::auth::SignedIn;
 use crate::backend::Operations;
 use crate::startup::AppState;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
-use std::convert::Infallible;
-use std::sync::Arc;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -40,6 +43,82 @@ pub fn watch_changes(ops: Arc<dyn Operations>) -> watch::Receiver<u64> {
     receiver
 }
 
+/// The open streams, by holder (a session or an API key), against the caps.
+pub struct LiveStreams {
+    per_holder: usize,
+    total: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream; closing it (dropping this) frees its place.
+pub struct Place {
+    streams: Arc<LiveStreams>,
+    holder: String,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.holder) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.holder);
+            }
+        }
+    }
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Full {
+    Holder,
+    Server,
+}
+
+impl LiveStreams {
+    pub fn new(per_holder: usize, total: usize) -> Self {
+        Self {
+            per_holder: per_holder.max(1),
+            total: total.max(1),
+            open: Mutex::default(),
+        }
+    }
+
+    /// A place for one more stream of `holder`'s, if the caps allow.
+    pub fn open(self: &Arc<Self>, holder: String) -> Result<Place, Full> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.values().sum::<usize>() >= self.total {
+            return Err(Full::Server);
+        }
+        let count = open.entry(holder.clone()).or_default();
+        if *count >= self.per_holder {
+            return Err(Full::Holder);
+        }
+        *count += 1;
+        Ok(Place {
+            streams: Arc::clone(self),
+            holder,
+        })
+    }
+
+    /// Streams open now.
+    pub fn count(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+}
+
+/// Who holds a stream: the session (its token's hash) or the API key, else the user.
+fn holder(headers: &HeaderMap, user: &domain::user::User) -> String {
+    crate::auth::credential(headers).map_or_else(
+        || format!("user:{}", user.id),
+        |secret| store::users::token_hash(&secret),
+    )
+}
+
 /// The stream: the current stamp at once, then every new one; it ends after the state's
 /// live limit, if any, asking the browser to reconnect within a second.
 #[utoipa::path(
@@ -50,15 +129,32 @@ pub fn watch_changes(ops: Arc<dyn Operations>) -> watch::Receiver<u64> {
     description = "Server-sent events: the current change stamp at once, then a `change` event \
         (data: the new stamp) whenever a score, draft or review step is written. Pages reload \
         what they show on each event.",
-    responses((status = 200, description = "An event stream (text/event-stream)", content_type = "text/event-stream", body = String)),
+    responses(
+        (status = 200, description = "An event stream (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 429, description = "This session (or key), or the server, has as many streams open as allowed", body = crate::api::Problem, content_type = "application/problem+json"),
+    ),
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    SignedIn(_): SignedIn,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    headers: HeaderMap,
+    SignedIn(user): SignedIn,
+) -> Response {
+    let place = match state.live.open(holder(&headers, &user)) {
+        Ok(place) => place,
+        Err(full) => {
+            tracing::info!(user_id = %user.id, ?full, "live-update stream refused: too many open");
+            return ApiError::TooManyStreams {
+                whose: match full {
+                    Full::Holder => "this sign-in",
+                    Full::Server => "the server",
+                },
+            }
+            .into_response();
+        }
+    };
     let events = futures_util::stream::unfold(
-        (state.changes.clone(), true),
-        |(mut changes, first)| async move {
+        (state.changes.clone(), true, place),
+        |(mut changes, first, place)| async move {
             if !first && changes.changed().await.is_err() {
                 return None;
             }
@@ -67,7 +163,10 @@ pub async fn stream(
             if first {
                 event = event.retry(Duration::from_secs(1));
             }
-            Some((Ok(event), (changes, false)))
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (changes, false, place),
+            ))
         },
     );
     let deadline = state.live_limit.map(tokio::time::sleep);
@@ -77,5 +176,27 @@ pub async fn stream(
             None => std::future::pending().await,
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_capped_per_holder_and_overall_and_closing_frees_a_place() {
+        let streams = Arc::new(LiveStreams::new(2, 3));
+        let a1 = streams.open("a".into()).unwrap();
+        let _a2 = streams.open("a".into()).unwrap();
+        assert_eq!(streams.open("a".into()).err(), Some(Full::Holder));
+        let _b1 = streams.open("b".into()).unwrap();
+        assert_eq!(streams.open("c".into()).err(), Some(Full::Server));
+        assert_eq!(streams.count(), 3);
+        drop(a1);
+        assert_eq!(streams.count(), 2);
+        let _c1 = streams.open("c".into()).unwrap();
+        assert_eq!(streams.open("a".into()).err(), Some(Full::Server));
+    }
 }

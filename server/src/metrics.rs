@@ -130,10 +130,26 @@ fn route_of(request: &Request) -> String {
     }
 }
 
+/// The method as a label: the ones the app answers, and `OTHER` for anything else, so a
+/// client inventing methods cannot make new series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware: times every request and counts its answer.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = route_of(&request);
     let request_id = request
         .headers()

@@ -59,13 +59,21 @@ pub struct AppParts {
     pub writer: Arc<FallbackWriter>,
     pub auth: AuthSettings,
     pub attempts: Arc<AttemptLimiter>,
+    /// Per-address sign-in budgets.
+    pub signin_rate: Arc<auth::RateLimiter>,
+    /// The bound on password checks running at once.
+    pub password_checks: Arc<auth::PasswordChecks>,
     pub sessions: Arc<SessionCache>,
     /// The change stamp, for `/api/v1/live`.
     pub changes: tokio::sync::watch::Receiver<u64>,
     /// How long one live-update stream lasts (unlimited when `None`).
     pub live_limit: Option<std::time::Duration>,
+    /// The open live-update streams, against their caps.
+    pub live: Arc<live::LiveStreams>,
+    /// How long a request may take to answer.
+    pub request_timeout: std::time::Duration,
     pub unsubscribe: UnsubscribeLinks,
-    /// Per-API-key request budgets.
+    /// Per-API-key and per-session request budgets.
     pub rate: Arc<auth::RateLimiter>,
     /// Request counts and latency for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -86,6 +94,7 @@ struct Parts {
     leptos_options: LeptosOptions,
     delivery: Arc<dyn Delivery>,
     unsubscribe: UnsubscribeLinks,
+    trusted_proxies: crate::client_address::TrustedProxies,
 }
 
 impl Parts {
@@ -122,6 +131,7 @@ impl Parts {
             leptos_options,
             delivery,
             unsubscribe,
+            trusted_proxies: web.proxies().map_err(|e| anyhow::anyhow!(e))?,
         })
     }
 }
@@ -203,12 +213,23 @@ impl AppState {
             auth: AuthSettings {
                 session_ttl: chrono::Duration::hours(i64::from(web.session_hours)),
                 secure_cookies: web.secure_cookies,
+                trusted_proxies: parts.trusted_proxies,
                 ..AuthSettings::default()
             },
             attempts: Arc::default(),
+            signin_rate: Arc::new(auth::RateLimiter::new(web.signin_rate_per_minute)),
+            password_checks: Arc::new(auth::PasswordChecks::new(
+                web.password_checks as usize,
+                std::time::Duration::from_secs(10),
+            )),
             sessions: Arc::default(),
             changes,
             live_limit: web.live_max_secs.map(std::time::Duration::from_secs),
+            live: Arc::new(live::LiveStreams::new(
+                web.live_max_per_session as usize,
+                web.live_max_total as usize,
+            )),
+            request_timeout: std::time::Duration::from_secs(web.request_timeout_secs),
             unsubscribe: parts.unsubscribe,
             rate: Arc::new(auth::RateLimiter::new(web.api_rate_per_minute)),
             metrics: Arc::new(crate::metrics::Metrics::new(web.emf_metrics)),
@@ -231,6 +252,12 @@ impl AppState {
         self
     }
 
+    /// The same state with these sign-in rules (tests use short delays).
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        Arc::make_mut(&mut self.0).auth = auth;
+        self
+    }
+
     /// The same state, reporting on the supervised tasks in `health` on `/readyz`.
     pub fn with_processors(mut self, health: Health) -> Self {
         Arc::make_mut(&mut self.0).processors = health;
@@ -242,10 +269,7 @@ impl AppState {
 /// sign-in guard.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let context = {
-        let service = state.service.clone();
-        move || provide_context(service.clone())
-    };
+    let context = page_context(state.service.clone());
     let page = {
         let options = state.leptos_options.clone();
         move || shell(options.clone())
@@ -277,11 +301,13 @@ pub fn router(state: AppState) -> Router {
             auth::guard,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(time_limits(state.request_timeout))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
         ))
         .layer(cors(&state.cors_origins))
+        .layer(axum::middleware::from_fn(crate::security::headers))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         // Outermost: every request gets an id (or keeps the caller's), which the span
@@ -289,6 +315,32 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// What every page render is given: the app's service, and the response's Content
+/// Security Policy naming the nonce Leptos put on its inline scripts.
+fn page_context(service: Service) -> impl Fn() + Clone + Send + Sync + 'static {
+    move || {
+        provide_context(service.clone());
+        let nonce = leptos::nonce::use_nonce();
+        let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>();
+        if let (Some(nonce), Some(response)) = (nonce, response)
+            && let Ok(policy) =
+                axum::http::HeaderValue::from_str(&crate::security::page_policy(&nonce))
+        {
+            response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
+}
+
+/// A request gets `timeout` to be answered, its body's arrival included; 503 after. A
+/// stream's answer (live updates, a page rendered in chunks) counts as given once it
+/// starts.
+pub fn time_limits(timeout: std::time::Duration) -> tower_http::timeout::TimeoutLayer {
+    tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    )
 }
 
 /// Browsers on the allowlisted origins may call the API (with an API key; cookies are not
@@ -340,10 +392,9 @@ async fn not_a_page(State(state): State<AppState>, request: Request) -> Response
     if response.status() != axum::http::StatusCode::NOT_FOUND {
         return response;
     }
-    let service = state.service.clone();
     let options = state.leptos_options.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
-        move || provide_context(service.clone()),
+        page_context(state.service.clone()),
         move || shell(options.clone()),
     );
     render(request).await.into_response()
@@ -488,15 +539,21 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     }));
     let app = router(state);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    crate::transport::serve(listener, app, transport_limits(&args.web), shutdown.clone()).await?;
 
     tracing::info!("shutting down: waiting for the pipeline to finish its batch");
     while pipeline.join_next().await.is_some() {}
     store.checkpoint_wal().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The connection limits `web` asks for.
+pub fn transport_limits(web: &WebArgs) -> crate::transport::Limits {
+    crate::transport::Limits {
+        header_read_timeout: std::time::Duration::from_secs(web.header_read_timeout_secs),
+        drain: std::time::Duration::from_secs(10),
+    }
 }
 
 /// Deletes expired sign-in sessions once an hour (they are refused when expired anyway;

@@ -72,10 +72,10 @@ fn RangeForm(from: String, to: String) -> impl IntoView {
 
 fn band_color(band: Band) -> &'static str {
     match band {
-        Band::Thriving => "var(--thriving)",
-        Band::Steady => "var(--steady)",
-        Band::Cooling => "var(--cooling)",
-        Band::AtRisk => "var(--at-risk)",
+        Band::Thriving => "fill-thriving",
+        Band::Steady => "fill-steady",
+        Band::Cooling => "fill-cooling",
+        Band::AtRisk => "fill-at-risk",
     }
 }
 
@@ -149,7 +149,7 @@ fn bars(values: &[(String, f64, &'static str)], unit: &str) -> AnyView {
                 let x = i as f64 * slot + slot * 0.15;
                 view! {
                     <g>
-                        <rect x=format!("{x:.1}") y=format!("{:.1}", height - h) width=format!("{:.1}", slot * 0.7) height=format!("{h:.1}") style=format!("fill: {color}")>
+                        <rect x=format!("{x:.1}") y=format!("{:.1}", height - h) width=format!("{:.1}", slot * 0.7) height=format!("{h:.1}") class=*color>
                             <title>{format!("{label}: {value:.2}{unit}").replace(".00", "")}</title>
                         </rect>
                         {shown.then(|| view! {
@@ -214,7 +214,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
                 .collect();
             let last = days.last().map_or(0, |d| d.mix.get(*band));
             layers.push(view! {
-                <polygon points=format!("{} {}", top.join(" "), bottom.join(" ")) style=format!("fill: {}; opacity: 0.75", band_color(*band))>
+                <polygon points=format!("{} {}", top.join(" "), bottom.join(" ")) class=format!("{} layer", band_color(*band))>
                     <title>{format!("{}: {last} clients on the last day", band.label())}</title>
                 </polygon>
             });
@@ -239,7 +239,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
         let values: Vec<(String, f64, &'static str)> = dashboard
             .stylists
             .iter()
-            .map(|s| (s.stylist_name.clone(), s.at_risk as f64, "var(--at-risk)"))
+            .map(|s| (s.stylist_name.clone(), s.at_risk as f64, "fill-at-risk"))
             .collect();
         let rows = dashboard
             .stylists
@@ -260,10 +260,10 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
             .max(1) as f64;
         let slot = width / days.len().max(1) as f64;
         let series: [Series; 4] = [
-            ("drafted", "var(--brand)", |d| d.drafted),
-            ("approved", "var(--steady)", |d| d.approved),
-            ("sent", "var(--thriving)", |d| d.sent),
-            ("rejected", "var(--at-risk)", |d| d.rejected),
+            ("drafted", "fill-brand", |d| d.drafted),
+            ("approved", "fill-steady", |d| d.approved),
+            ("sent", "fill-thriving", |d| d.sent),
+            ("rejected", "fill-at-risk", |d| d.rejected),
         ];
         let marks = days.iter().enumerate().flat_map(|(i, d)| {
             series.iter().enumerate().map(move |(j, (name, color, value))| {
@@ -271,7 +271,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
                 let h = v / max * height;
                 let w = slot / 5.0;
                 view! {
-                    <rect x=format!("{:.2}", i as f64 * slot + w * (j as f64 + 0.5)) y=format!("{:.1}", height - h) width=format!("{w:.2}") height=format!("{h:.1}") style=format!("fill: {color}")>
+                    <rect x=format!("{:.2}", i as f64 * slot + w * (j as f64 + 0.5)) y=format!("{:.1}", height - h) width=format!("{w:.2}") height=format!("{h:.1}") class=*color>
                         <title>{format!("{}: {} {name}", short_day(d.day), v)}</title>
                     </rect>
                 }
@@ -303,12 +303,12 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
                     (
                         format!("{} approved", w.writer),
                         w.approval_rate.unwrap_or(0.0) * 100.0,
-                        "var(--thriving)",
+                        "fill-thriving",
                     ),
                     (
                         format!("{} edited", w.writer),
                         w.mean_edit.unwrap_or(0.0) * 100.0,
-                        "var(--cooling)",
+                        "fill-cooling",
                     ),
                 ]
             })
@@ -339,7 +339,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
                 (
                     short_day(d.day),
                     d.median_review_minutes.unwrap_or(0.0),
-                    "var(--steady)",
+                    "fill-steady",
                 )
             })
             .collect();
@@ -355,7 +355,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
         let values: Vec<(String, f64, &'static str)> = dashboard
             .email_days
             .iter()
-            .map(|d| (short_day(d.day), d.cost_usd, "var(--brand)"))
+            .map(|d| (short_day(d.day), d.cost_usd, "fill-brand"))
             .collect();
         let rows = dashboard
             .email_days

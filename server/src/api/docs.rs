@@ -267,6 +267,17 @@ fn inline_tagged_variants(document: &mut serde_json::Value) {
 
 /// `GET /api/docs`: every operation with its parameters and schemas, and a form to try
 /// it with an API key (kept in this page only, never stored).
-pub async fn docs_page() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+pub async fn docs_page() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let nonce = crate::security::nonce();
+    let page = include_str!("docs.html")
+        .replace("<script>", &format!("<script nonce=\"{nonce}\">"))
+        .replace("<style>", &format!("<style nonce=\"{nonce}\">"));
+    let policy = axum::http::HeaderValue::from_str(&crate::security::inline_policy(&nonce))
+        .expect("a hex nonce makes a valid header");
+    (
+        [(axum::http::header::CONTENT_SECURITY_POLICY, policy)],
+        Html(page),
+    )
+        .into_response()
 }

@@ -77,8 +77,12 @@ pub enum ApiError {
     VersionConflict { current: u64 },
     #[error("the client record cannot be scored: {0}")]
     Unscorable(String),
-    #[error("this API key has used its requests for now; retry in {retry_after_secs} s")]
+    #[error("this API key or sign-in has used its requests for now; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error(
+        "{whose} has as many live-update streams open as allowed; close one (another tab) or retry later"
+    )]
+    TooManyStreams { whose: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -132,6 +136,10 @@ impl ApiError {
             Self::VersionConflict { .. } => (StatusCode::CONFLICT, "Version conflict"),
             Self::Unscorable(_) => (StatusCode::CONFLICT, "Client cannot be scored"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Rate limit reached"),
+            Self::TooManyStreams { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many live-update streams",
+            ),
             Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable"),
         }
     }
@@ -197,8 +205,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Self::RateLimited { retry_after_secs } = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        match self {
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::TooManyStreams { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(10u64));
+            }
+            _ => {}
         }
         if matches!(self, Self::Unauthenticated | Self::BadKey) {
             headers.insert(
