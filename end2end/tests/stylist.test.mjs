@@ -347,6 +347,10 @@ test("the dashboard shows every chart, and a new draft appears on it without a r
     assert.ok((await figure.locator("svg rect, svg polygon").count()) > 0, `${chart} draws its data`);
     assert.ok((await figure.locator("details table tbody tr").count()) > 0, `${chart} has its table`);
   }
+  // The charts colour through classes (the security policy allows no inline style): a
+  // bar's fill is its band's colour, not the black an unstyled shape gets.
+  const fills = await manager.$$eval("#chart-bands svg rect", (rects) => rects.map((r) => getComputedStyle(r).fill));
+  assert.ok(fills.length > 0 && fills.every((fill) => fill !== "rgb(0, 0, 0)"), `band colours: ${fills}`);
   await manager.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
   const drafted = async () => Number((await manager.locator("#chart-funnel details tbody tr").last().locator("td").nth(1).textContent()).trim());
   const before = await drafted();
@@ -360,4 +364,28 @@ test("the dashboard shows every chart, and a new draft appears on it without a r
     { timeout: 30_000 },
   );
   await manager.context().close();
+});
+
+test("the security policy lets the app's own scripts run and stops an injected one", async () => {
+  // Its own context, outside the console check: the refused script is reported there.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const response = await page.goto(`${baseUrl}/signin`);
+  const policy = response.headers()["content-security-policy"];
+  assert.match(policy, /script-src 'self' 'nonce-[^']+'/);
+  assert.match(policy, /frame-ancestors 'none'/);
+  await hydrated(page);
+  const outcome = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        document.addEventListener("securitypolicyviolation", (event) => resolve({ refused: event.violatedDirective, ran: window.injected === true }), { once: true });
+        const script = document.createElement("script");
+        script.textContent = "window.injected = true";
+        document.body.append(script);
+        setTimeout(() => resolve({ refused: null, ran: window.injected === true }), 2000);
+      }),
+  );
+  assert.equal(outcome.ran, false, "an inline script without the nonce did not run");
+  assert.match(outcome.refused ?? "", /^script-src/);
+  await context.close();
 });

@@ -423,6 +423,43 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
         .read_to_string(&mut html)
         .unwrap();
     assert!(html.contains("signin-password"), "the sign-in form");
+    let policy = page["headers"]["content-security-policy"].as_str().unwrap();
+    assert!(
+        policy.contains("'nonce-") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    assert_eq!(page["headers"]["x-content-type-options"], "nosniff");
+
+    // Sign-in through the function counts failures against the address the gateway saw
+    // (its request context), not what the client wrote into X-Forwarded-For.
+    let sign_in = |source: &str, password: &str| {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("events/function-url.json")).unwrap();
+        event["requestContext"]["http"]["method"] = "POST".into();
+        event["requestContext"]["http"]["sourceIp"] = source.into();
+        event["headers"]["x-forwarded-for"] = format!("203.0.113.5, {source}").into();
+        event["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
+        event["body"] = format!("email=nobody%40engage.example&password={password}").into();
+        event.to_string()
+    };
+    for attempt in 0..5 {
+        let answer = answer(&function, &sign_in("198.51.100.9", "guess")).await;
+        assert_eq!(
+            answer["headers"]["location"], "/signin?error=invalid",
+            "attempt {attempt}: {answer}"
+        );
+    }
+    let waiting = answer(&function, &sign_in("198.51.100.9", "guess")).await;
+    assert_eq!(
+        waiting["headers"]["location"], "/signin?error=too_many&wait=1",
+        "{waiting}"
+    );
+    assert_eq!(waiting["headers"]["retry-after"], "1");
+    let elsewhere = answer(&function, &sign_in("203.0.113.5", "guess")).await;
+    assert_eq!(
+        elsewhere["headers"]["location"], "/signin?error=invalid",
+        "another source address is not held back: {elsewhere}"
+    );
 
     // An API Gateway REST request through the stage `prod`: the stage is not part of the
     // app's paths, so /prod/healthz is the health check.
