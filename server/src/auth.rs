@@ -378,46 +378,92 @@ pub struct AttemptLimiter {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+type Failures = HashMap<String, (u32, Instant)>;
+
+/// How long `key` must still wait before its next try, if at all.
+fn wait_in(
+    failures: &mut Failures,
+    key: &str,
+    backoff: &Backoff,
+    now: Instant,
+) -> Option<Duration> {
+    let (count, last) = *failures.get(key)?;
+    let since = now.saturating_duration_since(last);
+    if since >= backoff.forget_after {
+        failures.remove(key);
+        return None;
+    }
+    backoff
+        .delay_after(count)
+        .and_then(|delay| delay.checked_sub(since))
+        .filter(|wait| !wait.is_zero())
+}
+
+fn record_in(failures: &mut Failures, key: &str, backoff: &Backoff, now: Instant) {
+    // Bound the memory an attacker can make us spend: past 100,000 keys, forget the
+    // ones that wait no more.
+    if failures.len() > 100_000 {
+        failures.retain(|_, (count, last)| {
+            backoff
+                .delay_after(*count)
+                .is_some_and(|delay| now.saturating_duration_since(*last) < delay)
+        });
+    }
+    let entry = failures.entry(key.to_owned()).or_insert((0, now));
+    if now.saturating_duration_since(entry.1) >= backoff.forget_after {
+        entry.0 = 0;
+    }
+    entry.0 = entry.0.saturating_add(1);
+    entry.1 = now;
+}
+
 impl AttemptLimiter {
-    /// How long `key` must still wait before its next try, if at all.
-    fn wait(&self, key: &str, backoff: &Backoff, now: Instant) -> Option<Duration> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, last) = *failures.get(key)?;
-        let since = now.saturating_duration_since(last);
-        if since >= backoff.forget_after {
-            failures.remove(key);
-            return None;
-        }
-        backoff
-            .delay_after(count)
-            .and_then(|delay| delay.checked_sub(since))
-            .filter(|wait| !wait.is_zero())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg(test)]
+    fn wait(&self, key: &str, backoff: &Backoff, now: Instant) -> Option<Duration> {
+        wait_in(&mut self.lock(), key, backoff, now)
+    }
+
+    #[cfg(test)]
     fn record_failure(&self, key: String, backoff: &Backoff, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound the memory an attacker can make us spend: past 100,000 keys, forget the
-        // ones that wait no more.
-        if failures.len() > 100_000 {
-            failures.retain(|_, (count, last)| {
-                backoff
-                    .delay_after(*count)
-                    .is_some_and(|delay| now.saturating_duration_since(*last) < delay)
-            });
+        record_in(&mut self.lock(), &key, backoff, now);
+    }
+
+    /// Starts a try for every key at once: refused with the longest wait still owed, or
+    /// counted as a failure in advance (in one step, so tries sent together cannot all
+    /// slip past the count). A try that turns out right or cannot be judged is taken back
+    /// with [`forget`](Self::forget) or [`take_back`](Self::take_back).
+    fn begin(&self, keys: &[(&str, &Backoff)], now: Instant) -> Result<(), Duration> {
+        let mut failures = self.lock();
+        let wait = keys
+            .iter()
+            .filter_map(|(key, backoff)| wait_in(&mut failures, key, backoff, now))
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
         }
-        let entry = failures.entry(key).or_insert((0, now));
-        if now.saturating_duration_since(entry.1) >= backoff.forget_after {
-            entry.0 = 0;
+        for (key, backoff) in keys {
+            record_in(&mut failures, key, backoff, now);
         }
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = now;
+        Ok(())
+    }
+
+    /// Takes back one try counted in advance.
+    fn take_back(&self, key: &str) {
+        let mut failures = self.lock();
+        if let Some((count, _)) = failures.get_mut(key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                failures.remove(key);
+            }
+        }
     }
 
     fn forget(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.lock().remove(key);
     }
 }
 
@@ -490,9 +536,8 @@ pub struct SignInForm {
 /// drop tabs and line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` or
 /// `/\\evil.example` would lead away; anything but a plain absolute path is refused.
 fn safe_next(next: &str) -> &str {
-    let plain = next
-        .chars()
-        .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    // Visible ASCII only (a browser sends anything else percent-encoded), no backslash.
+    let plain = next.chars().all(|c| c.is_ascii_graphic() && c != '\\');
     let local = next.starts_with('/') && !next.starts_with("//");
     if plain && local { next } else { "/" }
 }
@@ -525,60 +570,61 @@ pub async fn sign_in(
         response
     };
     let now = Instant::now();
-    let address = address.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let address = address.map_or_else(|| "-".to_owned(), crate::client_address::limit_key);
     if let Err(retry_after_secs) = state.signin_rate.check(&address, now) {
         tracing::warn!(%address, "sign-in refused: too many sign-ins from this address");
         return back("too_many", Some(Duration::from_secs(retry_after_secs)));
     }
-    let account_key = format!("{}|{address}", form.email.trim().to_lowercase());
-    let address_key = format!("address|{address}");
-    let wait = [
-        state
-            .attempts
-            .wait(&account_key, &settings.account_backoff, now),
-        state
-            .attempts
-            .wait(&address_key, &settings.address_backoff, now),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    if let Some(wait) = wait {
-        tracing::warn!(%address, wait_secs = wait.as_secs_f64(), "sign-in refused: too soon after failed attempts");
-        return back("too_many", Some(wait));
-    }
     if form.email.trim().is_empty() || form.password.is_empty() {
         return back("missing", None);
     }
+    // Keyed by a hash of the address, so a long one costs no more memory than a short one.
+    let email = form.email.trim().to_lowercase();
+    let account_key = format!("{}|{address}", store::users::token_hash(&email));
+    let address_key = format!("address|{address}");
+    let keys = [
+        (account_key.as_str(), &settings.account_backoff),
+        (address_key.as_str(), &settings.address_backoff),
+    ];
+    if let Err(wait) = state.attempts.begin(&keys, now) {
+        tracing::warn!(%address, wait_secs = wait.as_secs_f64(), "sign-in refused: too soon after failed attempts");
+        return back("too_many", Some(wait));
+    }
+    // No account has an address this long (RFC 5321): a failed try, without a check.
+    if email.len() > 254 {
+        return back("invalid", None);
+    }
+    let take_back = || {
+        state.attempts.take_back(&account_key);
+        state.attempts.take_back(&address_key);
+    };
     let accounts = std::sync::Arc::clone(&state.accounts);
     let checked = state
         .password_checks
-        .run(async move { accounts.authenticate(form.email, form.password).await })
+        .run(async move { accounts.authenticate(email, form.password).await })
         .await;
     let user = match checked {
         Some(Ok(user)) => user,
         Some(Err(error)) => {
             tracing::error!(%error, "sign-in failed in the store");
+            take_back();
             return back("unavailable", None);
         }
         None => {
             tracing::warn!("sign-in refused: too many password checks waiting");
+            take_back();
             return back("busy", Some(Duration::from_secs(1)));
         }
     };
     let Some(user) = user else {
         tracing::info!(%address, "sign-in refused: wrong email or password");
-        state
-            .attempts
-            .record_failure(account_key, &settings.account_backoff, now);
-        state
-            .attempts
-            .record_failure(address_key, &settings.address_backoff, now);
         return back("invalid", None);
     };
-    // The address's count stays: signing in to one's own account does not buy more
-    // guesses at others'.
+    // Right: the account's count at this address goes, and this try leaves the address's
+    // (whose earlier failures stay: signing in to one's own account buys no more guesses
+    // at others').
     state.attempts.forget(&account_key);
+    state.attempts.take_back(&address_key);
     let token = match state
         .accounts
         .create_session(&user, state.clock.now(), settings.session_ttl)
@@ -702,6 +748,7 @@ mod tests {
             "/\u{0}/evil.example",
             "/\u{3000}/evil.example",
             "javascript:alert(1)",
+            "/caf\u{e9}",
             "evil.example",
             "",
         ] {
@@ -766,6 +813,37 @@ mod tests {
             None,
             "forgotten after a quiet hour: the count starts again"
         );
+    }
+
+    #[test]
+    fn tries_are_counted_as_they_begin_so_a_burst_cannot_slip_past() {
+        let backoff = Backoff {
+            free: 3,
+            ..Backoff::default()
+        };
+        let wide = Backoff {
+            free: 100,
+            ..Backoff::default()
+        };
+        let limiter = AttemptLimiter::default();
+        let now = Instant::now();
+        let keys = [("a|x", &backoff), ("address|x", &wide)];
+        // Three tries sent together, none judged yet: the fourth already waits.
+        for _ in 0..3 {
+            assert_eq!(limiter.begin(&keys, now), Ok(()));
+        }
+        assert_eq!(limiter.begin(&keys, now), Err(Duration::from_secs(1)));
+        // A try that could not be judged is taken back; so is one that was right.
+        limiter.take_back("a|x");
+        assert_eq!(limiter.begin(&keys, now), Ok(()));
+        limiter.forget("a|x");
+        limiter.take_back("address|x");
+        assert_eq!(limiter.wait("a|x", &backoff, now), None);
+        assert_eq!(limiter.wait("address|x", &wide, now), None);
+        // The refused try counted nothing.
+        let mut failures = limiter.lock();
+        assert_eq!(failures.get("address|x").map(|f| f.0), Some(3));
+        failures.clear();
     }
 
     #[test]

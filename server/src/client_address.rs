@@ -5,6 +5,10 @@
 //! request from to `X-Forwarded-For`, so the list is read from the right: every entry a
 //! trusted proxy added is skipped, and the first one that is not a trusted proxy is the
 //! client. Entries further left were written by the client itself and prove nothing.
+//!
+//! A proxy whose own address is not fixed (CloudFront in front of a Lambda function URL)
+//! vouches for a request instead with a shared secret in [`PROXY_SECRET_HEADER`]; the
+//! function URL is public, so without the secret its forwarded entries are not believed.
 
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request};
@@ -71,22 +75,54 @@ impl FromStr for IpRange {
     }
 }
 
-/// The proxies whose `X-Forwarded-For` entries are believed.
-#[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(pub Vec<IpRange>);
+/// The header in which a proxy in front vouches for a request with the shared secret.
+pub const PROXY_SECRET_HEADER: &str = "x-engage-proxy-secret";
+
+/// The proxies whose `X-Forwarded-For` entries are believed: those at these addresses, and
+/// any that sends the secret.
+#[derive(Clone, Default)]
+pub struct TrustedProxies {
+    pub ranges: Vec<IpRange>,
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedProxies")
+            .field("ranges", &self.ranges)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
 
 impl TrustedProxies {
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|range| range.contains(ip))
+        self.ranges.iter().any(|range| range.contains(ip))
+    }
+
+    /// Whether the request carries the proxy's secret (compared in constant time).
+    fn vouched(&self, headers: &HeaderMap) -> bool {
+        let (Some(secret), Some(sent)) = (self.secret.as_deref(), headers.get(PROXY_SECRET_HEADER))
+        else {
+            return false;
+        };
+        let (secret, sent) = (secret.as_bytes(), sent.as_bytes());
+        secret.len() == sent.len()
+            && secret
+                .iter()
+                .zip(sent)
+                .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+                == 0
     }
 
     /// The client's address, given the connection's `peer` (none when the transport does
     /// not say, as in tests that call the router directly).
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let mut client = canonical(peer?);
-        if !self.trusts(client) {
-            return Some(client);
+        let peer = canonical(peer?);
+        if !(self.trusts(peer) || self.vouched(headers)) {
+            return Some(peer);
         }
+        let mut client = peer;
         let hops: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
@@ -98,7 +134,8 @@ impl TrustedProxies {
             // An entry that is no address: the proxy that wrote it is as far as we can see.
             let Some(ip) = parse_hop(hop) else { break };
             client = ip;
-            if !self.trusts(ip) {
+            // The proxy's own address, if something behind it wrote it down, is no client.
+            if !(self.trusts(ip) || ip == peer) {
                 break;
             }
         }
@@ -112,6 +149,19 @@ impl TrustedProxies {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
         self.client(peer, request.headers())
+    }
+}
+
+/// The address a limit counts against: an IPv4 address as it is, an IPv6 address as its
+/// /64 (one subscriber's network: someone holding a /64 has 2^64 addresses to rotate
+/// through).
+pub fn limit_key(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64));
+            format!("{network}/64")
+        }
     }
 }
 
@@ -130,7 +180,10 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn proxies(ranges: &[&str]) -> TrustedProxies {
-        TrustedProxies(ranges.iter().map(|r| r.parse().unwrap()).collect())
+        TrustedProxies {
+            ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
+            secret: None,
+        }
     }
 
     fn forwarded(values: &[&str]) -> HeaderMap {
@@ -195,6 +248,50 @@ mod tests {
         // Garbage where an address should be stops the walk at the last address seen.
         let headers = forwarded(&["203.0.113.9, not-an-address, 10.0.0.2"]);
         assert_eq!(trusted.client(ip("127.0.0.1"), &headers), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn limits_count_an_ipv6_network_as_one_address() {
+        let key = |raw: &str| limit_key(raw.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
+
+    #[test]
+    fn a_proxy_at_any_address_is_believed_when_it_sends_the_secret() {
+        let trusted = TrustedProxies {
+            ranges: Vec::new(),
+            secret: Some("s".repeat(40)),
+        };
+        let edge = ip("130.176.1.1");
+        let mut headers = forwarded(&["1.1.1.1, 203.0.113.7, 130.176.1.1"]);
+        assert_eq!(trusted.client(edge, &headers), edge, "no secret: the peer");
+        headers.insert(
+            PROXY_SECRET_HEADER,
+            HeaderValue::from_str(&"s".repeat(39)).unwrap(),
+        );
+        assert_eq!(
+            trusted.client(edge, &headers),
+            edge,
+            "a wrong secret: the peer"
+        );
+        headers.insert(
+            PROXY_SECRET_HEADER,
+            HeaderValue::from_str(&"s".repeat(40)).unwrap(),
+        );
+        assert_eq!(
+            trusted.client(edge, &headers),
+            ip("203.0.113.7"),
+            "the entry the proxy appended, past its own address"
+        );
+        let debug = format!("{trusted:?}");
+        assert!(
+            !debug.contains("sss"),
+            "the secret stays out of logs: {debug}"
+        );
     }
 
     #[test]

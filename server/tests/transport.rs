@@ -276,6 +276,52 @@ async fn guessing_waits_longer_per_account_and_address_but_the_owner_is_never_lo
 }
 
 #[tokio::test]
+async fn guesses_sent_all_at_once_get_no_more_tries_than_one_after_another() {
+    let server = Arc::new(
+        start(
+            |web| web,
+            |auth| AuthSettings {
+                account_backoff: quick_backoff(3),
+                ..auth
+            },
+        )
+        .await,
+    );
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let server = Arc::clone(&server);
+        burst.spawn(async move {
+            server
+                .sign_in(
+                    "maya@engage.example",
+                    &format!("guess {i}"),
+                    "/",
+                    "198.51.100.30",
+                )
+                .await
+        });
+    }
+    let (mut judged, mut waited) = (0, 0);
+    while let Some(answer) = burst.join_next().await {
+        let answer = answer.unwrap();
+        if answer.location == "/signin?error=invalid" {
+            judged += 1;
+        } else {
+            assert!(
+                answer.location.starts_with("/signin?error=too_many"),
+                "{answer:?}"
+            );
+            waited += 1;
+        }
+    }
+    assert_eq!(
+        (judged, waited),
+        (3, 9),
+        "only the free tries had their password checked"
+    );
+}
+
+#[tokio::test]
 async fn sign_in_is_rate_limited_per_address_and_a_session_like_an_api_key() {
     let server = start(
         |web| WebArgs {
@@ -376,6 +422,11 @@ async fn sign_in_leads_only_to_paths_on_this_site() {
             .await;
         if expected == "/" {
             assert_eq!(failed.location, "/signin?error=invalid", "next = {next:?}");
+        } else {
+            assert_eq!(
+                failed.location, "/signin?error=invalid&next=%2Femails%3Fstatus%3Ddrafted",
+                "next = {next:?}"
+            );
         }
     }
 }
