@@ -387,6 +387,17 @@ pub struct WebArgs {
     )]
     pub trusted_proxies: Vec<String>,
 
+    /// A secret the proxy in front sends in the X-Engage-Proxy-Secret header: a request
+    /// carrying it came through the proxy, whatever its address (CloudFront in front of a
+    /// Lambda function URL). Read from the environment only; never logged.
+    #[arg(
+        long = "proxy-secret",
+        env = "ENGAGE_PROXY_SECRET",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub proxy_secret: Option<String>,
+
     /// Seconds a request may take to answer (its body's arrival included) before it is
     /// cut off with 503. Live-update streams and pages count as answered once they start.
     #[arg(long, env = "ENGAGE_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -396,7 +407,8 @@ pub struct WebArgs {
     #[arg(long, env = "ENGAGE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub header_read_timeout_secs: u64,
 
-    /// Live-update streams (/api/v1/live) one session or API key may hold open at once.
+    /// Live-update streams (/api/v1/live) one session or API key may hold open at once
+    /// (a user's sessions together: four times that).
     #[arg(long, env = "ENGAGE_LIVE_MAX_PER_SESSION", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub live_max_per_session: u32,
 
@@ -427,7 +439,15 @@ impl WebArgs {
                     .map_err(|e| format!("--trusted-proxies (ENGAGE_TRUSTED_PROXIES): {e}"))
             })
             .collect::<Result<_, _>>()
-            .map(crate::client_address::TrustedProxies)
+            .map(|ranges| crate::client_address::TrustedProxies {
+                ranges,
+                secret: self
+                    .proxy_secret
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            })
     }
 }
 
@@ -480,6 +500,7 @@ impl WebArgs {
             signin_rate_per_minute: 30,
             password_checks: 4,
             trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            proxy_secret: None,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             live_max_per_session: 8,

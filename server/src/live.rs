@@ -43,7 +43,9 @@ pub fn watch_changes(ops: Arc<dyn Operations>) -> watch::Receiver<u64> {
     receiver
 }
 
-/// The open streams, by holder (a session or an API key), against the caps.
+/// The open streams, by holder (a session or an API key, and the user behind it), against
+/// the caps: a session's, four times that for a user's sessions together (so one account
+/// signing in again and again cannot fill the server), and the server's.
 pub struct LiveStreams {
     per_holder: usize,
     total: usize,
@@ -53,16 +55,18 @@ pub struct LiveStreams {
 /// One open stream; closing it (dropping this) frees its place.
 pub struct Place {
     streams: Arc<LiveStreams>,
-    holder: String,
+    holders: [String; 2],
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
         let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.holder) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.holder);
+        for holder in &self.holders {
+            if let Some(count) = open.get_mut(holder) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(holder);
+                }
             }
         }
     }
@@ -84,37 +88,48 @@ impl LiveStreams {
         }
     }
 
-    /// A place for one more stream of `holder`'s, if the caps allow.
-    pub fn open(self: &Arc<Self>, holder: String) -> Result<Place, Full> {
+    /// A place for one more stream of `session`'s (a user's), if the caps allow.
+    pub fn open(self: &Arc<Self>, session: &str, user: &str) -> Result<Place, Full> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.values().sum::<usize>() >= self.total {
+        if Self::sessions(&open) >= self.total {
             return Err(Full::Server);
         }
-        let count = open.entry(holder.clone()).or_default();
-        if *count >= self.per_holder {
+        let holders = [format!("session:{session}"), format!("user:{user}")];
+        let caps = [self.per_holder, self.per_holder.saturating_mul(4)];
+        if holders
+            .iter()
+            .zip(caps)
+            .any(|(holder, cap)| open.get(holder).is_some_and(|count| *count >= cap))
+        {
             return Err(Full::Holder);
         }
-        *count += 1;
+        for holder in &holders {
+            *open.entry(holder.clone()).or_default() += 1;
+        }
         Ok(Place {
             streams: Arc::clone(self),
-            holder,
+            holders,
         })
+    }
+
+    /// Streams open in `open` (each counted once, by its session).
+    fn sessions(open: &HashMap<String, usize>) -> usize {
+        open.iter()
+            .filter(|(holder, _)| holder.starts_with("session:"))
+            .map(|(_, count)| count)
+            .sum()
     }
 
     /// Streams open now.
     pub fn count(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .sum()
+        Self::sessions(&self.open.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-/// Who holds a stream: the session (its token's hash) or the API key, else the user.
-fn holder(headers: &HeaderMap, user: &domain::user::User) -> String {
+/// Which session holds a stream: its token's (or API key's) hash, else the user's.
+fn session(headers: &HeaderMap, user: &domain::user::User) -> String {
     crate::auth::credential(headers).map_or_else(
-        || format!("user:{}", user.id),
+        || user.id.to_string(),
         |secret| store::users::token_hash(&secret),
     )
 }
@@ -139,7 +154,10 @@ pub async fn stream(
     headers: HeaderMap,
     SignedIn(user): SignedIn,
 ) -> Response {
-    let place = match state.live.open(holder(&headers, &user)) {
+    let place = match state
+        .live
+        .open(&session(&headers, &user), &user.id.to_string())
+    {
         Ok(place) => place,
         Err(full) => {
             tracing::info!(user_id = %user.id, ?full, "live-update stream refused: too many open");
@@ -188,15 +206,33 @@ mod tests {
     #[test]
     fn streams_are_capped_per_holder_and_overall_and_closing_frees_a_place() {
         let streams = Arc::new(LiveStreams::new(2, 3));
-        let a1 = streams.open("a".into()).unwrap();
-        let _a2 = streams.open("a".into()).unwrap();
-        assert_eq!(streams.open("a".into()).err(), Some(Full::Holder));
-        let _b1 = streams.open("b".into()).unwrap();
-        assert_eq!(streams.open("c".into()).err(), Some(Full::Server));
+        let a1 = streams.open("a", "u1").unwrap();
+        let _a2 = streams.open("a", "u1").unwrap();
+        assert_eq!(streams.open("a", "u1").err(), Some(Full::Holder));
+        let _b1 = streams.open("b", "u2").unwrap();
+        assert_eq!(streams.open("c", "u3").err(), Some(Full::Server));
         assert_eq!(streams.count(), 3);
         drop(a1);
         assert_eq!(streams.count(), 2);
-        let _c1 = streams.open("c".into()).unwrap();
-        assert_eq!(streams.open("a".into()).err(), Some(Full::Server));
+        let _c1 = streams.open("c", "u3").unwrap();
+        assert_eq!(streams.open("a", "u1").err(), Some(Full::Server));
+    }
+
+    #[test]
+    fn one_user_signing_in_again_and_again_cannot_fill_the_server() {
+        let streams = Arc::new(LiveStreams::new(2, 1000));
+        let mut places = Vec::new();
+        for session in 0..4 {
+            for _ in 0..2 {
+                places.push(streams.open(&format!("s{session}"), "u1").unwrap());
+            }
+        }
+        assert_eq!(streams.open("s-new", "u1").err(), Some(Full::Holder));
+        assert!(streams.open("s-other", "u2").is_ok());
+        places.truncate(7);
+        assert!(
+            streams.open("s-new", "u1").is_ok(),
+            "a closed stream frees the user's place"
+        );
     }
 }
