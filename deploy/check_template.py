@@ -147,6 +147,9 @@ def main():
     origins = {o["Id"]: o for o in distribution["Origins"]}
     check("static assets from S3 through origin access control", "OriginAccessControlId" in origins["assets"])
     check("web function behind the same distribution", "WebFunctionUrl" in json.dumps(origins["web"]["DomainName"]))
+    check("CloudFront vouches for its requests to the web function with the proxy secret",
+          "X-Engage-Proxy-Secret" in json.dumps(origins["web"].get("OriginCustomHeaders"))
+          and resources["WebFunction"]["Properties"]["Environment"]["Variables"].get("ENGAGE_PROXY_SECRET") == {"Ref": "ProxySecret"})
     check("assets cached, pages not", any(b["PathPattern"] == "/pkg/*" and b["TargetOriginId"] == "assets" for b in distribution["CacheBehaviors"]))
     bucket = resources["AssetsBucket"]["Properties"]["PublicAccessBlockConfiguration"]
     check("asset bucket not public", all(bucket.values()))

@@ -399,12 +399,16 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let mut args = engage::config::ServeArgs::local(dir.path());
+    // As the template sets it: CloudFront sends this secret to the function URL.
+    let secret = "cloudfront-origin-secret-0123456789abcdef";
+    args.web.proxy_secret = Some(secret.into());
     let function = engage::lambda::app(
         &aws,
         &resources,
         std::sync::Arc::new(processors::SystemClock),
         processors::openrouter::FallbackWriter::new(None),
-        &engage::config::ServeArgs::local(dir.path()),
+        &args,
     )
     .await
     .unwrap();
@@ -432,15 +436,21 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
 
     // Sign-in through the function counts failures against the address the gateway saw
     // (its request context), not what the client wrote into X-Forwarded-For.
-    let sign_in = |source: &str, password: &str| {
+    let through = |source: &str, forwarded: &str, secret: Option<&str>, password: &str| {
         let mut event: serde_json::Value =
             serde_json::from_str(include_str!("events/function-url.json")).unwrap();
         event["requestContext"]["http"]["method"] = "POST".into();
         event["requestContext"]["http"]["sourceIp"] = source.into();
-        event["headers"]["x-forwarded-for"] = format!("203.0.113.5, {source}").into();
+        event["headers"]["x-forwarded-for"] = forwarded.into();
+        if let Some(secret) = secret {
+            event["headers"]["x-engage-proxy-secret"] = secret.into();
+        }
         event["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
         event["body"] = format!("email=nobody%40engage.example&password={password}").into();
         event.to_string()
+    };
+    let sign_in = |source: &str, password: &str| {
+        through(source, &format!("203.0.113.5, {source}"), None, password)
     };
     for attempt in 0..5 {
         let answer = answer(&function, &sign_in("198.51.100.9", "guess")).await;
@@ -459,6 +469,64 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
     assert_eq!(
         elsewhere["headers"]["location"], "/signin?error=invalid",
         "another source address is not held back: {elsewhere}"
+    );
+
+    // Through CloudFront (the secret in the header), every viewer arrives from an edge
+    // address: the viewer CloudFront appended is the one counted, so one viewer's guesses
+    // hold back no one else at the same edge.
+    let edge = "130.176.9.9";
+    let viewer = |ip: &str| format!("1.2.3.4, {ip}, {edge}");
+    for attempt in 0..5 {
+        let answer = answer(
+            &function,
+            &through(edge, &viewer("198.51.100.77"), Some(secret), "guess"),
+        )
+        .await;
+        assert_eq!(
+            answer["headers"]["location"], "/signin?error=invalid",
+            "attempt {attempt}: {answer}"
+        );
+    }
+    let waiting = answer(
+        &function,
+        &through(edge, &viewer("198.51.100.77"), Some(secret), "guess"),
+    )
+    .await;
+    assert_eq!(
+        waiting["headers"]["location"], "/signin?error=too_many&wait=1",
+        "{waiting}"
+    );
+    let neighbour = answer(
+        &function,
+        &through(edge, &viewer("198.51.100.78"), Some(secret), "guess"),
+    )
+    .await;
+    assert_eq!(
+        neighbour["headers"]["location"], "/signin?error=invalid",
+        "{neighbour}"
+    );
+    // Without the secret (straight to the public function URL) the entries are not
+    // believed: the caller is the source address.
+    for _ in 0..5 {
+        answer(
+            &function,
+            &through(
+                "198.51.100.90",
+                &viewer("198.51.100.91"),
+                Some("wrong"),
+                "guess",
+            ),
+        )
+        .await;
+    }
+    let forged = answer(
+        &function,
+        &through("198.51.100.90", &viewer("198.51.100.92"), None, "guess"),
+    )
+    .await;
+    assert_eq!(
+        forged["headers"]["location"], "/signin?error=too_many&wait=1",
+        "{forged}"
     );
 
     // An API Gateway REST request through the stage `prod`: the stage is not part of the
