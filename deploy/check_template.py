@@ -150,6 +150,9 @@ def main():
     check("CloudFront vouches for its requests to the web function with the proxy secret",
           "X-Engage-Proxy-Secret" in json.dumps(origins["web"].get("OriginCustomHeaders"))
           and resources["WebFunction"]["Properties"]["Environment"]["Variables"].get("ENGAGE_PROXY_SECRET") == {"Ref": "ProxySecret"})
+    check("with a proxy secret, the function URL answers only CloudFront",
+          resources["WebFunction"]["Properties"]["Environment"]["Variables"].get("ENGAGE_ONLY_THROUGH_PROXY")
+          == {"Fn::If": ["HasProxySecret", "true", "false"]})
     check("assets cached, pages not", any(b["PathPattern"] == "/pkg/*" and b["TargetOriginId"] == "assets" for b in distribution["CacheBehaviors"]))
     bucket = resources["AssetsBucket"]["Properties"]["PublicAccessBlockConfiguration"]
     check("asset bucket not public", all(bucket.values()))

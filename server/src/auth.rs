@@ -168,6 +168,14 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// state changes, and sends anyone not signed in to the sign-in page (pages) or answers
 /// 401 (API and server functions).
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if !state.auth.trusted_proxies.admits(request.headers()) {
+        tracing::warn!(path = %request.uri().path(), "refused a request that did not come through the proxy");
+        return (
+            StatusCode::FORBIDDEN,
+            "Open Engage at the site's own address; this one answers only its proxy.",
+        )
+            .into_response();
+    }
     let address = state.auth.trusted_proxies.client_of(&request);
     request.extensions_mut().insert(ClientAddress(address));
     // A program with an API key: no cookie is involved, so no cross-site check either.

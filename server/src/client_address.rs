@@ -84,6 +84,9 @@ pub const PROXY_SECRET_HEADER: &str = "x-engage-proxy-secret";
 pub struct TrustedProxies {
     pub ranges: Vec<IpRange>,
     pub secret: Option<String>,
+    /// Answer only requests that carry the secret (the app is reachable only through
+    /// the proxy).
+    pub only_through_proxy: bool,
 }
 
 impl std::fmt::Debug for TrustedProxies {
@@ -91,6 +94,7 @@ impl std::fmt::Debug for TrustedProxies {
         f.debug_struct("TrustedProxies")
             .field("ranges", &self.ranges)
             .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("only_through_proxy", &self.only_through_proxy)
             .finish()
     }
 }
@@ -98,6 +102,12 @@ impl std::fmt::Debug for TrustedProxies {
 impl TrustedProxies {
     fn trusts(&self, ip: IpAddr) -> bool {
         self.ranges.iter().any(|range| range.contains(ip))
+    }
+
+    /// Whether a request may be answered: always, unless the app is to be reached only
+    /// through the proxy and the request does not carry its secret.
+    pub fn admits(&self, headers: &HeaderMap) -> bool {
+        !self.only_through_proxy || self.vouched(headers)
     }
 
     /// Whether the request carries the proxy's secret (compared in constant time).
@@ -183,6 +193,7 @@ mod tests {
         TrustedProxies {
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             secret: None,
+            only_through_proxy: false,
         }
     }
 
@@ -262,9 +273,10 @@ mod tests {
 
     #[test]
     fn a_proxy_at_any_address_is_believed_when_it_sends_the_secret() {
-        let trusted = TrustedProxies {
+        let mut trusted = TrustedProxies {
             ranges: Vec::new(),
             secret: Some("s".repeat(40)),
+            only_through_proxy: false,
         };
         let edge = ip("130.176.1.1");
         let mut headers = forwarded(&["1.1.1.1, 203.0.113.7, 130.176.1.1"]);
@@ -292,6 +304,10 @@ mod tests {
             !debug.contains("sss"),
             "the secret stays out of logs: {debug}"
         );
+        assert!(trusted.admits(&HeaderMap::new()), "not required: everyone");
+        trusted.only_through_proxy = true;
+        assert!(trusted.admits(&headers));
+        assert!(!trusted.admits(&forwarded(&["203.0.113.7"])));
     }
 
     #[test]

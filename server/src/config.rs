@@ -398,6 +398,12 @@ pub struct WebArgs {
     )]
     pub proxy_secret: Option<String>,
 
+    /// Answer only requests carrying the proxy secret (403 for the rest), so the app is
+    /// reachable only through the proxy (the template sets it for the Lambda function
+    /// URL behind CloudFront).
+    #[arg(long, env = "ENGAGE_ONLY_THROUGH_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub only_through_proxy: bool,
+
     /// Seconds a request may take to answer (its body's arrival included) before it is
     /// cut off with 503. Live-update streams and pages count as answered once they start.
     #[arg(long, env = "ENGAGE_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -430,6 +436,17 @@ pub struct WebArgs {
 impl WebArgs {
     /// The trusted proxies, each checked: an error names the entry that is no address.
     pub fn proxies(&self) -> Result<crate::client_address::TrustedProxies, String> {
+        let secret = self
+            .proxy_secret
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        if self.only_through_proxy && secret.is_none() {
+            return Err(
+                "--only-through-proxy (ENGAGE_ONLY_THROUGH_PROXY) needs ENGAGE_PROXY_SECRET: without it nothing could be answered".to_owned(),
+            );
+        }
         self.trusted_proxies
             .iter()
             .map(|raw| raw.trim())
@@ -441,12 +458,8 @@ impl WebArgs {
             .collect::<Result<_, _>>()
             .map(|ranges| crate::client_address::TrustedProxies {
                 ranges,
-                secret: self
-                    .proxy_secret
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
+                secret,
+                only_through_proxy: self.only_through_proxy,
             })
     }
 }
@@ -501,6 +514,7 @@ impl WebArgs {
             password_checks: 4,
             trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
             proxy_secret: None,
+            only_through_proxy: false,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             live_max_per_session: 8,
@@ -569,6 +583,42 @@ mod tests {
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn proxy_settings_are_checked_and_name_the_setting_at_fault() {
+        let dir = std::path::Path::new("/tmp");
+        let web = WebArgs {
+            trusted_proxies: vec!["10.0.0.0/8".into(), " ".into(), "::1".into()],
+            ..WebArgs::local(dir)
+        };
+        assert_eq!(
+            web.proxies().unwrap().ranges.len(),
+            2,
+            "blank entries are skipped"
+        );
+        let bad = WebArgs {
+            trusted_proxies: vec!["10.0.0.0/40".into()],
+            ..WebArgs::local(dir)
+        };
+        let error = bad.proxies().unwrap_err();
+        assert!(
+            error.starts_with("--trusted-proxies (ENGAGE_TRUSTED_PROXIES)"),
+            "{error}"
+        );
+        let unanswerable = WebArgs {
+            only_through_proxy: true,
+            proxy_secret: Some("  ".into()),
+            ..WebArgs::local(dir)
+        };
+        let error = unanswerable.proxies().unwrap_err();
+        assert!(error.contains("needs ENGAGE_PROXY_SECRET"), "{error}");
+        let guarded = WebArgs {
+            only_through_proxy: true,
+            proxy_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..WebArgs::local(dir)
+        };
+        assert!(guarded.proxies().unwrap().only_through_proxy);
     }
 
     #[test]

@@ -529,6 +529,25 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
         "{forged}"
     );
 
+    // As deployed with a secret: the public function URL answers CloudFront only.
+    args.web.only_through_proxy = true;
+    let guarded = engage::lambda::app(
+        &aws,
+        &resources,
+        std::sync::Arc::new(processors::SystemClock),
+        processors::openrouter::FallbackWriter::new(None),
+        &args,
+    )
+    .await
+    .unwrap();
+    let direct = answer(&guarded, include_str!("events/function-url.json")).await;
+    assert_eq!(direct["statusCode"], 403, "{direct}");
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("events/function-url.json")).unwrap();
+    event["headers"]["x-engage-proxy-secret"] = secret.into();
+    let proxied = answer(&guarded, &event.to_string()).await;
+    assert_eq!(proxied["statusCode"], 200, "{proxied}");
+
     // An API Gateway REST request through the stage `prod`: the stage is not part of the
     // app's paths, so /prod/healthz is the health check.
     let health = answer(&function, include_str!("events/apigw-rest.json")).await;
