@@ -47,10 +47,7 @@ impl Default for AuthSettings {
         Self {
             session_ttl: chrono::Duration::hours(12),
             secure_cookies: false,
-            account_backoff: Backoff {
-                free: 5,
-                ..Backoff::default()
-            },
+            account_backoff: Backoff::default(),
             address_backoff: Backoff {
                 free: 20,
                 ..Backoff::default()

@@ -436,7 +436,7 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
 
     // Sign-in through the function counts failures against the address the gateway saw
     // (its request context), not what the client wrote into X-Forwarded-For.
-    let through = |source: &str, forwarded: &str, secret: Option<&str>, password: &str| {
+    let through = |source: &str, forwarded: &str, secret: Option<&str>| {
         let mut event: serde_json::Value =
             serde_json::from_str(include_str!("events/function-url.json")).unwrap();
         event["requestContext"]["http"]["method"] = "POST".into();
@@ -446,26 +446,28 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
             event["headers"]["x-engage-proxy-secret"] = secret.into();
         }
         event["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
-        event["body"] = format!("email=nobody%40engage.example&password={password}").into();
+        event["body"] = "email=nobody%40engage.example&password=guess".into();
         event.to_string()
     };
-    let sign_in = |source: &str, password: &str| {
-        through(source, &format!("203.0.113.5, {source}"), None, password)
+    // A wrong password from `source`, which claims to be 203.0.113.5: the answer.
+    let guess = async |source: &str| {
+        let event = through(source, &format!("203.0.113.5, {source}"), None);
+        answer(&function, &event).await
     };
     for attempt in 0..5 {
-        let answer = answer(&function, &sign_in("198.51.100.9", "guess")).await;
+        let answer = guess("198.51.100.9").await;
         assert_eq!(
             answer["headers"]["location"], "/signin?error=invalid",
             "attempt {attempt}: {answer}"
         );
     }
-    let waiting = answer(&function, &sign_in("198.51.100.9", "guess")).await;
+    let waiting = guess("198.51.100.9").await;
     assert_eq!(
         waiting["headers"]["location"], "/signin?error=too_many&wait=1",
         "{waiting}"
     );
     assert_eq!(waiting["headers"]["retry-after"], "1");
-    let elsewhere = answer(&function, &sign_in("203.0.113.5", "guess")).await;
+    let elsewhere = guess("203.0.113.5").await;
     assert_eq!(
         elsewhere["headers"]["location"], "/signin?error=invalid",
         "another source address is not held back: {elsewhere}"
@@ -476,58 +478,29 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
     // hold back no one else at the same edge.
     let edge = "130.176.9.9";
     let viewer = |ip: &str| format!("1.2.3.4, {ip}, {edge}");
+    // Where a wrong password from `source`, forwarding `viewer_ip`, leads.
+    let location = async |source: &str, viewer_ip: &str, secret: Option<&str>| {
+        let answer = answer(&function, &through(source, &viewer(viewer_ip), secret)).await;
+        answer["headers"]["location"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     for attempt in 0..5 {
-        let answer = answer(
-            &function,
-            &through(edge, &viewer("198.51.100.77"), Some(secret), "guess"),
-        )
-        .await;
-        assert_eq!(
-            answer["headers"]["location"], "/signin?error=invalid",
-            "attempt {attempt}: {answer}"
-        );
+        let at = location(edge, "198.51.100.77", Some(secret)).await;
+        assert_eq!(at, "/signin?error=invalid", "attempt {attempt}");
     }
-    let waiting = answer(
-        &function,
-        &through(edge, &viewer("198.51.100.77"), Some(secret), "guess"),
-    )
-    .await;
-    assert_eq!(
-        waiting["headers"]["location"], "/signin?error=too_many&wait=1",
-        "{waiting}"
-    );
-    let neighbour = answer(
-        &function,
-        &through(edge, &viewer("198.51.100.78"), Some(secret), "guess"),
-    )
-    .await;
-    assert_eq!(
-        neighbour["headers"]["location"], "/signin?error=invalid",
-        "{neighbour}"
-    );
+    let waiting = location(edge, "198.51.100.77", Some(secret)).await;
+    assert_eq!(waiting, "/signin?error=too_many&wait=1");
+    let neighbour = location(edge, "198.51.100.78", Some(secret)).await;
+    assert_eq!(neighbour, "/signin?error=invalid");
     // Without the secret (straight to the public function URL) the entries are not
     // believed: the caller is the source address.
     for _ in 0..5 {
-        answer(
-            &function,
-            &through(
-                "198.51.100.90",
-                &viewer("198.51.100.91"),
-                Some("wrong"),
-                "guess",
-            ),
-        )
-        .await;
+        location("198.51.100.90", "198.51.100.91", Some("wrong")).await;
     }
-    let forged = answer(
-        &function,
-        &through("198.51.100.90", &viewer("198.51.100.92"), None, "guess"),
-    )
-    .await;
-    assert_eq!(
-        forged["headers"]["location"], "/signin?error=too_many&wait=1",
-        "{forged}"
-    );
+    let forged = location("198.51.100.90", "198.51.100.92", None).await;
+    assert_eq!(forged, "/signin?error=too_many&wait=1");
 
     // As deployed with a secret: the public function URL answers CloudFront only.
     args.web.only_through_proxy = true;

@@ -151,6 +151,15 @@ impl Server {
         }
     }
 
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base))
+    }
+
+    /// The body `request` answers with.
+    async fn text(request: reqwest::RequestBuilder) -> String {
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
     async fn get_with_session(&self, path: &str, session: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
@@ -260,15 +269,7 @@ async fn guessing_waits_longer_per_account_and_address_but_the_owner_is_never_lo
         answer.location.starts_with("/signin?error=too_many&wait="),
         "{answer:?}"
     );
-    let page = server
-        .http
-        .get(format!("{}{}", server.base, answer.location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = Server::text(server.get(&answer.location)).await;
     assert!(
         page.contains("Too many failed attempts. Try again in"),
         "{page}"
@@ -589,17 +590,7 @@ fn policy(headers: &HeaderMap) -> String {
 #[tokio::test]
 async fn every_answer_carries_security_headers_and_pages_a_policy_with_their_nonce() {
     let server = start(|web| web, |auth| auth).await;
-    let get = |path: &'static str| {
-        let server = &server;
-        async move {
-            server
-                .http
-                .get(format!("{}{path}", server.base))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let get = async |path: &str| server.get(path).send().await.unwrap();
     let page = get("/signin").await;
     let headers = page.headers().clone();
     assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
@@ -674,22 +665,8 @@ async fn metrics_label_only_known_methods_and_routes() {
         .send()
         .await
         .unwrap();
-    server
-        .http
-        .get(format!("{}/no/such/path-999", server.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .bearer_auth(&server.manager_key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    server.get("/no/such/path-999").send().await.unwrap();
+    let metrics = Server::text(server.get("/metrics").bearer_auth(&server.manager_key)).await;
     let requests: Vec<&str> = metrics
         .lines()
         .filter(|line| line.starts_with("engage_http_requests_total{"))
