@@ -19,11 +19,13 @@ pub mod email;
 pub mod lambda;
 pub mod moto;
 pub mod poll;
+pub mod ports;
 pub mod review;
 pub mod sender;
 pub mod stream;
 
 pub use dynamo::DynamoStore;
+pub use ports::DynamoReview;
 
 use aws_config::BehaviorVersion;
 

@@ -346,13 +346,7 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
         // Three writes per email; a transaction holds at most 100.
-        if ids.len() > 33 {
-            return Err(domain::ValidationErrors::single(
-                "email_ids",
-                "Approve at most 33 drafts at a time.",
-            )
-            .into());
-        }
+        store::check_approval(ids)?;
         let mut items = Vec::new();
         for id in ids {
             let email = self.draft_in_scope(id, by.scope.as_ref()).await?;

@@ -23,7 +23,7 @@ pub use stream::StreamProcessor;
 pub use writer::{DraftRequest, EmailWriter, TemplateWriter, Usage, WriterError, Written};
 
 /// The queue that carries domain events from the stream processor to the email processor.
-pub const EVENTS_QUEUE: &str = "events";
+pub use store::EVENTS_QUEUE;
 
 /// Why a processor could not do its work; the message is retried or dead-lettered.
 #[derive(Debug, thiserror::Error)]

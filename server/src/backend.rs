@@ -6,7 +6,7 @@
 use crate::ops::PipelineFigures;
 use chrono::{DateTime, Utc};
 use domain::bgnbd::BgNbdParams as Params;
-use store::{Store, StoreError};
+use store::{DeadLetter, Store, StoreError};
 
 #[async_trait::async_trait]
 pub trait Operations: Send + Sync + 'static {
@@ -16,6 +16,12 @@ pub trait Operations: Send + Sync + 'static {
     async fn change_stamp(&self) -> Result<u64, StoreError>;
     /// The latest fitted BG/NBD model, if any.
     async fn model_params(&self) -> Result<Option<Params>, StoreError>;
+    /// Events that failed too often, oldest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Puts dead letters back on the events queue, all or the one with `id`; returns how
+    /// many moved, or `None` if this backend cannot pick out one.
+    async fn redrive(&self, id: Option<i64>, now: DateTime<Utc>)
+    -> Result<Option<u64>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -36,5 +42,19 @@ impl Operations for Store {
             .latest_model_fit()
             .await?
             .map(|stored| stored.fit.params))
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        Store::dead_letters(self, processors::EVENTS_QUEUE, limit).await
+    }
+
+    async fn redrive(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(Some(
+            Store::redrive(self, processors::EVENTS_QUEUE, id, now).await?,
+        ))
     }
 }

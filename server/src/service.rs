@@ -1,6 +1,8 @@
-//! The app's service handle implemented over the store: what pages and server functions
-//! call. Every call is scoped to the signed-in user's book.
+//! Engage's one application service: what pages, server functions and the REST API call,
+//! over the ports of whichever backend runs. Every call is scoped to the signed-in user's
+//! book.
 
+use crate::backend::Operations;
 use app::service::{EngageService, ServiceError};
 use domain::dashboard::{Dashboard, DateRange, DeadLetterView, PipelineHealth};
 use domain::score::engagement_score;
@@ -18,21 +20,54 @@ use processors::openrouter::{BreakerState, FallbackWriter};
 use processors::sender::ApproveError;
 use std::sync::Arc;
 use store::{
-    CreateClientError, EmailFilter, ListError, PageLimits, ReviewError, Reviewer, Store,
-    StoreError, UpdateClientError,
+    Accounts, AddUserError, Books, CreateClientError, EmailFilter, ListError, PageLimits, Records,
+    Review, ReviewError, Reviewer, ScoreChange, Sending, Store, StoreError, UpdateClientError,
+    Views,
 };
 
-pub struct StoreService {
-    store: Store,
+/// What the service works over: one implementation of each port per backend (the
+/// embedded store, or DynamoDB with SQS), chosen at start-up.
+#[derive(Clone)]
+pub struct Ports {
+    pub records: Arc<dyn Records>,
+    pub accounts: Arc<dyn Accounts>,
+    pub books: Arc<dyn Books>,
+    pub review: Arc<dyn Review>,
+    pub sending: Arc<dyn Sending>,
+    pub views: Arc<dyn Views>,
+    /// The pipeline's queues and figures, the change stamp and the fitted model.
+    pub ops: Arc<dyn Operations>,
+}
+
+impl Ports {
+    /// Every port on the embedded store.
+    pub fn embedded(store: &Store) -> Self {
+        Self {
+            records: Arc::new(store.clone()),
+            accounts: Arc::new(store.clone()),
+            books: Arc::new(store.clone()),
+            review: Arc::new(store.clone()),
+            sending: Arc::new(store.clone()),
+            views: Arc::new(store.clone()),
+            ops: Arc::new(store.clone()),
+        }
+    }
+}
+
+/// Engage's application service, the same on every backend: scoping to the viewer's
+/// book, role checks, validation, error mapping and the log of what users did live here
+/// once; the ports only store and fetch.
+pub struct Engage {
+    ports: Ports,
     clock: Arc<dyn Clock>,
     /// The pipeline's email writer, for its breaker state on the dashboard.
     writer: Arc<FallbackWriter>,
 }
 
-impl StoreService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, writer: Arc<FallbackWriter>) -> Self {
+impl Engage {
+    pub fn new(ports: Ports, clock: Arc<dyn Clock>, writer: Arc<FallbackWriter>) -> Self {
         Self {
-            store,
+            ports,
             clock,
             writer,
         }
@@ -40,7 +75,7 @@ impl StoreService {
 }
 
 /// Managers and admins only.
-pub(crate) fn require_manager(viewer: &User) -> Result<(), ServiceError> {
+fn require_manager(viewer: &User) -> Result<(), ServiceError> {
     match viewer.role {
         Role::Manager | Role::Admin => Ok(()),
         Role::Stylist => Err(ServiceError::Forbidden),
@@ -51,60 +86,6 @@ fn require_admin(viewer: &User) -> Result<(), ServiceError> {
     match viewer.role {
         Role::Admin => Ok(()),
         Role::Manager | Role::Stylist => Err(ServiceError::Forbidden),
-    }
-}
-
-/// The API-key calls of [`EngageService`], the same over any [`store::Accounts`].
-pub(crate) mod keys {
-    use super::{ServiceError, require_admin};
-    use domain::StylistId;
-    use domain::user::{ApiKey, NewApiKey, Role, User};
-    use store::{Accounts, AddUserError};
-
-    fn unavailable(error: store::StoreError) -> ServiceError {
-        tracing::error!(%error, "API key store operation failed");
-        ServiceError::Unavailable
-    }
-
-    pub async fn list(accounts: &dyn Accounts, viewer: &User) -> Result<Vec<ApiKey>, ServiceError> {
-        require_admin(viewer)?;
-        accounts.api_keys().await.map_err(unavailable)
-    }
-
-    pub async fn create(
-        accounts: &dyn Accounts,
-        viewer: &User,
-        name: String,
-        role: Role,
-        stylist: Option<StylistId>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<NewApiKey, ServiceError> {
-        require_admin(viewer)?;
-        let created = accounts
-            .create_api_key(name, role, stylist, now)
-            .await
-            .map_err(|e| match e {
-                AddUserError::Invalid(errors) => ServiceError::Invalid(errors),
-                AddUserError::Store(error) => unavailable(error),
-            })?;
-        tracing::info!(key = %created.key.id, role = role.as_str(), by = %viewer.id, "API key created");
-        Ok(created)
-    }
-
-    pub async fn revoke(
-        accounts: &dyn Accounts,
-        viewer: &User,
-        id: String,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<ApiKey, ServiceError> {
-        require_admin(viewer)?;
-        let key = accounts
-            .revoke_api_key(id, now)
-            .await
-            .map_err(unavailable)?
-            .ok_or(ServiceError::NotFound)?;
-        tracing::info!(key = %key.id, by = %viewer.id, "API key revoked");
-        Ok(key)
     }
 }
 
@@ -128,14 +109,14 @@ pub fn scope(viewer: &User) -> Option<StylistId> {
     }
 }
 
-pub(crate) fn reviewer(viewer: &User) -> Reviewer {
+fn reviewer(viewer: &User) -> Reviewer {
     Reviewer {
         name: viewer.email.as_str().to_owned(),
         scope: scope(viewer),
     }
 }
 
-pub(crate) fn review_error(error: ReviewError) -> ServiceError {
+fn review_error(error: ReviewError) -> ServiceError {
     match error {
         ReviewError::NotFound => ServiceError::NotFound,
         ReviewError::NotDraft { status } => ServiceError::Invalid(ValidationErrors::single(
@@ -170,17 +151,103 @@ fn check_assignment(viewer: &User, stylist_id: &str) -> Result<(), ServiceError>
     }
 }
 
-impl StoreService {
+/// A stylist's redraft instruction: trimmed, one line, at most
+/// [`processors::openrouter::MAX_INSTRUCTION_CHARS`]; empty means none.
+pub fn check_instruction(instruction: Option<String>) -> Result<Option<String>, ValidationErrors> {
+    let instruction = instruction
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty());
+    if let Some(instruction) = &instruction {
+        let max = processors::openrouter::MAX_INSTRUCTION_CHARS;
+        if instruction.chars().count() > max || instruction.chars().any(char::is_control) {
+            return Err(ValidationErrors::single(
+                "instruction",
+                format!("Keep the instruction to one line of at most {max} characters."),
+            ));
+        }
+    }
+    Ok(instruction)
+}
+
+/// A client's stored scores with what the model makes of them, for the REST API.
+pub struct ScoreRecord {
+    pub client: Client,
+    /// Newest first.
+    pub history: Vec<ScoreChange>,
+    pub model: Option<domain::bgnbd::BgNbdParams>,
+}
+
+impl Engage {
+    /// The client, if it is in `viewer`'s book.
+    pub async fn visible_client(
+        &self,
+        viewer: &User,
+        id: &ClientId,
+    ) -> Result<Client, ServiceError> {
+        self.ports
+            .records
+            .get_client(id.clone())
+            .await
+            .map_err(unavailable)?
+            .filter(|client| viewer.may_see(&client.stylist_id))
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// A client's score history (newest first, at most `limit`) and the fitted model.
+    pub async fn score_record(
+        &self,
+        viewer: &User,
+        id: ClientId,
+        limit: u32,
+    ) -> Result<ScoreRecord, ServiceError> {
+        if !(1..=500).contains(&limit) {
+            return Err(ServiceError::Invalid(ValidationErrors::single(
+                "limit",
+                "limit must be between 1 and 500",
+            )));
+        }
+        let client = self.visible_client(viewer, &id).await?;
+        let (history, model) = tokio::try_join!(
+            self.ports.records.score_history(id, limit),
+            self.ports.ops.model_params(),
+        )
+        .map_err(unavailable)?;
+        Ok(ScoreRecord {
+            client,
+            history,
+            model,
+        })
+    }
+
+    /// A client's emails, newest first (at most 500).
+    pub async fn client_emails(
+        &self,
+        viewer: &User,
+        id: ClientId,
+    ) -> Result<Vec<EmailSummary>, ServiceError> {
+        self.visible_client(viewer, &id).await?;
+        let filter = EmailFilter {
+            client: Some(id),
+            ..EmailFilter::default()
+        };
+        self.ports
+            .records
+            .emails(filter, 500)
+            .await
+            .map_err(unavailable)
+    }
+
     /// Changes a client in `viewer`'s book (anything else is `NotFound`).
     async fn update(
         &self,
         viewer: &User,
         id: ClientId,
         expected_version: Option<u64>,
-        change: impl FnOnce(&mut Client) -> Result<(), ValidationErrors> + Send + 'static,
+        change: store::ClientChange,
     ) -> Result<Client, ServiceError> {
         match self
-            .store
+            .ports
+            .records
             .update_client_in(
                 scope(viewer),
                 id.clone(),
@@ -193,25 +260,18 @@ impl StoreService {
             Ok(client) => Ok(client),
             Err(UpdateClientError::NotFound) => Err(ServiceError::NotFound),
             Err(UpdateClientError::Invalid(errors)) => Err(ServiceError::Invalid(errors)),
-            Err(UpdateClientError::VersionConflict { .. }) => {
-                let current = self
-                    .store
-                    .get_client(id)
-                    .await
-                    .map_err(unavailable)?
-                    .filter(|c| viewer.may_see(&c.stylist_id))
-                    .ok_or(ServiceError::NotFound)?;
-                Err(ServiceError::Conflict(Box::new(current)))
-            }
+            Err(UpdateClientError::VersionConflict { .. }) => Err(ServiceError::Conflict(
+                Box::new(self.visible_client(viewer, &id).await?),
+            )),
             Err(UpdateClientError::Store(error)) => Err(unavailable(error)),
         }
     }
 }
 
 #[async_trait::async_trait]
-impl EngageService for StoreService {
+impl EngageService for Engage {
     async fn list_stylists(&self, viewer: &User) -> Result<Vec<Stylist>, ServiceError> {
-        let all = self.store.list_stylists().await.map_err(unavailable)?;
+        let all = self.ports.books.stylists().await.map_err(unavailable)?;
         Ok(all.into_iter().filter(|s| viewer.may_see(&s.id)).collect())
     }
 
@@ -220,7 +280,7 @@ impl EngageService for StoreService {
         viewer: &User,
         query: ClientQuery,
     ) -> Result<ClientPage, ServiceError> {
-        match self.store.list_clients(query, scope(viewer)).await {
+        match self.ports.books.client_list(query, scope(viewer)).await {
             Ok(page) => Ok(page),
             Err(ListError::BadCursor) => Err(ServiceError::Invalid(ValidationErrors::single(
                 "after",
@@ -235,18 +295,15 @@ impl EngageService for StoreService {
         viewer: &User,
         id: ClientId,
     ) -> Result<ClientDetail, ServiceError> {
-        let viewer_may_see = viewer.clone();
+        let limits = PageLimits {
+            history: 200,
+            timeline: 200,
+            emails: 50,
+        };
         let page = self
-            .store
-            .client_page(
-                id.clone(),
-                move |client| viewer_may_see.may_see(&client.stylist_id),
-                PageLimits {
-                    history: 200,
-                    timeline: 200,
-                    emails: 50,
-                },
-            )
+            .ports
+            .books
+            .client_page(id.clone(), scope(viewer), limits)
             .await
             .map_err(unavailable)?
             .ok_or(ServiceError::NotFound)?;
@@ -301,7 +358,7 @@ impl EngageService for StoreService {
         let now = self.clock.now();
         let new = NewClient::parse(&input, now).map_err(ServiceError::Invalid)?;
         check_assignment(viewer, new.stylist_id.as_str())?;
-        match self.store.create_client(new, now).await {
+        match self.ports.records.create_client(new, now).await {
             Ok(client) => {
                 tracing::info!(client_id = %client.id, stylist_id = %client.stylist_id, "client created");
                 Ok(client)
@@ -321,10 +378,9 @@ impl EngageService for StoreService {
     ) -> Result<Client, ServiceError> {
         check_assignment(viewer, &edit.stylist_id)?;
         let now = self.clock.now();
+        let change: store::ClientChange = Box::new(move |client| edit.apply(client, now));
         let client = self
-            .update(viewer, id, Some(expected_version), move |client| {
-                edit.apply(client, now)
-            })
+            .update(viewer, id, Some(expected_version), change)
             .await?;
         tracing::info!(version = client.version, "client edited");
         Ok(client)
@@ -339,11 +395,9 @@ impl EngageService for StoreService {
         expected_version: Option<u64>,
     ) -> Result<Client, ServiceError> {
         let now = self.clock.now();
-        let client = self
-            .update(viewer, id, expected_version, move |client| {
-                activity.apply_at(&mut client.profile, now)
-            })
-            .await?;
+        let change: store::ClientChange =
+            Box::new(move |client| activity.apply_at(&mut client.profile, now));
+        let client = self.update(viewer, id, expected_version, change).await?;
         tracing::info!(version = client.version, "activity recorded");
         Ok(client)
     }
@@ -354,21 +408,21 @@ impl EngageService for StoreService {
         status: Option<EmailStatus>,
         limit: u32,
     ) -> Result<Vec<EmailSummary>, ServiceError> {
-        self.store
-            .find_emails(
-                EmailFilter {
-                    scope: scope(viewer),
-                    status,
-                    client: None,
-                },
-                limit,
-            )
+        let filter = EmailFilter {
+            scope: scope(viewer),
+            status,
+            client: None,
+        };
+        self.ports
+            .records
+            .emails(filter, limit)
             .await
             .map_err(unavailable)
     }
 
     async fn email_detail(&self, viewer: &User, id: EmailId) -> Result<EmailDetail, ServiceError> {
-        self.store
+        self.ports
+            .review
             .email_detail(id, scope(viewer))
             .await
             .map_err(unavailable)?
@@ -384,7 +438,8 @@ impl EngageService for StoreService {
         body: String,
     ) -> Result<(), ServiceError> {
         let text = store::check_text(&subject, &body).map_err(ServiceError::Invalid)?;
-        self.store
+        self.ports
+            .review
             .edit_email(id, text, reviewer(viewer), self.clock.now())
             .await
             .map_err(review_error)?;
@@ -392,18 +447,47 @@ impl EngageService for StoreService {
         Ok(())
     }
 
+    /// The consent check, the all-or-none approval and the queueing live in
+    /// [`processors::sender::approve`].
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id, emails = ids.len()))]
     async fn approve_emails(
         &self,
         viewer: &User,
         ids: Vec<EmailId>,
     ) -> Result<ApproveReport, ServiceError> {
-        approve(&self.store, viewer, ids, self.clock.as_ref()).await
+        store::check_approval(&ids).map_err(ServiceError::Invalid)?;
+        let sending = self.ports.sending.as_ref();
+        match processors::sender::approve(sending, ids, reviewer(viewer), self.clock.as_ref()).await
+        {
+            Ok(queued) => {
+                tracing::info!(queued, "drafts approved");
+                Ok(ApproveReport { queued })
+            }
+            Err(ApproveError::Withdrawn(withdrawn)) => {
+                let reason = withdrawn
+                    .first()
+                    .map_or("no_consent", |(_, reason)| reason.as_str())
+                    .to_owned();
+                Err(ServiceError::Refused {
+                    reason,
+                    message: ApproveError::Withdrawn(withdrawn).to_string(),
+                })
+            }
+            Err(ApproveError::Review(error)) => Err(review_error(error)),
+        }
     }
 
+    /// Sends a failed email again (managers and admins).
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
     async fn resend_email(&self, viewer: &User, id: EmailId) -> Result<(), ServiceError> {
-        resend(&self.store, viewer, id, self.clock.as_ref()).await
+        require_manager(viewer)?;
+        self.ports
+            .sending
+            .resend(id, reviewer(viewer), self.clock.now())
+            .await
+            .map_err(review_error)?;
+        tracing::info!("email queued to be sent again");
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id, email_id = %id))]
@@ -413,7 +497,8 @@ impl EngageService for StoreService {
         id: EmailId,
         reason: String,
     ) -> Result<(), ServiceError> {
-        self.store
+        self.ports
+            .review
             .reject_email(id, reason, reviewer(viewer), self.clock.now())
             .await
             .map_err(review_error)?;
@@ -428,20 +513,20 @@ impl EngageService for StoreService {
         to: String,
     ) -> Result<Dashboard, ServiceError> {
         require_manager(viewer)?;
-        let range = DateRange::parse(&from, &to, self.clock.now().date_naive())
-            .map_err(ServiceError::Invalid)?;
-        let (figures, queue, feed_lag) = tokio::try_join!(
-            self.store.dashboard_figures(range),
-            self.store
-                .queue_stats(processors::EVENTS_QUEUE, self.clock.now()),
-            self.store.feed_lag(processors::stream::CHECKPOINT),
+        let now = self.clock.now();
+        let range =
+            DateRange::parse(&from, &to, now.date_naive()).map_err(ServiceError::Invalid)?;
+        let (figures, pipeline) = tokio::try_join!(
+            self.ports.views.dashboard_figures(range),
+            self.ports.ops.pipeline_figures(now),
         )
         .map_err(unavailable)?;
+        let queue = pipeline.events_queue;
         let llm_breaker = match self.writer.breaker_state() {
-            None => "none".to_owned(),
-            Some(BreakerState::Closed) => "closed".to_owned(),
-            Some(BreakerState::HalfOpen) => "half_open".to_owned(),
-            Some(BreakerState::Open { .. }) => "open".to_owned(),
+            None => "none",
+            Some(BreakerState::Closed) => "closed",
+            Some(BreakerState::HalfOpen) => "half_open",
+            Some(BreakerState::Open { .. }) => "open",
         };
         Ok(Dashboard {
             range,
@@ -455,9 +540,9 @@ impl EngageService for StoreService {
                 in_flight: queue.in_flight,
                 oldest_message_age_secs: (queue.visible + queue.in_flight > 0)
                     .then_some(queue.oldest_age_ms / 1000),
-                feed_lag,
+                feed_lag: pipeline.feed_lag,
                 dead_letters: queue.dead_letters,
-                llm_breaker,
+                llm_breaker: llm_breaker.to_owned(),
             },
         })
     }
@@ -465,8 +550,9 @@ impl EngageService for StoreService {
     async fn dead_letters(&self, viewer: &User) -> Result<Vec<DeadLetterView>, ServiceError> {
         require_manager(viewer)?;
         let letters = self
-            .store
-            .dead_letters(processors::EVENTS_QUEUE, 500)
+            .ports
+            .ops
+            .dead_letters(500)
             .await
             .map_err(unavailable)?;
         Ok(letters
@@ -482,9 +568,11 @@ impl EngageService for StoreService {
     }
 
     async fn api_keys(&self, viewer: &User) -> Result<Vec<ApiKey>, ServiceError> {
-        keys::list(&self.store, viewer).await
+        require_admin(viewer)?;
+        self.ports.accounts.api_keys().await.map_err(unavailable)
     }
 
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id))]
     async fn create_api_key(
         &self,
         viewer: &User,
@@ -492,21 +580,49 @@ impl EngageService for StoreService {
         role: Role,
         stylist: Option<StylistId>,
     ) -> Result<NewApiKey, ServiceError> {
-        keys::create(&self.store, viewer, name, role, stylist, self.clock.now()).await
+        require_admin(viewer)?;
+        let created = self
+            .ports
+            .accounts
+            .create_api_key(name, role, stylist, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                AddUserError::Invalid(errors) => ServiceError::Invalid(errors),
+                AddUserError::Store(error) => unavailable(error),
+            })?;
+        tracing::info!(key = %created.key.id, role = role.as_str(), "API key created");
+        Ok(created)
     }
 
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.id))]
     async fn revoke_api_key(&self, viewer: &User, id: String) -> Result<ApiKey, ServiceError> {
-        keys::revoke(&self.store, viewer, id, self.clock.now()).await
+        require_admin(viewer)?;
+        let key = self
+            .ports
+            .accounts
+            .revoke_api_key(id, self.clock.now())
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)?;
+        tracing::info!(key = %key.id, "API key revoked");
+        Ok(key)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %viewer.id))]
     async fn redrive(&self, viewer: &User, id: Option<i64>) -> Result<u64, ServiceError> {
         require_manager(viewer)?;
         let moved = self
-            .store
-            .redrive(processors::EVENTS_QUEUE, id, self.clock.now())
+            .ports
+            .ops
+            .redrive(id, self.clock.now())
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::Invalid(ValidationErrors::single(
+                    "id",
+                    "This backend puts its dead letters back on the queue together; leave out the id.",
+                ))
+            })?;
         tracing::info!(moved, "dead letters put back on the queue");
         Ok(moved)
     }
@@ -519,79 +635,13 @@ impl EngageService for StoreService {
         instruction: Option<String>,
     ) -> Result<EventId, ServiceError> {
         let instruction = check_instruction(instruction).map_err(ServiceError::Invalid)?;
-        self.store
-            .request_redraft(
-                processors::EVENTS_QUEUE,
-                id,
-                instruction,
-                reviewer(viewer),
-                self.clock.now(),
-            )
+        let event = self
+            .ports
+            .review
+            .request_redraft(id, instruction, reviewer(viewer), self.clock.now())
             .await
-            .map_err(review_error)
+            .map_err(review_error)?;
+        tracing::info!(event_id = %event, "redraft requested");
+        Ok(event)
     }
-}
-
-/// Approves drafts for `viewer` on either backend: the consent check, the all-or-none
-/// approval and the queueing live in [`processors::sender::approve`].
-pub(crate) async fn approve(
-    sending: &dyn store::Sending,
-    viewer: &User,
-    ids: Vec<EmailId>,
-    clock: &dyn Clock,
-) -> Result<ApproveReport, ServiceError> {
-    if ids.is_empty() {
-        return Err(ServiceError::Invalid(ValidationErrors::single(
-            "email_ids",
-            "Choose at least one draft to approve.",
-        )));
-    }
-    match processors::sender::approve(sending, ids, reviewer(viewer), clock).await {
-        Ok(queued) => Ok(ApproveReport { queued }),
-        Err(ApproveError::Withdrawn(withdrawn)) => {
-            let reason = withdrawn
-                .first()
-                .map_or("no_consent", |(_, reason)| reason.as_str())
-                .to_owned();
-            Err(ServiceError::Refused {
-                reason,
-                message: ApproveError::Withdrawn(withdrawn).to_string(),
-            })
-        }
-        Err(ApproveError::Review(error)) => Err(review_error(error)),
-    }
-}
-
-/// Sends a failed email again (managers and admins), on either backend.
-pub(crate) async fn resend(
-    sending: &dyn store::Sending,
-    viewer: &User,
-    id: EmailId,
-    clock: &dyn Clock,
-) -> Result<(), ServiceError> {
-    require_manager(viewer)?;
-    sending
-        .resend(id, reviewer(viewer), clock.now())
-        .await
-        .map_err(review_error)?;
-    tracing::info!("email queued to be sent again");
-    Ok(())
-}
-
-/// A stylist's redraft instruction: trimmed, one line, at most
-/// [`processors::openrouter::MAX_INSTRUCTION_CHARS`]; empty means none.
-pub fn check_instruction(instruction: Option<String>) -> Result<Option<String>, ValidationErrors> {
-    let instruction = instruction
-        .map(|i| i.trim().to_owned())
-        .filter(|i| !i.is_empty());
-    if let Some(instruction) = &instruction {
-        let max = processors::openrouter::MAX_INSTRUCTION_CHARS;
-        if instruction.chars().count() > max || instruction.chars().any(char::is_control) {
-            return Err(ValidationErrors::single(
-                "instruction",
-                format!("Keep the instruction to one line of at most {max} characters."),
-            ));
-        }
-    }
-    Ok(instruction)
 }

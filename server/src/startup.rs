@@ -3,7 +3,7 @@
 use crate::auth::{AttemptLimiter, AuthSettings, SessionCache};
 use crate::backend::Operations;
 use crate::config::{ServeArgs, WebArgs};
-use crate::service::StoreService;
+use crate::service::{Engage, Ports};
 use crate::{api, assets, auth, demo, health, live, unsubscribe};
 use app::service::Service;
 use app::{App, shell};
@@ -46,7 +46,12 @@ impl std::ops::Deref for AppState {
 #[derive(Clone)]
 pub struct AppParts {
     pub leptos_options: LeptosOptions,
+    /// The application service, as pages and server functions see it.
     pub service: Service,
+    /// The same service, with the calls only the REST API makes.
+    pub engage: Arc<Engage>,
+    /// The ports the service works over.
+    pub ports: Ports,
     /// Where approved emails go (the outbox or SMTP).
     pub delivery: Arc<dyn Delivery>,
     pub records: Arc<dyn Records>,
@@ -147,20 +152,10 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let writer = Arc::new(FallbackWriter::new(None));
         let parts = Parts::new(&store, addr, web).await?;
-        let service: Service = Arc::new(StoreService::new(
-            store.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&writer),
-        ));
-        let records: Arc<dyn Records> = Arc::new(store.clone());
-        let accounts: Arc<dyn Accounts> = Arc::new(store.clone());
-        let ops: Arc<dyn Operations> = Arc::new(store.clone());
+        let ports = Ports::embedded(&store);
         Ok(Self::assemble(
             parts,
-            service,
-            records,
-            accounts,
-            ops,
+            ports,
             Some(store),
             clock,
             writer,
@@ -168,41 +163,42 @@ impl AppState {
         ))
     }
 
-    /// The state for a server on any backend: its records, accounts, operations and the
-    /// app's service over them.
-    #[allow(clippy::too_many_arguments)]
+    /// The state for a server on any backend's ports.
     pub async fn on(
-        records: Arc<dyn Records>,
-        accounts: Arc<dyn Accounts>,
-        ops: Arc<dyn Operations>,
-        service: Service,
+        ports: Ports,
         clock: Arc<dyn Clock>,
         writer: Arc<FallbackWriter>,
         addr: SocketAddr,
         web: &WebArgs,
     ) -> anyhow::Result<Self> {
-        let parts = Parts::new(accounts.as_ref(), addr, web).await?;
-        Ok(Self::assemble(
-            parts, service, records, accounts, ops, None, clock, writer, web,
-        ))
+        let parts = Parts::new(ports.accounts.as_ref(), addr, web).await?;
+        Ok(Self::assemble(parts, ports, None, clock, writer, web))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn assemble(
         parts: Parts,
-        service: Service,
-        records: Arc<dyn Records>,
-        accounts: Arc<dyn Accounts>,
-        ops: Arc<dyn Operations>,
+        ports: Ports,
         embedded: Option<Store>,
         clock: Arc<dyn Clock>,
         writer: Arc<FallbackWriter>,
         web: &WebArgs,
     ) -> Self {
+        let engage = Arc::new(Engage::new(
+            ports.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&writer),
+        ));
+        let (records, accounts, ops) = (
+            Arc::clone(&ports.records),
+            Arc::clone(&ports.accounts),
+            Arc::clone(&ports.ops),
+        );
         let changes = live::watch_changes(Arc::clone(&ops));
         Self(Arc::new(AppParts {
             leptos_options: parts.leptos_options,
-            service,
+            service: engage.clone(),
+            engage,
+            ports,
             delivery: parts.delivery,
             records,
             accounts,
@@ -241,13 +237,13 @@ impl AppState {
     /// The same state, reporting on `writer`.
     pub fn with_writer(mut self, writer: Arc<FallbackWriter>) -> Self {
         let parts = Arc::make_mut(&mut self.0);
-        if let Some(store) = &parts.embedded {
-            parts.service = Arc::new(StoreService::new(
-                store.clone(),
-                Arc::clone(&parts.clock),
-                Arc::clone(&writer),
-            ));
-        }
+        let engage = Arc::new(Engage::new(
+            parts.ports.clone(),
+            Arc::clone(&parts.clock),
+            Arc::clone(&writer),
+        ));
+        parts.service = engage.clone();
+        parts.engage = engage;
         parts.writer = writer;
         self
     }

@@ -46,6 +46,27 @@ pub trait Records: Send + Sync + 'static {
         change: ClientChange,
     ) -> Result<Client, UpdateClientError>;
 
+    /// [`Records::update_client`] for a client in `scope` (a stylist's book; `None`: any);
+    /// a client outside it is `NotFound`. This default checks the book, then updates; a
+    /// store that can do both in one step overrides it.
+    async fn update_client_in(
+        &self,
+        scope: Option<StylistId>,
+        id: ClientId,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+        change: ClientChange,
+    ) -> Result<Client, UpdateClientError> {
+        let in_scope = self
+            .get_client(id.clone())
+            .await?
+            .is_some_and(|client| scope.as_ref().is_none_or(|own| *own == client.stylist_id));
+        if !in_scope {
+            return Err(UpdateClientError::NotFound);
+        }
+        self.update_client(id, expected_version, now, change).await
+    }
+
     /// A stylist's clients, lowest score first (unscored first of all), a page at a time:
     /// `after` is the previous page's `next`.
     async fn clients_by_score(
@@ -98,6 +119,18 @@ impl Records for Store {
         change: ClientChange,
     ) -> Result<Client, UpdateClientError> {
         Store::update_client(self, id, expected_version, now, change).await
+    }
+
+    /// Checks the book and updates in one transaction.
+    async fn update_client_in(
+        &self,
+        scope: Option<StylistId>,
+        id: ClientId,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+        change: ClientChange,
+    ) -> Result<Client, UpdateClientError> {
+        Store::update_client_in(self, scope, id, expected_version, now, change).await
     }
 
     async fn clients_by_score(

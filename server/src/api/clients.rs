@@ -362,25 +362,17 @@ pub async fn client_score(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<ScoreReport>, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::Rejected(domain::ValidationErrors::single(
-            "limit",
-            "limit must be between 1 and 500",
-        )));
-    }
     let id = ClientId::new(id);
-    let client = state
-        .records
-        .get_client(id.clone())
-        .await?
-        .filter(|client| user.may_see(&client.stylist_id))
-        .ok_or_else(|| ApiError::ClientNotFound(id.clone()))?;
+    let record = state
+        .engage
+        .score_record(&user, id.clone(), query.limit.unwrap_or(50))
+        .await
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id.clone())))?;
+    let (client, history) = (record.client, record.history);
     let now = state.clock.now();
     let current =
         engagement_score(&client, now).map_err(|e| ApiError::Unscorable(e.to_string()))?;
-    let history = state.records.score_history(id.clone(), limit).await?;
-    let model = state.ops.model_params().await?.and_then(|params| {
+    let model = record.model.and_then(|params| {
         let summary = client.profile.repeat_summary(now.date_naive())?;
         Some(ModelView {
             p_alive: params.probability_alive(&summary),
@@ -411,17 +403,10 @@ pub async fn client_emails(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<EmailSummary>>, ApiError> {
     let id = ClientId::new(id);
-    let visible = state
-        .records
-        .get_client(id.clone())
-        .await?
-        .is_some_and(|client| user.may_see(&client.stylist_id));
-    if !visible {
-        return Err(ApiError::ClientNotFound(id));
-    }
-    let filter = store::EmailFilter {
-        client: Some(id),
-        ..store::EmailFilter::default()
-    };
-    Ok(Json(state.records.emails(filter, 500).await?))
+    let emails = state
+        .engage
+        .client_emails(&user, id.clone())
+        .await
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id.clone())))?;
+    Ok(Json(emails))
 }

@@ -1,0 +1,188 @@
+//! The ports the application service (`engage::service::Engage`) works over, beside
+//! [`Records`](crate::Records), [`Accounts`](crate::Accounts) and
+//! [`Sending`](crate::Sending). They name no database: the embedded [`Store`] implements
+//! them here, the DynamoDB store in `engage-aws`, and [`contract`] is the suite both pass.
+//!
+//! A port answers for the data only; who may see it is decided by the service, which
+//! passes a stylist's book as `scope` (`None`: every book) and acts on the answer.
+
+use crate::{
+    ClientPageData, DashboardFigures, ListError, PageLimits, Result, ReviewError, Reviewer, Store,
+};
+use chrono::{DateTime, Utc};
+use domain::dashboard::DateRange;
+use domain::views::{ClientPage, ClientQuery, EmailDetail, Stylist};
+use domain::{ClientId, DraftText, EmailId, EventId, StylistId, ValidationErrors};
+
+/// The queue domain events wait on for the email processor.
+pub const EVENTS_QUEUE: &str = "events";
+
+/// Drafts approved in one request at most: every backend can approve this many all or
+/// none (DynamoDB's transactions hold 100 writes, three per email).
+pub const MAX_APPROVE_AT_ONCE: usize = 33;
+
+/// The drafts of one approval: at least one, at most [`MAX_APPROVE_AT_ONCE`].
+pub fn check_approval(ids: &[EmailId]) -> std::result::Result<(), ValidationErrors> {
+    if ids.is_empty() {
+        return Err(ValidationErrors::single(
+            "email_ids",
+            "Choose at least one draft to approve.",
+        ));
+    }
+    if ids.len() > MAX_APPROVE_AT_ONCE {
+        return Err(ValidationErrors::single(
+            "email_ids",
+            format!("Approve at most {MAX_APPROVE_AT_ONCE} drafts at a time."),
+        ));
+    }
+    Ok(())
+}
+
+/// The stylists' books: who keeps which clients, and a client with all its page shows.
+#[async_trait::async_trait]
+pub trait Books: Send + Sync + 'static {
+    /// Every stylist, by name.
+    async fn stylists(&self) -> Result<Vec<Stylist>>;
+
+    /// One page of clients in `scope`, filtered, searched and sorted as `query` asks;
+    /// `query.after` is the previous page's `next`.
+    async fn client_list(
+        &self,
+        query: ClientQuery,
+        scope: Option<StylistId>,
+    ) -> Result<ClientPage, ListError>;
+
+    /// A client and its stylist, model fit, score history, timeline and emails; `None`
+    /// if there is no such client in `scope` (then nothing else is read).
+    async fn client_page(
+        &self,
+        id: ClientId,
+        scope: Option<StylistId>,
+        limits: PageLimits,
+    ) -> Result<Option<ClientPageData>>;
+}
+
+/// The review of drafts: reading one, editing, rejecting and asking for a redraft.
+/// Approval and delivery go through [`Sending`](crate::Sending).
+#[async_trait::async_trait]
+pub trait Review: Send + Sync + 'static {
+    /// An email with its words and review steps, unless it is outside `scope`.
+    async fn email_detail(
+        &self,
+        id: EmailId,
+        scope: Option<StylistId>,
+    ) -> Result<Option<EmailDetail>>;
+
+    /// Replaces a draft's words with a reviewer's (already checked), keeping the writer's
+    /// first words, and logs the step.
+    async fn edit_email(
+        &self,
+        id: EmailId,
+        text: DraftText,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError>;
+
+    /// Rejects a draft with the reviewer's reason, freeing the client for a new one.
+    async fn reject_email(
+        &self,
+        id: EmailId,
+        reason: String,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError>;
+
+    /// Records a redraft request for a draft and puts its event on the way to the email
+    /// processor; returns the event's id.
+    async fn request_redraft(
+        &self,
+        id: EmailId,
+        instruction: Option<String>,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<EventId, ReviewError>;
+}
+
+/// The dashboard's views, kept from the events as they are handled.
+#[async_trait::async_trait]
+pub trait Views: Send + Sync + 'static {
+    async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures>;
+}
+
+#[async_trait::async_trait]
+impl Books for Store {
+    async fn stylists(&self) -> Result<Vec<Stylist>> {
+        self.list_stylists().await
+    }
+
+    async fn client_list(
+        &self,
+        query: ClientQuery,
+        scope: Option<StylistId>,
+    ) -> Result<ClientPage, ListError> {
+        self.list_clients(query, scope).await
+    }
+
+    async fn client_page(
+        &self,
+        id: ClientId,
+        scope: Option<StylistId>,
+        limits: PageLimits,
+    ) -> Result<Option<ClientPageData>> {
+        Store::client_page(
+            self,
+            id,
+            move |client| scope.as_ref().is_none_or(|own| *own == client.stylist_id),
+            limits,
+        )
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Review for Store {
+    async fn email_detail(
+        &self,
+        id: EmailId,
+        scope: Option<StylistId>,
+    ) -> Result<Option<EmailDetail>> {
+        Store::email_detail(self, id, scope).await
+    }
+
+    async fn edit_email(
+        &self,
+        id: EmailId,
+        text: DraftText,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        Store::edit_email(self, id, text, by, now).await
+    }
+
+    async fn reject_email(
+        &self,
+        id: EmailId,
+        reason: String,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReviewError> {
+        Store::reject_email(self, id, reason, by, now).await
+    }
+
+    async fn request_redraft(
+        &self,
+        id: EmailId,
+        instruction: Option<String>,
+        by: Reviewer,
+        now: DateTime<Utc>,
+    ) -> Result<EventId, ReviewError> {
+        Store::request_redraft(self, EVENTS_QUEUE, id, instruction, by, now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Views for Store {
+    async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
+        Store::dashboard_figures(self, range).await
+    }
+}
