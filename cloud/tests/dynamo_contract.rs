@@ -24,3 +24,16 @@ async fn dynamodb_keeps_the_accounts_contract() {
     let store = aws.store();
     store::records::contract::run_accounts(&store, &store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_keeps_the_books_and_review_contract() {
+    let moto = Moto::start().expect("moto_server");
+    let aws = Aws::at_endpoint(&moto.endpoint, "books").await;
+    let resources = bootstrap(&aws, &QueueSettings::default(), &|_| {})
+        .await
+        .expect("bootstrap");
+    let store = aws.store();
+    let events = engage_aws::stream::StreamHandler::new(aws.sns.clone(), resources.topic_arn);
+    let review = engage_aws::DynamoReview::new(store.clone(), events);
+    store::records::contract::run_books_and_review(&store, &store, &review).await;
+}

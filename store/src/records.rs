@@ -651,6 +651,276 @@ pub mod contract {
         ));
     }
 
+    /// The [`Books`](crate::Books) and [`Review`](crate::Review) contract on an empty
+    /// backend; `records` is the same backend, used to write what the ports read.
+    pub async fn run_books_and_review(
+        records: &dyn Records,
+        books: &dyn crate::Books,
+        review: &dyn crate::Review,
+    ) {
+        use crate::{PageLimits, ReviewError, Reviewer};
+        use domain::views::ClientQuery;
+        let now = at("2026-03-01T12:00:00Z");
+        for (id, name) in [("st-m", "Maya Okafor"), ("st-l", "Leo Brandt")] {
+            records
+                .upsert_stylist(
+                    StylistId::new(id),
+                    name.into(),
+                    format!("{id}@engage.example"),
+                )
+                .await
+                .expect("add stylist");
+        }
+        let maya = Some(StylistId::new("st-m"));
+        let leo = Some(StylistId::new("st-l"));
+        let names: Vec<String> = books
+            .stylists()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["Leo Brandt", "Maya Okafor"],
+            "every stylist, by name"
+        );
+
+        let mut ids = Vec::new();
+        for (name, email, stylist) in [
+            ("Ada Lovelace", "ada@example.com", "st-m"),
+            ("Ben Okri", "ben@example.com", "st-m"),
+            ("Cleo Laine", "cleo@example.com", "st-l"),
+        ] {
+            let client = records
+                .create_client(new_client(name, email, stylist), now)
+                .await
+                .expect("create client");
+            ids.push(client.id);
+        }
+        let (ada, cleo) = (ids[0].clone(), ids[2].clone());
+
+        // Lists: a book, every book, a search, and pages that cover the book once.
+        let list = |query: ClientQuery, scope: Option<StylistId>| async move {
+            books.client_list(query, scope).await.expect("list")
+        };
+        let names = |page: &domain::views::ClientPage| {
+            let mut names: Vec<_> = page.clients.iter().map(|c| c.name.clone()).collect();
+            names.sort();
+            names
+        };
+        let query = |search: &str, limit: u32, after: Option<String>| ClientQuery {
+            search: search.into(),
+            limit,
+            after,
+            ..ClientQuery::default()
+        };
+        assert_eq!(
+            names(&list(query("", 50, None), maya.clone()).await),
+            ["Ada Lovelace", "Ben Okri"]
+        );
+        assert_eq!(list(query("", 50, None), None).await.clients.len(), 3);
+        assert_eq!(
+            names(&list(query("LOVE", 50, None), None).await),
+            ["Ada Lovelace"],
+            "any part of the name, any case"
+        );
+        assert!(
+            list(query("cleo", 50, None), maya.clone())
+                .await
+                .clients
+                .is_empty(),
+            "another book's client is not found by search"
+        );
+        let first = list(query("", 1, None), maya.clone()).await;
+        assert_eq!(first.clients.len(), 1);
+        let second = list(query("", 1, first.next.clone()), maya.clone()).await;
+        assert_eq!(second.clients.len(), 1);
+        assert_ne!(first.clients[0].id, second.clients[0].id, "no client twice");
+        assert!(second.next.is_none(), "the book ends on the second page");
+        assert!(matches!(
+            books
+                .client_list(query("", 1, Some("not a cursor".into())), None)
+                .await,
+            Err(ListError::BadCursor)
+        ));
+
+        // A client's page, only within its book.
+        let limits = PageLimits {
+            history: 10,
+            timeline: 10,
+            emails: 10,
+        };
+        let page = books
+            .client_page(ada.clone(), maya.clone(), limits)
+            .await
+            .unwrap()
+            .expect("Ada is in Maya's book");
+        assert_eq!(page.client.id, ada);
+        assert_eq!(page.stylist.map(|s| s.name).as_deref(), Some("Maya Okafor"));
+        assert!(page.history.is_empty() && page.emails.is_empty());
+        assert!(
+            books
+                .client_page(ada.clone(), leo.clone(), limits)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            books
+                .client_page(cleo.clone(), None, limits)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            books
+                .client_page(ClientId::new("no-such-client"), None, limits)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // A score and a draft appear on the page.
+        let later = now + chrono::Duration::hours(1);
+        let client = records.get_client(ada.clone()).await.unwrap().unwrap();
+        let score = engagement_score(&client, later).expect("score ada");
+        let effect = Effect {
+            event_id: EventId::new("ev-ports-1"),
+            event_at: later,
+            client: ada.clone(),
+            stylist: client.stylist_id.clone(),
+            score: Some(NewScore::new(score.clone()).unwrap()),
+            draft: Some(draft("Welcome, Ada")),
+            redraft: None,
+        };
+        records.record_outcome(effect, later).await.expect("record");
+        let page = books
+            .client_page(ada.clone(), maya.clone(), limits)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.history.len(), 1);
+        assert_eq!(page.history[0].score, score.score);
+        assert_eq!(page.emails.len(), 1);
+        assert!(
+            !page.timeline.is_empty(),
+            "the score and the draft are on the timeline"
+        );
+        let email = page.emails[0].id.clone();
+
+        // Review: read, edit, redraft and reject, each only within the reviewer's book.
+        let by = |scope: Option<StylistId>| Reviewer {
+            name: "maya@engage.example".into(),
+            scope,
+        };
+        assert!(
+            review
+                .email_detail(email.clone(), leo.clone())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let detail = review
+            .email_detail(email.clone(), maya.clone())
+            .await
+            .unwrap()
+            .expect("the draft, in Maya's book");
+        assert_eq!(detail.summary.subject, "Welcome, Ada");
+        assert!(!detail.edited);
+        assert_eq!(detail.client_email, "ada@example.com");
+
+        let words = DraftText {
+            subject: "Hello Ada <b>&</b> welcome".into(),
+            body_text: "Dear Ada,\n\nLovely to have you.\n\nMaya".into(),
+        };
+        assert!(matches!(
+            review
+                .edit_email(email.clone(), words.clone(), by(leo.clone()), later)
+                .await,
+            Err(ReviewError::NotFound)
+        ));
+        review
+            .edit_email(email.clone(), words.clone(), by(maya.clone()), later)
+            .await
+            .expect("edit");
+        let detail = review
+            .email_detail(email.clone(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            detail.summary.subject, words.subject,
+            "the words as written"
+        );
+        assert_eq!(detail.body_text, words.body_text);
+        assert!(detail.edited);
+        assert!(detail.reviews.iter().any(|r| r.action == "edited"));
+
+        review
+            .request_redraft(
+                email.clone(),
+                Some("warmer".into()),
+                by(maya.clone()),
+                later,
+            )
+            .await
+            .expect("redraft");
+        assert!(matches!(
+            review
+                .request_redraft(email.clone(), None, by(leo.clone()), later)
+                .await,
+            Err(ReviewError::NotFound)
+        ));
+        let detail = review
+            .email_detail(email.clone(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            detail
+                .reviews
+                .iter()
+                .any(|r| r.action == "redraft_requested" && r.note.as_deref() == Some("warmer"))
+        );
+
+        assert!(matches!(
+            review
+                .reject_email(email.clone(), "  ".into(), by(maya.clone()), later)
+                .await,
+            Err(ReviewError::Invalid(_))
+        ));
+        review
+            .reject_email(email.clone(), "Too formal".into(), by(maya.clone()), later)
+            .await
+            .expect("reject");
+        let detail = review
+            .email_detail(email.clone(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.summary.status, EmailStatus::Rejected);
+        assert_eq!(detail.reject_reason.as_deref(), Some("Too formal"));
+        assert!(matches!(
+            review
+                .reject_email(email.clone(), "again".into(), by(maya.clone()), later)
+                .await,
+            Err(ReviewError::NotDraft { .. })
+        ));
+        assert!(matches!(
+            review
+                .edit_email(email.clone(), words, by(maya.clone()), later)
+                .await,
+            Err(ReviewError::NotDraft { .. })
+        ));
+        let context = records
+            .event_contexts(vec![(EventId::new("ev-ports-2"), ada.clone())])
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(!context.draft_pending, "a rejected draft frees the client");
+    }
+
     /// The [`Accounts`] contract; `records` is the same backend, used to add a stylist.
     pub async fn run_accounts(accounts: &dyn Accounts, records: &dyn Records) {
         let now = at("2026-03-01T12:00:00Z");
