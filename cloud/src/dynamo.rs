@@ -8,6 +8,7 @@
 //! | score change | `CLIENT#{id}` | `SCORE#{µs:020}#{event}` | | |
 //! | email | `EMAIL#{id}` | `EMAIL` | `STATUS#{status}` / `{µs:020}#{id}` | `CLIENT#{client}` / `EMAIL#{µs:020}#{id}` |
 //! | processed event | `EVENT#{id}` | `EVENT` (TTL `expires_at`) | | |
+//! | last failure of a message | `FAILURE#{message id}` | `FAILURE` (TTL `expires_at`) | | |
 //!
 //! Clients by stylist ordered by score, emails by status and date and emails by client are
 //! index queries; a client's score history is a range of its own partition. Every write
@@ -221,6 +222,45 @@ impl DynamoStore {
             .await
             .map_err(service)?;
         Ok(out.item)
+    }
+
+    /// Records why handling the message `message_id` failed, so a dead letter shows its
+    /// last error (SQS keeps none). Kept as long as an idempotency record.
+    pub async fn record_failure(
+        &self,
+        message_id: &str,
+        error: &str,
+        receive_count: u32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let error: String = error.chars().take(2_000).collect();
+        let mut item = key(format!("FAILURE#{message_id}"), "FAILURE");
+        item.insert("error".into(), s(error));
+        item.insert("receive_count".into(), n(receive_count));
+        item.insert("at".into(), s(now.to_rfc3339()));
+        item.insert(
+            "expires_at".into(),
+            n((now + chrono::Duration::days(IDEMPOTENCY_DAYS)).timestamp()),
+        );
+        self.db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(service)?;
+        Ok(())
+    }
+
+    /// The last recorded failure of the message `message_id`: its error and when.
+    pub async fn failure(&self, message_id: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+        let Some(item) = self.get(format!("FAILURE#{message_id}"), "FAILURE").await? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            text(&item, "error")?.to_owned(),
+            instant(text(&item, "at")?)?,
+        )))
     }
 
     async fn client_item(&self, id: &ClientId) -> Result<Option<Item>> {

@@ -35,11 +35,22 @@ impl BatchHandler for QueueHandler {
 #[derive(Clone)]
 pub struct QueueHandler {
     core: Arc<EmailCore>,
+    /// Where each failure's error is recorded, for the dead-letter list.
+    failures: Option<crate::DynamoStore>,
 }
 
 impl QueueHandler {
     pub fn new(core: Arc<EmailCore>) -> Self {
-        Self { core }
+        Self {
+            core,
+            failures: None,
+        }
+    }
+
+    /// Also records each failure's error in `store` (`engage dlq list` shows it).
+    pub fn recording_failures(mut self, store: crate::DynamoStore) -> Self {
+        self.failures = Some(store);
+        self
     }
 
     /// Handles a batch concurrently; returns the ids of the messages that failed (to be
@@ -53,15 +64,22 @@ impl QueueHandler {
             (message, result)
         }))
         .await;
-        results
-            .into_iter()
-            .filter_map(|(message, result)| match result {
-                Ok(()) => None,
-                Err(error) => {
-                    tracing::warn!(message_id = %message.id, %error, "event failed");
-                    Some(message.id.clone())
+        let mut failed = Vec::new();
+        for (message, result) in results {
+            let Err(error) = result else { continue };
+            tracing::warn!(message_id = %message.id, %error, "event failed");
+            if let Some(store) = &self.failures {
+                let now = chrono::Utc::now();
+                let text = error.to_string();
+                if let Err(record) = store
+                    .record_failure(&message.id, &text, message.receive_count, now)
+                    .await
+                {
+                    tracing::warn!(message_id = %message.id, error = %record, "could not record the failure");
                 }
-            })
-            .collect()
+            }
+            failed.push(message.id.clone());
+        }
+        failed
     }
 }

@@ -341,7 +341,7 @@ pub fn spawn_pollers(
     let queue = QueuePoller {
         sqs: aws.sqs.clone(),
         queue_url: resources.queue_url.clone(),
-        handler: std::sync::Arc::new(QueueHandler::new(core)),
+        handler: std::sync::Arc::new(QueueHandler::new(core).recording_failures(aws.store())),
         wait_secs: 2,
     };
     let supervised = |name: &'static str, run: Box<dyn Fn() -> BoxFuture + Send>| {

@@ -107,6 +107,24 @@ impl DynamoStore {
         .collect()
     }
 
+    /// Every client of a stylist's book with its stylist and version (for rescoring).
+    pub async fn book_keys(&self, stylist: &StylistId) -> Result<Vec<(ClientId, StylistId, u64)>> {
+        let mut keys = Vec::new();
+        for item in self
+            .query_all(
+                Some(crate::dynamo::BY_LIST),
+                "gsi1pk",
+                format!("BOOK#{stylist}"),
+            )
+            .await?
+        {
+            if let Some(client) = crate::dynamo::client_from_image(&item)? {
+                keys.push((client.id, client.stylist_id, client.version));
+            }
+        }
+        Ok(keys)
+    }
+
     /// The email, unless it is outside `scope`.
     async fn email_in_scope(
         &self,

@@ -3,13 +3,14 @@
 //! runs the same router against an AWS endpoint (moto_server on one machine) with the
 //! pollers that play the Lambda functions' part.
 
-use crate::backend::Operations;
+use crate::backend::{ClientKeys, Operations};
 use crate::config::{AwsArgs, AwsCommand, ServeArgs};
 use crate::ops::PipelineFigures;
 use crate::service::Ports;
 use crate::startup::{AppState, router};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
+use domain::DomainEvent;
 use engage_aws::stream::StreamHandler;
 use engage_aws::{Aws, DynamoReview, DynamoStore, Resources};
 use processors::Clock;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// The pipeline's figures from SQS's attributes; the change stamp from the table.
 pub struct AwsOperations {
     store: DynamoStore,
+    events: StreamHandler,
     sqs: aws_sdk_sqs::Client,
     resources: Resources,
 }
@@ -77,8 +79,8 @@ impl Operations for AwsOperations {
         Ok(None)
     }
 
-    /// A look at the dead-letter queue (SQS keeps no error text: the email function's log
-    /// has it).
+    /// A look at the dead-letter queue (at most ten: one SQS receive), each with the last
+    /// error the email processor recorded for it.
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
         let out = self
             .sqs
@@ -90,42 +92,44 @@ impl Operations for AwsOperations {
             .send()
             .await
             .map_err(|e| StoreError::Service(engage_aws::dynamo::describe(e)))?;
-        Ok(out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, message)| {
-                let attribute = |name| {
-                    message
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| a.get(&name))
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                let body = message.body.clone().unwrap_or_default();
-                let event_id = serde_json::from_str::<domain::DomainEvent>(&body)
-                    .map(|e| e.id.to_string())
-                    .unwrap_or_else(|_| "(unreadable)".into());
-                let sent: i64 = attribute(MessageSystemAttributeName::SentTimestamp)
+        let mut letters = Vec::new();
+        for (i, message) in out.messages.unwrap_or_default().into_iter().enumerate() {
+            let attribute = |name| {
+                message
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&name))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let body = message.body.clone().unwrap_or_default();
+            let event_id = serde_json::from_str::<domain::DomainEvent>(&body)
+                .map(|e| e.id.to_string())
+                .unwrap_or_else(|_| "(unreadable)".into());
+            let sent: i64 = attribute(MessageSystemAttributeName::SentTimestamp)
+                .parse()
+                .unwrap_or(0);
+            let sent = DateTime::<Utc>::from_timestamp_millis(sent).unwrap_or_default();
+            let failure = match message.message_id.as_deref() {
+                Some(id) => self.store.failure(id).await?,
+                None => None,
+            };
+            let (last_error, failed_at) =
+                failure.unwrap_or_else(|| ("(no error was recorded)".into(), sent));
+            letters.push(DeadLetter {
+                id: i as i64,
+                queue: "events-dlq".into(),
+                dedup_id: event_id,
+                body,
+                receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                     .parse()
-                    .unwrap_or(0);
-                let sent = DateTime::<Utc>::from_timestamp_millis(sent).unwrap_or_default();
-                DeadLetter {
-                    id: i as i64,
-                    queue: self.resources.dead_letter_queue_url.clone(),
-                    dedup_id: event_id,
-                    body,
-                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
-                        .parse()
-                        .unwrap_or(0),
-                    last_error: "see the email function's log".into(),
-                    enqueued_at: sent,
-                    failed_at: sent,
-                }
-            })
-            .collect())
+                    .unwrap_or(0),
+                last_error,
+                enqueued_at: sent,
+                failed_at,
+            });
+        }
+        Ok(letters)
     }
 
     /// SQS gives dead letters no lasting id, so they go back together.
@@ -146,6 +150,55 @@ impl Operations for AwsOperations {
         .map(Some)
         .map_err(StoreError::Service)
     }
+
+    async fn client_count(&self) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for stylist in self.store.list_stylists().await? {
+            count += self.store.book_keys(&stylist.id).await?.len() as u64;
+        }
+        Ok(count)
+    }
+
+    /// A page is one stylist's book; the cursor is the next stylist's place in the list.
+    async fn client_keys(
+        &self,
+        after: Option<String>,
+        _limit: u32,
+    ) -> Result<ClientKeys, StoreError> {
+        let stylists = self.store.list_stylists().await?;
+        let at: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
+        let Some(stylist) = stylists.get(at) else {
+            return Ok((Vec::new(), None));
+        };
+        let keys = self.store.book_keys(&stylist.id).await?;
+        Ok((
+            keys,
+            (at + 1 < stylists.len()).then(|| (at + 1).to_string()),
+        ))
+    }
+
+    /// Publishes to the topic; the email processor's idempotency record makes an event
+    /// published twice take effect once, so every event counts as queued.
+    async fn queue_events(
+        &self,
+        events: Vec<DomainEvent>,
+        _now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.events
+            .publish(&events)
+            .await
+            .map_err(|e| StoreError::Service(e.to_string()))?;
+        Ok(events.len() as u64)
+    }
+}
+
+/// The ports on the resources named with `prefix` where the standard AWS settings point.
+pub async fn ports_from_env(prefix: &str) -> anyhow::Result<Ports> {
+    let aws = Aws::from_env(prefix).await;
+    let resources = engage_aws::bootstrap::locate(&aws).await.map_err(|e| {
+        anyhow::anyhow!("{e}; create the resources first with `engage aws bootstrap`")
+    })?;
+    Ok(ports(&aws, &resources))
 }
 
 /// Every port of the service on DynamoDB and SQS.
@@ -156,11 +209,12 @@ pub fn ports(aws: &Aws, resources: &Resources) -> Ports {
         records: Arc::new(store.clone()),
         accounts: Arc::new(store.clone()),
         books: Arc::new(store.clone()),
-        review: Arc::new(DynamoReview::new(store.clone(), events)),
+        review: Arc::new(DynamoReview::new(store.clone(), events.clone())),
         sending: Arc::new(store.clone()),
         views: Arc::new(store.clone()),
         ops: Arc::new(AwsOperations {
             store,
+            events,
             sqs: aws.sqs.clone(),
             resources: resources.clone(),
         }),

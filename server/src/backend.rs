@@ -6,7 +6,11 @@
 use crate::ops::PipelineFigures;
 use chrono::{DateTime, Utc};
 use domain::bgnbd::BgNbdParams as Params;
+use domain::{ClientId, DomainEvent, StylistId};
 use store::{DeadLetter, Store, StoreError};
+
+/// Clients to rescore, and where the next page starts (`None`: no more).
+pub type ClientKeys = (Vec<(ClientId, StylistId, u64)>, Option<String>);
 
 #[async_trait::async_trait]
 pub trait Operations: Send + Sync + 'static {
@@ -22,6 +26,22 @@ pub trait Operations: Send + Sync + 'static {
     /// many moved, or `None` if this backend cannot pick out one.
     async fn redrive(&self, id: Option<i64>, now: DateTime<Utc>)
     -> Result<Option<u64>, StoreError>;
+    /// How many clients there are (for progress).
+    async fn client_count(&self) -> Result<u64, StoreError>;
+    /// Every client's id, stylist and version, a page at a time from `after` (the last
+    /// page's cursor).
+    async fn client_keys(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<ClientKeys, StoreError>;
+    /// Puts events on their way to the email processor; returns how many were new (an
+    /// event already queued is not queued again where the backend can tell).
+    async fn queue_events(
+        &self,
+        events: Vec<DomainEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -56,5 +76,29 @@ impl Operations for Store {
         Ok(Some(
             Store::redrive(self, processors::EVENTS_QUEUE, id, now).await?,
         ))
+    }
+
+    async fn client_count(&self) -> Result<u64, StoreError> {
+        Store::client_count(self).await
+    }
+
+    async fn client_keys(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<ClientKeys, StoreError> {
+        let page = Store::client_keys(self, after.map(ClientId::new), limit).await?;
+        let next = (page.len() == limit as usize)
+            .then(|| page.last().map(|(id, _, _)| id.to_string()))
+            .flatten();
+        Ok((page, next))
+    }
+
+    async fn queue_events(
+        &self,
+        events: Vec<DomainEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.enqueue(processors::EVENTS_QUEUE, events, now).await
     }
 }

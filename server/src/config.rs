@@ -51,27 +51,36 @@ pub enum Command {
     /// The BG/NBD model of repeat buying: fit it, or simulate data to try it on.
     Model(ModelArgs),
     /// Score every client again as of today (scores decay as time passes without orders);
-    /// the running server processes the queued rescores. Run it daily, e.g. from cron.
-    Rescore,
+    /// the running server processes the queued rescores. Run it daily, e.g. from cron
+    /// (on AWS the template's schedule runs it).
+    Rescore(BackendArgs),
     /// Accounts that sign in to the app.
     User {
         #[command(subcommand)]
         command: UserCommand,
+        #[command(flatten)]
+        target: BackendArgs,
     },
     /// Keys programs use to call the REST API (`Authorization: Bearer …`).
     Apikey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+        #[command(flatten)]
+        target: BackendArgs,
     },
     /// The pipeline's queue: how it is keeping up.
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
+        #[command(flatten)]
+        target: BackendArgs,
     },
     /// The dead-letter queue: events that failed too often, with their last error.
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+        #[command(flatten)]
+        target: BackendArgs,
     },
     /// Engage's resources on AWS (or on moto_server via AWS_ENDPOINT_URL).
     Aws {
@@ -279,6 +288,24 @@ pub struct ServeArgs {
 pub enum BackendKind {
     Embedded,
     Aws,
+}
+
+/// Which backend an operator command works on.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// `embedded` (the SQLite file at --db) or `aws` (the resources `engage aws
+    /// bootstrap` or deploy/ made, found with the standard AWS settings).
+    #[arg(long, env = "ENGAGE_BACKEND", value_enum, default_value_t = BackendKind::Embedded, global = true)]
+    pub backend: BackendKind,
+
+    /// On AWS: the prefix of the table, topic and queues' names.
+    #[arg(
+        long = "aws-prefix",
+        env = "ENGAGE_AWS_PREFIX",
+        default_value = "engage",
+        global = true
+    )]
+    pub aws_prefix: String,
 }
 
 /// Where Engage's AWS resources are.

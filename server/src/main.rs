@@ -7,7 +7,10 @@
 
 use anyhow::Context;
 use clap::Parser;
-use engage::config::{BackendKind, Cli, Command, ModelArgs, ModelCommand, SimulateArgs};
+use engage::config::{
+    BackendArgs, BackendKind, Cli, Command, ModelArgs, ModelCommand, SimulateArgs,
+};
+use engage::service::Ports;
 use engage::{demo, model, ops, startup, telemetry};
 use processors::{Clock, SystemClock};
 use std::sync::Arc;
@@ -32,27 +35,44 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    // The AWS backend and its commands need no SQLite database.
-    let command = match cli.command {
-        Some(Command::Aws { command, aws }) => {
-            return engage::aws::command(&command, &aws, &mut std::io::stdout().lock()).await;
-        }
+    let out = &mut std::io::stdout();
+    let open = || Store::open(&cli.db);
+    match cli.command {
+        // The AWS backend and its commands need no SQLite database.
+        Some(Command::Aws { command, aws }) => engage::aws::command(&command, &aws, out).await,
         None if cli.serve.backend == BackendKind::Aws => {
             let aws = cli.serve.aws.clone();
-            return engage::aws::serve(clock, cli.serve, &aws).await;
+            engage::aws::serve(clock, cli.serve, &aws).await
         }
         Some(Command::Serve(args)) if args.backend == BackendKind::Aws => {
             let aws = args.aws.clone();
-            return engage::aws::serve(clock, args, &aws).await;
+            engage::aws::serve(clock, args, &aws).await
         }
-        other => other,
-    };
-    let store = Store::open(&cli.db)?;
-    match command {
-        None => startup::serve(store, clock, cli.serve).await,
-        Some(Command::Serve(args)) => startup::serve(store, clock, args).await,
+        None => startup::serve(open()?, clock, cli.serve).await,
+        Some(Command::Serve(args)) => startup::serve(open()?, clock, args).await,
+        // Operator commands work over the ports of either backend.
+        Some(Command::Rescore(target)) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::rescore(ports.ops.as_ref(), clock.as_ref(), out).await
+        }
+        Some(Command::Apikey { command, target }) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::apikey(ports.accounts.as_ref(), clock.as_ref(), &command, out).await
+        }
+        Some(Command::User { command, target }) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::user(ports.accounts.as_ref(), clock.as_ref(), &command, out).await
+        }
+        Some(Command::Queue { command, target }) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::queue(ports.ops.as_ref(), clock.as_ref(), &command, out).await
+        }
+        Some(Command::Dlq { command, target }) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::dlq(ports.ops.as_ref(), clock.as_ref(), &command, out).await
+        }
         Some(Command::Seed(args)) => {
-            let outcome = demo::seed(&store, clock.as_ref(), args.clients).await?;
+            let outcome = demo::seed(&open()?, clock.as_ref(), args.clients).await?;
             tracing::info!(
                 created = outcome.created,
                 already_there = outcome.skipped,
@@ -60,58 +80,21 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some(Command::Rescore) => {
-            ops::rescore(&store, clock.as_ref(), &mut std::io::stdout().lock()).await
-        }
-        Some(Command::Apikey { command }) => {
-            ops::apikey(
-                &store,
-                clock.as_ref(),
-                &command,
-                &mut std::io::stdout().lock(),
-            )
-            .await
-        }
-        Some(Command::User { command }) => {
-            ops::user(
-                &store,
-                clock.as_ref(),
-                &command,
-                &mut std::io::stdout().lock(),
-            )
-            .await
-        }
-        Some(Command::Queue { command }) => {
-            ops::queue(
-                &store,
-                clock.as_ref(),
-                &command,
-                &mut std::io::stdout().lock(),
-            )
-            .await
-        }
-        Some(Command::Dlq { command }) => {
-            ops::dlq(
-                &store,
-                clock.as_ref(),
-                &command,
-                &mut std::io::stdout().lock(),
-            )
-            .await
-        }
-        Some(Command::Aws { command, aws }) => {
-            engage::aws::command(&command, &aws, &mut std::io::stdout().lock()).await
-        }
-        Some(Command::Views { command }) => {
-            ops::views(&store, &command, &mut std::io::stdout().lock()).await
-        }
+        Some(Command::Views { command }) => ops::views(&open()?, &command, out).await,
         Some(Command::Model(args)) => match args.command {
             ModelCommand::Fit(args) => {
-                model::fit_clients(&store, clock.as_ref(), &args, &mut std::io::stdout().lock())
-                    .await
+                model::fit_clients(&open()?, clock.as_ref(), &args, out).await
             }
             ModelCommand::Simulate(args) => simulate(&args),
         },
+    }
+}
+
+/// The ports of the backend an operator command names.
+async fn ports(target: &BackendArgs, db: &std::path::Path) -> anyhow::Result<Ports> {
+    match target.backend {
+        BackendKind::Embedded => Ok(Ports::embedded(&Store::open(db)?)),
+        BackendKind::Aws => engage::aws::ports_from_env(&target.aws_prefix).await,
     }
 }
 

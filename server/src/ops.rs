@@ -1,6 +1,8 @@
-//! Operator commands for the pipeline: `engage queue stats`, `engage dlq list`,
-//! `engage dlq redrive`. The same figures are served on `/readyz`.
+//! Operator commands: `engage queue stats`, `engage dlq list|redrive`, `engage user add`,
+//! `engage apikey …` and `engage rescore`, each over the ports of either backend. The
+//! pipeline's figures are also served on `/readyz`.
 
+use crate::backend::Operations;
 use crate::config::{ApiKeyCommand, DlqCommand, QueueCommand, UserCommand, ViewsCommand};
 use domain::user::{Password, Role};
 use domain::{ClientEmail, StylistId, ValidationErrors};
@@ -8,8 +10,7 @@ use processors::Clock;
 use serde::Serialize;
 use std::io::Write;
 use std::io::{BufRead, IsTerminal};
-use store::AddUserError;
-use store::{QueueStats, Store, StoreError};
+use store::{Accounts, AddUserError, QueueStats, Store, StoreError};
 
 /// How the pipeline is keeping up.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -28,14 +29,14 @@ pub async fn pipeline_figures(
 }
 
 pub async fn queue(
-    store: &Store,
+    ops: &dyn Operations,
     clock: &dyn Clock,
     command: &QueueCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     match command {
         QueueCommand::Stats { json } => {
-            let figures = pipeline_figures(store, clock).await?;
+            let figures = ops.pipeline_figures(clock.now()).await?;
             if *json {
                 serde_json::to_writer_pretty(&mut *out, &figures)?;
                 writeln!(out)?;
@@ -62,14 +63,14 @@ pub async fn queue(
 }
 
 pub async fn dlq(
-    store: &Store,
+    ops: &dyn Operations,
     clock: &dyn Clock,
     command: &DlqCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     match command {
         DlqCommand::List { json, limit } => {
-            let letters = store.dead_letters(processors::EVENTS_QUEUE, *limit).await?;
+            let letters = ops.dead_letters(*limit).await?;
             if *json {
                 serde_json::to_writer_pretty(&mut *out, &letters)?;
                 writeln!(out)?;
@@ -95,9 +96,11 @@ pub async fn dlq(
             }
         }
         DlqCommand::Redrive { id } => {
-            let moved = store
-                .redrive(processors::EVENTS_QUEUE, *id, clock.now())
-                .await?;
+            let Some(moved) = ops.redrive(*id, clock.now()).await? else {
+                anyhow::bail!(
+                    "this backend puts its dead letters back on the queue together; leave out --id"
+                );
+            };
             match (id, moved) {
                 (Some(id), 0) => anyhow::bail!("no dead letter with id {id}"),
                 (_, moved) => writeln!(
@@ -113,7 +116,7 @@ pub async fn dlq(
 /// `engage user add`: checks every field, reads the password without echoing it, and
 /// stores only its argon2id hash.
 pub async fn user(
-    store: &Store,
+    accounts: &dyn Accounts,
     clock: &dyn Clock,
     command: &UserCommand,
     out: &mut impl Write,
@@ -148,7 +151,7 @@ pub async fn user(
             let (Some(email), Some(role)) = (email, role) else {
                 anyhow::bail!("{errors}");
             };
-            let user = store
+            let user = accounts
                 .add_user(email, role, stylist, password, clock.now())
                 .await
                 .map_err(|e| match e {
@@ -168,7 +171,7 @@ pub async fn user(
 
 /// `engage apikey create|list|revoke`.
 pub async fn apikey(
-    store: &Store,
+    accounts: &dyn Accounts,
     clock: &dyn Clock,
     command: &ApiKeyCommand,
     out: &mut impl Write,
@@ -188,8 +191,8 @@ pub async fn apikey(
             let Some(role) = role.filter(|_| errors.is_empty()) else {
                 anyhow::bail!("{errors}");
             };
-            let created = store
-                .create_api_key(name, role, stylist, clock.now())
+            let created = accounts
+                .create_api_key(name.clone(), role, stylist, clock.now())
                 .await
                 .map_err(|e| match e {
                     AddUserError::Invalid(errors) => anyhow::anyhow!("{errors}"),
@@ -215,7 +218,7 @@ pub async fn apikey(
             writeln!(out, "{}", created.secret)?;
         }
         ApiKeyCommand::List { json } => {
-            let keys = store.api_keys().await?;
+            let keys = accounts.api_keys().await?;
             if *json {
                 serde_json::to_writer_pretty(&mut *out, &keys)?;
                 writeln!(out)?;
@@ -241,7 +244,7 @@ pub async fn apikey(
             }
         }
         ApiKeyCommand::Revoke { id } => {
-            match store.revoke_api_key(id.clone(), clock.now()).await? {
+            match accounts.revoke_api_key(id.clone(), clock.now()).await? {
                 Some(key) => writeln!(out, "Revoked API key {} \"{}\".", key.id, key.name)?,
                 None => anyhow::bail!(
                     "there is no API key with id {id}; `engage apikey list` shows them"
@@ -255,17 +258,18 @@ pub async fn apikey(
 /// `engage rescore`: queues a rescore of every client as of today, in pages, with progress.
 /// A running `engage serve` scores them and the policy acts on band changes (a client who
 /// drifted into At risk gets a win-back draft). Asking twice on one day queues nothing new.
-pub async fn rescore(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn rescore(
+    ops: &dyn Operations,
+    clock: &dyn Clock,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     const PAGE: u32 = 1_000;
-    let total = store.client_count().await?;
+    let total = ops.client_count().await?;
     let mut progress = crate::telemetry::Progress::new(total, "queueing rescores");
     let today = clock.now().date_naive();
     let (mut after, mut seen, mut queued) = (None, 0u64, 0u64);
     loop {
-        let page = store.client_keys(after.clone(), PAGE).await?;
-        let Some(last) = page.last().map(|(id, _, _)| id.clone()) else {
-            break;
-        };
+        let (page, next) = ops.client_keys(after.take(), PAGE).await?;
         let now = clock.now();
         let events = page
             .iter()
@@ -274,9 +278,14 @@ pub async fn rescore(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> 
             })
             .collect::<Vec<_>>();
         seen += events.len() as u64;
-        queued += store.enqueue(processors::EVENTS_QUEUE, events, now).await?;
+        if !events.is_empty() {
+            queued += ops.queue_events(events, now).await?;
+        }
         progress.set(seen);
-        after = Some(last);
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
     }
     progress.finish();
     writeln!(

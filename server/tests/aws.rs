@@ -538,3 +538,250 @@ async fn the_web_function_answers_function_url_and_api_gateway_events() {
         "/signin?next=%2Femails"
     );
 }
+
+/// Runs `engage <args>` against moto, with `stdin`; returns (success, stdout, stderr).
+fn run(moto: &Moto, dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = engage(moto, dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_work_on_the_aws_backend() {
+    use store::{Accounts, Records};
+    let moto = Moto::start().expect("moto_server");
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |(success, out, err): (bool, String, String)| {
+        assert!(success, "stdout: {out}\nstderr: {err}");
+        out
+    };
+    ok(run(
+        &moto,
+        dir.path(),
+        &[
+            "aws",
+            "bootstrap",
+            "--max-receives",
+            "2",
+            "--visibility-timeout-secs",
+            "1",
+        ],
+        "",
+    ));
+    let aws = engage_aws::Aws::at_endpoint(&moto.endpoint, "served").await;
+    let store = aws.store();
+
+    // Accounts: the first manager without touching DynamoDB by hand; bad input is named.
+    let added = ok(run(
+        &moto,
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--backend",
+            "aws",
+            "--email",
+            "boss@salon.example",
+            "--role",
+            "manager",
+        ],
+        "a long enough password\n",
+    ));
+    assert!(
+        added.contains("Added boss@salon.example (manager)"),
+        "{added}"
+    );
+    let boss = store
+        .authenticate("boss@salon.example".into(), "a long enough password".into())
+        .await
+        .unwrap()
+        .expect("the new manager signs in");
+    assert_eq!(boss.role, domain::user::Role::Manager);
+    let (success, _, err) = run(
+        &moto,
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--backend",
+            "aws",
+            "--email",
+            "nope",
+            "--role",
+            "chief",
+        ],
+        "a long enough password\n",
+    );
+    assert!(
+        !success && err.contains("email") && err.contains("role"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data/engage.db").exists(),
+        "no SQLite file on AWS"
+    );
+
+    // API keys: create, list, revoke.
+    let created = ok(run(
+        &moto,
+        dir.path(),
+        &[
+            "apikey",
+            "create",
+            "--backend",
+            "aws",
+            "--name",
+            "orders",
+            "--role",
+            "manager",
+        ],
+        "",
+    ));
+    let secret = created.lines().last().unwrap().trim().to_owned();
+    let key = store.api_key(secret).await.unwrap().expect("the key works");
+    let listed = ok(run(
+        &moto,
+        dir.path(),
+        &["apikey", "list", "--backend", "aws"],
+        "",
+    ));
+    assert!(
+        listed.contains(&key.id) && listed.contains("active"),
+        "{listed}"
+    );
+    let revoked = ok(run(
+        &moto,
+        dir.path(),
+        &["apikey", "revoke", "--backend", "aws", &key.id],
+        "",
+    ));
+    assert!(revoked.contains("Revoked API key"), "{revoked}");
+
+    // A rescore queues one event per client; the served pipeline scores them.
+    store
+        .upsert_stylist(
+            domain::StylistId::new("st-ops"),
+            "Ops Stylist".into(),
+            "ops@salon.example".into(),
+        )
+        .await
+        .unwrap();
+    let mut clients = Vec::new();
+    for (name, email) in [
+        ("Ada Ops", "ada.ops@example.com"),
+        ("Ben Ops", "ben.ops@example.com"),
+    ] {
+        let input = domain::ClientInput {
+            name: name.into(),
+            email: email.into(),
+            stylist_id: "st-ops".into(),
+            status: None,
+            profile: domain::ProfileInput {
+                signed_up_on: Some("2025-01-10".into()),
+                ..domain::ProfileInput::default()
+            },
+        };
+        let now = chrono::Utc::now();
+        let new = domain::NewClient::parse(&input, now).unwrap();
+        clients.push(store.create_client(new, now).await.unwrap().id);
+    }
+    let rescored = ok(run(&moto, dir.path(), &["rescore", "--backend", "aws"], ""));
+    assert!(
+        rescored.contains("Queued 2 rescore(s)") && rescored.contains("for 2 client(s)"),
+        "{rescored}"
+    );
+    let stats = ok(run(
+        &moto,
+        dir.path(),
+        &["queue", "stats", "--backend", "aws", "--json"],
+        "",
+    ));
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["events_queue"]["visible"], 2, "{stats}");
+
+    // A poisoned event is dead-lettered with its error, then redriven.
+    let resources = engage_aws::bootstrap::locate(&aws).await.unwrap();
+    aws.sqs
+        .send_message()
+        .queue_url(&resources.queue_url)
+        .message_body("{ this is not an event")
+        .send()
+        .await
+        .unwrap();
+    let _server = Server(
+        engage(&moto, dir.path())
+            .args(["serve", "--backend", "aws", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for client in &clients {
+        eventually("the rescore to be scored", || async {
+            (!store
+                .score_history(client.clone(), 5)
+                .await
+                .unwrap()
+                .is_empty())
+            .then_some(())
+        })
+        .await;
+    }
+    let letters = eventually("the poisoned event in the dead-letter queue", || async {
+        let (_, out, _) = run(
+            &moto,
+            dir.path(),
+            &["dlq", "list", "--backend", "aws", "--json"],
+            "",
+        );
+        let letters: Vec<serde_json::Value> = serde_json::from_str(&out).ok()?;
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let error = letters[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("not a domain event"),
+        "the recorded error: {error}"
+    );
+    let listed = ok(run(
+        &moto,
+        dir.path(),
+        &["dlq", "list", "--backend", "aws"],
+        "",
+    ));
+    assert!(
+        listed.contains("error: message is not a domain event"),
+        "{listed}"
+    );
+    let (success, _, err) = run(
+        &moto,
+        dir.path(),
+        &["dlq", "redrive", "--backend", "aws", "--id", "0"],
+        "",
+    );
+    assert!(!success && err.contains("leave out --id"), "{err}");
+    let moved = ok(run(
+        &moto,
+        dir.path(),
+        &["dlq", "redrive", "--backend", "aws"],
+        "",
+    ));
+    assert!(moved.contains("Moved 1 message(s)"), "{moved}");
+}

@@ -56,14 +56,14 @@ async fn main() -> Result<(), Error> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
     let sender = SenderCore::new(
-        Arc::new(store),
+        Arc::new(store.clone()),
         delivery,
         links,
         message_domain(&public_url),
         clock,
         attempts,
     );
-    let events = QueueHandler::new(Arc::new(core));
+    let events = QueueHandler::new(Arc::new(core)).recording_failures(store.clone());
     let deliveries = DeliveryHandler::new(Arc::new(sender));
     let (events, deliveries) = (&events, &deliveries);
     let writer = &writer;
