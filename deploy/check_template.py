@@ -83,7 +83,7 @@ def main():
     )
 
     functions = of_type(resources, "AWS::Lambda::Function")
-    check("three functions", sorted(functions) == ["EmailFunction", "StreamFunction", "WebFunction"])
+    check("four functions", sorted(functions) == ["EmailFunction", "RescoreFunction", "StreamFunction", "WebFunction"])
     for name, function in functions.items():
         props = function["Properties"]
         check(f"{name} on provided.al2023", props["Runtime"] == "provided.al2023")
@@ -98,14 +98,26 @@ def main():
         check(f"{name} has no managed policies", not resources[role]["Properties"].get("ManagedPolicyArns"))
 
     aliases = of_type(resources, "AWS::Lambda::Alias")
-    check("an alias per function", len(aliases) == 3)
+    check("an alias per function", len(aliases) == 4)
     for name, alias in aliases.items():
         check(f"{name} shifts traffic through CodeDeploy", "CodeDeployLambdaAliasUpdate" in alias.get("UpdatePolicy", {}))
     groups = of_type(resources, "AWS::CodeDeploy::DeploymentGroup")
     configs = [g["Properties"]["DeploymentConfigName"] for g in groups.values()]
-    check("gradual (canary or linear) deployments", len(configs) == 3 and all("Canary" in json.dumps(c) or "Linear" in json.dumps(c) for c in configs))
+    check("gradual (canary or linear) deployments", len(configs) == 4 and all("Canary" in json.dumps(c) or "Linear" in json.dumps(c) for c in configs))
     check("deployments roll back on alarms", all(g["Properties"]["AlarmConfiguration"]["Enabled"] for g in groups.values()))
 
+    schedules = of_type(resources, "AWS::Scheduler::Schedule")
+    check("a daily rescore on EventBridge Scheduler", len(schedules) == 1 and all(
+        sch["Properties"]["ScheduleExpression"].startswith("cron(")
+        and "RescoreFunction" in json.dumps(sch["Properties"]["Target"])
+        and sch["Properties"]["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        for sch in schedules.values()))
+    rescore_actions = {a for st in statements(resources["RescoreFunctionRole"]) for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    check("the rescore function reads the books and publishes, nothing more",
+          {"dynamodb:Query", "dynamodb:GetItem", "sns:Publish"} <= rescore_actions
+          and not any(a.startswith(("sqs:", "dynamodb:Put", "dynamodb:Update", "dynamodb:Delete")) for a in rescore_actions))
+    source = "".join(p.read_text() for d in ["cloud/src", "server/src"] for p in (HERE.parent / d).rglob("*.rs") if p.name != "bootstrap.rs")
+    check("no DynamoDB scan in the functions' code (no role grants dynamodb:Scan)", ".scan()" not in source)
     mappings = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"] for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()}
     stream = mappings["StreamFunctionAliaslive"]
     check("stream mapping bisects failing batches", stream["BisectBatchOnFunctionError"] is True)

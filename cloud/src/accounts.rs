@@ -2,10 +2,10 @@
 //!
 //! | item | `pk` | `sk` |
 //! |---|---|---|
-//! | account | `USER#{email}` | `USER` (argon2id hash, role, stylist) |
+//! | account | `USER#{email}` | `USER` (argon2id hash, role, stylist); `gsi1pk` `USERS` |
 //! | session | `SESSION#{sha256 of token}` | `SESSION` (TTL `expires_at`) |
 //! | secret | `SETTING#{name}` | `SETTING` |
-//! | API key | `APIKEY#{id}` | `APIKEY` (SHA-256 of the secret, role, stylist) |
+//! | API key | `APIKEY#{id}` | `APIKEY` (SHA-256 of the secret, role, stylist); `gsi1pk` `APIKEYS` |
 //!
 //! Tokens are stored only as their SHA-256, as on SQLite; expired sessions are refused on
 //! read and removed by the table's TTL.
@@ -110,6 +110,9 @@ impl Accounts for DynamoStore {
         item.insert("pk".into(), s(format!("USER#{}", user.email.as_str())));
         item.insert("sk".into(), s("USER"));
         item.insert("kind".into(), s("user"));
+        // Listed under one index partition, so counting accounts needs no scan.
+        item.insert("gsi1pk".into(), s("USERS"));
+        item.insert("gsi1sk".into(), s(user.email.as_str()));
         item.insert("password_hash".into(), s(hash));
         item.insert("created_at".into(), s(now.to_rfc3339()));
         let result = self
@@ -143,10 +146,11 @@ impl Accounts for DynamoStore {
         loop {
             let out = self
                 .client()
-                .scan()
+                .query()
                 .table_name(self.table())
-                .filter_expression("sk = :user")
-                .expression_attribute_values(":user", s("USER"))
+                .index_name(crate::dynamo::BY_LIST)
+                .key_condition_expression("gsi1pk = :users")
+                .expression_attribute_values(":users", s("USERS"))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
@@ -303,6 +307,9 @@ impl Accounts for DynamoStore {
             .table_name(self.table())
             .item("pk", s(format!("APIKEY#{}", key.id)))
             .item("sk", s("APIKEY"))
+            // Listed under one index partition, so listing keys needs no scan.
+            .item("gsi1pk", s("APIKEYS"))
+            .item("gsi1sk", s(key.id.clone()))
             .item("id", s(key.id.clone()))
             .item("name", s(key.name.clone()))
             .item("role", s(key.role.as_str()))
@@ -345,27 +352,12 @@ impl Accounts for DynamoStore {
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .scan()
-                .table_name(self.table())
-                .filter_expression("sk = :sk")
-                .expression_attribute_values(":sk", s("APIKEY"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::Service(describe(e)))?;
-            for item in page.items() {
-                keys.push(api_key_of(item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut keys = self
+            .query_all(Some(crate::dynamo::BY_LIST), "gsi1pk", "APIKEYS".into())
+            .await?
+            .iter()
+            .map(api_key_of)
+            .collect::<Result<Vec<_>>>()?;
         keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
         Ok(keys)
     }

@@ -390,14 +390,18 @@ impl DynamoStore {
 
     /// What a transaction that recorded an event's effect ran into, once it was cancelled:
     /// the effect was recorded before (by another worker), or the reason.
+    /// A conflicting transaction may still be committing the same event (two deliveries
+    /// handled at once), so the idempotency record is looked for a few times.
     async fn after_cancelled(&self, event: &EventId, reason: String) -> Result<Outcome> {
-        if self.get(format!("EVENT#{event}"), "EVENT").await?.is_some() {
-            Ok(Outcome::AlreadyApplied)
-        } else {
-            Err(StoreError::Service(format!(
-                "recording event {event} was cancelled: {reason}"
-            )))
+        for wait_ms in [0, 50, 200] {
+            tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+            if self.get(format!("EVENT#{event}"), "EVENT").await?.is_some() {
+                return Ok(Outcome::AlreadyApplied);
+            }
         }
+        Err(StoreError::Service(format!(
+            "recording event {event} was cancelled: {reason}"
+        )))
     }
 }
 

@@ -53,17 +53,35 @@ impl QueueHandler {
         self
     }
 
+    async fn handle_one<'a>(
+        &self,
+        message: &'a QueueMessage,
+        event: &serde_json::Result<DomainEvent>,
+    ) -> (&'a QueueMessage, Result<(), ProcessError>) {
+        let result = match event {
+            Ok(event) => self.core.handle_event(event).await.map(|_| ()),
+            Err(error) => Err(ProcessError::Malformed(error.to_string())),
+        };
+        (message, result)
+    }
+
     /// Handles a batch concurrently; returns the ids of the messages that failed (to be
-    /// retried by SQS and dead-lettered after the queue's maximum receives).
+    /// retried by SQS and dead-lettered after the queue's maximum receives). An event
+    /// delivered twice in one batch is handled once first and its repeats after, so they
+    /// find it applied instead of racing it (and asking the writer twice).
     pub async fn handle(&self, messages: &[QueueMessage]) -> Vec<String> {
-        let results = join_all(messages.iter().map(|message| async move {
-            let result = match serde_json::from_str::<DomainEvent>(&message.body) {
-                Ok(event) => self.core.handle_event(&event).await.map(|_| ()),
-                Err(error) => Err(ProcessError::Malformed(error.to_string())),
-            };
-            (message, result)
-        }))
-        .await;
+        let parsed: Vec<_> = messages
+            .iter()
+            .map(|message| (message, serde_json::from_str::<DomainEvent>(&message.body)))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let (firsts, repeats): (Vec<_>, Vec<_>) = parsed.iter().partition(|(_, event)| {
+            event
+                .as_ref()
+                .map_or(true, |event| seen.insert(event.id.clone()))
+        });
+        let mut results = join_all(firsts.into_iter().map(|(m, e)| self.handle_one(m, e))).await;
+        results.extend(join_all(repeats.into_iter().map(|(m, e)| self.handle_one(m, e))).await);
         let mut failed = Vec::new();
         for (message, result) in results {
             let Err(error) = result else { continue };

@@ -52,7 +52,12 @@ fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T
 
 impl DynamoStore {
     /// Every item of a partition (or of an index partition), in key order.
-    async fn query_all(&self, index: Option<&str>, pk_name: &str, pk: String) -> Result<Vec<Item>> {
+    pub(crate) async fn query_all(
+        &self,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: String,
+    ) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
