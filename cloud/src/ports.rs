@@ -9,8 +9,8 @@ use domain::dashboard::DateRange;
 use domain::views::{ClientPage, ClientQuery, ClientSort, ClientSummary, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId};
 use store::{
-    Books, ClientPageData, DashboardFigures, EmailFilter, ListError, PageLimits, Records, Review,
-    ReviewError, Reviewer, StoreError, Views,
+    Books, ClientPageData, DashboardFigures, EmailFilter, ListError, Model, PageLimits, Records,
+    Review, ReviewError, Reviewer, StoreError, StoredFit, Views,
 };
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -129,11 +129,45 @@ impl Books for DynamoStore {
         Ok(Some(ClientPageData {
             client,
             stylist,
-            fit: None,
+            fit: self.latest_model_fit().await?,
             history,
             timeline,
             emails,
         }))
+    }
+}
+
+/// Fits are kept as JSON under one partition, newest last by the time they were made.
+#[async_trait::async_trait]
+impl Model for DynamoStore {
+    /// Reads every book whole: the fit runs rarely, from the CLI.
+    async fn customer_summaries(
+        &self,
+        observation_end: chrono::NaiveDate,
+    ) -> Result<Vec<domain::bgnbd::CustomerSummary>> {
+        let mut summaries = Vec::new();
+        for stylist in self.list_stylists().await? {
+            for client in self.book_clients(&stylist.id).await? {
+                summaries.extend(client.profile.repeat_summary(observation_end));
+            }
+        }
+        Ok(summaries)
+    }
+
+    async fn save_model_fit(&self, fit: StoredFit) -> Result<()> {
+        let json = serde_json::to_string(&fit)
+            .map_err(|e| StoreError::Corrupt(format!("model fit: {e}")))?;
+        self.put_model_fit(fit.fitted_at, json).await
+    }
+
+    async fn latest_model_fit(&self) -> Result<Option<StoredFit>> {
+        self.latest_model_fit_json()
+            .await?
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("model fit: {e}")))
+            })
+            .transpose()
     }
 }
 

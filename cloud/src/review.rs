@@ -112,9 +112,9 @@ impl DynamoStore {
         .collect()
     }
 
-    /// Every client of a stylist's book with its stylist and version (for rescoring).
-    pub async fn book_keys(&self, stylist: &StylistId) -> Result<Vec<(ClientId, StylistId, u64)>> {
-        let mut keys = Vec::new();
+    /// Every client of a stylist's book, whole.
+    pub async fn book_clients(&self, stylist: &StylistId) -> Result<Vec<domain::Client>> {
+        let mut clients = Vec::new();
         for item in self
             .query_all(
                 Some(crate::dynamo::BY_LIST),
@@ -123,11 +123,57 @@ impl DynamoStore {
             )
             .await?
         {
-            if let Some(client) = crate::dynamo::client_from_image(&item)? {
-                keys.push((client.id, client.stylist_id, client.version));
-            }
+            clients.extend(crate::dynamo::client_from_image(&item)?);
         }
-        Ok(keys)
+        Ok(clients)
+    }
+
+    /// Every client of a stylist's book with its stylist and version (for rescoring).
+    pub async fn book_keys(&self, stylist: &StylistId) -> Result<Vec<(ClientId, StylistId, u64)>> {
+        Ok(self
+            .book_clients(stylist)
+            .await?
+            .into_iter()
+            .map(|client| (client.id, client.stylist_id, client.version))
+            .collect())
+    }
+
+    /// Keeps a model fit (JSON) under `MODEL#bgnbd`, sorted by when it was made.
+    pub async fn put_model_fit(&self, fitted_at: DateTime<Utc>, json: String) -> Result<()> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s("MODEL#bgnbd"))
+            .item(
+                "sk",
+                s(format!("FIT#{:020}", fitted_at.timestamp_micros().max(0))),
+            )
+            .item("fit", s(json))
+            .send()
+            .await
+            .map_err(service)?;
+        Ok(())
+    }
+
+    /// The newest model fit's JSON, if any.
+    pub async fn latest_model_fit_json(&self) -> Result<Option<String>> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :model")
+            .expression_attribute_values(":model", s("MODEL#bgnbd"))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(service)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| text(item, "fit")))
     }
 
     /// The email, unless it is outside `scope`.

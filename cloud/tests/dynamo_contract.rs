@@ -37,3 +37,14 @@ async fn dynamodb_keeps_the_books_and_review_contract() {
     let review = engage_aws::DynamoReview::new(store.clone(), events);
     store::records::contract::run_books_and_review(&store, &store, &review).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_keeps_the_model_contract() {
+    let moto = Moto::start().expect("moto_server");
+    let aws = Aws::at_endpoint(&moto.endpoint, "model").await;
+    bootstrap(&aws, &QueueSettings::default(), &|_| {})
+        .await
+        .expect("bootstrap");
+    let store = aws.store();
+    store::records::contract::run_model(&store, &store).await;
+}

@@ -76,7 +76,9 @@ impl Operations for AwsOperations {
     }
 
     async fn model_params(&self) -> Result<Option<domain::bgnbd::BgNbdParams>, StoreError> {
-        Ok(None)
+        Ok(store::Model::latest_model_fit(&self.store)
+            .await?
+            .map(|stored| stored.fit.params))
     }
 
     /// A look at the dead-letter queue (at most ten: one SQS receive), each with the last
@@ -212,6 +214,7 @@ pub fn ports(aws: &Aws, resources: &Resources) -> Ports {
         review: Arc::new(DynamoReview::new(store.clone(), events.clone())),
         sending: Arc::new(store.clone()),
         views: Arc::new(store.clone()),
+        model: Arc::new(store.clone()),
         ops: Arc::new(AwsOperations {
             store,
             events,

@@ -208,6 +208,8 @@ pub struct FitArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub target: BackendArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -83,7 +83,8 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Views { command }) => ops::views(&open()?, &command, out).await,
         Some(Command::Model(args)) => match args.command {
             ModelCommand::Fit(args) => {
-                model::fit_clients(&open()?, clock.as_ref(), &args, out).await
+                let ports = ports(&args.target, &cli.db).await?;
+                model::fit_clients(ports.model.as_ref(), clock.as_ref(), &args, out).await
             }
             ModelCommand::Simulate(args) => simulate(&args),
         },

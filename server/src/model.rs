@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use store::{Store, StoredFit};
+use store::StoredFit;
 
 /// One row of a transactions file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +236,7 @@ pub fn fit_transactions(args: &FitArgs, path: &Path, out: &mut impl Write) -> an
 /// `engage model fit`: fits on the client base, stores the fit as the model in use, and
 /// prints it.
 pub async fn fit_clients(
-    store: &Store,
+    store: &dyn store::Model,
     clock: &dyn Clock,
     args: &FitArgs,
     out: &mut impl Write,

@@ -20,9 +20,9 @@ use processors::openrouter::{BreakerState, FallbackWriter};
 use processors::sender::ApproveError;
 use std::sync::Arc;
 use store::{
-    Accounts, AddUserError, Books, CreateClientError, EmailFilter, ListError, PageLimits, Records,
-    Review, ReviewError, Reviewer, ScoreChange, Sending, Store, StoreError, UpdateClientError,
-    Views,
+    Accounts, AddUserError, Books, CreateClientError, EmailFilter, ListError, Model, PageLimits,
+    Records, Review, ReviewError, Reviewer, ScoreChange, Sending, Store, StoreError,
+    UpdateClientError, Views,
 };
 
 /// What the service works over: one implementation of each port per backend (the
@@ -35,6 +35,8 @@ pub struct Ports {
     pub review: Arc<dyn Review>,
     pub sending: Arc<dyn Sending>,
     pub views: Arc<dyn Views>,
+    /// The BG/NBD model's data and fits.
+    pub model: Arc<dyn Model>,
     /// The pipeline's queues and figures, the change stamp and the fitted model.
     pub ops: Arc<dyn Operations>,
 }
@@ -49,6 +51,7 @@ impl Ports {
             review: Arc::new(store.clone()),
             sending: Arc::new(store.clone()),
             views: Arc::new(store.clone()),
+            model: Arc::new(store.clone()),
             ops: Arc::new(store.clone()),
         }
     }

@@ -28,7 +28,7 @@ pub use emails::{
 };
 pub use feed::InlinePublish;
 pub use model::StoredFit;
-pub use ports::{Books, EVENTS_QUEUE, MAX_APPROVE_AT_ONCE, Review, Views, check_approval};
+pub use ports::{Books, EVENTS_QUEUE, MAX_APPROVE_AT_ONCE, Model, Review, Views, check_approval};
 pub use queue::{DeadLetter, QueueStats, Receive, ReceivedMessage};
 pub use recent::RecentCache;
 pub use records::{Accounts, ClientChange, Records};

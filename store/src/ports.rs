@@ -8,8 +8,10 @@
 
 use crate::{
     ClientPageData, DashboardFigures, ListError, PageLimits, Result, ReviewError, Reviewer, Store,
+    StoredFit,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::bgnbd::CustomerSummary;
 use domain::dashboard::DateRange;
 use domain::views::{ClientPage, ClientQuery, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId, ValidationErrors};
@@ -107,6 +109,32 @@ pub trait Review: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait Views: Send + Sync + 'static {
     async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures>;
+}
+
+/// The BG/NBD model of repeat buying: what it is fitted on, and the fits.
+#[async_trait::async_trait]
+pub trait Model: Send + Sync + 'static {
+    /// Every client's purchase summary as of `observation_end` (clients who never bought
+    /// have none).
+    async fn customer_summaries(&self, observation_end: NaiveDate) -> Result<Vec<CustomerSummary>>;
+    /// Keeps a fit; the latest one is the model in use.
+    async fn save_model_fit(&self, fit: StoredFit) -> Result<()>;
+    async fn latest_model_fit(&self) -> Result<Option<StoredFit>>;
+}
+
+#[async_trait::async_trait]
+impl Model for Store {
+    async fn customer_summaries(&self, observation_end: NaiveDate) -> Result<Vec<CustomerSummary>> {
+        Store::customer_summaries(self, observation_end).await
+    }
+
+    async fn save_model_fit(&self, fit: StoredFit) -> Result<()> {
+        Store::save_model_fit(self, fit).await
+    }
+
+    async fn latest_model_fit(&self) -> Result<Option<StoredFit>> {
+        Store::latest_model_fit(self).await
+    }
 }
 
 #[async_trait::async_trait]

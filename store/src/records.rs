@@ -921,6 +921,93 @@ pub mod contract {
         assert!(!context.draft_pending, "a rejected draft frees the client");
     }
 
+    /// The [`Model`](crate::Model) contract on an empty backend; `records` is the same
+    /// backend, used to add the clients the model is fitted on.
+    pub async fn run_model(records: &dyn Records, model: &dyn crate::Model) {
+        use crate::StoredFit;
+        use domain::bgnbd::{BgNbdFit, BgNbdParams};
+        let now = at("2026-03-01T12:00:00Z");
+        let end = now.date_naive();
+        assert!(
+            model.latest_model_fit().await.unwrap().is_none(),
+            "no fit yet"
+        );
+        records
+            .upsert_stylist(
+                StylistId::new("st-m"),
+                "Maya Okafor".into(),
+                "m@engage.example".into(),
+            )
+            .await
+            .unwrap();
+        let buyer = records
+            .create_client(new_client("Ada Lovelace", "ada@example.com", "st-m"), now)
+            .await
+            .unwrap();
+        records
+            .create_client(new_client("Ben Okri", "ben@example.com", "st-m"), now)
+            .await
+            .expect("a client who never bought");
+        for delivered_on in ["2026-01-05", "2026-02-04"] {
+            let fix = FixInput {
+                delivered_on: delivered_on.into(),
+                items_sent: 5,
+                items_kept: 2,
+                order_value: "120.00".into(),
+            };
+            records
+                .update_client(
+                    buyer.id.clone(),
+                    None,
+                    now,
+                    Box::new(move |client: &mut Client| {
+                        domain::Activity::Fix(fix).apply(&mut client.profile, end)
+                    }),
+                )
+                .await
+                .unwrap();
+        }
+        let summaries = model.customer_summaries(end).await.unwrap();
+        assert_eq!(
+            summaries.len(),
+            1,
+            "only a client who bought: {summaries:?}"
+        );
+        assert_eq!(summaries[0].frequency, 1);
+        assert_eq!(summaries[0].recency, 30.0);
+        assert_eq!(summaries[0].age, 55.0);
+
+        let fit = |r: f64, at: &str| StoredFit {
+            fit: BgNbdFit {
+                params: BgNbdParams {
+                    r,
+                    alpha: 30.5,
+                    a: 0.7,
+                    b: 2.25,
+                },
+                log_likelihood: -1234.5,
+                customers: 1,
+                iterations: 42,
+            },
+            source: "clients".into(),
+            observation_end: end,
+            fitted_at: self::at(at),
+        };
+        model
+            .save_model_fit(fit(0.5, "2026-03-01T12:00:00Z"))
+            .await
+            .unwrap();
+        model
+            .save_model_fit(fit(0.8, "2026-03-02T12:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            model.latest_model_fit().await.unwrap(),
+            Some(fit(0.8, "2026-03-02T12:00:00Z")),
+            "the latest fit is the model in use, read back whole"
+        );
+    }
+
     /// The [`Accounts`] contract; `records` is the same backend, used to add a stylist.
     pub async fn run_accounts(accounts: &dyn Accounts, records: &dyn Records) {
         let now = at("2026-03-01T12:00:00Z");
