@@ -28,6 +28,7 @@ macro_rules! schema_as {
     };
 }
 
+pub mod api;
 pub mod bgnbd;
 pub mod client;
 pub mod consent;

@@ -4,22 +4,13 @@
 
 use crate::backend::Operations;
 use crate::config::{ApiKeyCommand, DlqCommand, QueueCommand, UserCommand, ViewsCommand};
+pub use domain::api::PipelineFigures;
 use domain::user::{Password, Role};
 use domain::{ClientEmail, StylistId, ValidationErrors};
 use processors::Clock;
-use serde::Serialize;
 use std::io::Write;
 use std::io::{BufRead, IsTerminal};
-use store::{Accounts, AddUserError, QueueStats, Store, StoreError};
-
-/// How the pipeline is keeping up.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PipelineFigures {
-    /// The queue between the stream processor and the email processor.
-    pub events_queue: QueueStats,
-    /// Change records not yet turned into events.
-    pub feed_lag: u64,
-}
+use store::{Accounts, AddUserError, Store, StoreError};
 
 pub async fn pipeline_figures(
     store: &Store,

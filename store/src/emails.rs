@@ -3,11 +3,11 @@
 use crate::db::{instant, millis};
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
+pub use domain::api::ScoreChange;
 use domain::{
     Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 /// A draft a writer produced, ready to be stored for review.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,20 +279,6 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         )?;
     }
     Ok(Outcome::Applied)
-}
-
-/// One entry of a client's score history: the score, the factors that explain it and the
-/// event that caused it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ScoreChange {
-    pub score: u8,
-    pub band: Band,
-    /// The factors as stored, each with the sentence it had when the score was computed.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<domain::score::Factor>))]
-    pub factors: serde_json::Value,
-    pub event_id: EventId,
-    pub scored_at: DateTime<Utc>,
 }
 
 /// What recording an event's effect did.

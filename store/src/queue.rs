@@ -6,6 +6,7 @@ use crate::db::{instant, millis};
 use crate::emails::Failure;
 use crate::{Result, Store};
 use chrono::{DateTime, Duration, Utc};
+pub use domain::api::QueueStats;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A message handed to a worker. It stays hidden from other workers until the visibility
@@ -30,19 +31,6 @@ pub struct DeadLetter {
     pub last_error: String,
     pub enqueued_at: DateTime<Utc>,
     pub failed_at: DateTime<Utc>,
-}
-
-/// Figures that tell whether a queue keeps up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct QueueStats {
-    /// Messages waiting to be received.
-    pub visible: u64,
-    /// Messages received and not yet deleted or released.
-    pub in_flight: u64,
-    /// Age of the oldest message on the queue, in milliseconds.
-    pub oldest_age_ms: u64,
-    pub dead_letters: u64,
 }
 
 impl Store {

@@ -6,48 +6,14 @@ use crate::startup::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use domain::bgnbd::BgNbdParams;
+pub use domain::api::{
+    ClientRecord, CloseClient, HistoryQuery, ListClients, ModelView, RecordActivity, RecordFix,
+    ScoreReport, UpdateClient,
+};
 use domain::profile::FixInput;
-use domain::score::{Band, EngagementScore, engagement_score};
+use domain::score::{Band, engagement_score};
 use domain::views::{ClientDetail, ClientPage, ClientQuery, ClientSort, EmailSummary};
-use domain::{Activity, Client, ClientEdit, ClientId, ClientInput, ClientStatus};
-use serde::{Deserialize, Serialize};
-use store::ScoreChange;
-use utoipa::{IntoParams, ToSchema};
-
-/// A client as the API returns it after a write.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ClientRecord {
-    pub id: ClientId,
-    /// Send it back as `expected_version` to update safely.
-    pub version: u64,
-    pub client: Client,
-}
-
-impl From<Client> for ClientRecord {
-    fn from(client: Client) -> Self {
-        Self {
-            id: client.id.clone(),
-            version: client.version,
-            client,
-        }
-    }
-}
-
-/// Filters and paging of the client list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListClients {
-    /// Part of a name or email address (at most 100 characters).
-    pub search: Option<String>,
-    pub band: Option<Band>,
-    pub status: Option<ClientStatus>,
-    pub sort: Option<ClientSort>,
-    /// The `next` cursor of the previous page.
-    pub after: Option<String>,
-    /// Rows per page, 1 to 200 (default 25).
-    pub limit: Option<i64>,
-}
+use domain::{Activity, ClientEdit, ClientId, ClientInput, ClientStatus};
 
 /// List clients, a page at a time (a stylist sees their own book only).
 #[utoipa::path(
@@ -135,15 +101,6 @@ pub async fn get_client(
         .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))
 }
 
-/// A change to a client: the whole editable record, and the version it was based on.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateClient {
-    /// Refused (409) unless the client is still at this version.
-    pub expected_version: u64,
-    pub client: ClientEdit,
-}
-
 /// Replace a client's editable fields (name, email, stylist, status, consent, style).
 #[utoipa::path(
     put,
@@ -169,13 +126,6 @@ pub async fn update_client(
         .await
         .map(|client| Json(client.into()))
         .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CloseClient {
-    /// Refuse (409) unless the client is still at this version.
-    pub expected_version: Option<u64>,
 }
 
 /// Close a client: they stay on record (history, emails) with status `closed`, and get no
@@ -226,16 +176,6 @@ pub async fn close_client(
         .map_err(|e| ApiError::from_service(e, not_found))
 }
 
-/// Something the client did, optionally guarded by the version the caller last saw.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordActivity {
-    pub activity: Activity,
-    /// Refuse (409) unless the client is still at this version.
-    #[serde(default)]
-    pub expected_version: Option<u64>,
-}
-
 /// Record a Fix, a purchase, feedback, or an email open or click.
 #[utoipa::path(
     post,
@@ -268,23 +208,6 @@ pub async fn record_activity(
         .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id)))
 }
 
-/// A Fix to record, optionally guarded by the version the caller last saw.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordFix {
-    /// ISO date (YYYY-MM-DD), not in the future.
-    pub delivered_on: String,
-    /// 1 to 10.
-    pub items_sent: i64,
-    /// 0 to items_sent.
-    pub items_kept: i64,
-    /// Dollars, as text ("129.50").
-    pub order_value: String,
-    /// Refuse (409) unless the client is still at this version.
-    #[serde(default)]
-    pub expected_version: Option<u64>,
-}
-
 /// Record a delivered Fix (the same as an activity of type `fix`).
 #[utoipa::path(
     post,
@@ -314,35 +237,6 @@ pub async fn record_fix(
         expected_version: request.expected_version,
     };
     record_activity(state, user, id, ApiJson(request)).await
-}
-
-/// The model's view of one client, from the latest fit.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ModelView {
-    pub p_alive: f64,
-    pub expected_purchases_90_days: f64,
-    pub params: BgNbdParams,
-}
-
-/// A client's score now, every stored change with its factors, and the model's view.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScoreReport {
-    pub client_id: ClientId,
-    /// The client version the current score was computed from.
-    pub client_version: u64,
-    /// The score as of now, computed from the record.
-    pub current: EngagementScore,
-    /// Every stored score change, newest first, each with its factors and causing event.
-    pub history: Vec<ScoreChange>,
-    /// `null` until `engage model fit` has run, or for a client who has not bought yet.
-    pub model: Option<ModelView>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// How many history entries to return (1–500, default 50).
-    pub limit: Option<u32>,
 }
 
 /// A client's score with the factors that explain it, its history and the model's view.

@@ -8,19 +8,11 @@ use app::service::ServiceError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use domain::EmailId;
+pub use domain::api::{
+    ApproveMany, EditEmail, ListEmails, Regenerate, RegenerateAccepted, RejectEmail,
+};
 use domain::views::{ApproveReport, EmailDetail, EmailSummary};
-use domain::{EmailId, EmailStatus, EventId};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListEmails {
-    /// Only emails in this state (default: all).
-    pub status: Option<EmailStatus>,
-    /// How many, newest first: 1 to 500 (default 100).
-    pub limit: Option<u32>,
-}
 
 /// Emails, newest first (a stylist sees their own clients' emails only).
 #[utoipa::path(
@@ -87,14 +79,6 @@ pub async fn get_email(
         .map_err(email_error(&id))
 }
 
-/// New words for a draft awaiting review.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditEmail {
-    pub subject: String,
-    pub body: String,
-}
-
 /// Edit a draft awaiting review; the edit is recorded in its review trail.
 #[utoipa::path(
     put,
@@ -154,14 +138,6 @@ pub async fn approve_email(
         .map_err(email_error(&id))
 }
 
-/// Drafts to approve together: all are approved or none.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApproveMany {
-    /// 1 to 100 email ids.
-    pub ids: Vec<EmailId>,
-}
-
 /// Approve several drafts at once (all or none) and queue them for sending. If any
 /// draft's client may no longer be emailed, those drafts are withdrawn and none is approved.
 #[utoipa::path(
@@ -195,14 +171,6 @@ pub async fn approve_many(
         .map_err(email_error(&first))
 }
 
-/// Why a draft is refused.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RejectEmail {
-    /// A few words for the record (1 to 500 characters).
-    pub reason: String,
-}
-
 /// Reject a draft; it is never sent.
 #[utoipa::path(
     post,
@@ -233,22 +201,6 @@ pub async fn reject_email(
         .await
         .map(Json)
         .map_err(email_error(&id))
-}
-
-/// A stylist's request for a new draft.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Regenerate {
-    /// What to change, in a few words ("mention the autumn edit"); at most 200 characters.
-    #[serde(default)]
-    pub instruction: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RegenerateAccepted {
-    pub email_id: EmailId,
-    /// The queued event; the new wording replaces the draft once it is processed.
-    pub event_id: EventId,
 }
 
 /// Queue a new draft of an email awaiting review; the pipeline rewrites it in place.

@@ -11,49 +11,14 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+pub use domain::api::ImportReport;
 use domain::profile::{ProfileInput, Sizes};
 use domain::user::User;
 use domain::{ClientInput, FieldError};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// The largest import body accepted.
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
-/// Rows listed with their errors; beyond it only counted.
-const MAX_LISTED_ERRORS: usize = 1_000;
-
-/// What an import did, row by row.
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-pub struct ImportReport {
-    /// Data rows read (the CSV header not counted).
-    pub rows: u64,
-    pub created: u64,
-    pub failed: u64,
-    /// The failed rows (the first 1,000), each with every field at fault.
-    pub errors: Vec<RowError>,
-    /// More rows failed than are listed.
-    pub errors_truncated: bool,
-}
-
-/// One refused row.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RowError {
-    /// The line the row starts on (1 is the first line of the body).
-    pub line: u64,
-    pub errors: Vec<FieldError>,
-}
-
-impl ImportReport {
-    fn refuse(&mut self, line: u64, errors: Vec<FieldError>) {
-        self.failed += 1;
-        if self.errors.len() < MAX_LISTED_ERRORS {
-            self.errors.push(RowError { line, errors });
-        } else {
-            self.errors_truncated = true;
-        }
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {

@@ -6,10 +6,8 @@ use crate::startup::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::StylistId;
-use domain::user::{ApiKey, NewApiKey, Role};
-use serde::Deserialize;
-use utoipa::ToSchema;
+pub use domain::api::CreateKey;
+use domain::user::{ApiKey, NewApiKey};
 
 /// Every key, newest first, revoked ones with when (admins).
 #[utoipa::path(
@@ -28,19 +26,6 @@ pub async fn list_keys(
         .await
         .map(Json)
         .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))
-}
-
-/// A key to create.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    /// What will use it ("order-system import"), 1 to 100 characters.
-    pub name: String,
-    pub role: Role,
-    /// For a stylist key: the stylist whose book it reaches (required then, refused
-    /// otherwise).
-    #[serde(default)]
-    pub stylist_id: Option<StylistId>,
 }
 
 /// Create a key (admins). The secret is in this answer only; keep it safe.

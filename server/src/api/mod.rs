@@ -14,6 +14,7 @@ mod pipeline;
 
 pub use clients::{ClientRecord, ModelView, ScoreReport};
 pub use docs::{ApiDoc, api_routes};
+pub use domain::api::Problem;
 
 use app::service::ServiceError;
 use axum::Json;
@@ -22,8 +23,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{ClientId, EmailId, FieldError, ValidationErrors};
-use serde::Serialize;
+use domain::{ClientId, EmailId, ValidationErrors};
 use serde::de::DeserializeOwned;
 use store::StoreError;
 
@@ -85,28 +85,6 @@ pub enum ApiError {
     TooManyStreams { whose: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// An RFC 9457 problem document, as every API error is answered.
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// Always `about:blank`: the status and title say what kind of problem it is.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub status: u16,
-    pub title: String,
-    /// What went wrong with this request, in a sentence.
-    pub detail: String,
-    /// The first field at fault, when the problem is about a field.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// Every field at fault, for validation problems.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-    /// Why an email cannot be sent (`unsubscribed`, `no_consent`, `account_closed`, or
-    /// `not_failed` for a resend of an email that did not fail).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
 
 impl ApiError {

@@ -3,23 +3,12 @@
 
 use super::{ApiError, ApiJson, ApiQuery};
 use crate::auth::SignedIn;
-use crate::ops::PipelineFigures;
 use crate::startup::AppState;
 use axum::Json;
 use axum::extract::State;
+pub use domain::api::{PipelineReport, RangeQuery, Redrive, Redriven};
 use domain::dashboard::{Dashboard, DeadLetterView};
 use domain::user::Role;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RangeQuery {
-    /// First day (YYYY-MM-DD); default 29 days before `to`.
-    pub from: Option<String>,
-    /// Last day (YYYY-MM-DD); default today.
-    pub to: Option<String>,
-}
 
 /// The dashboard's figures for a range of days (managers and admins).
 #[utoipa::path(
@@ -44,22 +33,6 @@ pub async fn dashboard(
         .await
         .map(Json)
         .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))
-}
-
-/// The pipeline's figures and the LLM's since the process started.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PipelineReport {
-    #[serde(flatten)]
-    pub figures: PipelineFigures,
-    /// The LLM writer's circuit breaker: `closed`, `open` or `half_open`; `null` without
-    /// an LLM key (the template writes every draft).
-    pub llm_breaker: Option<String>,
-    /// Drafts asked of the LLM since this process started.
-    pub llm_calls: u64,
-    /// Of those, how many failed (the template wrote them instead).
-    pub llm_failures: u64,
-    /// US dollars spent on the LLM since this process started.
-    pub llm_cost_usd: f64,
 }
 
 fn require_manager(user: &domain::user::User) -> Result<(), ApiError> {
@@ -116,21 +89,6 @@ pub async fn dead_letters(
         .await
         .map(Json)
         .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))
-}
-
-/// Which dead letters to put back on the queue.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Redrive {
-    /// One dead letter's id; all of them when absent.
-    #[serde(default)]
-    pub id: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Redriven {
-    /// How many went back on the queue.
-    pub redriven: u64,
 }
 
 /// Put dead letters back on the queue, after the cause was fixed (managers and admins).
