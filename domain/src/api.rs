@@ -49,7 +49,7 @@ pub struct ClientRecord {
 }
 
 /// Filters and paging of the client list.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ListClients {
@@ -143,7 +143,7 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ListEmails {
@@ -167,7 +167,7 @@ pub struct EditEmail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApproveMany {
-    /// 1 to 100 email ids.
+    /// 1 to 33 email ids (`store::MAX_APPROVE_AT_ONCE`).
     pub ids: Vec<EmailId>,
 }
 

@@ -156,12 +156,11 @@ pub async fn approve_many(
     SignedIn(user): SignedIn,
     ApiJson(request): ApiJson<ApproveMany>,
 ) -> Result<Json<ApproveReport>, ApiError> {
-    if request.ids.is_empty() || request.ids.len() > 100 {
-        return Err(ApiError::Rejected(domain::ValidationErrors::single(
-            "ids",
-            "Send 1 to 100 email ids.",
-        )));
-    }
+    // The service's rule, named by this body's field.
+    store::check_approval(&request.ids).map_err(|mut errors| {
+        errors.0.iter_mut().for_each(|e| e.field = "ids".into());
+        ApiError::Rejected(errors)
+    })?;
     let first = request.ids[0].clone();
     state
         .service
