@@ -128,6 +128,30 @@ impl DynamoStore {
         Ok(clients)
     }
 
+    /// How many clients a stylist's book holds, counted by the index (no items read).
+    pub async fn book_size(&self, stylist: &StylistId) -> Result<u64> {
+        let (mut count, mut start) = (0, None);
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(crate::dynamo::BY_LIST)
+                .key_condition_expression("gsi1pk = :book")
+                .expression_attribute_values(":book", s(format!("BOOK#{stylist}")))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(service)?;
+            count += out.count.max(0) as u64;
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(count),
+            }
+        }
+    }
+
     /// Every client of a stylist's book with its stylist and version (for rescoring).
     pub async fn book_keys(&self, stylist: &StylistId) -> Result<Vec<(ClientId, StylistId, u64)>> {
         Ok(self

@@ -156,7 +156,7 @@ impl Operations for AwsOperations {
     async fn client_count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
         for stylist in self.store.list_stylists().await? {
-            count += self.store.book_keys(&stylist.id).await?.len() as u64;
+            count += self.store.book_size(&stylist.id).await?;
         }
         Ok(count)
     }
