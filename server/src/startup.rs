@@ -263,8 +263,18 @@ impl AppState {
 
 /// The whole HTTP surface: pages, server functions, health, and static files, behind the
 /// sign-in guard.
+/// The app's page routes, found once per process. Leptos finds them by rendering the app with
+/// resource loading suppressed by a process-wide flag, so a resource that first polls while
+/// another router is being built would wait forever (leptos-rs/leptos#4773): building them
+/// once, before anything serves, keeps every later router (tests build many) clear of it.
+fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let context = page_context(state.service.clone());
     let page = {
         let options = state.leptos_options.clone();
