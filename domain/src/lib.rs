@@ -41,6 +41,7 @@ pub mod sample;
 pub mod score;
 pub mod user;
 pub mod validation;
+pub mod view_facts;
 pub mod views;
 
 pub use client::{

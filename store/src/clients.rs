@@ -222,7 +222,7 @@ impl Store {
                     let band: Option<String> = conn
                         .prepare_cached("SELECT band FROM clients WHERE id = ?1")?
                         .query_row([old.id.as_str()], |r| r.get(0))?;
-                    crate::views::client_moved(conn, old.stylist_id.as_str(), new.stylist_id.as_str(), band.as_deref())?;
+                    crate::views::client_moved(conn, old.stylist_id.as_str(), new.stylist_id.as_str(), band.as_deref(), now)?;
                 }
                 let profile = serde_json::to_string(&new.profile)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;

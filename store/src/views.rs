@@ -7,12 +7,11 @@ use crate::db::instant;
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Band;
-use domain::dashboard::{
-    BandDay, BandMix, DateRange, EmailDay, REVIEW_BUCKETS_MINUTES, StylistFigures, WriterQuality,
-    bucket_median, edit_ratio, review_bucket,
-};
+use domain::dashboard::DateRange;
+use domain::view_facts::{BookBand, EmailCounts, ViewDelta, ViewFact, ViewRows};
+pub use domain::view_facts::{DashboardFigures, Verdict, approved_edit};
 use rusqlite::{Connection, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Every view table, in the order they are cleared and compared.
 pub const VIEW_TABLES: [&str; 5] = [
@@ -23,8 +22,86 @@ pub const VIEW_TABLES: [&str; 5] = [
     "view_pending",
 ];
 
-fn day(at: DateTime<Utc>) -> String {
-    at.date_naive().to_string()
+fn band_of(raw: &str) -> rusqlite::Result<Band> {
+    Band::parse(raw).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("band {raw}").into(),
+        )
+    })
+}
+
+/// Adds a fact's deltas to the view tables (in the caller's transaction). A band's daily
+/// row holds its total at the end of the day, taken after the books changed.
+pub(crate) fn apply(conn: &Connection, fact: &ViewFact) -> rusqlite::Result<()> {
+    for delta in fact.deltas() {
+        match delta {
+            ViewDelta::Book { at, clients } => {
+                conn.prepare_cached(
+                    "INSERT INTO view_band_counts (stylist_id, band, clients) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (stylist_id, band) DO UPDATE SET clients = clients + excluded.clients",
+                )?
+                .execute(params![at.stylist, at.band.as_str(), clients])?;
+            }
+            ViewDelta::BandDay { day, band, .. } => {
+                conn.prepare_cached(
+                    "INSERT INTO view_band_daily (day, band, clients)
+                       SELECT ?1, ?2, COALESCE(SUM(clients), 0) FROM view_band_counts WHERE band = ?2
+                     ON CONFLICT (day, band) DO UPDATE SET clients = excluded.clients",
+                )?
+                .execute(params![day.to_string(), band.as_str()])?;
+            }
+            ViewDelta::Emails {
+                day,
+                stylist,
+                writer,
+                counts: c,
+            } => {
+                conn.prepare_cached(
+                    "INSERT INTO view_email_daily (day, stylist_id, writer, drafted, approved, sent, rejected, failed, edited, edit_sum, cost_usd)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (day, stylist_id, writer) DO UPDATE SET
+                        drafted = drafted + excluded.drafted, approved = approved + excluded.approved,
+                        sent = sent + excluded.sent, rejected = rejected + excluded.rejected,
+                        failed = failed + excluded.failed, edited = edited + excluded.edited,
+                        edit_sum = edit_sum + excluded.edit_sum, cost_usd = cost_usd + excluded.cost_usd",
+                )?
+                .execute(params![
+                    day.to_string(),
+                    stylist,
+                    writer,
+                    c.drafted,
+                    c.approved,
+                    c.sent,
+                    c.rejected,
+                    c.failed,
+                    c.edited,
+                    c.edit_sum,
+                    c.cost_usd
+                ])?;
+            }
+            ViewDelta::Review {
+                day,
+                stylist,
+                bucket,
+            } => {
+                conn.prepare_cached(
+                    "INSERT INTO view_review_times (day, stylist_id, bucket, reviews) VALUES (?1, ?2, ?3, 1)
+                     ON CONFLICT (day, stylist_id, bucket) DO UPDATE SET reviews = reviews + 1",
+                )?
+                .execute(params![day.to_string(), stylist, bucket as i64])?;
+            }
+            ViewDelta::Pending { stylist, drafts } => {
+                conn.prepare_cached(
+                    "INSERT INTO view_pending (stylist_id, drafts) VALUES (?1, ?2)
+                     ON CONFLICT (stylist_id) DO UPDATE SET drafts = drafts + excluded.drafts",
+                )?
+                .execute(params![stylist, drafts])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A client's band changed from `old` (none: first score) to `new`.
@@ -35,27 +112,16 @@ pub(crate) fn band_changed(
     new: &str,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    if old == Some(new) {
-        return Ok(());
-    }
-    let mut add = conn.prepare_cached(
-        "INSERT INTO view_band_counts (stylist_id, band, clients) VALUES (?1, ?2, ?3)
-         ON CONFLICT (stylist_id, band) DO UPDATE SET clients = clients + excluded.clients",
-    )?;
-    if let Some(old) = old {
-        add.execute(params![stylist, old, -1])?;
-    }
-    add.execute(params![stylist, new, 1])?;
-    // The day's closing mix for the bands that moved.
-    let mut snapshot = conn.prepare_cached(
-        "INSERT INTO view_band_daily (day, band, clients)
-           SELECT ?1, ?2, COALESCE(SUM(clients), 0) FROM view_band_counts WHERE band = ?2
-         ON CONFLICT (day, band) DO UPDATE SET clients = excluded.clients",
-    )?;
-    for band in old.into_iter().chain([new]) {
-        snapshot.execute(params![day(at), band])?;
-    }
-    Ok(())
+    let counted = |band: Band| BookBand {
+        stylist: stylist.to_owned(),
+        band,
+    };
+    let fact = ViewFact::ClientCounted {
+        old: old.map(band_of).transpose()?.map(counted),
+        new: Some(counted(band_of(new)?)),
+        at,
+    };
+    apply(conn, &fact)
 }
 
 /// A client moved from one stylist's book to another's, in band `band` (if scored).
@@ -64,46 +130,23 @@ pub(crate) fn client_moved(
     from: &str,
     to: &str,
     band: Option<&str>,
+    at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    let Some(band) = band else { return Ok(()) };
-    let mut add = conn.prepare_cached(
-        "INSERT INTO view_band_counts (stylist_id, band, clients) VALUES (?1, ?2, ?3)
-         ON CONFLICT (stylist_id, band) DO UPDATE SET clients = clients + excluded.clients",
-    )?;
-    add.execute(params![from, band, -1])?;
-    add.execute(params![to, band, 1])?;
-    Ok(())
-}
-
-/// Adds to one (day, stylist, writer) row of the email funnel.
-#[allow(clippy::too_many_arguments)]
-fn email_counts(
-    conn: &Connection,
-    day: &str,
-    stylist: &str,
-    writer: &str,
-    column: &str,
-    n: i64,
-    edit: f64,
-    cost: f64,
-) -> rusqlite::Result<()> {
-    let sql = format!(
-        "INSERT INTO view_email_daily (day, stylist_id, writer, {column}, edit_sum, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (day, stylist_id, writer) DO UPDATE SET {column} = {column} + excluded.{column},
-            edit_sum = edit_sum + excluded.edit_sum, cost_usd = cost_usd + excluded.cost_usd"
-    );
-    conn.prepare_cached(&sql)?
-        .execute(params![day, stylist, writer, n, edit, cost])?;
-    Ok(())
-}
-
-fn pending(conn: &Connection, stylist: &str, n: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO view_pending (stylist_id, drafts) VALUES (?1, ?2)
-         ON CONFLICT (stylist_id) DO UPDATE SET drafts = drafts + excluded.drafts",
-    )?
-    .execute(params![stylist, n])?;
-    Ok(())
+    let Some(band) = band.map(band_of).transpose()? else {
+        return Ok(());
+    };
+    let fact = ViewFact::ClientCounted {
+        old: Some(BookBand {
+            stylist: from.to_owned(),
+            band,
+        }),
+        new: Some(BookBand {
+            stylist: to.to_owned(),
+            band,
+        }),
+        at,
+    };
+    apply(conn, &fact)
 }
 
 /// A draft was written (on the day it was created, by `writer`, costing `cost`).
@@ -114,17 +157,13 @@ pub(crate) fn drafted(
     cost: f64,
     created: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    email_counts(
-        conn,
-        &day(created),
-        stylist,
-        writer,
-        "drafted",
-        1,
-        0.0,
-        cost,
-    )?;
-    pending(conn, stylist, 1)
+    let fact = ViewFact::Drafted {
+        stylist: stylist.to_owned(),
+        writer: writer.to_owned(),
+        cost_usd: cost,
+        created,
+    };
+    apply(conn, &fact)
 }
 
 /// A draft was rewritten: it now counts for `writer` (on its creation day), and what the
@@ -137,25 +176,14 @@ pub(crate) fn redrafted(
     cost: f64,
     created: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    let day = day(created);
-    if old_writer != writer {
-        email_counts(conn, &day, stylist, old_writer, "drafted", -1, 0.0, 0.0)?;
-        email_counts(conn, &day, stylist, writer, "drafted", 1, 0.0, 0.0)?;
-    }
-    if cost != 0.0 {
-        email_counts(conn, &day, stylist, writer, "drafted", 0, 0.0, cost)?;
-    }
-    Ok(())
-}
-
-/// How a review ended.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Verdict {
-    /// Approved; `edit` is the edit ratio between the writer's words and the approved ones.
-    Approved {
-        edit: f64,
-    },
-    Rejected,
+    let fact = ViewFact::Redrafted {
+        stylist: stylist.to_owned(),
+        old_writer: old_writer.to_owned(),
+        writer: writer.to_owned(),
+        cost_usd: cost,
+        created,
+    };
+    apply(conn, &fact)
 }
 
 /// A draft was reviewed at `at`, `minutes` after it was written.
@@ -167,29 +195,25 @@ pub(crate) fn reviewed(
     minutes: f64,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    let day = day(at);
-    match verdict {
-        Verdict::Approved { edit } => {
-            email_counts(conn, &day, stylist, writer, "approved", 1, edit, 0.0)?;
-            if edit > 0.0 {
-                email_counts(conn, &day, stylist, writer, "edited", 1, 0.0, 0.0)?;
-            }
-        }
-        Verdict::Rejected => email_counts(conn, &day, stylist, writer, "rejected", 1, 0.0, 0.0)?,
-    }
-    pending(conn, stylist, -1)?;
-    conn.prepare_cached(
-        "INSERT INTO view_review_times (day, stylist_id, bucket, reviews) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (day, stylist_id, bucket) DO UPDATE SET reviews = reviews + 1",
-    )?
-    .execute(params![day, stylist, review_bucket(minutes) as i64])?;
-    Ok(())
+    let fact = ViewFact::Reviewed {
+        stylist: stylist.to_owned(),
+        writer: writer.to_owned(),
+        verdict,
+        minutes,
+        at,
+    };
+    apply(conn, &fact)
 }
 
 /// A draft was withdrawn before review (its client may no longer be emailed): it no
 /// longer waits.
 pub(crate) fn withdrawn_draft(conn: &Connection, stylist: &str) -> rusqlite::Result<()> {
-    pending(conn, stylist, -1)
+    apply(
+        conn,
+        &ViewFact::Withdrawn {
+            stylist: stylist.to_owned(),
+        },
+    )
 }
 
 /// An approved email was delivered (`sent`) or not.
@@ -200,29 +224,13 @@ pub(crate) fn delivered(
     sent: bool,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    let column = if sent { "sent" } else { "failed" };
-    email_counts(conn, &day(at), stylist, writer, column, 1, 0.0, 0.0)
-}
-
-/// The edit ratio of an approved email: the writer's subject and text against the ones
-/// approved (0 when the stylist changed nothing).
-pub(crate) fn approved_edit(
-    ai_subject: Option<&str>,
-    ai_body: Option<&str>,
-    subject: &str,
-    body: &str,
-) -> f64 {
-    match (ai_subject, ai_body) {
-        (None, None) => 0.0,
-        (ai_subject, ai_body) => edit_ratio(
-            &format!(
-                "{}\n{}",
-                ai_subject.unwrap_or(subject),
-                ai_body.unwrap_or(body)
-            ),
-            &format!("{subject}\n{body}"),
-        ),
-    }
+    let fact = ViewFact::Delivered {
+        stylist: stylist.to_owned(),
+        writer: writer.to_owned(),
+        sent,
+        at,
+    };
+    apply(conn, &fact)
 }
 
 fn minutes_between(from: i64, to: i64) -> f64 {
@@ -238,152 +246,78 @@ fn parse_band(raw: &str) -> Result<Band> {
     Band::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("band {raw}")))
 }
 
-/// The dashboard's figures (all but the pipeline's health) as the views hold them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DashboardFigures {
-    pub bands: BandMix,
-    pub band_days: Vec<BandDay>,
-    pub stylists: Vec<StylistFigures>,
-    pub email_days: Vec<EmailDay>,
-    pub writers: Vec<WriterQuality>,
-}
-
 impl Store {
     /// The dashboard for `range`, read from the views only.
     pub async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
-        self.read(move |conn| {
-            let (from, to) = (range.from.to_string(), range.to.to_string());
-            // Now, by band and by stylist.
-            let mut bands = BandMix::default();
-            let mut per_stylist: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-            let mut stmt = conn.prepare_cached("SELECT stylist_id, band, clients FROM view_band_counts")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let (stylist, band, clients): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-                let band = parse_band(&band)?;
-                bands.add(band, clients);
-                let entry = per_stylist.entry(stylist).or_default();
-                entry.0 = entry.0.saturating_add_signed(clients);
-                if band == Band::AtRisk {
-                    entry.1 = entry.1.saturating_add_signed(clients);
+        let rows = self
+            .read(move |conn| {
+                let (from, to) = (range.from.to_string(), range.to.to_string());
+                let mut rows = ViewRows::default();
+                let mut stmt = conn.prepare_cached("SELECT stylist_id, band, clients FROM view_band_counts")?;
+                let mut found = stmt.query([])?;
+                while let Some(row) = found.next()? {
+                    rows.books.push((row.get(0)?, parse_band(&row.get::<_, String>(1)?)?, row.get(2)?));
                 }
-            }
-            // The band mix per day, carrying each band's last value forward.
-            let mut last = BandMix::default();
-            let mut stmt = conn.prepare_cached(
-                "SELECT band, clients FROM view_band_daily d
-                 WHERE day = (SELECT MAX(day) FROM view_band_daily e WHERE e.band = d.band AND e.day < ?1)",
-            )?;
-            let mut rows = stmt.query([&from])?;
-            while let Some(row) = rows.next()? {
-                let band = parse_band(&row.get::<_, String>(0)?)?;
-                let clients: i64 = row.get(1)?;
-                last.add(band, clients - last.get(band) as i64);
-            }
-            let mut changes: BTreeMap<NaiveDate, Vec<(Band, i64)>> = BTreeMap::new();
-            let mut stmt = conn.prepare_cached("SELECT day, band, clients FROM view_band_daily WHERE day BETWEEN ?1 AND ?2")?;
-            let mut rows = stmt.query([&from, &to])?;
-            while let Some(row) = rows.next()? {
-                changes
-                    .entry(parse_day(&row.get::<_, String>(0)?)?)
-                    .or_default()
-                    .push((parse_band(&row.get::<_, String>(1)?)?, row.get(2)?));
-            }
-            let band_days = range
-                .days()
-                .map(|day| {
-                    for (band, clients) in changes.remove(&day).unwrap_or_default() {
-                        last.add(band, clients - last.get(band) as i64);
-                    }
-                    BandDay { day, mix: last }
-                })
-                .collect();
-            // The email funnel per day and per writer.
-            let mut days: BTreeMap<NaiveDate, EmailDay> = range.days().map(|d| (d, EmailDay { day: d, ..EmailDay::default() })).collect();
-            let mut writers: BTreeMap<String, (u64, u64, u64, u64, f64)> = BTreeMap::new();
-            let mut sent_by: HashMap<String, u64> = HashMap::new();
-            let mut stmt = conn.prepare_cached(
-                "SELECT day, stylist_id, writer, drafted, approved, sent, rejected, failed, edited, edit_sum, cost_usd
-                 FROM view_email_daily WHERE day BETWEEN ?1 AND ?2",
-            )?;
-            let mut rows = stmt.query([&from, &to])?;
-            while let Some(row) = rows.next()? {
-                let day = parse_day(&row.get::<_, String>(0)?)?;
-                let (stylist, writer): (String, String) = (row.get(1)?, row.get(2)?);
-                let n = |i: usize| row.get::<_, i64>(i).map(|v| v.max(0) as u64);
-                let (drafted, approved, sent, rejected, failed, edited) = (n(3)?, n(4)?, n(5)?, n(6)?, n(7)?, n(8)?);
-                let (edit_sum, cost): (f64, f64) = (row.get(9)?, row.get(10)?);
-                if let Some(d) = days.get_mut(&day) {
-                    d.drafted += drafted;
-                    d.approved += approved;
-                    d.sent += sent;
-                    d.rejected += rejected;
-                    d.failed += failed;
-                    d.cost_usd += cost;
+                // Each band's last closing before the range.
+                let mut stmt = conn.prepare_cached(
+                    "SELECT band, clients FROM view_band_daily d
+                     WHERE day = (SELECT MAX(day) FROM view_band_daily e WHERE e.band = d.band AND e.day < ?1)",
+                )?;
+                let mut found = stmt.query([&from])?;
+                while let Some(row) = found.next()? {
+                    let band = parse_band(&row.get::<_, String>(0)?)?;
+                    let clients: i64 = row.get(1)?;
+                    rows.mix_before.add(band, clients - rows.mix_before.get(band) as i64);
                 }
-                let w = writers.entry(writer).or_default();
-                w.0 += drafted;
-                w.1 += approved;
-                w.2 += rejected;
-                w.3 += edited;
-                w.4 += edit_sum;
-                *sent_by.entry(stylist).or_default() += sent;
-            }
-            // Review times: per day, and per stylist over the range.
-            let buckets = REVIEW_BUCKETS_MINUTES.len();
-            let mut per_day: BTreeMap<NaiveDate, [u64; REVIEW_BUCKETS_MINUTES.len()]> = BTreeMap::new();
-            let mut per_stylist_times: HashMap<String, [u64; REVIEW_BUCKETS_MINUTES.len()]> = HashMap::new();
-            let mut stmt = conn.prepare_cached("SELECT day, stylist_id, bucket, reviews FROM view_review_times WHERE day BETWEEN ?1 AND ?2")?;
-            let mut rows = stmt.query([&from, &to])?;
-            while let Some(row) = rows.next()? {
-                let day = parse_day(&row.get::<_, String>(0)?)?;
-                let stylist: String = row.get(1)?;
-                let bucket = (row.get::<_, i64>(2)?.max(0) as usize).min(buckets - 1);
-                let reviews = row.get::<_, i64>(3)?.max(0) as u64;
-                per_day.entry(day).or_insert([0; REVIEW_BUCKETS_MINUTES.len()])[bucket] += reviews;
-                per_stylist_times.entry(stylist).or_insert([0; REVIEW_BUCKETS_MINUTES.len()])[bucket] += reviews;
-            }
-            for (day, counts) in &per_day {
-                if let Some(d) = days.get_mut(day) {
-                    d.median_review_minutes = bucket_median(counts);
+                let mut stmt = conn.prepare_cached("SELECT day, band, clients FROM view_band_daily WHERE day BETWEEN ?1 AND ?2")?;
+                let mut found = stmt.query([&from, &to])?;
+                while let Some(row) = found.next()? {
+                    rows.band_closings.push((
+                        parse_day(&row.get::<_, String>(0)?)?,
+                        parse_band(&row.get::<_, String>(1)?)?,
+                        row.get(2)?,
+                    ));
                 }
-            }
-            let pending: HashMap<String, i64> = conn
-                .prepare_cached("SELECT stylist_id, drafts FROM view_pending")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut stmt = conn.prepare_cached("SELECT id, name FROM stylists ORDER BY name")?;
-            let stylists = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .map(|row| {
-                    let (id, name) = row?;
-                    let (clients, at_risk) = per_stylist.get(&id).copied().unwrap_or_default();
-                    Ok(StylistFigures {
-                        clients,
-                        at_risk,
-                        pending_reviews: pending.get(&id).copied().unwrap_or(0).max(0) as u64,
-                        median_review_minutes: per_stylist_times.get(&id).and_then(bucket_median),
-                        sent: sent_by.get(&id).copied().unwrap_or(0),
-                        stylist_id: id,
-                        stylist_name: name,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let writers = writers
-                .into_iter()
-                .map(|(writer, (drafted, approved, rejected, edited, edit_sum))| WriterQuality {
-                    writer,
-                    drafted,
-                    approved,
-                    rejected,
-                    approval_rate: (approved + rejected > 0).then(|| approved as f64 / (approved + rejected) as f64),
-                    edited,
-                    mean_edit: (approved > 0).then(|| edit_sum / approved as f64),
-                })
-                .collect();
-            Ok(DashboardFigures { bands, band_days, stylists, email_days: days.into_values().collect(), writers })
-        })
-        .await
+                let mut stmt = conn.prepare_cached(
+                    "SELECT day, stylist_id, writer, drafted, approved, sent, rejected, failed, edited, edit_sum, cost_usd
+                     FROM view_email_daily WHERE day BETWEEN ?1 AND ?2",
+                )?;
+                let mut found = stmt.query([&from, &to])?;
+                while let Some(row) = found.next()? {
+                    let counts = EmailCounts {
+                        drafted: row.get(3)?,
+                        approved: row.get(4)?,
+                        sent: row.get(5)?,
+                        rejected: row.get(6)?,
+                        failed: row.get(7)?,
+                        edited: row.get(8)?,
+                        edit_sum: row.get(9)?,
+                        cost_usd: row.get(10)?,
+                    };
+                    rows.emails.push((parse_day(&row.get::<_, String>(0)?)?, row.get(1)?, row.get(2)?, counts));
+                }
+                let mut stmt = conn.prepare_cached("SELECT day, stylist_id, bucket, reviews FROM view_review_times WHERE day BETWEEN ?1 AND ?2")?;
+                let mut found = stmt.query([&from, &to])?;
+                while let Some(row) = found.next()? {
+                    rows.reviews.push((
+                        parse_day(&row.get::<_, String>(0)?)?,
+                        row.get(1)?,
+                        row.get::<_, i64>(2)?.max(0) as usize,
+                        row.get::<_, i64>(3)?.max(0) as u64,
+                    ));
+                }
+                rows.pending = conn
+                    .prepare_cached("SELECT stylist_id, drafts FROM view_pending")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.stylists = conn
+                    .prepare_cached("SELECT id, name FROM stylists ORDER BY name")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await?;
+        Ok(rows.figures(range))
     }
 
     /// Whether the views are empty although there is history to count (a database from
