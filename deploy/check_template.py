@@ -83,7 +83,7 @@ def main():
     )
 
     functions = of_type(resources, "AWS::Lambda::Function")
-    check("four functions", sorted(functions) == ["EmailFunction", "RescoreFunction", "StreamFunction", "WebFunction"])
+    check("five functions", sorted(functions) == ["EmailFunction", "RescoreFunction", "StreamFunction", "ViewsFunction", "WebFunction"])
     for name, function in functions.items():
         props = function["Properties"]
         check(f"{name} on provided.al2023", props["Runtime"] == "provided.al2023")
@@ -98,12 +98,12 @@ def main():
         check(f"{name} has no managed policies", not resources[role]["Properties"].get("ManagedPolicyArns"))
 
     aliases = of_type(resources, "AWS::Lambda::Alias")
-    check("an alias per function", len(aliases) == 4)
+    check("an alias per function", len(aliases) == len(functions))
     for name, alias in aliases.items():
         check(f"{name} shifts traffic through CodeDeploy", "CodeDeployLambdaAliasUpdate" in alias.get("UpdatePolicy", {}))
     groups = of_type(resources, "AWS::CodeDeploy::DeploymentGroup")
     configs = [g["Properties"]["DeploymentConfigName"] for g in groups.values()]
-    check("gradual (canary or linear) deployments", len(configs) == 4 and all("Canary" in json.dumps(c) or "Linear" in json.dumps(c) for c in configs))
+    check("gradual (canary or linear) deployments", len(configs) == len(functions) and all("Canary" in json.dumps(c) or "Linear" in json.dumps(c) for c in configs))
     check("deployments roll back on alarms", all(g["Properties"]["AlarmConfiguration"]["Enabled"] for g in groups.values()))
 
     schedules = of_type(resources, "AWS::Scheduler::Schedule")
@@ -134,6 +134,28 @@ def main():
     email_timeout = functions["EmailFunction"]["Properties"]["Timeout"]
     check("visibility timeout >= 6x the email function's timeout", queue["VisibilityTimeout"] >= 6 * email_timeout)
 
+    # The seeds' "multiple consumers": two queues on the one topic, each hearing its own kind.
+    views_subscription = resources["ViewsSubscription"]["Properties"]
+    check("the email queue hears every event but the view facts",
+          subscription.get("FilterPolicy") == {"event_kind": [{"anything-but": ["view_fact"]}]})
+    check("the views queue hears only the view facts, raw",
+          views_subscription.get("FilterPolicy") == {"event_kind": ["view_fact"]}
+          and views_subscription["RawMessageDelivery"] is True
+          and views_subscription["Endpoint"] == {"Fn::GetAtt": ["ViewsQueue", "Arn"]})
+    views_queue = resources["ViewsQueue"]["Properties"]
+    check("views queue redrives to its DLQ", views_queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ViewsDeadLetterQueue", "Arn"]})
+    check("views queue policy limited by SourceArn", all(
+        s["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": "EventsTopic"}
+        for s in resources["ViewsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]))
+    views_mapping = mappings["ViewsFunctionAliaslive"]
+    check("views mapping reports item failures", views_mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"])
+    check("visibility timeout >= 6x the views function's timeout",
+          views_queue["VisibilityTimeout"] >= 6 * functions["ViewsFunction"]["Properties"]["Timeout"])
+    views_actions = {a for st in statements(resources["ViewsFunctionRole"]) for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    check("the views function writes counters and reads its queue, nothing more",
+          {"dynamodb:PutItem", "dynamodb:UpdateItem", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= views_actions
+          and not any(a.startswith(("sns:", "dynamodb:Delete", "dynamodb:Query", "secretsmanager:")) for a in views_actions))
+
     env = functions["EmailFunction"]["Properties"]["Environment"]["Variables"]
     check("the OpenRouter key comes from Secrets Manager", env["ENGAGE_OPENROUTER_SECRET_ARN"] == {"Ref": "OpenRouterSecretArn"})
     check("no API key in any environment", not any("API_KEY" in k for f in functions.values() for k in f["Properties"].get("Environment", {}).get("Variables", {})))
@@ -151,6 +173,11 @@ def main():
     check("alarm on DLQ depth", any(
         a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
         and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]}
+        for a in alarms.values()
+    ))
+    check("alarm on the views DLQ depth", any(
+        a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["ViewsDeadLetterQueue", "QueueName"]}
         for a in alarms.values()
     ))
     check("alarm on stream iterator age", "IteratorAge" in metrics)

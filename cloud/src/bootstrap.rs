@@ -187,91 +187,26 @@ pub async fn bootstrap(
         .ok_or_else(|| failed("create topic")("no topic ARN returned"))?;
     progress(&format!("topic {}", names.topic));
 
-    let dlq_url = aws
-        .sqs
-        .create_queue()
-        .queue_name(&names.dead_letter_queue)
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .map_err(sdk("create dead-letter queue"))?
-        .queue_url
-        .ok_or_else(|| failed("create dead-letter queue")("no queue URL returned"))?;
-    let dlq_arn = queue_arn(aws, &dlq_url).await?;
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": settings.max_receives.to_string(),
-    })
-    .to_string();
-    let queue_url = aws
-        .sqs
-        .create_queue()
-        .queue_name(&names.queue)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            settings.visibility_timeout_secs.to_string(),
-        )
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.clone())
-        .send()
-        .await
-        .map_err(sdk("create queue"))?
-        .queue_url
-        .ok_or_else(|| failed("create queue")("no queue URL returned"))?;
-    let queue_arn = queue_arn(aws, &queue_url).await?;
-    // Only this topic may send to the queue.
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-        }],
-    })
-    .to_string();
-    aws.sqs
-        .set_queue_attributes()
-        .queue_url(&queue_url)
-        .set_attributes(Some(HashMap::from([
-            (QueueAttributeName::Policy, policy),
-            (QueueAttributeName::RedrivePolicy, redrive),
-            (
-                QueueAttributeName::VisibilityTimeout,
-                settings.visibility_timeout_secs.to_string(),
-            ),
-        ])))
-        .send()
-        .await
-        .map_err(sdk("set queue attributes"))?;
-    progress(&format!(
-        "queue {} with dead-letter queue {} after {} receives",
-        names.queue, names.dead_letter_queue, settings.max_receives
-    ));
-
-    let subscribed = aws
-        .sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&topic_arn)
-        .send()
-        .await
-        .map_err(sdk("list subscriptions"))?
-        .subscriptions()
-        .iter()
-        .any(|s| s.endpoint() == Some(queue_arn.as_str()));
-    if !subscribed {
-        aws.sns
-            .subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(&queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .return_subscription_arn(true)
-            .send()
-            .await
-            .map_err(sdk("subscribe the queue to the topic"))?;
-    }
-    progress("subscription topic -> queue (raw delivery)");
+    // The email processor hears the domain events; the views consumer the view facts.
+    let kind = domain::view_facts::VIEW_FACT_KIND;
+    let (queue_url, dlq_url) = subscribed_queue(
+        aws,
+        &topic_arn,
+        (&names.queue, &names.dead_letter_queue),
+        settings,
+        serde_json::json!({"event_kind": [{"anything-but": [kind]}]}),
+        progress,
+    )
+    .await?;
+    let (views_queue_url, views_dead_letter_queue_url) = subscribed_queue(
+        aws,
+        &topic_arn,
+        (&names.views_queue, &names.views_dead_letter_queue),
+        settings,
+        serde_json::json!({"event_kind": [kind]}),
+        progress,
+    )
+    .await?;
 
     // Approved emails wait here for the sender; the stream handler sends to it.
     let deliveries_dlq_url = aws
@@ -317,9 +252,129 @@ pub async fn bootstrap(
         topic_arn,
         queue_url,
         dead_letter_queue_url: dlq_url,
+        views_queue_url,
+        views_dead_letter_queue_url,
         deliveries_queue_url,
         deliveries_dead_letter_queue_url: deliveries_dlq_url,
     })
+}
+
+/// Creates (or finds) the queue `names.0` with its dead-letter queue `names.1`, lets only
+/// the topic send to it, and subscribes it to the topic (raw delivery) with `filter` as
+/// the subscription's filter policy on message attributes. Returns both queues' URLs.
+async fn subscribed_queue(
+    aws: &Aws,
+    topic_arn: &str,
+    names: (&str, &str),
+    settings: &QueueSettings,
+    filter: serde_json::Value,
+    progress: &dyn Fn(&str),
+) -> Result<(String, String), BootstrapError> {
+    let (queue, dead_letter_queue) = names;
+    let dlq_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(dead_letter_queue)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(sdk("create dead-letter queue"))?
+        .queue_url
+        .ok_or_else(|| failed("create dead-letter queue")("no queue URL returned"))?;
+    let dlq_arn = queue_arn(aws, &dlq_url).await?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": settings.max_receives.to_string(),
+    })
+    .to_string();
+    let queue_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(queue)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            settings.visibility_timeout_secs.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.clone())
+        .send()
+        .await
+        .map_err(sdk("create queue"))?
+        .queue_url
+        .ok_or_else(|| failed("create queue")("no queue URL returned"))?;
+    let arn = queue_arn(aws, &queue_url).await?;
+    // Only this topic may send to the queue.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }],
+    })
+    .to_string();
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(&queue_url)
+        .set_attributes(Some(HashMap::from([
+            (QueueAttributeName::Policy, policy),
+            (QueueAttributeName::RedrivePolicy, redrive),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                settings.visibility_timeout_secs.to_string(),
+            ),
+        ])))
+        .send()
+        .await
+        .map_err(sdk("set queue attributes"))?;
+    progress(&format!(
+        "queue {queue} with dead-letter queue {dead_letter_queue} after {} receives",
+        settings.max_receives
+    ));
+
+    let filter = filter.to_string();
+    let existing = aws
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(sdk("list subscriptions"))?
+        .subscriptions()
+        .iter()
+        .find(|s| s.endpoint() == Some(arn.as_str()))
+        .and_then(|s| s.subscription_arn().map(str::to_owned));
+    match existing {
+        // Subscribed before: the filter may be new.
+        Some(subscription) => {
+            aws.sns
+                .set_subscription_attributes()
+                .subscription_arn(subscription)
+                .attribute_name("FilterPolicy")
+                .attribute_value(&filter)
+                .send()
+                .await
+                .map_err(sdk("set the subscription's filter"))?;
+        }
+        None => {
+            aws.sns
+                .subscribe()
+                .topic_arn(topic_arn)
+                .protocol("sqs")
+                .endpoint(&arn)
+                .attributes("RawMessageDelivery", "true")
+                .attributes("FilterPolicy", &filter)
+                .return_subscription_arn(true)
+                .send()
+                .await
+                .map_err(sdk("subscribe the queue to the topic"))?;
+        }
+    }
+    progress(&format!(
+        "subscription topic -> {queue} (raw delivery, {filter})"
+    ));
+    Ok((queue_url, dlq_url))
 }
 
 async fn queue_arn(aws: &Aws, url: &str) -> Result<String, BootstrapError> {
@@ -392,6 +447,8 @@ pub async fn locate(aws: &Aws) -> Result<Resources, BootstrapError> {
         topic_arn,
         queue_url: url(names.queue.clone()).await?,
         dead_letter_queue_url: url(names.dead_letter_queue.clone()).await?,
+        views_queue_url: url(names.views_queue.clone()).await?,
+        views_dead_letter_queue_url: url(names.views_dead_letter_queue.clone()).await?,
         deliveries_queue_url: url(names.deliveries_queue.clone()).await?,
         deliveries_dead_letter_queue_url: url(names.deliveries_dead_letter_queue.clone()).await?,
     })

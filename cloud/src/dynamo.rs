@@ -835,6 +835,7 @@ impl Records for DynamoStore {
                 .set_key(Some(key(format!("CLIENT#{}", effect.client), "CLIENT")))
                 .expression_attribute_values(":score", n(score.score))
                 .expression_attribute_values(":band", s(score.band.as_str()))
+                .expression_attribute_values(":scored", s(stamp.clone()))
                 .expression_attribute_values(
                     ":place",
                     s(score_key(Some(score.score), &effect.client)),
@@ -843,7 +844,7 @@ impl Records for DynamoStore {
                 let email = EmailId::new(uuid::Uuid::now_v7().to_string());
                 update = update
                     .update_expression(
-                        "SET score = :score, band = :band, gsi1sk = :place, pending_draft = :email, last_draft_at = :now",
+                        "SET score = :score, band = :band, scored_at = :scored, gsi1sk = :place, pending_draft = :email, last_draft_at = :now",
                     )
                     .condition_expression("attribute_exists(pk) AND attribute_not_exists(pending_draft)")
                     .expression_attribute_values(":email", s(email.as_str()))
@@ -887,7 +888,9 @@ impl Records for DynamoStore {
                 items.push(self.put(email_item, Some("attribute_not_exists(pk)"))?);
             } else {
                 update = update
-                    .update_expression("SET score = :score, band = :band, gsi1sk = :place")
+                    .update_expression(
+                        "SET score = :score, band = :band, scored_at = :scored, gsi1sk = :place",
+                    )
                     .condition_expression("attribute_exists(pk)");
             }
             items.push(

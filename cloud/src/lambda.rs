@@ -59,7 +59,10 @@ pub async fn stream_response(handler: &StreamHandler, event: StreamEvent) -> Dyn
     response
 }
 
+/// Hands an SQS batch to `handler`, logs its figures as the metrics of `function`, and
+/// answers with the messages that failed.
 pub async fn queue_response(
+    function: &str,
     handler: &dyn crate::email::BatchHandler,
     event: SqsEvent,
 ) -> SqsBatchResponse {
@@ -81,7 +84,7 @@ pub async fn queue_response(
     println!(
         "{}",
         emf_line(
-            "email",
+            function,
             &[
                 ("Events", "Count", received as f64),
                 ("EventsFailed", "Count", failures.len() as f64),

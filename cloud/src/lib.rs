@@ -23,6 +23,7 @@ pub mod ports;
 pub mod review;
 pub mod sender;
 pub mod stream;
+pub mod views;
 
 pub use dynamo::DynamoStore;
 pub use ports::DynamoReview;
@@ -36,6 +37,9 @@ pub struct Names {
     pub topic: String,
     pub queue: String,
     pub dead_letter_queue: String,
+    /// The view facts for the dashboard's views, and those that failed too often.
+    pub views_queue: String,
+    pub views_dead_letter_queue: String,
     /// Approved emails waiting to be sent, and those whose requests failed too often.
     pub deliveries_queue: String,
     pub deliveries_dead_letter_queue: String,
@@ -48,6 +52,8 @@ impl Names {
             topic: format!("{prefix}-events"),
             queue: format!("{prefix}-events"),
             dead_letter_queue: format!("{prefix}-events-dlq"),
+            views_queue: format!("{prefix}-views"),
+            views_dead_letter_queue: format!("{prefix}-views-dlq"),
             deliveries_queue: format!("{prefix}-deliveries"),
             deliveries_dead_letter_queue: format!("{prefix}-deliveries-dlq"),
         }
@@ -62,6 +68,8 @@ pub struct Resources {
     pub topic_arn: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    pub views_queue_url: String,
+    pub views_dead_letter_queue_url: String,
     pub deliveries_queue_url: String,
     pub deliveries_dead_letter_queue_url: String,
 }

@@ -361,6 +361,19 @@ pub fn spawn_pollers(
             )
         },
     ];
+    let views = QueuePoller {
+        sqs: aws.sqs.clone(),
+        queue_url: resources.views_queue_url.clone(),
+        handler: std::sync::Arc::new(crate::views::ViewsHandler { store: aws.store() }),
+        wait_secs: 2,
+    };
+    {
+        let stop = shutdown.clone();
+        pollers.push(supervised(
+            "views",
+            Box::new(move || Box::pin(views.clone().run(stop.clone()))),
+        ));
+    }
     if let Some(sender) = sender {
         let deliveries = QueuePoller {
             sqs: aws.sqs.clone(),

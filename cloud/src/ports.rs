@@ -171,14 +171,21 @@ impl Model for DynamoStore {
     }
 }
 
-/// The dashboard's views are not kept on DynamoDB yet: the service reports them
-/// unavailable.
+/// The dashboard's views on DynamoDB: counter items kept by the views consumer (see
+/// [`crate::views`]).
 #[async_trait::async_trait]
 impl Views for DynamoStore {
-    async fn dashboard_figures(&self, _range: DateRange) -> Result<DashboardFigures> {
-        Err(StoreError::Service(
-            "the dashboard's views are not kept on the AWS backend yet".into(),
-        ))
+    async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
+        self.view_figures(range).await
+    }
+
+    async fn rebuild_views(
+        &self,
+        progress: std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>,
+    ) -> Result<()> {
+        DynamoStore::rebuild_views(self, &*progress)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -175,6 +175,52 @@ impl StreamHandler {
         Ok(())
     }
 
+    /// Publishes the dashboard's view facts to the topic (`event_kind` = `view_fact`: only
+    /// the views queue subscribes to them), ten to a request.
+    pub async fn publish_facts(
+        &self,
+        facts: &[domain::view_facts::ViewFactMessage],
+    ) -> Result<(), ProcessError> {
+        use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+        let kind = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(domain::view_facts::VIEW_FACT_KIND)
+            .build()
+            .map_err(|e| ProcessError::Publish(e.to_string()))?;
+        for chunk in facts.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, fact) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(fact)
+                    .map_err(|e| ProcessError::Publish(e.to_string()))?;
+                entries.push(
+                    PublishBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message(body)
+                        .message_attributes("event_kind", kind.clone())
+                        .build()
+                        .map_err(|e| ProcessError::Publish(e.to_string()))?,
+                );
+            }
+            let out = self
+                .sns
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| ProcessError::Publish(crate::dynamo::describe(e)))?;
+            if let Some(failed) = out.failed().first() {
+                return Err(ProcessError::Publish(format!(
+                    "{} of {} view facts refused: {}",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.message().unwrap_or(failed.code())
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Handles a batch of records in order. Returns the sequence number of the first record
     /// that failed (the point a stream consumer resumes from), if any. Once an item's
     /// record fails, its later records in the batch are not processed, so its events never
@@ -194,6 +240,11 @@ impl StreamHandler {
             let result = match (result, delivery_of(change)) {
                 (Ok(()), Some(request)) => self.request_delivery(&request).await,
                 (result, _) => result,
+            };
+            let result = match result.and_then(|()| crate::views::facts_of(change)) {
+                Ok(facts) if facts.is_empty() => Ok(()),
+                Ok(facts) => self.publish_facts(&facts).await,
+                Err(error) => Err(error),
             };
             if let Err(error) = result {
                 tracing::warn!(sequence = %change.sequence, key = %change.key, %error, "stream record failed");

@@ -127,7 +127,7 @@ async fn the_email_function_applies_each_event_once_and_reports_failed_messages(
     // Ada's creation twice (SNS/SQS may deliver twice), a truncated body, and an event
     // for a client that does not exist.
     let event: SqsEvent = recorded("sqs.json");
-    let response = lambda::queue_response(&handler, event).await;
+    let response = lambda::queue_response("email", &handler, event).await;
     let mut failed: Vec<_> = response
         .batch_item_failures
         .iter()

@@ -106,8 +106,9 @@ impl ClientSort {
     }
 }
 
-/// Which clients to list, and from where (a cursor from the previous page).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which clients to list, and from where (a cursor from the previous page). The default
+/// is everyone, first page, [`ClientQuery::DEFAULT_LIMIT`] rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientQuery {
     /// Part of a name or email address; empty for everyone.
@@ -119,6 +120,19 @@ pub struct ClientQuery {
     pub after: Option<String>,
     /// Rows per page, 1 to [`ClientQuery::MAX_LIMIT`].
     pub limit: u32,
+}
+
+impl Default for ClientQuery {
+    fn default() -> Self {
+        Self {
+            search: String::new(),
+            band: None,
+            status: None,
+            sort: ClientSort::default(),
+            after: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
 }
 
 impl ClientQuery {

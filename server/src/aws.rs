@@ -325,6 +325,7 @@ pub async fn command(
             writeln!(out, "topic        {}", resources.topic_arn)?;
             writeln!(out, "queue        {}", resources.queue_url)?;
             writeln!(out, "dead letters {}", resources.dead_letter_queue_url)?;
+            writeln!(out, "views        {}", resources.views_queue_url)?;
             writeln!(out, "deliveries   {}", resources.deliveries_queue_url)?;
         }
         AwsCommand::Redrive => {

@@ -93,6 +93,8 @@ pub enum Command {
     Views {
         #[command(subcommand)]
         command: ViewsCommand,
+        #[command(flatten)]
+        target: BackendArgs,
     },
 }
 
@@ -100,7 +102,8 @@ pub enum Command {
 pub enum ViewsCommand {
     /// Recompute every view (band counts and mix per day, email funnel, review times,
     /// pending drafts) from the logs: score changes, emails and their review steps. Shows
-    /// progress; run it with the server stopped or running.
+    /// progress. On SQLite run it with the server stopped or running; on AWS while no
+    /// view facts are in flight (the views queue is empty), or they count twice.
     Rebuild,
 }
 

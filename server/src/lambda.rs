@@ -35,6 +35,9 @@ pub fn resources_from_env() -> Result<Resources, String> {
         topic_arn: setting("ENGAGE_TOPIC_ARN")?,
         queue_url: setting("ENGAGE_QUEUE_URL")?,
         dead_letter_queue_url: setting("ENGAGE_DLQ_URL")?,
+        // The views function reads the views queue; the web function only reads the views.
+        views_queue_url: String::new(),
+        views_dead_letter_queue_url: String::new(),
         // The web function only approves; the stream queues deliveries and the email
         // function sends them.
         deliveries_queue_url: String::new(),

@@ -80,7 +80,10 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some(Command::Views { command }) => ops::views(&open()?, &command, out).await,
+        Some(Command::Views { command, target }) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::views(ports.views.as_ref(), &command, out).await
+        }
         Some(Command::Model(args)) => match args.command {
             ModelCommand::Fit(args) => {
                 let ports = ports(&args.target, &cli.db).await?;

@@ -289,14 +289,14 @@ pub async fn rescore(
 
 /// `engage views rebuild`.
 pub async fn views(
-    store: &Store,
+    views: &dyn store::Views,
     command: &ViewsCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     match command {
         ViewsCommand::Rebuild => {
             let started = std::time::Instant::now();
-            rebuild_views(store).await?;
+            rebuild_views(views).await?;
             writeln!(
                 out,
                 "views rebuilt from the logs in {:.1} s",
@@ -308,15 +308,15 @@ pub async fn views(
 }
 
 /// Rebuilds the dashboard's views, showing progress.
-pub async fn rebuild_views(store: &Store) -> anyhow::Result<()> {
+pub async fn rebuild_views(views: &dyn store::Views) -> anyhow::Result<()> {
     let progress = std::sync::Arc::new(std::sync::Mutex::new(None::<crate::telemetry::Progress>));
     let shown = std::sync::Arc::clone(&progress);
-    store
-        .rebuild_views(move |done, total| {
+    views
+        .rebuild_views(std::sync::Arc::new(move |done, total| {
             let mut bar = shown.lock().unwrap_or_else(|e| e.into_inner());
             bar.get_or_insert_with(|| crate::telemetry::Progress::new(total, "rebuilding views"))
                 .set(done);
-        })
+        }))
         .await?;
     if let Some(bar) = progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
         bar.finish();

@@ -281,8 +281,10 @@ impl EngageService for Engage {
     async fn list_clients(
         &self,
         viewer: &User,
-        query: ClientQuery,
+        mut query: ClientQuery,
     ) -> Result<ClientPage, ServiceError> {
+        // A query built in code (not parsed from a form) may ask for any number of rows.
+        query.limit = query.limit.clamp(1, ClientQuery::MAX_LIMIT);
         match self.ports.books.client_list(query, scope(viewer)).await {
             Ok(page) => Ok(page),
             Err(ListError::BadCursor) => Err(ServiceError::Invalid(ValidationErrors::single(

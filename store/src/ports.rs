@@ -15,6 +15,7 @@ use domain::bgnbd::CustomerSummary;
 use domain::dashboard::DateRange;
 use domain::views::{ClientPage, ClientQuery, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId, ValidationErrors};
+use std::sync::Arc;
 
 /// The queue domain events wait on for the email processor.
 pub const EVENTS_QUEUE: &str = "events";
@@ -109,6 +110,9 @@ pub trait Review: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait Views: Send + Sync + 'static {
     async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures>;
+    /// Clears the views and counts everything again from the records; `progress` hears
+    /// (done, total) as it goes.
+    async fn rebuild_views(&self, progress: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Result<()>;
 }
 
 /// The BG/NBD model of repeat buying: what it is fitted on, and the fits.
@@ -212,5 +216,9 @@ impl Review for Store {
 impl Views for Store {
     async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
         Store::dashboard_figures(self, range).await
+    }
+
+    async fn rebuild_views(&self, progress: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Result<()> {
+        Store::rebuild_views(self, move |done, total| progress(done, total)).await
     }
 }

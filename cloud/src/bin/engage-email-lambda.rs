@@ -77,9 +77,9 @@ async fn main() -> Result<(), Error> {
                 .is_some_and(|arn| arn.ends_with("-deliveries"))
         });
         let response = if from_deliveries {
-            queue_response(deliveries, event.payload).await
+            queue_response("email", deliveries, event.payload).await
         } else {
-            queue_response(events, event.payload).await
+            queue_response("email", events, event.payload).await
         };
         // The LLM's calls, failures and cost in this batch, as CloudWatch metrics.
         let now = writer.llm_figures();
