@@ -1,7 +1,7 @@
 // Runs the browser tests against a freshly started release server.
 //
-//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs            # SQLite, tests/*.test.mjs
-//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs --backend aws   # aws/*.test.mjs
+//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs                # SQLite: tests/*.test.mjs
+//   ENGAGE_BIN=/path/to/engage node end2end/run.mjs --backend aws  # AWS: tests/ and aws/
 //
 // Embedded: `engage serve` on a temporary database. AWS: a moto_server on a free port
 // (from ENGAGE_VENV, as scripts/setup.sh installs it), `engage aws bootstrap` against it,
@@ -77,10 +77,13 @@ watchdog.unref();
 let failed = false;
 try {
   await waitForHealth(baseUrl, () => serverExit, 60_000);
-  const suite = aws ? "aws" : "tests";
-  const tests = readdirSync(join(here, suite))
-    .filter((f) => f.endsWith(".test.mjs"))
-    .map((f) => join(here, suite, f));
+  // The whole suite runs on both backends; aws/ adds what only the AWS backend has.
+  const suites = aws ? ["tests", "aws"] : ["tests"];
+  const tests = suites.flatMap((suite) =>
+    readdirSync(join(here, suite))
+      .filter((f) => f.endsWith(".test.mjs"))
+      .map((f) => join(here, suite, f)),
+  );
   const runner = spawn(process.execPath, ["--test", "--test-concurrency=1", ...tests], {
     env: {
       ...process.env,
@@ -89,6 +92,7 @@ try {
       // Written by the server on first start (demo data), beside its database.
       ACCOUNTS: aws ? join(work, "data", "demo-accounts-aws.txt") : join(work, "demo-accounts.txt"),
       OUTBOX: join(work, "data", "outbox"),
+      BACKEND: aws ? "aws" : "embedded",
     },
     stdio: "inherit",
   });

@@ -789,6 +789,8 @@ impl Records for DynamoStore {
                         .update(update.build().map_err(corrupt)?)
                         .build(),
                 );
+                // The email's history says it was rewritten, and by which writer.
+                items.push(self.review_step(email, "redrafted", &draft.writer, None, now)?);
             } else {
                 tracing::info!(email_id = %email, "redraft dropped: the email is no longer awaiting review");
             }
@@ -801,26 +803,25 @@ impl Records for DynamoStore {
                 .ok_or_else(|| corrupt(format!("client {} vanished", effect.client)))?;
             let client = client_of(&client_item)?;
             let factors = score.factors_json.clone();
-            items.push(
-                self.put(
-                    HashMap::from([
-                        ("pk".into(), s(format!("CLIENT#{}", effect.client))),
-                        ("sk".into(), s(format!("SCORE#{}#{event}", time_key(now)))),
-                        ("score".into(), n(score.score)),
-                        ("band".into(), s(score.band.as_str())),
-                        ("factors".into(), s(factors)),
-                        ("event_id".into(), s(event.as_str())),
-                        ("scored_at".into(), s(stamp.clone())),
-                        (
-                            "event_at".into(),
-                            s(effect
-                                .event_at
-                                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                        ),
-                    ]),
-                    None,
-                )?,
-            );
+            let mut score_item: Item = HashMap::from([
+                ("pk".into(), s(format!("CLIENT#{}", effect.client))),
+                ("sk".into(), s(format!("SCORE#{}#{event}", time_key(now)))),
+                ("score".into(), n(score.score)),
+                ("band".into(), s(score.band.as_str())),
+                ("factors".into(), s(factors)),
+                ("event_id".into(), s(event.as_str())),
+                ("scored_at".into(), s(stamp.clone())),
+                (
+                    "event_at".into(),
+                    s(effect
+                        .event_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                ),
+            ]);
+            if let Some(text) = &effect.event_text {
+                score_item.insert("event_text".into(), s(text.clone()));
+            }
+            items.push(self.put(score_item, None)?);
 
             // Never a second pending draft: the client item says whether one waits.
             let draft = effect

@@ -231,7 +231,7 @@ impl DynamoStore {
         }
     }
 
-    fn review_step(
+    pub(crate) fn review_step(
         &self,
         email: &EmailId,
         action: &str,
@@ -595,35 +595,42 @@ impl DynamoStore {
             if !text(&item, "sk").is_some_and(|sk| sk.starts_with("SCORE#")) {
                 continue;
             }
+            let score = text(&item, "score")
+                .or_else(|| item.get("score").and_then(|v| v.as_n().ok()).cloned())
+                .unwrap_or_default();
             entries.push(TimelineEntry {
                 at: instant(&text(&item, "scored_at").unwrap_or_default())?,
                 kind: "score".into(),
-                text: format!(
-                    "Scored {} ({})",
-                    text(&item, "score")
-                        .or_else(|| item.get("score").and_then(|v| v.as_n().ok()).cloned())
-                        .unwrap_or_default(),
-                    text(&item, "band").unwrap_or_default().replace('_', " ")
-                ),
+                text: domain::views::score_line(&score, &text(&item, "band").unwrap_or_default()),
                 actor: None,
             });
+            // What happened, as the event log shows it on SQLite.
+            if let (Some(what), Some(at)) = (text(&item, "event_text"), text(&item, "event_at")) {
+                entries.push(TimelineEntry {
+                    at: instant(&at)?,
+                    kind: "event".into(),
+                    text: what,
+                    actor: None,
+                });
+            }
         }
         for email in emails {
             entries.push(TimelineEntry {
                 at: email.created_at,
                 kind: "email".into(),
-                text: format!("Draft written: \u{201c}{}\u{201d}", email.subject),
-                actor: Some(email.writer.clone()),
+                text: domain::views::email_step_line("drafted", &email.subject, &email.writer, ""),
+                actor: None,
             });
             if let Some(detail) = self.email_detail(&email.id, None).await? {
                 for step in detail.reviews {
                     entries.push(TimelineEntry {
                         at: step.at,
                         kind: "email".into(),
-                        text: format!(
-                            "Email {}: \u{201c}{}\u{201d}",
-                            step.action.replace('_', " "),
-                            email.subject
+                        text: domain::views::email_step_line(
+                            &step.action,
+                            &email.subject,
+                            step.note.as_deref().unwrap_or_default(),
+                            &step.actor,
                         ),
                         actor: Some(step.actor),
                     });

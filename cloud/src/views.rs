@@ -84,12 +84,23 @@ struct Image {
     ai_body_text: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct Kind {
+    sk: Option<String>,
+}
+
+/// The image of a client or email item; `None` for every other item (accounts, keys,
+/// locks, idempotency records…), whatever attributes they hold.
 fn image(item: Option<&serde_dynamo::Item>) -> std::result::Result<Option<Image>, ProcessError> {
-    item.map(|item| {
-        serde_dynamo::from_item(item.clone())
-            .map_err(|e| ProcessError::Malformed(format!("stream image: {e}")))
-    })
-    .transpose()
+    let Some(item) = item else { return Ok(None) };
+    let kind: Kind = serde_dynamo::from_item(item.clone())
+        .map_err(|e| ProcessError::Malformed(format!("stream image: {e}")))?;
+    if !matches!(kind.sk.as_deref(), Some("CLIENT" | "EMAIL")) {
+        return Ok(None);
+    }
+    serde_dynamo::from_item(item.clone())
+        .map(Some)
+        .map_err(|e| ProcessError::Malformed(format!("stream image: {e}")))
 }
 
 fn counted(image: &Image) -> Option<BookBand> {
@@ -696,5 +707,80 @@ impl crate::email::BatchHandler for ViewsHandler {
             }
         }
         failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(old: Option<serde_json::Value>, new: Option<serde_json::Value>) -> StreamChange {
+        let item = |v: serde_json::Value| serde_dynamo::to_item(v).unwrap();
+        StreamChange {
+            sequence: "42".into(),
+            key: "K".into(),
+            at: Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
+            old: old.map(item),
+            new: new.map(item),
+        }
+    }
+
+    use chrono::TimeZone;
+
+    #[test]
+    fn items_other_than_clients_and_emails_make_no_facts_whatever_they_hold() {
+        let key =
+            serde_json::json!({"pk": "APIKEY#1", "sk": "APIKEY", "stylist_id": {"nested": true}});
+        assert!(facts_of(&change(None, Some(key))).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_email_approved_after_an_edit_is_a_review_with_its_edit_and_time() {
+        let draft = serde_json::json!({
+            "sk": "EMAIL", "stylist_id": "st-1", "writer": "template", "status": "drafted",
+            "created_at": "2026-03-02T08:00:00Z", "subject": "Hi", "body_text": "Hello there",
+        });
+        let mut approved = draft.clone();
+        approved["status"] = "approved".into();
+        approved["reviewed_at"] = "2026-03-02T08:07:00Z".into();
+        approved["ai_subject"] = "Hi".into();
+        approved["ai_body_text"] = "Hello you".into();
+        let facts = facts_of(&change(Some(draft.clone()), Some(approved))).unwrap();
+        assert_eq!(facts.len(), 1);
+        assert_eq!(facts[0].id, "42-0");
+        match &facts[0].fact {
+            ViewFact::Reviewed {
+                verdict: Verdict::Approved { edit },
+                minutes,
+                ..
+            } => {
+                assert!(*edit > 0.0);
+                assert_eq!(*minutes, 7.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let new = facts_of(&change(None, Some(draft))).unwrap();
+        assert!(matches!(new[0].fact, ViewFact::Drafted { .. }));
+    }
+
+    #[test]
+    fn a_client_whose_band_changed_counts_in_its_new_band_on_the_day_it_was_scored() {
+        let old = serde_json::json!({"sk": "CLIENT", "stylist_id": "st-1", "band": "steady"});
+        let new = serde_json::json!({"sk": "CLIENT", "stylist_id": "st-1", "band": "at_risk", "scored_at": "2026-03-04T10:00:00Z"});
+        let facts = facts_of(&change(Some(old.clone()), Some(new))).unwrap();
+        match &facts[0].fact {
+            ViewFact::ClientCounted { old, new, at } => {
+                assert_eq!(old.as_ref().unwrap().band, Band::Steady);
+                assert_eq!(new.as_ref().unwrap().band, Band::AtRisk);
+                assert_eq!(at.date_naive().to_string(), "2026-03-04");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A write that changed neither band nor book (a profile edit) counts nothing.
+        assert!(
+            facts_of(&change(Some(old.clone()), Some(old)))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -339,3 +339,30 @@ mod tests {
         assert_eq!(fields, ["search", "band", "status", "sort", "limit"]);
     }
 }
+
+/// A stored score in the client's timeline: "Score 42 (At risk)".
+pub fn score_line(score: &str, band: &str) -> String {
+    let band = Band::parse(band).map_or(band.to_owned(), |b| b.label().to_owned());
+    format!("Score {score} ({band})")
+}
+
+/// An email's step (`action` with its `note`, done by `actor`) in the client's timeline.
+pub fn email_step_line(action: &str, subject: &str, note: &str, actor: &str) -> String {
+    let what = match action {
+        "drafted" => format!("Draft written by {note}"),
+        "edited" => "Draft edited".to_owned(),
+        "approved" => "Email approved".to_owned(),
+        "sent" => "Email sent".to_owned(),
+        "failed" => format!("Sending failed: {note}"),
+        "rejected" => format!("Draft rejected: {note}"),
+        "withdrawn" => format!("Draft withdrawn: {note}"),
+        "send_withdrawn" => format!("Not sent: {note}"),
+        "resend_requested" => "Sending again".to_owned(),
+        "redraft_requested" if note.is_empty() => "New draft requested".to_owned(),
+        "redraft_requested" => format!("New draft requested: \"{note}\""),
+        // The writer that rewrote it is the step's actor.
+        "redrafted" => format!("Draft rewritten by {actor}"),
+        other => other.to_owned(),
+    };
+    format!("{what} \u{2014} \u{201c}{subject}\u{201d}")
+}

@@ -366,6 +366,22 @@ test("the dashboard shows every chart, and a new draft appears on it without a r
   await manager.context().close();
 });
 
+test("dead letters: a manager sees the list (empty on a healthy pipeline); a stylist is turned away", async () => {
+  const manager = await signedIn(MANAGER);
+  const response = await manager.goto(`${baseUrl}/dlq`);
+  assert.equal(response.status(), 200);
+  assert.equal((await manager.locator("h1").first().textContent()).trim(), "Dead letters");
+  const listed = manager.locator("p.empty, table tbody tr");
+  await listed.first().waitFor();
+  assert.ok((await listed.count()) > 0, "the list or its empty state is shown");
+  await manager.context().close();
+  const maya = await signedIn(MAYA);
+  const refused = await maya.goto(`${baseUrl}/dlq`);
+  assert.equal(refused.status(), 403);
+  assert.match(await maya.locator("body").textContent(), /Not for your role/);
+  await maya.context().close();
+});
+
 test("the security policy lets the app's own scripts run and stops an injected one", async () => {
   // Its own context, outside the console check: the refused script is reported there.
   const context = await browser.newContext();

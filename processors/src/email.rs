@@ -288,6 +288,7 @@ impl EmailCore {
             score: Some(NewScore::new(current)?),
             draft,
             redraft: None,
+            event_text: Some(event.kind.describe()),
         }))
     }
 
@@ -332,6 +333,7 @@ impl EmailCore {
             score: None,
             draft: None,
             redraft: Some((email_id.clone(), draft)),
+            event_text: None,
         })
     }
 

@@ -377,6 +377,7 @@ pub mod contract {
                 usage: None,
             }),
             redraft: None,
+            event_text: None,
         };
         records
             .record_outcome(effect, now)

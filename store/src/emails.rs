@@ -71,6 +71,9 @@ pub struct Effect {
     pub draft: Option<NewDraft>,
     /// New wording for a pending email (a stylist's redraft request).
     pub redraft: Option<(EmailId, NewDraft)>,
+    /// What happened, for the client's timeline (stores without an event log keep it with
+    /// the score change).
+    pub event_text: Option<String>,
 }
 
 /// A message handled successfully: delete it, recording its effect if it has one (a

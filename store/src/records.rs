@@ -476,6 +476,7 @@ pub mod contract {
             score: Some(NewScore::new(score.clone()).unwrap()),
             draft: Some(draft("Welcome, Ada")),
             redraft: None,
+            event_text: None,
         };
         assert_eq!(
             records.record_outcome(effect.clone(), later).await.unwrap(),
@@ -544,6 +545,7 @@ pub mod contract {
             score: None,
             draft: None,
             redraft: Some((email.id.clone(), draft("Welcome again, Ada"))),
+            event_text: None,
         };
         assert_eq!(
             records
@@ -570,6 +572,7 @@ pub mod contract {
                     score: Some(NewScore::new(linus_score).unwrap()),
                     draft: Some(draft("Welcome, Linus")),
                     redraft: None,
+                    event_text: None,
                 },
                 linus_at,
             )
@@ -793,6 +796,7 @@ pub mod contract {
             score: Some(NewScore::new(score.clone()).unwrap()),
             draft: Some(draft("Welcome, Ada")),
             redraft: None,
+            event_text: None,
         };
         records.record_outcome(effect, later).await.expect("record");
         let page = books

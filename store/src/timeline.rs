@@ -133,7 +133,7 @@ pub(crate) fn timeline_of(
                 .kind
                 .describe(),
             "score" => score_text(&raw),
-            _ => email_text(&raw),
+            _ => email_text(&raw, actor.as_deref()),
         };
         Ok(TimelineEntry {
             at: instant(at)?,
@@ -179,32 +179,16 @@ pub(crate) fn score_points_of(
 /// "57 · cooling" → "Score 57 (Cooling)".
 fn score_text(raw: &str) -> String {
     let (score, band) = raw.split_once(" · ").unwrap_or((raw, ""));
-    let band = Band::parse(band).map_or(band.to_owned(), |b| b.label().to_owned());
-    format!("Score {score} ({band})")
+    domain::views::score_line(score, band)
 }
 
-/// An email step (action, subject, note) in words.
-fn email_text(raw: &str) -> String {
+/// An email step (action, subject, note) by `actor` in words.
+fn email_text(raw: &str, actor: Option<&str>) -> String {
     let mut parts = raw.split('\u{1f}');
     let (action, subject, note) = (
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let what = match action {
-        "drafted" => format!("Draft written by {note}"),
-        "edited" => "Draft edited".to_owned(),
-        "approved" => "Email approved".to_owned(),
-        "sent" => "Email sent".to_owned(),
-        "failed" => format!("Sending failed: {note}"),
-        "rejected" => format!("Draft rejected: {note}"),
-        "withdrawn" => format!("Draft withdrawn: {note}"),
-        "send_withdrawn" => format!("Not sent: {note}"),
-        "resend_requested" => "Sending again".to_owned(),
-        "redraft_requested" if note.is_empty() => "New draft requested".to_owned(),
-        "redraft_requested" => format!("New draft requested: \"{note}\""),
-        "redrafted" => format!("Draft rewritten by {note}"),
-        other => other.to_owned(),
-    };
-    format!("{what} — \u{201c}{subject}\u{201d}")
+    domain::views::email_step_line(action, subject, note, actor.unwrap_or_default())
 }
