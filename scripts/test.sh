@@ -33,7 +33,7 @@ ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" scripts/api-check.sh
 step "browser tests (end2end/)"
 ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs
 
-step "browser tests on the AWS backend (moto_server, end2end/aws/)"
+step "the whole browser suite on the AWS backend (moto_server, end2end/tests/ and end2end/aws/)"
 ENGAGE_BIN="$CARGO_TARGET_DIR/release/engage" node end2end/run.mjs --backend aws
 
 step "crash test (SIGKILL at random moments, end2end/crash.mjs)"

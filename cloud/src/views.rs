@@ -700,11 +700,20 @@ impl crate::email::BatchHandler for ViewsHandler {
     /// Applies the facts one after another; returns the ids of the messages that failed.
     async fn handle(&self, messages: &[crate::email::QueueMessage]) -> Vec<String> {
         let mut failed = Vec::new();
+        let mut applied = false;
         for message in messages {
-            if let Err(error) = self.handle_one(&message.body, Utc::now()).await {
-                tracing::warn!(message_id = %message.id, %error, "view fact failed");
-                failed.push(message.id.clone());
+            match self.handle_one(&message.body, Utc::now()).await {
+                Ok(now_applied) => applied |= now_applied,
+                Err(error) => {
+                    tracing::warn!(message_id = %message.id, %error, "view fact failed");
+                    failed.push(message.id.clone());
+                }
             }
+        }
+        // Open dashboards refetch when the change stamp moves: the counters changed after
+        // the write that made the facts had moved it.
+        if applied {
+            self.store.bump_stamp().await;
         }
         failed
     }

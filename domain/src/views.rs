@@ -315,31 +315,6 @@ pub struct EmailDetail {
     pub reviews: Vec<ReviewEntry>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_client_query_parses_from_form_strings_and_names_bad_fields() {
-        let query =
-            ClientQuery::parse(" ada ", "at_risk", "active", "score_lowest", "", None).unwrap();
-        assert_eq!(query.search, "ada");
-        assert_eq!(query.band, Some(Band::AtRisk));
-        assert_eq!(query.status, Some(ClientStatus::Active));
-        assert_eq!(query.sort, ClientSort::ScoreLowest);
-        assert_eq!(query.limit, ClientQuery::DEFAULT_LIMIT);
-        assert_eq!(
-            ClientQuery::parse("", "", "", "", "", None).unwrap().sort,
-            ClientSort::Newest
-        );
-
-        let errors =
-            ClientQuery::parse(&"x".repeat(101), "hot", "gone", "random", "", Some(0)).unwrap_err();
-        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["search", "band", "status", "sort", "limit"]);
-    }
-}
-
 /// A stored score in the client's timeline: "Score 42 (At risk)".
 pub fn score_line(score: &str, band: &str) -> String {
     let band = Band::parse(band).map_or(band.to_owned(), |b| b.label().to_owned());
@@ -365,4 +340,29 @@ pub fn email_step_line(action: &str, subject: &str, note: &str, actor: &str) -> 
         other => other.to_owned(),
     };
     format!("{what} \u{2014} \u{201c}{subject}\u{201d}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_query_parses_from_form_strings_and_names_bad_fields() {
+        let query =
+            ClientQuery::parse(" ada ", "at_risk", "active", "score_lowest", "", None).unwrap();
+        assert_eq!(query.search, "ada");
+        assert_eq!(query.band, Some(Band::AtRisk));
+        assert_eq!(query.status, Some(ClientStatus::Active));
+        assert_eq!(query.sort, ClientSort::ScoreLowest);
+        assert_eq!(query.limit, ClientQuery::DEFAULT_LIMIT);
+        assert_eq!(
+            ClientQuery::parse("", "", "", "", "", None).unwrap().sort,
+            ClientSort::Newest
+        );
+
+        let errors =
+            ClientQuery::parse(&"x".repeat(101), "hot", "gone", "random", "", Some(0)).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["search", "band", "status", "sort", "limit"]);
+    }
 }
