@@ -124,7 +124,7 @@ async fn run() {
         .id;
     let email = store
         .find_emails(
-            store::EmailFilter {
+            ports::EmailFilter {
                 scope: Some(domain::StylistId::new("st-maya")),
                 ..Default::default()
             },

@@ -15,11 +15,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use domain::user::{ApiKey, NewApiKey, Password, Role, User, api_key_id};
 use domain::{ClientEmail, StylistId, ValidationErrors};
-use std::collections::HashMap;
-use store::users::{
+use ports::{Accounts, AddUserError, Result, StoreError};
+use ports::{
     check_account_role, hash_password, new_api_key_secret, new_token, password_matches, token_hash,
 };
-use store::{Accounts, AddUserError, Result, StoreError};
+use std::collections::HashMap;
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

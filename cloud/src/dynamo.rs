@@ -29,11 +29,11 @@ use domain::{
     ValidationErrors,
 };
 use futures_util::future::try_join_all;
-use std::collections::HashMap;
-use store::{
+use ports::{
     ClientChange, CreateClientError, Effect, EmailFilter, EventContext, ListError, Outcome,
     Records, Result, ScoreChange, StoreError, UpdateClientError,
 };
+use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -433,7 +433,7 @@ impl Records for DynamoStore {
         new: NewClient,
         now: DateTime<Utc>,
     ) -> Result<Client, CreateClientError> {
-        let client = store::first_version(new, now);
+        let client = ports::first_version(new, now);
         let result = self
             .db
             .transact_write_items()

@@ -13,20 +13,22 @@
 //! endpoint (moto_server, or real AWS) and call the very same handlers.
 
 pub mod accounts;
+pub mod adapters;
 pub mod bootstrap;
 pub mod dynamo;
 pub mod email;
 pub mod lambda;
 pub mod moto;
+pub mod operations;
 pub mod poll;
-pub mod ports;
 pub mod review;
 pub mod sender;
 pub mod stream;
 pub mod views;
 
+pub use adapters::DynamoReview;
 pub use dynamo::DynamoStore;
-pub use ports::DynamoReview;
+pub use operations::AwsOperations;
 
 use aws_config::BehaviorVersion;
 

@@ -1,4 +1,4 @@
-//! What the web app reads and changes on DynamoDB beyond [`store::Records`]: stylists, a
+//! What the web app reads and changes on DynamoDB beyond [`ports::Records`]: stylists, a
 //! stylist's book, an email with its review steps, the review steps themselves (edit,
 //! approve, deliver, reject, redraft), a client's timeline, and the change stamp that
 //! keeps open pages current.
@@ -15,8 +15,8 @@ use domain::views::{
     ClientSummary, EmailDetail, EmailSummary, ReviewEntry, Stylist, TimelineEntry,
 };
 use domain::{ClientId, DomainEvent, EmailId, EmailStatus, EventId, EventKind, StylistId};
+use ports::{Outgoing, Result, ReviewError, Reviewer, StoreError};
 use std::collections::HashMap;
-use store::{Outgoing, Result, ReviewError, Reviewer, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -439,7 +439,7 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
         // Three writes per email; a transaction holds at most 100.
-        store::check_approval(ids)?;
+        ports::check_approval(ids)?;
         let mut items = Vec::new();
         for id in ids {
             let email = self.draft_in_scope(id, by.scope.as_ref()).await?;
@@ -528,7 +528,7 @@ impl DynamoStore {
         by: &Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
-        let reason = store::check_reject_reason(&reason)?;
+        let reason = ports::check_reject_reason(&reason)?;
         let email = self.draft_in_scope(id, by.scope.as_ref()).await?;
         self.commit(vec![
             self.set_status(
@@ -679,7 +679,7 @@ pub(crate) fn email_summary(item: &Item) -> Result<EmailSummary> {
 }
 
 #[async_trait::async_trait]
-impl store::Sending for DynamoStore {
+impl ports::Sending for DynamoStore {
     async fn drafts_with_clients(
         &self,
         ids: Vec<EmailId>,
@@ -739,14 +739,14 @@ impl store::Sending for DynamoStore {
         self.approve_emails(&ids, &by, now).await
     }
 
-    async fn sendable(&self, email: EmailId) -> Result<Option<store::Sendable>> {
+    async fn sendable(&self, email: EmailId) -> Result<Option<ports::Sendable>> {
         let Some(item) = self.email_in_scope(&email, None).await? else {
             return Ok(None);
         };
         let raw = text(&item, "status").unwrap_or_default();
         let status = EmailStatus::parse(&raw)
             .ok_or_else(|| StoreError::Corrupt(format!("email status {raw}")))?;
-        Ok(Some(store::Sendable {
+        Ok(Some(ports::Sendable {
             outgoing: self.outgoing(&item).await?,
             status,
             client: self.client_of(&item).await?,

@@ -1,4 +1,4 @@
-//! The deliveries queue on AWS: SQS messages carrying a [`store::DeliveryRequest`] (sent
+//! The deliveries queue on AWS: SQS messages carrying a [`ports::DeliveryRequest`] (sent
 //! by the stream handler when an email becomes `approved`) -> the same
 //! [`processors::sender::SenderCore`] as the embedded sender -> the ids of the messages to
 //! retry. SQS's receive count is the attempt number, so the core records `failed` on the
@@ -24,7 +24,7 @@ impl DeliveryHandler {
 impl BatchHandler for DeliveryHandler {
     async fn handle(&self, messages: &[QueueMessage]) -> Vec<String> {
         let results = join_all(messages.iter().map(|message| async move {
-            let result = match serde_json::from_str::<store::DeliveryRequest>(&message.body) {
+            let result = match serde_json::from_str::<ports::DeliveryRequest>(&message.body) {
                 Ok(request) => self
                     .core
                     .handle(&request, message.receive_count)

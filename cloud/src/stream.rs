@@ -78,10 +78,10 @@ fn approved_email(image: Option<&serde_dynamo::Item>) -> Option<(String, bool)> 
 
 /// The delivery request of one stream record: an email item that is `approved` now and
 /// was not before (approved, or failed and sent again).
-pub fn delivery_of(change: &StreamChange) -> Option<store::DeliveryRequest> {
+pub fn delivery_of(change: &StreamChange) -> Option<ports::DeliveryRequest> {
     let (id, approved) = approved_email(change.new.as_ref())?;
     let was_approved = approved_email(change.old.as_ref()).is_some_and(|(_, was)| was);
-    (approved && !was_approved).then(|| store::DeliveryRequest {
+    (approved && !was_approved).then(|| ports::DeliveryRequest {
         email_id: domain::EmailId::new(id),
     })
 }
@@ -113,7 +113,7 @@ impl StreamHandler {
         self
     }
 
-    async fn request_delivery(&self, request: &store::DeliveryRequest) -> Result<(), ProcessError> {
+    async fn request_delivery(&self, request: &ports::DeliveryRequest) -> Result<(), ProcessError> {
         let Some((sqs, queue_url)) = &self.deliveries else {
             tracing::warn!(email_id = %request.email_id, "approved email seen, but no deliveries queue is configured");
             return Ok(());

@@ -30,10 +30,10 @@ use domain::view_facts::{
     ViewRows, approved_edit, band_closings,
 };
 use domain::{Band, EmailStatus};
+use ports::{Result, StoreError};
 use processors::ProcessError;
 use serde::Deserialize;
 use std::collections::HashMap;
-use store::{Result, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
 

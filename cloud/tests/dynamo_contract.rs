@@ -11,7 +11,7 @@ async fn dynamodb_keeps_the_records_contract() {
     bootstrap(&aws, &QueueSettings::default(), &|_| {})
         .await
         .expect("bootstrap");
-    store::records::contract::run(&aws.store()).await;
+    ports::contract::run(&aws.store()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +22,7 @@ async fn dynamodb_keeps_the_accounts_contract() {
         .await
         .expect("bootstrap");
     let store = aws.store();
-    store::records::contract::run_accounts(&store, &store).await;
+    ports::contract::run_accounts(&store, &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +35,7 @@ async fn dynamodb_keeps_the_books_and_review_contract() {
     let store = aws.store();
     let events = engage_aws::stream::StreamHandler::new(aws.sns.clone(), resources.topic_arn);
     let review = engage_aws::DynamoReview::new(store.clone(), events);
-    store::records::contract::run_books_and_review(&store, &store, &review).await;
+    ports::contract::run_books_and_review(&store, &store, &review).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,5 +46,5 @@ async fn dynamodb_keeps_the_model_contract() {
         .await
         .expect("bootstrap");
     let store = aws.store();
-    store::records::contract::run_model(&store, &store).await;
+    ports::contract::run_model(&store, &store).await;
 }

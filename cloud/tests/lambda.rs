@@ -9,9 +9,9 @@ use engage_aws::bootstrap::{QueueSettings, bootstrap};
 use engage_aws::email::QueueHandler;
 use engage_aws::stream::StreamHandler;
 use engage_aws::{Aws, lambda, moto::Moto};
+use ports::{EmailFilter, Records};
 use processors::{Clock, EmailCore, TemplateWriter};
 use std::sync::Arc;
-use store::{EmailFilter, Records};
 
 /// The processors' clock, fixed shortly after the recorded events.
 struct AtRecording;

@@ -7,12 +7,12 @@ use chrono::Utc;
 use domain::{ClientInput, EmailStatus, NewClient, ProfileInput, StylistId};
 use engage_aws::bootstrap::{QueueSettings, bootstrap};
 use engage_aws::{Aws, DynamoStore, Resources, moto::Moto, poll};
+use ports::{EmailFilter, Records};
 use processors::writer::{DraftRequest, EmailWriter, TemplateWriter, WriterError, Written};
 use processors::{EmailCore, SystemClock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use store::{EmailFilter, Records};
 use tokio_util::sync::CancellationToken;
 
 /// The network edge that fails: no draft for "Poison" clients until repaired.

@@ -6,12 +6,12 @@
 use domain::{ClientInput, EmailStatus, NewClient, ProfileInput, StylistId};
 use engage_aws::bootstrap::{QueueSettings, bootstrap};
 use engage_aws::{Aws, moto::Moto, poll};
+use ports::{EmailFilter, Records, Reviewer, Sending};
 use processors::delivery::{Outbox, UnsubscribeLinks};
 use processors::sender::{SenderCore, approve};
 use processors::{EmailCore, SystemClock, TemplateWriter};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{EmailFilter, Records, Reviewer, Sending};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

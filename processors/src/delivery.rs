@@ -12,9 +12,9 @@
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use ports::Outgoing;
 use sha2::Sha256;
 use std::path::PathBuf;
-use store::Outgoing;
 
 /// Signs and checks unsubscribe links.
 #[derive(Clone)]

@@ -2,17 +2,13 @@
 //! whether to draft, has a writer draft, and records it all exactly once per event.
 
 use crate::writer::{DraftRequest, EmailWriter};
-use crate::{Clock, EVENTS_QUEUE, ProcessError};
-use chrono::Duration;
+use crate::{Clock, ProcessError};
 use domain::policy::{Decision, PolicyInput, PolicySettings, decide};
 use domain::score::engagement_score;
 use domain::{DomainEvent, EventKind, event::EVENT_SCHEMA_VERSION};
 use futures_util::future::join_all;
+use ports::{Effect, EventContext, NewDraft, NewScore, Outcome, Records};
 use std::sync::Arc;
-use store::{
-    Effect, EventContext, Failure, Handled, NewDraft, NewScore, Outcome, ReceivedMessage, Records,
-    Store,
-};
 
 fn first_word(name: Option<&str>) -> String {
     name.and_then(|n| n.split_whitespace().next())
@@ -60,7 +56,7 @@ fn draft_request(
     }
 }
 
-fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
+pub(crate) fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
     if event.schema_version == EVENT_SCHEMA_VERSION {
         Ok(())
     } else {
@@ -70,44 +66,13 @@ fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
         )))
     }
 }
-use tokio_util::sync::CancellationToken;
-
-/// How the email processor consumes its queue.
-#[derive(Debug, Clone)]
-pub struct EmailProcessorConfig {
-    pub batch_size: u32,
-    /// How long a received message stays hidden from other workers.
-    pub visibility_timeout: Duration,
-    /// Receives after which a failing message moves to the dead-letter queue.
-    pub max_receives: u32,
-    pub policy: PolicySettings,
-}
-
-impl Default for EmailProcessorConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 100,
-            visibility_timeout: Duration::seconds(60),
-            max_receives: 5,
-            policy: PolicySettings::default(),
-        }
-    }
-}
-
-/// The outcome of handling a batch, item by item (SQS's "partial batch response").
-#[derive(Debug, Default)]
-pub struct BatchReport {
-    pub handled: Vec<Handled>,
-    pub failed: Vec<Failure>,
-}
-
 /// The email processor's core, the same behind every runtime: from a domain event to its
 /// effect (score, policy decision, draft) and the recording of that effect, on any
-/// [`Records`]. The embedded [`EmailProcessor`] drives it from the SQLite queue; the AWS
+/// [`Records`]. The embedded `EmailProcessor` (`crate::embedded`) drives it from the SQLite queue; the AWS
 /// email processor (`engage-aws`) from SQS.
 pub struct EmailCore {
     records: Arc<dyn Records>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     writer: Arc<dyn EmailWriter>,
     policy: PolicySettings,
 }
@@ -140,7 +105,7 @@ impl EmailCore {
             .event_contexts(vec![(event.id.clone(), event.client_id.clone())])
             .await?;
         let context = contexts.pop().ok_or_else(|| {
-            ProcessError::Store(store::StoreError::Corrupt("no context read".into()))
+            ProcessError::Store(ports::StoreError::Corrupt("no context read".into()))
         })?;
         self.effect_in(event, context).await
     }
@@ -163,7 +128,7 @@ impl EmailCore {
                 return events
                     .iter()
                     .map(|_| {
-                        Err(ProcessError::Store(store::StoreError::Service(
+                        Err(ProcessError::Store(ports::StoreError::Service(
                             error.clone(),
                         )))
                     })
@@ -178,7 +143,7 @@ impl EmailCore {
         join_all(work.into_iter().map(|work| async move {
             match work {
                 Ok((Some(context), event)) => self.effect_in(&event, context).await,
-                Ok((None, _)) => Err(ProcessError::Store(store::StoreError::Corrupt(
+                Ok((None, _)) => Err(ProcessError::Store(ports::StoreError::Corrupt(
                     "no context read".into(),
                 ))),
                 Err(error) => Err(error),
@@ -348,197 +313,11 @@ impl EmailCore {
             text: written.text,
             writer: written.writer,
             reason,
-            usage: written.usage.map(|u| store::DraftUsage {
+            usage: written.usage.map(|u| ports::DraftUsage {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
                 cost: u.cost,
             }),
         })
-    }
-}
-
-/// The embedded email processor: the [`EmailCore`] driven by the SQLite queue.
-pub struct EmailProcessor {
-    store: Store,
-    core: EmailCore,
-    config: EmailProcessorConfig,
-}
-
-/// A safety net: look at the queue at least this often even without a signal, so retries
-/// whose back-off has passed are picked up.
-const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl EmailProcessor {
-    pub fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-        writer: Arc<dyn EmailWriter>,
-        config: EmailProcessorConfig,
-    ) -> Self {
-        let core = EmailCore::new(Arc::new(store.clone()), clock, writer, config.policy);
-        Self {
-            store,
-            core,
-            config,
-        }
-    }
-
-    pub fn core(&self) -> &EmailCore {
-        &self.core
-    }
-
-    /// See [`EmailCore::handle_event`].
-    pub async fn handle_event(&self, event: &DomainEvent) -> Result<Outcome, ProcessError> {
-        self.core.handle_event(event).await
-    }
-
-    /// How a failed message is released: a message no version of this code can read is
-    /// dead-lettered on its first failure; others back off exponentially.
-    fn failure(&self, message: &ReceivedMessage, error: &ProcessError) -> Failure {
-        // The event id when the body has one, so the failure can be followed across logs.
-        let event_id = serde_json::from_str::<serde_json::Value>(&message.body)
-            .ok()
-            .and_then(|body| body["id"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "-".to_owned());
-        tracing::warn!(message_id = message.id, %event_id, receive_count = message.receive_count, %error, "event failed");
-        let max_receives = if matches!(error, ProcessError::Malformed(_)) {
-            1
-        } else {
-            self.config.max_receives
-        };
-        Failure {
-            message_id: message.id,
-            error: error.to_string(),
-            retry_after: Duration::seconds(1 << message.receive_count.min(8)),
-            max_receives,
-        }
-    }
-
-    /// Handles a batch of received messages and reports, item by item, which were handled
-    /// (with their effect) and which failed (with the error and when to retry): a partial
-    /// batch failure never fails the items that succeeded. Messages are worked on
-    /// concurrently; nothing is written here.
-    pub async fn handle_batch(&self, messages: &[ReceivedMessage]) -> BatchReport {
-        let events: Vec<Result<DomainEvent, ProcessError>> = messages
-            .iter()
-            .map(|message| {
-                serde_json::from_str::<DomainEvent>(&message.body)
-                    .map_err(|error| ProcessError::Malformed(error.to_string()))
-                    .and_then(|event| check_version(&event).map(|()| event))
-            })
-            .collect();
-        let results = self.core.effects_of(events).await;
-        let mut report = BatchReport::default();
-        for (message, result) in messages.iter().zip(results) {
-            match result {
-                Ok(effect) => report.handled.push(Handled {
-                    message_id: message.id,
-                    effect,
-                }),
-                Err(error) => report.failed.push(self.failure(message, &error)),
-            }
-        }
-        report
-    }
-
-    /// Receives one batch, handles it, and settles it (effects recorded, handled messages
-    /// deleted, failed ones retried or dead-lettered) in one transaction. Returns how many
-    /// messages it received.
-    pub async fn process_batch(&self) -> Result<usize, ProcessError> {
-        let messages = self.receive_batch().await?;
-        if messages.is_empty() {
-            return Ok(0);
-        }
-        self.handle_and_settle(&messages, None).await?;
-        Ok(messages.len())
-    }
-
-    fn receive(&self) -> store::Receive {
-        store::Receive {
-            queue: EVENTS_QUEUE,
-            max: self.config.batch_size,
-            visibility: self.config.visibility_timeout,
-        }
-    }
-
-    async fn receive_batch(&self) -> Result<Vec<ReceivedMessage>, store::StoreError> {
-        let batch = self.receive();
-        self.store
-            .receive(
-                batch.queue,
-                batch.max,
-                batch.visibility,
-                self.core.clock.now(),
-            )
-            .await
-    }
-
-    /// Handles `messages` and settles them; with `next`, receives the following batch in
-    /// the same transaction and returns it.
-    async fn handle_and_settle(
-        &self,
-        messages: &[ReceivedMessage],
-        next: Option<store::Receive>,
-    ) -> Result<Vec<ReceivedMessage>, ProcessError> {
-        let report = self.handle_batch(messages).await;
-        let (settled, following) = self
-            .store
-            .settle_and_receive(report.handled, report.failed, next, self.core.clock.now())
-            .await?;
-        for message_id in &settled.dead_lettered {
-            tracing::error!(message_id, "event moved to the dead-letter queue");
-        }
-        tracing::debug!(
-            received = messages.len(),
-            applied = settled.applied,
-            already_applied = settled.already_applied,
-            "batch settled"
-        );
-        Ok(following)
-    }
-
-    /// Runs until `shutdown` is cancelled. A batch in progress is finished first. While
-    /// the queue keeps it busy, each batch is settled in the same transaction that
-    /// receives the next one.
-    pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(writer = self.core.writer_name(), "email processor started");
-        let mut batch: Vec<ReceivedMessage> = Vec::new();
-        loop {
-            let signal = self.store.queue_signal().notified();
-            tokio::pin!(signal);
-            signal.as_mut().enable();
-            if batch.is_empty() {
-                if shutdown.is_cancelled() {
-                    break;
-                }
-                match self.receive_batch().await {
-                    Ok(received) => batch = received,
-                    Err(error) => {
-                        tracing::error!(%error, "email processor could not receive; retrying")
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                // Once stopping, what is in hand is finished and nothing more is taken.
-                let next = (!shutdown.is_cancelled()).then(|| self.receive());
-                match self.handle_and_settle(&batch, next).await {
-                    Ok(following) => {
-                        batch = following;
-                        continue;
-                    }
-                    Err(error) => {
-                        // The batch stays hidden until its visibility timeout, then is retried.
-                        tracing::error!(%error, "email processor could not settle a batch; retrying");
-                        batch.clear();
-                    }
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = &mut signal => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-        }
-        tracing::info!("email processor stopped");
     }
 }

@@ -1,4 +1,5 @@
-//! Engage's event pipeline on the embedded default.
+//! Engage's event pipeline: the cores every runtime drives, and (feature `embedded`) the
+//! loops that drive them on the embedded default.
 //!
 //! ```text
 //! client write ──(same transaction)──> change feed ──StreamProcessor──> queue "events"
@@ -11,25 +12,25 @@
 pub mod clock;
 pub mod delivery;
 pub mod email;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod openrouter;
 pub mod sender;
-pub mod stream;
 pub mod supervise;
 pub mod writer;
 
 pub use clock::{Clock, SystemClock};
-pub use email::{EmailCore, EmailProcessor};
-pub use stream::StreamProcessor;
+pub use email::EmailCore;
 pub use writer::{DraftRequest, EmailWriter, TemplateWriter, Usage, WriterError, Written};
 
 /// The queue that carries domain events from the stream processor to the email processor.
-pub use store::EVENTS_QUEUE;
+pub use ports::EVENTS_QUEUE;
 
 /// Why a processor could not do its work; the message is retried or dead-lettered.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Store(#[from] ports::StoreError),
     #[error("message is not a domain event this version understands: {0}")]
     Malformed(String),
     #[error("client {0} does not exist")]

@@ -15,12 +15,10 @@
 use crate::ProcessError;
 use crate::clock::Clock;
 use crate::delivery::{Delivery, UnsubscribeLinks, build_message};
-use chrono::Duration;
 use domain::consent::{NoEmail, may_email};
 use domain::{EmailId, EmailStatus};
+use ports::{DeliveryRequest, ReviewError, Reviewer, Sending};
 use std::sync::Arc;
-use store::{DELIVERIES_QUEUE, DeliveryRequest, ReviewError, Reviewer, Sending, Store};
-use tokio_util::sync::CancellationToken;
 
 /// Why an approval was refused.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +96,7 @@ pub struct SenderCore {
     links: UnsubscribeLinks,
     /// The domain of every `Message-ID`.
     domain: String,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Attempts after which a failing delivery is recorded as `failed`.
     max_attempts: u32,
 }
@@ -203,77 +201,6 @@ fn review_failure(error: ReviewError) -> ProcessError {
     }
 }
 
-/// The embedded sender: receives from the store's deliveries queue and runs the core.
-pub struct Sender {
-    pub store: Store,
-    pub core: Arc<SenderCore>,
-    /// How long a received request stays hidden while it is delivered.
-    pub visibility: Duration,
-    /// Receives after which a request that keeps failing (the store, not delivery: that
-    /// is recorded as `failed` on the core's last attempt) is dead-lettered.
-    pub max_receives: u32,
-}
-
-const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl Sender {
-    /// Receives and handles one batch; returns how many requests it received.
-    pub async fn run_once(&self) -> Result<usize, ProcessError> {
-        let now = self.core.clock.now();
-        let messages = self
-            .store
-            .receive(DELIVERIES_QUEUE, 10, self.visibility, now)
-            .await?;
-        for message in &messages {
-            let outcome = match serde_json::from_str::<DeliveryRequest>(&message.body) {
-                Ok(request) => self.core.handle(&request, message.receive_count).await,
-                Err(error) => Err(ProcessError::Malformed(error.to_string())),
-            };
-            match outcome {
-                Ok(_) => self.store.delete_message(message.id).await?,
-                Err(error) => {
-                    let dead = self
-                        .store
-                        .release_failed(
-                            store::Failure {
-                                message_id: message.id,
-                                error: error.to_string(),
-                                retry_after: Duration::seconds(1 << message.receive_count.min(8)),
-                                max_receives: self.max_receives,
-                            },
-                            self.core.clock.now(),
-                        )
-                        .await?;
-                    if dead {
-                        tracing::error!(message_id = message.id, %error, "delivery request dead-lettered");
-                    }
-                }
-            }
-        }
-        Ok(messages.len())
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!("sender started");
-        while !shutdown.is_cancelled() {
-            let signal = self.store.queue_signal().notified();
-            tokio::pin!(signal);
-            signal.as_mut().enable();
-            match self.run_once().await {
-                Ok(received) if received > 0 => continue,
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "sender could not work the queue; retrying"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = &mut signal => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-        }
-        tracing::info!("sender stopped");
-    }
-}
-
 /// The checks every backend's [`Sending`] must pass with the sender's core on top (run on
 /// SQLite by processors' tests and on DynamoDB against moto_server by `engage-aws`'s).
 #[cfg(feature = "contract")]
@@ -286,9 +213,9 @@ pub mod contract {
         ClientId, ClientInput, ClientStatus, EmailConsent, EmailKind, EventId, NewClient,
         ProfileInput, StylistId,
     };
+    use ports::{Effect, EmailFilter, NewDraft, Outgoing, Records};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use store::{Effect, EmailFilter, NewDraft, Outgoing, Records};
 
     /// A delivery that records each message (its `Message-ID`), or fails while told to.
     #[derive(Default)]
@@ -361,7 +288,7 @@ pub mod contract {
             client: client.id.clone(),
             stylist: client.stylist_id.clone(),
             score: Some(
-                store::NewScore::new(
+                ports::NewScore::new(
                     domain::score::engagement_score(&client, now).expect("score the client"),
                 )
                 .expect("a storable score"),

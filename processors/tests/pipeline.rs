@@ -5,11 +5,13 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use processors::email::EmailProcessorConfig;
-use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
+use ports::Outcome;
+use processors::embedded::EmailProcessorConfig;
+use processors::embedded::{EmailProcessor, StreamProcessor};
+use processors::{Clock, EVENTS_QUEUE, TemplateWriter};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{Outcome, Store};
+use store::Store;
 use tokio_util::sync::CancellationToken;
 
 struct FixedClock(DateTime<Utc>);

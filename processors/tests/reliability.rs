@@ -7,9 +7,10 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{add_client, open_store};
 use domain::profile::{Fix, Money};
-use processors::email::EmailProcessorConfig;
+use processors::embedded::EmailProcessorConfig;
+use processors::embedded::{EmailProcessor, StreamProcessor};
 use processors::writer::{DraftRequest, EmailWriter, WriterError, Written};
-use processors::{Clock, EVENTS_QUEUE, EmailProcessor, StreamProcessor, TemplateWriter};
+use processors::{Clock, EVENTS_QUEUE, TemplateWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -315,7 +316,7 @@ async fn two_workers_on_one_queue_apply_every_event_exactly_once() {
         loop {
             let stats = store.queue_stats(EVENTS_QUEUE, clock.now()).await.unwrap();
             let lag = store
-                .feed_lag(processors::stream::CHECKPOINT)
+                .feed_lag(processors::embedded::CHECKPOINT)
                 .await
                 .unwrap();
             if lag == 0 && stats.visible + stats.in_flight == 0 {
@@ -419,7 +420,7 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
             EVENTS_QUEUE,
             drafts[0].id.clone(),
             Some("mention the autumn edit".into()),
-            store::Reviewer {
+            ports::Reviewer {
                 name: "maya@engage.example".into(),
                 scope: None,
             },
@@ -461,7 +462,7 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
     let replayed: domain::DomainEvent = serde_json::from_str(&body).unwrap();
     assert_eq!(
         email.handle_event(&replayed).await.unwrap(),
-        store::Outcome::AlreadyApplied
+        ports::Outcome::AlreadyApplied
     );
     assert_eq!(
         store
@@ -478,14 +479,14 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
                 EVENTS_QUEUE,
                 domain::EmailId::new("nope"),
                 None,
-                store::Reviewer {
+                ports::Reviewer {
                     name: "maya@engage.example".into(),
                     scope: None,
                 },
                 clock.now()
             )
             .await,
-        Err(store::ReviewError::NotFound)
+        Err(ports::ReviewError::NotFound)
     ));
 }
 

@@ -7,11 +7,12 @@ mod common;
 
 use chrono::Utc;
 use domain::{EmailStatus, StylistId};
+use ports::{DELIVERIES_QUEUE, EmailFilter, Reviewer, Sending};
 use processors::delivery::{Outbox, UnsubscribeLinks};
-use processors::sender::{Sender, SenderCore, approve};
+use processors::embedded::Sender;
+use processors::sender::{SenderCore, approve};
 use processors::{EVENTS_QUEUE, SystemClock};
 use std::sync::Arc;
-use store::{DELIVERIES_QUEUE, EmailFilter, Reviewer, Sending};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_keeps_the_sending_contract() {
@@ -27,11 +28,11 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
     let clock = Arc::new(SystemClock);
     let client = common::add_client(&store, Utc::now(), "Ada Lovelace", "ada@example.com").await;
     // The pipeline welcomes her: stream processor, then the email processor.
-    processors::StreamProcessor::new(store.clone(), clock.clone())
+    processors::embedded::StreamProcessor::new(store.clone(), clock.clone())
         .process_batch()
         .await
         .unwrap();
-    processors::EmailProcessor::new(
+    processors::embedded::EmailProcessor::new(
         store.clone(),
         clock.clone(),
         Arc::new(processors::TemplateWriter),

@@ -240,10 +240,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         Some(user) => {
             // A session's budget, like an API key's; static files cost nothing.
             if !is_static(path) {
-                let session = format!(
-                    "session:{}",
-                    store::users::token_hash(&token.unwrap_or_default())
-                );
+                let session = format!("session:{}", ports::token_hash(&token.unwrap_or_default()));
                 if let Err(retry_after_secs) = state.rate.check(&session, Instant::now()) {
                     tracing::info!(user_id = %user.id, retry_after_secs, "session over its rate limit");
                     return too_many_requests(path, retry_after_secs);
@@ -585,7 +582,7 @@ pub async fn sign_in(
     }
     // Keyed by a hash of the address, so a long one costs no more memory than a short one.
     let email = form.email.trim().to_lowercase();
-    let account_key = format!("{}|{address}", store::users::token_hash(&email));
+    let account_key = format!("{}|{address}", ports::token_hash(&email));
     let address_key = format!("address|{address}");
     let keys = [
         (account_key.as_str(), &settings.account_backoff),

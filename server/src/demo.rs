@@ -6,10 +6,11 @@ use crate::telemetry::Progress;
 use chrono::{DateTime, Utc};
 use domain::user::{Password, Role};
 use domain::{ClientEmail, ClientName, NewClient, StylistId, sample};
+use ports::{Accounts, CreateClientError, ImportOutcome, Records};
 use processors::Clock;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use store::{Accounts, CreateClientError, ImportOutcome, Records, Store};
+use store::Store;
 
 pub const STYLISTS: [(&str, &str, &str); 4] = [
     ("st-maya", "Maya Okafor", "maya.okafor@engage.example"),

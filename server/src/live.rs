@@ -128,10 +128,8 @@ impl LiveStreams {
 
 /// Which session holds a stream: its token's (or API key's) hash, else the user's.
 fn session(headers: &HeaderMap, user: &domain::user::User) -> String {
-    crate::auth::credential(headers).map_or_else(
-        || user.id.to_string(),
-        |secret| store::users::token_hash(&secret),
-    )
+    crate::auth::credential(headers)
+        .map_or_else(|| user.id.to_string(), |secret| ports::token_hash(&secret))
 }
 
 /// The stream: the current stamp at once, then every new one; it ends after the state's

@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
 /// The ports of the backend an operator command names.
 async fn ports(target: &BackendArgs, db: &std::path::Path) -> anyhow::Result<Ports> {
     match target.backend {
-        BackendKind::Embedded => Ok(Ports::embedded(&Store::open(db)?)),
+        BackendKind::Embedded => Ok(startup::embedded_ports(&Store::open(db)?)),
         BackendKind::Aws => engage::aws::ports_from_env(&target.aws_prefix).await,
     }
 }

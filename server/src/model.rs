@@ -6,6 +6,7 @@ use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use domain::bgnbd::{self, BgNbdFit, BgNbdParams, CustomerSummary};
 use domain::profile::Money;
+use ports::StoredFit;
 use processors::Clock;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -13,7 +14,6 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use store::StoredFit;
 
 /// One row of a transactions file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +236,7 @@ pub fn fit_transactions(args: &FitArgs, path: &Path, out: &mut impl Write) -> an
 /// `engage model fit`: fits on the client base, stores the fit as the model in use, and
 /// prints it.
 pub async fn fit_clients(
-    store: &dyn store::Model,
+    store: &dyn ports::Model,
     clock: &dyn Clock,
     args: &FitArgs,
     out: &mut impl Write,

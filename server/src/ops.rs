@@ -10,7 +10,8 @@ use domain::{ClientEmail, StylistId, ValidationErrors};
 use processors::Clock;
 use std::io::Write;
 use std::io::{BufRead, IsTerminal};
-use store::{Accounts, AddUserError, Store, StoreError};
+use ports::{Accounts, AddUserError, Books, Records, StoreError};
+use store::Store;
 
 pub async fn pipeline_figures(
     store: &Store,

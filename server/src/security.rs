@@ -42,7 +42,7 @@ pub fn inline_policy(nonce: &str) -> String {
 
 /// A fresh nonce for one response (128 bits, hex).
 pub fn nonce() -> String {
-    store::users::new_token()[..32].to_owned()
+    ports::new_token()[..32].to_owned()
 }
 
 /// Middleware: adds the headers to every response (a policy the response set itself is

@@ -15,15 +15,15 @@ use domain::{
     Activity, Client, ClientEdit, ClientId, ClientInput, EmailId, EmailStatus, EventId, NewClient,
     StylistId, ValidationErrors,
 };
+use ports::{
+    Accounts, AddUserError, Books, CreateClientError, EmailFilter, ListError, Model, PageLimits,
+    Records, Review, ReviewError, Reviewer, ScoreChange, Sending, StoreError, UpdateClientError,
+    Views,
+};
 use processors::Clock;
 use processors::openrouter::{BreakerState, FallbackWriter};
 use processors::sender::ApproveError;
 use std::sync::Arc;
-use store::{
-    Accounts, AddUserError, Books, CreateClientError, EmailFilter, ListError, Model, PageLimits,
-    Records, Review, ReviewError, Reviewer, ScoreChange, Sending, Store, StoreError,
-    UpdateClientError, Views,
-};
 
 /// What the service works over: one implementation of each port per backend (the
 /// embedded store, or DynamoDB with SQS), chosen at start-up.
@@ -39,22 +39,6 @@ pub struct Ports {
     pub model: Arc<dyn Model>,
     /// The pipeline's queues and figures, the change stamp and the fitted model.
     pub ops: Arc<dyn Operations>,
-}
-
-impl Ports {
-    /// Every port on the embedded store.
-    pub fn embedded(store: &Store) -> Self {
-        Self {
-            records: Arc::new(store.clone()),
-            accounts: Arc::new(store.clone()),
-            books: Arc::new(store.clone()),
-            review: Arc::new(store.clone()),
-            sending: Arc::new(store.clone()),
-            views: Arc::new(store.clone()),
-            model: Arc::new(store.clone()),
-            ops: Arc::new(store.clone()),
-        }
-    }
 }
 
 /// Engage's application service, the same on every backend: scoping to the viewer's
@@ -246,7 +230,7 @@ impl Engage {
         viewer: &User,
         id: ClientId,
         expected_version: Option<u64>,
-        change: store::ClientChange,
+        change: ports::ClientChange,
     ) -> Result<Client, ServiceError> {
         match self
             .ports
@@ -312,7 +296,7 @@ impl EngageService for Engage {
             .await
             .map_err(unavailable)?
             .ok_or(ServiceError::NotFound)?;
-        let store::ClientPageData {
+        let ports::ClientPageData {
             client,
             stylist,
             fit,
@@ -383,7 +367,7 @@ impl EngageService for Engage {
     ) -> Result<Client, ServiceError> {
         check_assignment(viewer, &edit.stylist_id)?;
         let now = self.clock.now();
-        let change: store::ClientChange = Box::new(move |client| edit.apply(client, now));
+        let change: ports::ClientChange = Box::new(move |client| edit.apply(client, now));
         let client = self
             .update(viewer, id, Some(expected_version), change)
             .await?;
@@ -400,7 +384,7 @@ impl EngageService for Engage {
         expected_version: Option<u64>,
     ) -> Result<Client, ServiceError> {
         let now = self.clock.now();
-        let change: store::ClientChange =
+        let change: ports::ClientChange =
             Box::new(move |client| activity.apply_at(&mut client.profile, now));
         let client = self.update(viewer, id, expected_version, change).await?;
         tracing::info!(version = client.version, "activity recorded");
@@ -442,7 +426,7 @@ impl EngageService for Engage {
         subject: String,
         body: String,
     ) -> Result<(), ServiceError> {
-        let text = store::check_text(&subject, &body).map_err(ServiceError::Invalid)?;
+        let text = ports::check_text(&subject, &body).map_err(ServiceError::Invalid)?;
         self.ports
             .review
             .edit_email(id, text, reviewer(viewer), self.clock.now())
@@ -460,7 +444,7 @@ impl EngageService for Engage {
         viewer: &User,
         ids: Vec<EmailId>,
     ) -> Result<ApproveReport, ServiceError> {
-        store::check_approval(&ids).map_err(ServiceError::Invalid)?;
+        ports::check_approval(&ids).map_err(ServiceError::Invalid)?;
         let sending = self.ports.sending.as_ref();
         match processors::sender::approve(sending, ids, reviewer(viewer), self.clock.as_ref()).await
         {

@@ -14,16 +14,18 @@ use axum::routing::{get, post};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use ports::{Accounts, Records};
 use processors::delivery::{Delivery, Outbox, Smtp, UnsubscribeLinks};
-use processors::email::EmailProcessorConfig;
+use processors::embedded::{
+    EmailProcessor, EmailProcessorConfig, FeedRetention, Sender, StreamProcessor,
+};
 use processors::openrouter::{FallbackWriter, OpenRouterConfig, OpenRouterWriter};
-use processors::sender::{Sender, SenderCore};
-use processors::stream::FeedRetention;
+use processors::sender::SenderCore;
 use processors::supervise::{Health, supervise};
-use processors::{Clock, EmailProcessor, EmailWriter, StreamProcessor};
+use processors::{Clock, EmailWriter};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use store::{Accounts, Records, Store};
+use store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -141,6 +143,20 @@ impl Parts {
     }
 }
 
+/// Every port of the service on the embedded store (on AWS: `crate::aws::ports`).
+pub fn embedded_ports(store: &Store) -> Ports {
+    Ports {
+        records: Arc::new(store.clone()),
+        accounts: Arc::new(store.clone()),
+        books: Arc::new(store.clone()),
+        review: Arc::new(store.clone()),
+        sending: Arc::new(store.clone()),
+        views: Arc::new(store.clone()),
+        model: Arc::new(store.clone()),
+        ops: Arc::new(store.clone()),
+    }
+}
+
 impl AppState {
     /// The state for a server on the embedded store listening on `addr`. Reads (or makes,
     /// on first use) the key that signs unsubscribe links.
@@ -152,7 +168,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let writer = Arc::new(FallbackWriter::new(None));
         let parts = Parts::new(&store, addr, web).await?;
-        let ports = Ports::embedded(&store);
+        let ports = embedded_ports(&store);
         Ok(Self::assemble(
             parts,
             ports,
@@ -472,7 +488,7 @@ pub fn sender(store: &Store, state: &AppState, settings: &ServeArgs) -> Sender {
 /// The sender's core over `sending`, delivering through `state`'s delivery, retrying a
 /// failed delivery until the `attempts`-th.
 pub fn sender_core(
-    sending: Arc<dyn store::Sending>,
+    sending: Arc<dyn ports::Sending>,
     state: &AppState,
     attempts: u32,
 ) -> SenderCore {
@@ -537,7 +553,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     // Approved emails wait on the deliveries queue; what a previous run was sending when
     // it stopped is retried at once (the Message-ID stays the same).
     store
-        .release_in_flight(store::DELIVERIES_QUEUE, state.clock.now())
+        .release_in_flight(ports::DELIVERIES_QUEUE, state.clock.now())
         .await?;
     let (s, st, a, stop) = (store.clone(), state.clone(), args.clone(), shutdown.clone());
     pipeline.spawn(supervise("sender", health, shutdown.clone(), move || {

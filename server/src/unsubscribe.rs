@@ -12,8 +12,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use domain::{ClientId, EmailConsent, ValidationErrors};
+use ports::UpdateClientError;
 use serde::Deserialize;
-use store::UpdateClientError;
 
 #[derive(Debug, Deserialize)]
 pub struct Link {

@@ -17,7 +17,7 @@ struct Api {
     _dir: tempfile::TempDir,
     store: Store,
     /// The embedded sender over the app's delivery, one attempt per email.
-    sender: processors::sender::Sender,
+    sender: processors::embedded::Sender,
     /// Signs unsubscribe links as the server does (the client's own unsubscribe).
     links: engage::delivery::UnsubscribeLinks,
     base: String,
@@ -68,7 +68,7 @@ async fn serve(web: impl FnOnce(WebArgs) -> WebArgs) -> Api {
     )
     .await
     .unwrap();
-    let sender = processors::sender::Sender {
+    let sender = processors::embedded::Sender {
         store: store.clone(),
         core: Arc::new(engage::startup::sender_core(
             Arc::new(store.clone()),
@@ -849,8 +849,9 @@ async fn metrics_count_requests_by_route_with_pipeline_and_llm_figures() {
 impl Api {
     /// Runs the pipeline until it has nothing left to do (scores and drafts).
     async fn drain_pipeline(&self) {
-        use processors::email::EmailProcessorConfig;
-        use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+        use processors::TemplateWriter;
+        use processors::embedded::EmailProcessorConfig;
+        use processors::embedded::{EmailProcessor, StreamProcessor};
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let stream = StreamProcessor::new(self.store.clone(), Arc::clone(&clock));
         let email = EmailProcessor::new(

@@ -565,7 +565,7 @@ fn run(moto: &Moto, dir: &Path, args: &[&str], stdin: &str) -> (bool, String, St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_commands_work_on_the_aws_backend() {
-    use store::{Accounts, Records};
+    use ports::{Accounts, Records};
     let moto = Moto::start().expect("moto_server");
     let dir = tempfile::tempdir().unwrap();
     let ok = |(success, out, err): (bool, String, String)| {

@@ -192,11 +192,11 @@ fn queue_stats_dlq_list_and_redrive_work_on_a_database() {
             .unwrap();
         let clock: std::sync::Arc<dyn processors::Clock> =
             std::sync::Arc::new(processors::SystemClock);
-        let email = processors::EmailProcessor::new(
+        let email = processors::embedded::EmailProcessor::new(
             store.clone(),
             clock,
             std::sync::Arc::new(processors::TemplateWriter),
-            processors::email::EmailProcessorConfig::default(),
+            processors::embedded::EmailProcessorConfig::default(),
         );
         email.process_batch().await.unwrap();
     });
@@ -387,8 +387,9 @@ fn rescore_queues_every_client_once_a_day() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_rebuild_recomputes_the_dashboard_views_from_the_logs() {
-    use processors::email::EmailProcessorConfig;
-    use processors::{Clock, EmailProcessor, StreamProcessor, SystemClock, TemplateWriter};
+    use processors::embedded::EmailProcessorConfig;
+    use processors::embedded::{EmailProcessor, StreamProcessor};
+    use processors::{Clock, SystemClock, TemplateWriter};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let live = {

@@ -30,7 +30,7 @@ struct TestApp {
     sessions: Vec<(As, String)>,
     /// The embedded sender over the app's delivery, one attempt per email (the retries
     /// are the sender's own tests' concern).
-    sender: processors::sender::Sender,
+    sender: processors::embedded::Sender,
     /// What `/readyz` reports on: the supervised tasks a test runs.
     processors: processors::supervise::Health,
 }
@@ -107,7 +107,7 @@ async fn app_sending_to(smtp: Option<String>) -> TestApp {
     .await
     .unwrap()
     .with_processors(processors.clone());
-    let sender = processors::sender::Sender {
+    let sender = processors::embedded::Sender {
         store: store.clone(),
         core: Arc::new(engage::startup::sender_core(
             Arc::new(store.clone()),
@@ -203,8 +203,9 @@ impl TestApp {
 
     /// Runs the pipeline until it has nothing left to do.
     async fn drain_pipeline(&self) {
-        use processors::email::EmailProcessorConfig;
-        use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+        use processors::TemplateWriter;
+        use processors::embedded::EmailProcessorConfig;
+        use processors::embedded::{EmailProcessor, StreamProcessor};
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let stream = StreamProcessor::new(self.store.clone(), Arc::clone(&clock));
         let email = EmailProcessor::new(
@@ -791,8 +792,9 @@ async fn recording_a_fix_moves_the_score_through_the_pipeline_and_shows_on_the_p
 }
 #[tokio::test]
 async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() {
-    use processors::email::EmailProcessorConfig;
-    use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+    use processors::TemplateWriter;
+    use processors::embedded::EmailProcessorConfig;
+    use processors::embedded::{EmailProcessor, StreamProcessor};
     let t = app().await;
     let store = t.store.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -839,7 +841,7 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
     .unwrap();
     // A stored model fit gives the client a P(alive).
     store
-        .save_model_fit(store::StoredFit {
+        .save_model_fit(ports::StoredFit {
             fit: domain::bgnbd::BgNbdFit {
                 params: domain::bgnbd::BgNbdParams {
                     r: 3.0,
@@ -1027,8 +1029,9 @@ async fn clients_are_created_and_fixes_recorded_through_the_api() {
 
 #[tokio::test]
 async fn a_pending_email_can_be_regenerated_through_the_api() {
-    use processors::email::EmailProcessorConfig;
-    use processors::{EmailProcessor, StreamProcessor, TemplateWriter};
+    use processors::TemplateWriter;
+    use processors::embedded::EmailProcessorConfig;
+    use processors::embedded::{EmailProcessor, StreamProcessor};
     let t = app().await;
     let store = t.store.clone();
     let (_, created) = t.post_json("/api/v1/clients",
@@ -1814,7 +1817,7 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
     let draft = t.newest_email(&client).await;
     // Approval committed with its delivery request; the process stops before it sends,
     // with the request in flight.
-    let reviewer = store::Reviewer {
+    let reviewer = ports::Reviewer {
         name: "maya@engage.example".into(),
         scope: None,
     };
@@ -1826,7 +1829,7 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
     let taken = t
         .store
         .receive(
-            store::DELIVERIES_QUEUE,
+            ports::DELIVERIES_QUEUE,
             10,
             chrono::Duration::minutes(5),
             now,
@@ -1838,7 +1841,7 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
     // What `engage serve` does on its next start: in-flight requests are visible again,
     // and the sender delivers them.
     t.store
-        .release_in_flight(store::DELIVERIES_QUEUE, chrono::Utc::now())
+        .release_in_flight(ports::DELIVERIES_QUEUE, chrono::Utc::now())
         .await
         .unwrap();
     t.drain_deliveries().await;
@@ -1853,7 +1856,7 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
     assert_eq!(detail.summary.status, domain::EmailStatus::Sent);
     let stats = t
         .store
-        .queue_stats(store::DELIVERIES_QUEUE, chrono::Utc::now())
+        .queue_stats(ports::DELIVERIES_QUEUE, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(

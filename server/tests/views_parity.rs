@@ -15,16 +15,19 @@ use domain::profile::{FixInput, PurchaseInput};
 use domain::user::{Role, User};
 use domain::view_facts::DashboardFigures;
 use domain::{ClientEmail, ClientId, ClientInput, ProfileInput, StylistId};
-use engage::service::{Engage, Ports};
+use engage::service::Engage;
 use engage_aws::bootstrap::{QueueSettings, bootstrap};
 use engage_aws::{Aws, moto::Moto, poll};
+use ports::{Outgoing, Records, Views};
 use processors::delivery::{Delivery, UnsubscribeLinks};
-use processors::email::EmailProcessorConfig;
+use processors::embedded::EmailProcessorConfig;
+use processors::embedded::Sender;
+use processors::embedded::{EmailProcessor, StreamProcessor};
 use processors::openrouter::FallbackWriter;
-use processors::sender::{Sender, SenderCore};
-use processors::{Clock, EmailCore, EmailProcessor, StreamProcessor, TemplateWriter};
+use processors::sender::SenderCore;
+use processors::{Clock, EmailCore, TemplateWriter};
 use std::sync::{Arc, Mutex};
-use store::{Outgoing, Records, Store, Views};
+use store::Store;
 use tokio_util::sync::CancellationToken;
 
 /// The scripted clock both backends run on.
@@ -53,7 +56,7 @@ impl Delivery for Accepting {
     }
 }
 
-fn sender_core(sending: Arc<dyn store::Sending>, clock: Arc<dyn Clock>) -> Arc<SenderCore> {
+fn sender_core(sending: Arc<dyn ports::Sending>, clock: Arc<dyn Clock>) -> Arc<SenderCore> {
     Arc::new(SenderCore::new(
         sending,
         Arc::new(Accepting),
@@ -175,7 +178,7 @@ fn sqlite(store: &Store, clock: &Script) -> Backend {
     };
     Backend {
         engage: Engage::new(
-            Ports::embedded(store),
+            engage::startup::embedded_ports(store),
             clock,
             Arc::new(FallbackWriter::new(None)),
         ),

@@ -2,6 +2,7 @@
 //! transaction, so the change feed can never miss or invent a write.
 
 use crate::db::{instant, millis};
+use crate::db_error;
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::CustomerSummary;
@@ -10,54 +11,11 @@ use domain::{
     Band, ChangeRecord, Client, ClientEmail, ClientId, ClientName, ClientStatus, NewClient,
     Profile, StylistId, ValidationErrors,
 };
+use ports::{CreateClientError, ImportOutcome, ListError, UpdateClientError, first_version};
 use rusqlite::{Connection, OptionalExtension, Row, params};
-
-/// Why a client could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateClientError {
-    /// The input conflicts with what is stored (unknown stylist, email already taken).
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for CreateClientError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
 
 const CLIENT_COLUMNS: &str =
     "id, name, email, stylist_id, status, version, created_at, updated_at, profile";
-
-/// Why a client could not be updated.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateClientError {
-    #[error("no such client")]
-    NotFound,
-    /// Someone else changed the client since the version the update was based on.
-    #[error("the client was changed meanwhile; it is now at version {current}")]
-    VersionConflict { current: u64 },
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for UpdateClientError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
-
-/// What a bulk import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportOutcome {
-    pub created: u32,
-    /// Clients whose email address was already on file; left untouched.
-    pub skipped: u32,
-}
 
 impl Store {
     /// Adds or renames a stylist.
@@ -67,7 +25,8 @@ impl Store {
                 "INSERT INTO stylists (id, name, email) VALUES (?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email",
                 params![id.as_str(), name, email],
-            )?;
+            )
+            .map_err(db_error)?;
             Ok(())
         })
         .await
@@ -75,14 +34,18 @@ impl Store {
 
     pub async fn list_stylists(&self) -> Result<Vec<Stylist>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, name FROM stylists ORDER BY name")?;
-            let rows = stmt.query_map([], |row| {
-                Ok(Stylist {
-                    id: StylistId::new(row.get::<_, String>(0)?),
-                    name: row.get(1)?,
+            let mut stmt = conn
+                .prepare_cached("SELECT id, name FROM stylists ORDER BY name")
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok(Stylist {
+                        id: StylistId::new(row.get::<_, String>(0)?),
+                        name: row.get(1)?,
+                    })
                 })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                .map_err(db_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
         })
         .await
     }
@@ -150,11 +113,13 @@ impl Store {
         observation_end: NaiveDate,
     ) -> Result<Vec<CustomerSummary>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare("SELECT profile FROM clients")?;
-            let mut rows = stmt.query([])?;
+            let mut stmt = conn
+                .prepare("SELECT profile FROM clients")
+                .map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
             let mut summaries = Vec::new();
-            while let Some(row) = rows.next()? {
-                let profile: Profile = parse_profile(&row.get::<_, String>(0)?)?;
+            while let Some(row) = rows.next().map_err(db_error)? {
+                let profile: Profile = parse_profile(&row.get::<_, String>(0).map_err(db_error)?)?;
                 summaries.extend(profile.repeat_summary(observation_end));
             }
             Ok(summaries)
@@ -215,14 +180,14 @@ impl Store {
                 new.version = old.version + 1;
                 new.updated_at = now.max(old.updated_at);
                 if new.email != old.email {
-                    refuse_taken_email(conn, &new)??;
+                    refuse_taken_email(conn, &new).map_err(db_error)??;
                 }
                 if new.stylist_id != old.stylist_id {
-                    refuse_unknown_stylist(conn, &new.stylist_id)??;
+                    refuse_unknown_stylist(conn, &new.stylist_id).map_err(db_error)??;
                     let band: Option<String> = conn
-                        .prepare_cached("SELECT band FROM clients WHERE id = ?1")?
-                        .query_row([old.id.as_str()], |r| r.get(0))?;
-                    crate::views::client_moved(conn, old.stylist_id.as_str(), new.stylist_id.as_str(), band.as_deref(), now)?;
+                        .prepare_cached("SELECT band FROM clients WHERE id = ?1").map_err(db_error)?
+                        .query_row([old.id.as_str()], |r| r.get(0)).map_err(db_error)?;
+                    crate::views::client_moved(conn, old.stylist_id.as_str(), new.stylist_id.as_str(), band.as_deref(), now).map_err(db_error)?;
                 }
                 let profile = serde_json::to_string(&new.profile)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -230,7 +195,7 @@ impl Store {
                     .prepare_cached(
                         "UPDATE clients SET name = ?3, email = ?4, stylist_id = ?5, status = ?6, version = ?7, updated_at = ?8, profile = ?9
                          WHERE id = ?1 AND version = ?2",
-                    )?
+                    ).map_err(db_error)?
                     .execute(params![
                         new.id.as_str(),
                         old.version,
@@ -241,7 +206,7 @@ impl Store {
                         new.version,
                         millis(new.updated_at),
                         profile,
-                    ])?;
+                    ]).map_err(db_error)?;
                 if updated != 1 {
                     return Err(UpdateClientError::VersionConflict {
                         current: old.version,
@@ -272,16 +237,16 @@ impl Store {
                 Some(phrase) => conn
                     .prepare_cached(
                         "SELECT COUNT(*) > ?2 FROM (SELECT 1 FROM clients_search WHERE clients_search MATCH ?1 LIMIT ?2 + 1)",
-                    )?
-                    .query_row(params![phrase, ClientQuery::MAX_SEARCH_MATCHES], |r| r.get(0))?,
+                    ).map_err(db_error)?
+                    .query_row(params![phrase, ClientQuery::MAX_SEARCH_MATCHES], |r| r.get(0)).map_err(db_error)?,
                 None => false,
             };
             let (sql, args) = list_sql(&query, stylist.as_ref(), cursor.as_ref());
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(db_error)?;
             let mut clients = Vec::new();
             let mut last_key = 0;
-            while let Some(row) = rows.next()? {
+            while let Some(row) = rows.next().map_err(db_error)? {
                 if clients.len() == query.limit as usize {
                     let last: &ClientSummary = clients.last().expect("limit is at least 1");
                     return Ok(ClientPage {
@@ -296,7 +261,7 @@ impl Store {
                         search_capped,
                     });
                 }
-                last_key = row.get(10)?;
+                last_key = row.get(10).map_err(db_error)?;
                 clients.push(summary_from_row(row)?);
             }
             Ok(ClientPage {
@@ -319,33 +284,29 @@ impl Store {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, stylist_id, version FROM clients WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?;
+            ).map_err(db_error)?;
             let after = after.as_ref().map_or("", |id| id.as_str()).to_owned();
-            let rows = stmt.query_map(params![after, limit], |row| {
-                Ok((
-                    ClientId::new(row.get::<_, String>(0)?),
-                    StylistId::new(row.get::<_, String>(1)?),
-                    row.get::<_, u64>(2)?,
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let rows = stmt
+                .query_map(params![after, limit], |row| {
+                    Ok((
+                        ClientId::new(row.get::<_, String>(0)?),
+                        StylistId::new(row.get::<_, String>(1)?),
+                        row.get::<_, u64>(2)?,
+                    ))
+                })
+                .map_err(db_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
         })
         .await
     }
 
     pub async fn client_count(&self) -> Result<u64> {
-        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?))
-            .await
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))
+                .map_err(db_error)
+        })
+        .await
     }
-}
-
-/// Why a list could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ListError {
-    #[error("the cursor is not one this list gave out")]
-    BadCursor,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Where a page ended: the sort key and id of its last row, as `key~id`.
@@ -376,22 +337,22 @@ impl std::fmt::Display for Cursor {
 
 fn summary_from_row(row: &Row<'_>) -> Result<ClientSummary> {
     let corrupt = |what: String| StoreError::Corrupt(what);
-    let status: String = row.get(5)?;
-    let band: Option<String> = row.get(7)?;
+    let status: String = row.get(5).map_err(db_error)?;
+    let band: Option<String> = row.get(7).map_err(db_error)?;
     Ok(ClientSummary {
-        id: ClientId::new(row.get::<_, String>(0)?),
-        name: row.get(1)?,
-        email: row.get(2)?,
-        stylist_id: StylistId::new(row.get::<_, String>(3)?),
-        stylist_name: row.get(4)?,
+        id: ClientId::new(row.get::<_, String>(0).map_err(db_error)?),
+        name: row.get(1).map_err(db_error)?,
+        email: row.get(2).map_err(db_error)?,
+        stylist_id: StylistId::new(row.get::<_, String>(3).map_err(db_error)?),
+        stylist_name: row.get(4).map_err(db_error)?,
         status: ClientStatus::parse(&status).map_err(|e| corrupt(e.to_string()))?,
-        score: row.get(6)?,
+        score: row.get(6).map_err(db_error)?,
         band: band
             .as_deref()
             .map(|b| Band::parse(b).ok_or_else(|| corrupt(format!("band {b}"))))
             .transpose()?,
-        created_at: instant(row.get(8)?)?,
-        last_activity_at: instant(row.get(9)?)?,
+        created_at: instant(row.get(8).map_err(db_error)?)?,
+        last_activity_at: instant(row.get(9).map_err(db_error)?)?,
     })
 }
 
@@ -492,8 +453,8 @@ fn list_sql(
 /// Turns constraint problems into field errors before the insert, so the user learns
 /// which field is wrong instead of seeing a database message.
 fn check_references(tx: &Connection, client: &Client) -> Result<(), CreateClientError> {
-    refuse_unknown_stylist(tx, &client.stylist_id)??;
-    refuse_taken_email(tx, client)??;
+    refuse_unknown_stylist(tx, &client.stylist_id).map_err(db_error)??;
+    refuse_taken_email(tx, client).map_err(db_error)??;
     Ok(())
 }
 
@@ -533,28 +494,14 @@ fn refuse_taken_email(
     })
 }
 
-/// A new client's first stored version, with a fresh time-ordered id.
-pub fn first_version(new: NewClient, now: DateTime<Utc>) -> Client {
-    Client {
-        id: ClientId::new(uuid::Uuid::now_v7().to_string()),
-        name: new.name,
-        email: new.email,
-        stylist_id: new.stylist_id,
-        status: new.status,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        profile: new.profile,
-    }
-}
-
 /// Inserts a new client; returns its profile as stored (JSON).
 fn insert_client(tx: &Connection, client: &Client) -> Result<String> {
     let profile =
         serde_json::to_string(&client.profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.prepare_cached(&format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))?
+    ))
+    .map_err(db_error)?
     .execute(params![
         client.id.as_str(),
         client.name.as_str(),
@@ -565,7 +512,8 @@ fn insert_client(tx: &Connection, client: &Client) -> Result<String> {
         millis(client.created_at),
         millis(client.updated_at),
         profile,
-    ])?;
+    ])
+    .map_err(db_error)?;
     Ok(profile)
 }
 
@@ -585,9 +533,9 @@ pub(crate) fn append_change(
         .transpose()?;
     tx.prepare_cached(
         "INSERT INTO client_changes (client_id, version, old_image, new_image, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
+    ).map_err(db_error)?
     .execute(params![new.id.as_str(), new.version, old_image, client_image(new, new_profile)?, millis(new.updated_at)],
-    )?;
+    ).map_err(db_error)?;
     crate::feed::note_appended(ChangeRecord {
         seq: tx.last_insert_rowid() as u64,
         old: old.map(|(client, _)| client.clone()),
@@ -640,9 +588,11 @@ pub(crate) fn client_by_id(conn: &Connection, id: &ClientId) -> Result<Option<Cl
 fn client_and_profile_by_id(conn: &Connection, id: &ClientId) -> Result<Option<(Client, String)>> {
     conn.prepare_cached(&format!(
         "SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"
-    ))?
+    ))
+    .map_err(db_error)?
     .query_row([id.as_str()], client_from_row)
-    .optional()?
+    .optional()
+    .map_err(db_error)?
     .transpose()
 }
 
@@ -675,15 +625,16 @@ fn client_from_row(row: &Row<'_>) -> rusqlite::Result<Result<(Client, String)>> 
 }
 
 pub(crate) fn stylist_by_id(conn: &Connection, id: &StylistId) -> Result<Option<Stylist>> {
-    Ok(conn
-        .prepare_cached("SELECT id, name FROM stylists WHERE id = ?1")?
+    conn.prepare_cached("SELECT id, name FROM stylists WHERE id = ?1")
+        .map_err(db_error)?
         .query_row([id.as_str()], |row| {
             Ok(Stylist {
                 id: StylistId::new(row.get::<_, String>(0)?),
                 name: row.get(1)?,
             })
         })
-        .optional()?)
+        .optional()
+        .map_err(db_error)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Opening the database, its schema, and the plumbing that runs SQL off the async threads.
 
+use crate::db_error;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use rusqlite::OpenFlags;
@@ -377,10 +378,12 @@ impl Store {
         let mut writer = connect(&path, WRITER_CACHE_KIB).map_err(|e| open_error(e.to_string()))?;
         migrate(&mut writer)?;
         // Commits never stop to copy the log into the database; a background thread does.
-        writer.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
-            WAL_LIMIT_PAGES * 4096
-        ))?;
+        writer
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+                WAL_LIMIT_PAGES * 4096
+            ))
+            .map_err(db_error)?;
         let checkpointer =
             connect(&path, CHECKPOINTER_CACHE_KIB).map_err(|e| open_error(e.to_string()))?;
         let (jobs, queue) = std::sync::mpsc::channel();
@@ -426,7 +429,7 @@ impl Store {
     ) -> Result<T, E>
     where
         T: Send + 'static,
-        E: From<StoreError> + From<rusqlite::Error> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job = WriteJob::InTransaction(Box::new(move |conn: &Connection| -> Settle {
@@ -511,21 +514,24 @@ impl Store {
             .writer
             .send(job)
             .map_err(|_| StoreError::Cancelled)?;
-        Ok(answer.await.map_err(|_| StoreError::Cancelled)??)
+        answer
+            .await
+            .map_err(|_| StoreError::Cancelled)?
+            .map_err(db_error)
     }
 }
 
 /// Runs `work` in a savepoint of the writer's transaction: kept if it succeeds, rolled
 /// back (and only it) if it fails. Savepoints never nest here: each write job has one,
 /// then the group's publishing step has one.
-pub(crate) fn in_savepoint<T, E: From<rusqlite::Error>>(
+pub(crate) fn in_savepoint<T, E: From<StoreError>>(
     conn: &Connection,
     work: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
     let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
-    run("SAVEPOINT work")?;
+    run("SAVEPOINT work").map_err(|e| E::from(crate::db_error(e)))?;
     let outcome = work().and_then(|value| {
-        run("RELEASE work")?;
+        run("RELEASE work").map_err(|e| E::from(crate::db_error(e)))?;
         Ok(value)
     });
     if outcome.is_err() {
@@ -684,7 +690,8 @@ fn connect(path: &Path, cache_kib: u32) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    )
+    .map_err(db_error)?;
     // WAL lets readers run beside the writer; FULL sync makes every commit durable
     // before it is acknowledged, which is the "no accepted write is lost" promise.
     // Each write job runs in its own savepoint, whose undo journal SQLite keeps in a
@@ -696,8 +703,10 @@ fn connect(path: &Path, cache_kib: u32) -> Result<Connection> {
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;",
-    )?;
-    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+    )
+    .map_err(db_error)?;
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))
+        .map_err(db_error)?;
     // The writer runs every kind of write in one transaction; with rusqlite's default of
     // 16 cached statements it kept preparing them anew (6% of its time).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -705,7 +714,9 @@ fn connect(path: &Path, cache_kib: u32) -> Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let applied: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(db_error)?;
     if applied > MIGRATIONS.len() {
         return Err(StoreError::Corrupt(format!(
             "the database has schema version {applied}, newer than this build knows ({})",
@@ -713,10 +724,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute_batch(sql).map_err(db_error)?;
+        tx.pragma_update(None, "user_version", index + 1)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
         tracing::info!(version = index + 1, "applied database migration");
     }
     Ok(())
@@ -742,10 +754,13 @@ impl Store {
         args: Vec<rusqlite::types::Value>,
     ) -> Result<Vec<String>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-            let rows =
-                stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .map_err(db_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
         })
         .await
     }

@@ -1,80 +1,13 @@
 //! Scores and email drafts: the effects of a processed event, applied exactly once.
 
 use crate::db::{instant, millis};
+use crate::db_error;
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 pub use domain::api::ScoreChange;
-use domain::{
-    Band, ClientId, DraftText, EmailId, EmailKind, EmailStatus, EngagementScore, EventId, StylistId,
-};
+use domain::{Band, ClientId, EmailId, EmailKind, EmailStatus, EngagementScore, EventId};
+use ports::{Effect, EventContext, Outcome};
 use rusqlite::{Connection, OptionalExtension, params};
-
-/// A draft a writer produced, ready to be stored for review.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDraft {
-    pub kind: EmailKind,
-    pub text: DraftText,
-    /// `template` or the model id of the LLM that wrote it.
-    pub writer: String,
-    /// Why the policy asked for it, in words a stylist reads.
-    pub reason: String,
-    /// Tokens and cost when an LLM wrote it.
-    pub usage: Option<DraftUsage>,
-}
-
-/// What writing a draft cost, when an LLM wrote it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DraftUsage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub cost: Option<f64>,
-}
-
-/// A score to store with the factors that explain it, already written out as they are
-/// stored (JSON, each factor with its sentence): the processor renders them, so the
-/// writer, which every write waits for, only copies them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewScore {
-    pub engagement: EngagementScore,
-    pub factors_json: String,
-}
-
-impl NewScore {
-    pub fn new(score: EngagementScore) -> Result<Self> {
-        let factors_json = serde_json::to_string(&score.factors)
-            .map_err(|e| StoreError::Corrupt(format!("score factors: {e}")))?;
-        Ok(Self {
-            engagement: score,
-            factors_json,
-        })
-    }
-}
-
-impl std::ops::Deref for NewScore {
-    type Target = EngagementScore;
-
-    fn deref(&self) -> &EngagementScore {
-        &self.engagement
-    }
-}
-
-/// The effect of one event on a client, recorded exactly once.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Effect {
-    pub event_id: EventId,
-    /// When the change behind the event was recorded: the start of its journey.
-    pub event_at: DateTime<Utc>,
-    pub client: ClientId,
-    pub stylist: StylistId,
-    /// The client's new score (events that change the client).
-    pub score: Option<NewScore>,
-    pub draft: Option<NewDraft>,
-    /// New wording for a pending email (a stylist's redraft request).
-    pub redraft: Option<(EmailId, NewDraft)>,
-    /// What happened, for the client's timeline (stores without an event log keep it with
-    /// the score change).
-    pub event_text: Option<String>,
-}
 
 /// A message handled successfully: delete it, recording its effect if it has one (a
 /// message whose event was applied before has none).
@@ -103,22 +36,6 @@ pub struct Settled {
     pub dead_lettered: Vec<i64>,
 }
 
-/// What the email processor reads before applying an event.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventContext {
-    /// The event's effect is already recorded; nothing else was read.
-    pub already_applied: bool,
-    pub client: Option<domain::Client>,
-    /// The name of the client's stylist, who signs the email.
-    pub stylist_name: Option<String>,
-    /// The client's band before this event, if it was ever scored.
-    pub previous_band: Option<Band>,
-    /// A draft for this client awaits review.
-    pub draft_pending: bool,
-    /// When the newest draft for this client was created.
-    pub last_draft_at: Option<DateTime<Utc>>,
-}
-
 fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Result<EventContext> {
     let nothing = |already_applied| EventContext {
         already_applied,
@@ -129,8 +46,10 @@ fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Re
         last_draft_at: None,
     };
     let already_applied = conn
-        .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")?
-        .exists([event_id.as_str()])?;
+        .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")
+        .map_err(db_error)?
+        .exists([event_id.as_str()])
+        .map_err(db_error)?;
     if already_applied {
         return Ok(nothing(true));
     }
@@ -138,18 +57,22 @@ fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Re
         return Ok(nothing(false));
     };
     let stylist_name: Option<String> = conn
-        .prepare_cached("SELECT name FROM stylists WHERE id = ?1")?
+        .prepare_cached("SELECT name FROM stylists WHERE id = ?1")
+        .map_err(db_error)?
         .query_row([client.stylist_id.as_str()], |row| row.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db_error)?;
     let previous_band: Option<String> = conn
         .prepare_cached(
             "SELECT band FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT 1",
-        )?
+        )
+        .map_err(db_error)?
         .query_row([client.id.as_str()], |row| row.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db_error)?;
     let (pending, last): (bool, Option<i64>) = conn
-        .prepare_cached("SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at) FROM emails WHERE client_id = ?1")?
-        .query_row([client.id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        .prepare_cached("SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at) FROM emails WHERE client_id = ?1").map_err(db_error)?
+        .query_row([client.id.as_str()], |row| Ok((row.get(0)?, row.get(1)?))).map_err(db_error)?;
     Ok(EventContext {
         already_applied,
         client: Some(client),
@@ -164,24 +87,24 @@ fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Re
 
 fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Result<Outcome> {
     let first_time = conn
-        .prepare_cached("INSERT INTO processed_events (event_id, processed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-        .execute(params![effect.event_id.as_str(), millis(now)])?
+        .prepare_cached("INSERT INTO processed_events (event_id, processed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING").map_err(db_error)?
+        .execute(params![effect.event_id.as_str(), millis(now)]).map_err(db_error)?
         == 1;
     if !first_time {
         return Ok(Outcome::AlreadyApplied);
     }
     if let Some((email, draft)) = &effect.redraft {
         let before: Option<(String, String, i64)> = conn
-            .prepare_cached("SELECT stylist_id, writer, created_at FROM emails WHERE id = ?1 AND status = 'drafted'")?
+            .prepare_cached("SELECT stylist_id, writer, created_at FROM emails WHERE id = ?1 AND status = 'drafted'").map_err(db_error)?
             .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            .optional().map_err(db_error)?;
         let rewritten = conn
             .prepare_cached(
                 "UPDATE emails SET subject = ?2, body_text = ?3, body_html = ?4, writer = ?5, prompt_tokens = ?6,
                         completion_tokens = ?7, cost_usd = CASE WHEN ?8 IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ?8 END,
                         updated_at = ?9, ai_subject = NULL, ai_body_text = NULL
                  WHERE id = ?1 AND status = 'drafted'",
-            )?
+            ).map_err(db_error)?
             .execute(params![
                 email.as_str(),
                 draft.text.subject,
@@ -192,11 +115,12 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
                 draft.usage.map(|u| u.completion_tokens),
                 draft.usage.and_then(|u| u.cost),
                 millis(now),
-            ])?;
+            ]).map_err(db_error)?;
         if rewritten == 0 {
             tracing::info!(email_id = %email, "redraft dropped: the email is no longer awaiting review");
         } else {
-            crate::review::log_review(conn, email, "redrafted", &draft.writer, None, now)?;
+            crate::review::log_review(conn, email, "redrafted", &draft.writer, None, now)
+                .map_err(db_error)?;
             if let Some((stylist, old_writer, created)) = before {
                 let cost = draft.usage.and_then(|u| u.cost).unwrap_or(0.0);
                 crate::views::redrafted(
@@ -206,7 +130,8 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
                     &draft.writer,
                     cost,
                     instant(created)?,
-                )?;
+                )
+                .map_err(db_error)?;
             }
         }
     }
@@ -216,31 +141,38 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
     let factors = score.factors_json.as_str();
     conn.prepare_cached(
         "INSERT INTO score_changes (client_id, event_id, score, band, factors, scored_at, event_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![effect.client.as_str(), effect.event_id.as_str(), score.score, score.band.as_str(), factors, millis(now), millis(effect.event_at)])?;
+    ).map_err(db_error)?
+    .execute(params![effect.client.as_str(), effect.event_id.as_str(), score.score, score.band.as_str(), factors, millis(now), millis(effect.event_at)]).map_err(db_error)?;
     let (stylist, old_band): (String, Option<String>) = conn
-        .prepare_cached("SELECT stylist_id, band FROM clients WHERE id = ?1")?
-        .query_row([effect.client.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    conn.prepare_cached("UPDATE clients SET score = ?2, band = ?3 WHERE id = ?1")?
+        .prepare_cached("SELECT stylist_id, band FROM clients WHERE id = ?1")
+        .map_err(db_error)?
+        .query_row([effect.client.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db_error)?;
+    conn.prepare_cached("UPDATE clients SET score = ?2, band = ?3 WHERE id = ?1")
+        .map_err(db_error)?
         .execute(params![
             effect.client.as_str(),
             score.score,
             score.band.as_str()
-        ])?;
+        ])
+        .map_err(db_error)?;
     crate::views::band_changed(
         conn,
         &stylist,
         old_band.as_deref(),
         score.band.as_str(),
         now,
-    )?;
+    )
+    .map_err(db_error)?;
     // The policy decided on what it read; two workers (or two events of one client in one
     // batch) may have decided at once. The writer is the arbiter: never a second pending draft.
     let draft = match &effect.draft {
         Some(draft) => {
             let pending = conn
-                .prepare_cached("SELECT 1 FROM emails WHERE client_id = ?1 AND status = 'drafted'")?
-                .exists([effect.client.as_str()])?;
+                .prepare_cached("SELECT 1 FROM emails WHERE client_id = ?1 AND status = 'drafted'")
+                .map_err(db_error)?
+                .exists([effect.client.as_str()])
+                .map_err(db_error)?;
             if pending {
                 tracing::info!(client_id = %effect.client, event_id = %effect.event_id, "draft dropped: another draft already awaits review");
                 None
@@ -254,7 +186,7 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         conn.prepare_cached(
             "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason, prompt_tokens, completion_tokens, cost_usd)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)",
-        )?
+        ).map_err(db_error)?
         .execute(params![
             uuid::Uuid::now_v7().to_string(),
             effect.client.as_str(),
@@ -272,24 +204,17 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
             draft.usage.map(|u| u.prompt_tokens),
             draft.usage.map(|u| u.completion_tokens),
             draft.usage.and_then(|u| u.cost),
-        ])?;
+        ]).map_err(db_error)?;
         crate::views::drafted(
             conn,
             effect.stylist.as_str(),
             &draft.writer,
             draft.usage.and_then(|u| u.cost).unwrap_or(0.0),
             now,
-        )?;
+        )
+        .map_err(db_error)?;
     }
     Ok(Outcome::Applied)
-}
-
-/// What recording an event's effect did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Applied,
-    /// The event had been processed before; nothing was written.
-    AlreadyApplied,
 }
 
 impl Store {
@@ -297,9 +222,9 @@ impl Store {
     pub async fn latest_score(&self, client: ClientId) -> Result<Option<EngagementScore>> {
         self.read(move |conn| {
             let row: Option<(u8, String, String)> = conn
-                .prepare_cached("SELECT score, band, factors FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT 1")?
+                .prepare_cached("SELECT score, band, factors FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT 1").map_err(db_error)?
                 .query_row([client.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .optional()?;
+                .optional().map_err(db_error)?;
             row.map(|(score, band, factors)| {
                 Ok(EngagementScore {
                     score,
@@ -315,21 +240,25 @@ impl Store {
     /// A client's scores, newest first.
     pub async fn score_history(&self, client: ClientId, limit: u32) -> Result<Vec<ScoreChange>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT score, band, factors, event_id, scored_at FROM score_changes
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT score, band, factors, event_id, scored_at FROM score_changes
                  WHERE client_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![client.as_str(), limit], |row| {
-                Ok((
-                    row.get::<_, u8>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                ))
-            })?;
+                )
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![client.as_str(), limit], |row| {
+                    Ok((
+                        row.get::<_, u8>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                })
+                .map_err(db_error)?;
             rows.map(|row| {
-                let (score, band, factors, event_id, scored_at) = row?;
+                let (score, band, factors, event_id, scored_at) = row.map_err(db_error)?;
                 Ok(ScoreChange {
                     score,
                     band: Band::parse(&band)
@@ -375,9 +304,9 @@ impl Store {
         self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT scored_at - event_at FROM score_changes WHERE scored_at >= ?1 AND event_at IS NOT NULL ORDER BY id",
-            )?;
-            let rows = stmt.query_map([millis(since)], |row| row.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            ).map_err(db_error)?;
+            let rows = stmt.query_map([millis(since)], |row| row.get(0)).map_err(db_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
         })
         .await
     }
@@ -386,9 +315,11 @@ impl Store {
     pub async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>> {
         self.read(move |conn| {
             let kind: Option<String> = conn
-                .prepare_cached("SELECT kind FROM emails WHERE id = ?1")?
+                .prepare_cached("SELECT kind FROM emails WHERE id = ?1")
+                .map_err(db_error)?
                 .query_row([email.as_str()], |row| row.get(0))
-                .optional()?;
+                .optional()
+                .map_err(db_error)?;
             kind.map(|k| {
                 EmailKind::parse(&k).ok_or_else(|| StoreError::Corrupt(format!("email kind {k}")))
             })
@@ -425,7 +356,9 @@ impl Store {
         let (settled, received) = self
             .write(move |conn| {
                 let mut settled = Settled::default();
-                let mut delete = conn.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?;
+                let mut delete = conn
+                    .prepare_cached("DELETE FROM queue_messages WHERE id = ?1")
+                    .map_err(db_error)?;
                 for item in &handled {
                     if let Some(effect) = &item.effect {
                         match apply_effect(conn, effect, now)? {
@@ -435,7 +368,7 @@ impl Store {
                     } else {
                         settled.already_applied += 1;
                     }
-                    delete.execute([item.message_id])?;
+                    delete.execute([item.message_id]).map_err(db_error)?;
                 }
                 for failure in &failed {
                     if crate::queue::release(conn, failure, now)? {

@@ -2,11 +2,15 @@
 //! with the reader's checkpoint, so a crash between the two can neither lose nor skip a change.
 
 use crate::db::{instant, millis};
+use crate::db_error;
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use domain::{ChangeRecord, Client, DomainEvent};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::RefCell;
+
+/// The checkpoint under which the stream processor records its position in the feed.
+pub const STREAM_CHECKPOINT: &str = "stream-processor";
 
 /// Where the writer publishes the changes of a group commit itself, while a stream
 /// processor runs (see [`Store::publish_inline`]).
@@ -74,8 +78,10 @@ pub(crate) fn publish_appended(
     let published = crate::db::in_savepoint(conn, || -> Result<Published> {
         let position = checkpoint_in(conn, inline.checkpoint)?;
         let waiting: u64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM client_changes WHERE seq > ?1")?
-            .query_row([position], |row| row.get(0))?;
+            .prepare_cached("SELECT COUNT(*) FROM client_changes WHERE seq > ?1")
+            .map_err(db_error)?
+            .query_row([position], |row| row.get(0))
+            .map_err(db_error)?;
         if first <= position || waiting != appended.len() as u64 {
             return Ok(Published::None);
         }
@@ -102,9 +108,11 @@ pub(crate) fn publish_appended(
 
 fn checkpoint_in(conn: &Connection, name: &str) -> Result<u64> {
     let position: Option<u64> = conn
-        .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
+        .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")
+        .map_err(db_error)?
         .query_row([name], |row| row.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db_error)?;
     Ok(position.unwrap_or(0))
 }
 
@@ -122,22 +130,28 @@ fn publish_in(
     let mut insert = tx.prepare_cached(
         "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (queue, dedup_id) DO NOTHING",
-    )?;
+    ).map_err(db_error)?;
     for event in events {
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        insert.execute(params![queue, event.id.as_str(), body, millis(now)])?;
-        log_event(tx, event, &body)?;
+        insert
+            .execute(params![queue, event.id.as_str(), body, millis(now)])
+            .map_err(db_error)?;
+        log_event(tx, event, &body).map_err(db_error)?;
     }
     tx.prepare_cached(
         "UPDATE client_changes SET published_at = ?2
          WHERE seq > COALESCE((SELECT position FROM checkpoints WHERE name = ?3), 0) AND seq <= ?1",
-    )?
-    .execute(params![position, millis(now), name])?;
+    )
+    .map_err(db_error)?
+    .execute(params![position, millis(now), name])
+    .map_err(db_error)?;
     tx.prepare_cached(
         "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position)",
-    )?
-    .execute(params![name, position])?;
+    )
+    .map_err(db_error)?
+    .execute(params![name, position])
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -183,12 +197,12 @@ impl Store {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, old_image, new_image, recorded_at FROM client_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
+            ).map_err(db_error)?;
             let rows = stmt.query_map(params![after, limit], |row| {
                 Ok((row.get::<_, u64>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
-            })?;
+            }).map_err(db_error)?;
             rows.map(|row| {
-                let (seq, old, new, recorded_at) = row?;
+                let (seq, old, new, recorded_at) = row.map_err(db_error)?;
                 let parse = |json: &str| serde_json::from_str::<Client>(json).map_err(|e| StoreError::Corrupt(format!("change {seq}: {e}")));
                 Ok(ChangeRecord { seq, old: old.as_deref().map(parse).transpose()?, new: parse(&new)?, recorded_at: instant(recorded_at)? })
             })
@@ -230,12 +244,12 @@ impl Store {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT (queue, dedup_id) DO NOTHING",
-                )?;
+                ).map_err(db_error)?;
                 let mut added = 0;
                 for event in &events {
                     let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    added += insert.execute(params![queue, event.id.as_str(), body, millis(now)])? as u64;
-                    log_event(tx, event, &body)?;
+                    added += insert.execute(params![queue, event.id.as_str(), body, millis(now)]).map_err(db_error)? as u64;
+                    log_event(tx, event, &body).map_err(db_error)?;
                 }
                 Ok::<_, StoreError>(added)
             })
@@ -251,8 +265,8 @@ impl Store {
     pub async fn purge_published_changes(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         self.write(move |tx| {
             let deleted = tx
-                .prepare_cached("DELETE FROM client_changes WHERE published_at IS NOT NULL AND published_at < ?1")?
-                .execute([millis(cutoff)])?;
+                .prepare_cached("DELETE FROM client_changes WHERE published_at IS NOT NULL AND published_at < ?1").map_err(db_error)?
+                .execute([millis(cutoff)]).map_err(db_error)?;
             Ok(deleted as u64)
         })
         .await
@@ -262,11 +276,12 @@ impl Store {
     pub async fn feed_lag(&self, name: &'static str) -> Result<u64> {
         let position = self.checkpoint(name).await?;
         self.read(move |conn| {
-            Ok(conn.query_row(
+            conn.query_row(
                 "SELECT COUNT(*) FROM client_changes WHERE seq > ?1",
                 [position],
                 |row| row.get(0),
-            )?)
+            )
+            .map_err(db_error)
         })
         .await
     }

@@ -5,60 +5,34 @@
 //! Every method is async and runs its SQL on tokio's blocking pool; writes go through one
 //! connection (SQLite allows one writer at a time), reads through a small pool.
 
+mod adapters;
 mod clients;
 mod db;
 mod emails;
 mod feed;
 mod model;
-pub mod ports;
+mod operations;
 mod queue;
 mod recent;
-pub mod records;
+mod records;
 mod review;
-pub mod sending;
 mod timeline;
 pub mod users;
 mod views;
 
-pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError, first_version};
 pub use db::Store;
-pub use emails::{
-    DraftUsage, Effect, EventContext, Failure, Handled, NewDraft, NewScore, Outcome, ScoreChange,
-    Settled,
-};
-pub use feed::InlinePublish;
-pub use model::StoredFit;
-pub use ports::{Books, EVENTS_QUEUE, MAX_APPROVE_AT_ONCE, Model, Review, Views, check_approval};
-pub use queue::{DeadLetter, QueueStats, Receive, ReceivedMessage};
+pub use emails::{Failure, Handled, Settled};
+pub use feed::{InlinePublish, STREAM_CHECKPOINT};
+pub use queue::{Receive, ReceivedMessage};
 pub use recent::RecentCache;
-pub use records::{Accounts, ClientChange, Records};
-pub use review::{EmailFilter, Outgoing, ReviewError, Reviewer, check_reject_reason, check_text};
-pub use sending::{DELIVERIES_QUEUE, DeliveryRequest, Sendable, Sending};
-pub use timeline::{ClientPageData, PageLimits};
-pub use users::AddUserError;
-pub use views::{DashboardFigures, VIEW_TABLES};
+pub use views::VIEW_TABLES;
 
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    /// Stored data that no longer parses: a bug or a hand edit, never user input.
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("the database task was cancelled")]
-    Cancelled,
-    /// The transaction holding this write could not be committed; nothing of it was stored.
-    #[error("the write could not be committed: {0}")]
-    Commit(String),
-    #[error("cannot open the database at {path}: {reason}")]
-    Open { path: String, reason: String },
-    /// A remote database service (DynamoDB) refused or failed the request.
-    #[error("database service error: {0}")]
-    Service(String),
+pub(crate) use ports::{Result, StoreError};
+
+/// A failure of the SQLite database, as the ports report it.
+pub(crate) fn db_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(Box::new(error))
 }
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
@@ -66,6 +40,10 @@ mod tests {
     use chrono::{DateTime, Duration, Utc};
     use domain::profile::FixInput;
     use domain::{ClientInput, DomainEvent, NewClient, ProfileInput, StylistId};
+    use ports::{
+        AddUserError, CreateClientError, ImportOutcome, ListError, PageLimits, QueueStats,
+        StoredFit, UpdateClientError,
+    };
 
     pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -859,7 +837,7 @@ mod tests {
                                     WHEN (rowid * 37) % 101 >= 25 THEN 'cooling' ELSE 'at_risk' END
                      WHERE rowid % 7 != 0",
                     [],
-                )?;
+                ).map_err(db_error)?;
                 Ok::<_, StoreError>(())
             })
             .await

@@ -1,21 +1,11 @@
 //! Fitted BG/NBD models: each fit is kept, the latest is the one in use.
 
 use crate::db::{instant, millis};
+use crate::db_error;
 use crate::{Result, Store};
-use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::{BgNbdFit, BgNbdParams};
+use ports::StoredFit;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
-
-/// A fit as stored, with where its data came from.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct StoredFit {
-    pub fit: BgNbdFit,
-    /// `clients` for the client base, or the transactions file it was fitted on.
-    pub source: String,
-    pub observation_end: NaiveDate,
-    pub fitted_at: DateTime<Utc>,
-}
 
 impl Store {
     pub async fn save_model_fit(&self, stored: StoredFit) -> Result<()> {
@@ -36,7 +26,7 @@ impl Store {
                     stored.fit.log_likelihood,
                     stored.fit.iterations,
                 ],
-            )?;
+            ).map_err(db_error)?;
             Ok(())
         })
         .await
@@ -54,7 +44,7 @@ pub(crate) fn latest_fit_on(conn: &Connection) -> Result<Option<StoredFit>> {
         .prepare_cached(
             "SELECT fitted_at, source, observation_end, customers, r, alpha, a, b, log_likelihood, iterations
              FROM model_fits ORDER BY id DESC LIMIT 1",
-        )?
+        ).map_err(db_error)?
         .query_row([], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
@@ -71,7 +61,7 @@ pub(crate) fn latest_fit_on(conn: &Connection) -> Result<Option<StoredFit>> {
                 row.get::<_, u32>(9)?,
             ))
         })
-        .optional()?;
+        .optional().map_err(db_error)?;
     row.map(
         |(fitted_at, source, end, customers, params, log_likelihood, iterations)| {
             Ok(StoredFit {

@@ -3,10 +3,12 @@
 //! to the dead-letter table with its last error once it has been received too often.
 
 use crate::db::{instant, millis};
+use crate::db_error;
 use crate::emails::Failure;
 use crate::{Result, Store};
 use chrono::{DateTime, Duration, Utc};
 pub use domain::api::QueueStats;
+use ports::DeadLetter;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A message handed to a worker. It stays hidden from other workers until the visibility
@@ -17,20 +19,6 @@ pub struct ReceivedMessage {
     pub body: String,
     /// How many times this message has been received, this time included.
     pub receive_count: u32,
-}
-
-/// A message that failed too often, kept with its last error until redriven.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeadLetter {
-    pub id: i64,
-    pub queue: String,
-    /// The event id the message carried.
-    pub dedup_id: String,
-    pub body: String,
-    pub receive_count: u32,
-    pub last_error: String,
-    pub enqueued_at: DateTime<Utc>,
-    pub failed_at: DateTime<Utc>,
 }
 
 impl Store {
@@ -53,7 +41,8 @@ impl Store {
     /// Removes a message that was handled successfully.
     pub async fn delete_message(&self, id: i64) -> Result<()> {
         self.write(move |conn| {
-            conn.execute("DELETE FROM queue_messages WHERE id = ?1", [id])?;
+            conn.execute("DELETE FROM queue_messages WHERE id = ?1", [id])
+                .map_err(db_error)?;
             Ok(())
         })
         .await
@@ -77,8 +66,8 @@ impl Store {
         let released = self
             .write(move |conn| {
                 let released = conn
-                    .prepare_cached("UPDATE queue_messages SET visible_at = ?2 WHERE queue = ?1 AND visible_at > ?2")?
-                    .execute(params![queue, millis(now)])?;
+                    .prepare_cached("UPDATE queue_messages SET visible_at = ?2 WHERE queue = ?1 AND visible_at > ?2").map_err(db_error)?
+                    .execute(params![queue, millis(now)]).map_err(db_error)?;
                 Ok::<_, crate::StoreError>(released as u64)
             })
             .await?;
@@ -94,22 +83,24 @@ impl Store {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, queue, dedup_id, body, receive_count, last_error, enqueued_at, failed_at
                  FROM dead_letters WHERE queue = ?1 ORDER BY failed_at, id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![queue, limit], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, u32>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, i64>(6)?,
-                    row.get::<_, i64>(7)?,
-                ))
-            })?;
+            ).map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![queue, limit], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, u32>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, i64>(7)?,
+                    ))
+                })
+                .map_err(db_error)?;
             rows.map(|row| {
                 let (id, queue, dedup_id, body, receive_count, last_error, enqueued_at, failed_at) =
-                    row?;
+                    row.map_err(db_error)?;
                 Ok(DeadLetter {
                     id,
                     queue,
@@ -143,10 +134,10 @@ impl Store {
                          SELECT id, queue, dedup_id, body, enqueued_at, ?3, 0, last_error FROM dead_letters
                          WHERE queue = ?1 AND (?2 IS NULL OR id = ?2)
                          ON CONFLICT DO NOTHING",
-                    )?
-                    .execute(params![queue, id, millis(now)])?;
-                conn.prepare_cached("DELETE FROM dead_letters WHERE queue = ?1 AND (?2 IS NULL OR id = ?2)")?
-                    .execute(params![queue, id])?;
+                    ).map_err(db_error)?
+                    .execute(params![queue, id, millis(now)]).map_err(db_error)?;
+                conn.prepare_cached("DELETE FROM dead_letters WHERE queue = ?1 AND (?2 IS NULL OR id = ?2)").map_err(db_error)?
+                    .execute(params![queue, id]).map_err(db_error)?;
                 Ok::<_, crate::StoreError>(moved as u64)
             })
             .await?;
@@ -164,8 +155,8 @@ impl Store {
                  FROM queue_messages WHERE queue = ?1",
                 params![queue, now],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
-            let dead_letters = conn.query_row("SELECT COUNT(*) FROM dead_letters WHERE queue = ?1", [queue], |row| row.get(0))?;
+            ).map_err(db_error)?;
+            let dead_letters = conn.query_row("SELECT COUNT(*) FROM dead_letters WHERE queue = ?1", [queue], |row| row.get(0)).map_err(db_error)?;
             Ok(QueueStats { visible, in_flight, oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0) as u64), dead_letters })
         })
         .await
@@ -188,7 +179,7 @@ pub(crate) fn receive_in(
 ) -> Result<Vec<ReceivedMessage>> {
     let mut select = tx.prepare_cached(
         "SELECT id, body, receive_count FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
-    )?;
+    ).map_err(db_error)?;
     let messages = select
         .query_map(params![receive.queue, millis(now), receive.max], |row| {
             Ok(ReceivedMessage {
@@ -196,13 +187,16 @@ pub(crate) fn receive_in(
                 body: row.get(1)?,
                 receive_count: row.get::<_, u32>(2)? + 1,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        })
+        .map_err(db_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_error)?;
     let mut hide = tx.prepare_cached(
         "UPDATE queue_messages SET visible_at = ?2, receive_count = receive_count + 1 WHERE id = ?1",
-    )?;
+    ).map_err(db_error)?;
     for message in &messages {
-        hide.execute(params![message.id, millis(now + receive.visibility)])?;
+        hide.execute(params![message.id, millis(now + receive.visibility)])
+            .map_err(db_error)?;
     }
     Ok(messages)
 }
@@ -211,9 +205,11 @@ pub(crate) fn receive_in(
 pub(crate) fn release(conn: &Connection, failure: &Failure, now: DateTime<Utc>) -> Result<bool> {
     let id = failure.message_id;
     let receive_count: Option<u32> = conn
-        .prepare_cached("SELECT receive_count FROM queue_messages WHERE id = ?1")?
+        .prepare_cached("SELECT receive_count FROM queue_messages WHERE id = ?1")
+        .map_err(db_error)?
         .query_row([id], |row| row.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db_error)?;
     let Some(receive_count) = receive_count else {
         // Already settled by another worker after its visibility timeout ran out.
         return Ok(false);
@@ -222,20 +218,24 @@ pub(crate) fn release(conn: &Connection, failure: &Failure, now: DateTime<Utc>) 
         conn.prepare_cached(
             "INSERT INTO dead_letters (id, queue, dedup_id, body, enqueued_at, receive_count, last_error, failed_at)
              SELECT id, queue, dedup_id, body, enqueued_at, receive_count, ?2, ?3 FROM queue_messages WHERE id = ?1",
-        )?
-        .execute(params![id, failure.error, millis(now)])?;
-        conn.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?
-            .execute([id])?;
+        ).map_err(db_error)?
+        .execute(params![id, failure.error, millis(now)]).map_err(db_error)?;
+        conn.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")
+            .map_err(db_error)?
+            .execute([id])
+            .map_err(db_error)?;
         Ok(true)
     } else {
         conn.prepare_cached(
             "UPDATE queue_messages SET visible_at = ?2, last_error = ?3 WHERE id = ?1",
-        )?
+        )
+        .map_err(db_error)?
         .execute(params![
             id,
             millis(now + failure.retry_after),
             failure.error
-        ])?;
+        ])
+        .map_err(db_error)?;
         Ok(false)
     }
 }

@@ -3,69 +3,13 @@
 //! the scope, and an email outside it is "not found", exactly like one that does not exist.
 
 use crate::db::{instant, millis};
+use crate::db_error;
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use domain::views::{EmailDetail, EmailSummary, ReviewEntry};
-use domain::{
-    ClientId, DraftText, EmailId, EmailKind, EmailStatus, EventId, StylistId, ValidationErrors,
-};
+use domain::{ClientId, DraftText, EmailId, EmailKind, EmailStatus, EventId, StylistId};
+use ports::{EmailFilter, Outgoing, ReviewError, Reviewer, check_reject_reason};
 use rusqlite::{Connection, OptionalExtension, Row, params};
-
-/// Who is acting on an email, and which book they may touch (`None`: every book).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reviewer {
-    /// Recorded with each step (the account's email address).
-    pub name: String,
-    pub scope: Option<StylistId>,
-}
-
-/// Why a review step was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
-    /// No such email, or not one this reviewer may see.
-    #[error("no such email")]
-    NotFound,
-    /// Only drafts can be edited, approved, rejected or redrafted.
-    #[error("the email is {}, not awaiting review", status.as_str())]
-    NotDraft { status: EmailStatus },
-    /// Only an email whose delivery failed can be sent again.
-    #[error("the email is {}, not failed", status.as_str())]
-    NotFailed { status: EmailStatus },
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for ReviewError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
-
-/// Which emails to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EmailFilter {
-    pub scope: Option<StylistId>,
-    pub client: Option<ClientId>,
-    pub status: Option<EmailStatus>,
-}
-
-/// An approved email with what delivery needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    pub id: EmailId,
-    pub client_id: ClientId,
-    pub client_name: String,
-    pub client_email: String,
-    pub stylist_name: String,
-    pub stylist_email: String,
-    pub text: DraftText,
-}
-
-/// Longest subject and body a stylist may write.
-pub const MAX_SUBJECT_CHARS: usize = 200;
-pub const MAX_BODY_CHARS: usize = 10_000;
 
 /// Appends a step to an email's review record.
 pub(crate) fn log_review(
@@ -167,21 +111,21 @@ fn outgoing_email(conn: &Connection, email: &EmailId) -> rusqlite::Result<Outgoi
 const SUMMARY_COLUMNS: &str = "e.id, e.client_id, c.name, s.name, e.kind, e.subject, e.status, e.writer, e.created_at, e.prompt_tokens, e.completion_tokens";
 
 fn summary_from_row(row: &Row<'_>) -> Result<EmailSummary> {
-    let kind: String = row.get(4)?;
-    let status: String = row.get(6)?;
+    let kind: String = row.get(4).map_err(db_error)?;
+    let status: String = row.get(6).map_err(db_error)?;
     Ok(EmailSummary {
-        id: EmailId::new(row.get::<_, String>(0)?),
-        client_id: ClientId::new(row.get::<_, String>(1)?),
-        client_name: row.get(2)?,
-        stylist_name: row.get(3)?,
+        id: EmailId::new(row.get::<_, String>(0).map_err(db_error)?),
+        client_id: ClientId::new(row.get::<_, String>(1).map_err(db_error)?),
+        client_name: row.get(2).map_err(db_error)?,
+        stylist_name: row.get(3).map_err(db_error)?,
         kind: EmailKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("email kind {kind}")))?,
-        subject: row.get(5)?,
+        subject: row.get(5).map_err(db_error)?,
         status: parse_status(&status)?,
-        writer: row.get(7)?,
-        created_at: instant(row.get(8)?)?,
-        prompt_tokens: row.get(9)?,
-        completion_tokens: row.get(10)?,
+        writer: row.get(7).map_err(db_error)?,
+        created_at: instant(row.get(8).map_err(db_error)?)?,
+        prompt_tokens: row.get(9).map_err(db_error)?,
+        completion_tokens: row.get(10).map_err(db_error)?,
     })
 }
 
@@ -198,11 +142,13 @@ fn status_in_scope(
     let status: Option<String> = conn
         .prepare_cached(
             "SELECT status FROM emails WHERE id = ?1 AND (?2 IS NULL OR stylist_id = ?2)",
-        )?
+        )
+        .map_err(db_error)?
         .query_row(params![email.as_str(), scope.map(|s| s.as_str())], |r| {
             r.get(0)
         })
-        .optional()?;
+        .optional()
+        .map_err(db_error)?;
     let status = status.ok_or(ReviewError::NotFound)?;
     Ok(parse_status(&status)?)
 }
@@ -266,58 +212,6 @@ fn find_emails_sql(filter: &EmailFilter, limit: u32) -> (String, Vec<rusqlite::t
     (sql, args)
 }
 
-/// A subject and body a stylist wrote, checked: both present, one-line subject, sizes.
-/// A rejection's reason: trimmed, 1 to 500 characters.
-pub fn check_reject_reason(reason: &str) -> Result<String, ValidationErrors> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ValidationErrors::single(
-            "reason",
-            "Say in a few words (at most 500 characters) why this draft is rejected.",
-        ));
-    }
-    Ok(reason.to_owned())
-}
-
-pub fn check_text(subject: &str, body: &str) -> Result<DraftText, ValidationErrors> {
-    let mut errors = ValidationErrors::default();
-    let subject = subject.trim();
-    let body = body.trim();
-    if subject.is_empty() {
-        errors
-            .0
-            .push(domain::FieldError::new("subject", "Write a subject."));
-    } else if subject.chars().count() > MAX_SUBJECT_CHARS {
-        errors.0.push(domain::FieldError::new(
-            "subject",
-            format!("Keep the subject to {MAX_SUBJECT_CHARS} characters or fewer."),
-        ));
-    } else if subject.chars().any(char::is_control) {
-        errors.0.push(domain::FieldError::new(
-            "subject",
-            "Keep the subject to one line.",
-        ));
-    }
-    if body.is_empty() {
-        errors
-            .0
-            .push(domain::FieldError::new("body", "Write the email's text."));
-    } else if body.chars().count() > MAX_BODY_CHARS {
-        errors.0.push(domain::FieldError::new(
-            "body",
-            format!("Keep the text to {MAX_BODY_CHARS} characters or fewer."),
-        ));
-    }
-    if errors.is_empty() {
-        Ok(DraftText {
-            subject: subject.to_owned(),
-            body_text: body.replace("\r\n", "\n"),
-        })
-    } else {
-        Err(errors)
-    }
-}
-
 impl Store {
     /// Emails matching `filter`, newest first. Each combination of filters has its index
     /// (by client, by stylist and status, by status, by time), so only the rows shown are read.
@@ -353,7 +247,7 @@ impl Store {
                     "SELECT {SUMMARY_COLUMNS}, c.email, e.body_text, e.reason, e.ai_body_text IS NOT NULL OR e.ai_subject IS NOT NULL, e.reject_reason, e.withdrawn_reason
                      FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
                      WHERE e.id = ?1 AND (?2 IS NULL OR e.stylist_id = ?2)"
-                ))?
+                )).map_err(db_error)?
                 .query_row(params![email.as_str(), scope.as_ref().map(|s| s.as_str())], |row| {
                     Ok((
                         summary_from_row(row),
@@ -365,19 +259,19 @@ impl Store {
                         row.get::<_, Option<String>>(16)?,
                     ))
                 })
-                .optional()?;
+                .optional().map_err(db_error)?;
             let Some((summary, client_email, body_text, reason, edited, reject_reason, withdrawn)) = found else {
                 return Ok(None);
             };
             let mut stmt = conn.prepare_cached(
                 "SELECT action, actor, note, at FROM email_reviews WHERE email_id = ?1 ORDER BY id",
-            )?;
+            ).map_err(db_error)?;
             let reviews = stmt
                 .query_map([email.as_str()], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
-                })?
+                }).map_err(db_error)?
                 .map(|row| {
-                    let (action, actor, note, at) = row?;
+                    let (action, actor, note, at) = row.map_err(db_error)?;
                     Ok(ReviewEntry { action, actor, note, at: instant(at)? })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -410,9 +304,9 @@ impl Store {
                 "UPDATE emails SET ai_subject = COALESCE(ai_subject, subject), ai_body_text = COALESCE(ai_body_text, body_text),
                         subject = ?2, body_text = ?3, body_html = ?4, updated_at = ?5
                  WHERE id = ?1",
-            )?
-            .execute(params![email.as_str(), text.subject, text.body_text, text.body_html(), millis(now)])?;
-            log_review(conn, &email, "edited", &by.name, None, now)?;
+            ).map_err(db_error)?
+            .execute(params![email.as_str(), text.subject, text.body_text, text.body_html(), millis(now)]).map_err(db_error)?;
+            log_review(conn, &email, "edited", &by.name, None, now).map_err(db_error)?;
             Ok::<_, ReviewError>(())
         })
         .await
@@ -430,9 +324,9 @@ impl Store {
         self.write(move |conn| {
             for email in &emails {
                 draft_in_scope(conn, email, by.scope.as_ref())?;
-                set_status(conn, email, EmailStatus::Approved, &by.name, now)?;
-                log_review(conn, email, "approved", &by.name, None, now)?;
-                count_review(conn, email, Review::Approved, now)?;
+                set_status(conn, email, EmailStatus::Approved, &by.name, now).map_err(db_error)?;
+                log_review(conn, email, "approved", &by.name, None, now).map_err(db_error)?;
+                count_review(conn, email, Review::Approved, now).map_err(db_error)?;
                 queue_delivery(conn, email, "approved", now)?;
             }
             Ok::<_, ReviewError>(())
@@ -456,11 +350,11 @@ impl Store {
                 Err(error) => ("failed", "failed", Some(error.as_str())),
             };
             let changed = conn
-                .prepare_cached("UPDATE emails SET status = ?2, sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END, updated_at = ?3 WHERE id = ?1 AND status = 'approved'")?
-                .execute(params![email.as_str(), status, millis(now)])?;
+                .prepare_cached("UPDATE emails SET status = ?2, sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END, updated_at = ?3 WHERE id = ?1 AND status = 'approved'").map_err(db_error)?
+                .execute(params![email.as_str(), status, millis(now)]).map_err(db_error)?;
             if changed == 1 {
-                log_review(conn, &email, action, "delivery", note, now)?;
-                count_review(conn, &email, Review::Delivered { sent: outcome.is_ok() }, now)?;
+                log_review(conn, &email, action, "delivery", note, now).map_err(db_error)?;
+                count_review(conn, &email, Review::Delivered { sent: outcome.is_ok() }, now).map_err(db_error)?;
             }
             Ok::<_, StoreError>(())
         })
@@ -478,11 +372,13 @@ impl Store {
         let reason = check_reject_reason(&reason)?;
         self.write(move |conn| {
             draft_in_scope(conn, &email, by.scope.as_ref())?;
-            set_status(conn, &email, EmailStatus::Rejected, &by.name, now)?;
-            conn.prepare_cached("UPDATE emails SET reject_reason = ?2 WHERE id = ?1")?
-                .execute(params![email.as_str(), reason])?;
-            log_review(conn, &email, "rejected", &by.name, Some(&reason), now)?;
-            count_review(conn, &email, Review::Rejected, now)?;
+            set_status(conn, &email, EmailStatus::Rejected, &by.name, now).map_err(db_error)?;
+            conn.prepare_cached("UPDATE emails SET reject_reason = ?2 WHERE id = ?1")
+                .map_err(db_error)?
+                .execute(params![email.as_str(), reason])
+                .map_err(db_error)?;
+            log_review(conn, &email, "rejected", &by.name, Some(&reason), now).map_err(db_error)?;
+            count_review(conn, &email, Review::Rejected, now).map_err(db_error)?;
             Ok::<_, ReviewError>(())
         })
         .await
@@ -505,9 +401,9 @@ impl Store {
             let (client, stylist, version): (String, String, u64) = conn
                 .prepare_cached(
                     "SELECT e.client_id, e.stylist_id, c.version FROM emails e JOIN clients c ON c.id = e.client_id WHERE e.id = ?1",
-                )?
-                .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            log_review(conn, &email, "redraft_requested", &by.name, instruction.as_deref(), now)?;
+                ).map_err(db_error)?
+                .query_row([email.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db_error)?;
+            log_review(conn, &email, "redraft_requested", &by.name, instruction.as_deref(), now).map_err(db_error)?;
             let event = domain::DomainEvent {
                 schema_version: domain::event::EVENT_SCHEMA_VERSION,
                 id: id.clone(),
@@ -520,9 +416,9 @@ impl Store {
             let body = serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             conn.prepare_cached(
                 "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute(params![queue, id.as_str(), body, millis(now)])?;
-            crate::feed::log_event(conn, &event, &body)?;
+            ).map_err(db_error)?
+            .execute(params![queue, id.as_str(), body, millis(now)]).map_err(db_error)?;
+            crate::feed::log_event(conn, &event, &body).map_err(db_error)?;
             Ok::<_, ReviewError>(())
         })
         .await?;
@@ -540,8 +436,10 @@ fn drafts_with_clients_on(
     for id in ids {
         draft_in_scope(conn, &id, scope.as_ref())?;
         let client: String = conn
-            .prepare_cached("SELECT client_id FROM emails WHERE id = ?1")?
-            .query_row([id.as_str()], |r| r.get(0))?;
+            .prepare_cached("SELECT client_id FROM emails WHERE id = ?1")
+            .map_err(db_error)?
+            .query_row([id.as_str()], |r| r.get(0))
+            .map_err(db_error)?;
         let client = crate::clients::client_by_id(conn, &ClientId::new(client))?
             .ok_or_else(|| StoreError::Corrupt(format!("email {id} without its client")))?;
         found.push((id, client));
@@ -552,25 +450,25 @@ fn drafts_with_clients_on(
 /// Puts a delivery request for `email` on the deliveries queue; `why` makes the message's
 /// dedup id, so approving once queues once and each resend queues anew.
 fn queue_delivery(conn: &Connection, email: &EmailId, why: &str, now: DateTime<Utc>) -> Result<()> {
-    let body = serde_json::to_string(&crate::sending::DeliveryRequest {
+    let body = serde_json::to_string(&ports::DeliveryRequest {
         email_id: email.clone(),
     })
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT DO NOTHING",
-    )?
+    ).map_err(db_error)?
     .execute(params![
-        crate::sending::DELIVERIES_QUEUE,
+        ports::DELIVERIES_QUEUE,
         format!("{email}#{why}"),
         body,
         millis(now)
-    ])?;
+    ]).map_err(db_error)?;
     Ok(())
 }
 
 #[async_trait::async_trait]
-impl crate::sending::Sending for Store {
+impl ports::Sending for Store {
     async fn drafts_with_clients(
         &self,
         ids: Vec<EmailId>,
@@ -595,14 +493,14 @@ impl crate::sending::Sending for Store {
             };
             conn.prepare_cached(
                 "UPDATE emails SET status = 'withdrawn', withdrawn_reason = ?2, updated_at = ?3 WHERE id = ?1",
-            )?
-            .execute(params![email.as_str(), reason.as_str(), millis(now)])?;
-            log_review(conn, &email, action, &actor, Some(&reason.to_string()), now)?;
+            ).map_err(db_error)?
+            .execute(params![email.as_str(), reason.as_str(), millis(now)]).map_err(db_error)?;
+            log_review(conn, &email, action, &actor, Some(&reason.to_string()), now).map_err(db_error)?;
             if action == "withdrawn" {
                 let stylist: String = conn
-                    .prepare_cached("SELECT stylist_id FROM emails WHERE id = ?1")?
-                    .query_row([email.as_str()], |r| r.get(0))?;
-                crate::views::withdrawn_draft(conn, &stylist)?;
+                    .prepare_cached("SELECT stylist_id FROM emails WHERE id = ?1").map_err(db_error)?
+                    .query_row([email.as_str()], |r| r.get(0)).map_err(db_error)?;
+                crate::views::withdrawn_draft(conn, &stylist).map_err(db_error)?;
             }
             Ok::<_, ReviewError>(())
         })
@@ -618,7 +516,7 @@ impl crate::sending::Sending for Store {
         self.approve_emails(ids, by, now).await
     }
 
-    async fn sendable(&self, email: EmailId) -> Result<Option<crate::sending::Sendable>> {
+    async fn sendable(&self, email: EmailId) -> Result<Option<ports::Sendable>> {
         self.read(move |conn| {
             let Some(status) =
                 status_in_scope(conn, &email, None)
@@ -631,10 +529,10 @@ impl crate::sending::Sending for Store {
             else {
                 return Ok(None);
             };
-            let outgoing = outgoing_email(conn, &email)?;
+            let outgoing = outgoing_email(conn, &email).map_err(db_error)?;
             let client = crate::clients::client_by_id(conn, &outgoing.client_id)?
                 .ok_or_else(|| StoreError::Corrupt(format!("email {email} without its client")))?;
-            Ok(Some(crate::sending::Sendable {
+            Ok(Some(ports::Sendable {
                 outgoing,
                 status,
                 client,
@@ -665,9 +563,11 @@ impl crate::sending::Sending for Store {
             }
             conn.prepare_cached(
                 "UPDATE emails SET status = 'approved', updated_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![email.as_str(), millis(now)])?;
-            log_review(conn, &email, "resend_requested", &by.name, None, now)?;
+            )
+            .map_err(db_error)?
+            .execute(params![email.as_str(), millis(now)])
+            .map_err(db_error)?;
+            log_review(conn, &email, "resend_requested", &by.name, None, now).map_err(db_error)?;
             let attempt = uuid::Uuid::now_v7();
             queue_delivery(conn, &email, &format!("resend-{attempt}"), now)?;
             Ok::<_, ReviewError>(())
@@ -685,10 +585,12 @@ pub(crate) fn find_emails_on(
     limit: u32,
 ) -> Result<Vec<EmailSummary>> {
     let (sql, args) = find_emails_sql(filter, limit);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(args))
+        .map_err(db_error)?;
     let mut emails = Vec::new();
-    while let Some(row) = rows.next()? {
+    while let Some(row) = rows.next().map_err(db_error)? {
         emails.push(summary_from_row(row)?);
     }
     Ok(emails)

@@ -3,35 +3,15 @@
 
 use crate::clients::{client_by_id, stylist_by_id};
 use crate::db::instant;
+use crate::db_error;
 use crate::model::latest_fit_on;
 use crate::review::find_emails_on;
-use crate::{EmailFilter, Result, Store, StoreError, StoredFit};
-use domain::views::{EmailSummary, ScorePoint, Stylist, TimelineEntry};
+use crate::{Result, Store, StoreError};
+use domain::views::{ScorePoint, TimelineEntry};
 use domain::{Band, Client, ClientId, DomainEvent};
+use ports::EmailFilter;
+use ports::{ClientPageData, PageLimits};
 use rusqlite::{Connection, params};
-
-/// Everything a client's page shows, read in one snapshot.
-#[derive(Debug, Clone)]
-pub struct ClientPageData {
-    pub client: Client,
-    pub stylist: Option<Stylist>,
-    /// The latest fit of the repeat-purchase model, if there is one.
-    pub fit: Option<StoredFit>,
-    /// Score history, oldest first.
-    pub history: Vec<ScorePoint>,
-    /// The audit trail, newest first.
-    pub timeline: Vec<TimelineEntry>,
-    /// The client's emails, newest first.
-    pub emails: Vec<EmailSummary>,
-}
-
-/// How much of each list [`Store::client_page`] reads.
-#[derive(Debug, Clone, Copy)]
-pub struct PageLimits {
-    pub history: u32,
-    pub timeline: u32,
-    pub emails: u32,
-}
 
 impl Store {
     /// A client and everything its page shows, read on one connection in one snapshot (one
@@ -44,7 +24,7 @@ impl Store {
         limits: PageLimits,
     ) -> Result<Option<ClientPageData>> {
         self.read(move |conn| {
-            let snapshot = conn.unchecked_transaction()?;
+            let snapshot = conn.unchecked_transaction().map_err(db_error)?;
             let Some(client) = client_by_id(&snapshot, &id)?.filter(|c| visible(c)) else {
                 return Ok(None);
             };
@@ -78,13 +58,14 @@ impl Store {
     /// largest row id, added up: three index look-ups).
     pub async fn change_stamp(&self) -> Result<u64> {
         self.read(|conn| {
-            Ok(conn.query_row(
+            conn.query_row(
                 "SELECT (SELECT COALESCE(MAX(id), 0) FROM score_changes)
                       + (SELECT COALESCE(MAX(rowid), 0) FROM emails)
                       + (SELECT COALESCE(MAX(id), 0) FROM email_reviews)",
                 [],
                 |row| row.get(0),
-            )?)
+            )
+            .map_err(db_error)
         })
         .await
     }
@@ -116,17 +97,19 @@ pub(crate) fn timeline_of(
             SELECT created_at, 'email', 'drafted' || char(31) || subject || char(31) || writer, NULL, 2
               FROM emails WHERE client_id = ?1
          ) ORDER BY at DESC, tie DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![client.as_str(), limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
+    ).map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![client.as_str(), limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .map_err(db_error)?;
     rows.map(|row| {
-        let (at, kind, raw, actor) = row?;
+        let (at, kind, raw, actor) = row.map_err(db_error)?;
         let text = match kind.as_str() {
             "event" => serde_json::from_str::<DomainEvent>(&raw)
                 .map_err(|e| StoreError::Corrupt(format!("event log: {e}")))?
@@ -153,7 +136,7 @@ pub(crate) fn score_points_of(
 ) -> Result<Vec<ScorePoint>> {
     let mut stmt = conn.prepare_cached(
         "SELECT score, band, scored_at FROM score_changes WHERE client_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
+    ).map_err(db_error)?;
     let mut points = stmt
         .query_map(params![client.as_str(), limit], |r| {
             Ok((
@@ -161,9 +144,10 @@ pub(crate) fn score_points_of(
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
             ))
-        })?
+        })
+        .map_err(db_error)?
         .map(|row| {
-            let (score, band, at) = row?;
+            let (score, band, at) = row.map_err(db_error)?;
             Ok(ScorePoint {
                 score,
                 band: Band::parse(&band)

@@ -3,49 +3,16 @@
 //! their SHA-256 is stored, so a copy of the database signs nobody in.
 
 use crate::db::millis;
+use crate::db_error;
 use crate::{Result, Store, StoreError};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use domain::user::{ApiKey, NewApiKey, Password, Role, User, api_key_id};
 use domain::{ClientEmail, StylistId, ValidationErrors};
+use ports::{
+    AddUserError, check_account_role, hash_password, new_api_key_secret, new_token,
+    password_matches, token_hash,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use sha2::{Digest, Sha256};
-
-/// Why an account could not be added.
-#[derive(Debug, thiserror::Error)]
-pub enum AddUserError {
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for AddUserError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
-
-/// The argon2id hash of a password, as stored (PHC string).
-pub fn hash_password(password: &Password) -> Result<String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    #[cfg(test)]
-    ARGON2_RUNS.with(|count| count.set(count.get() + 1));
-    Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| StoreError::Corrupt(format!("hashing a password: {e}")))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What is stored of a session token: its SHA-256, in hex.
-pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<Result<User>> {
     let (id, email, role, stylist): (String, String, String, Option<String>) =
@@ -58,73 +25,6 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<Result<User>> {
             stylist_id: stylist.map(StylistId::new),
         })
     })())
-}
-
-/// A new random session token (256 bits, hex).
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    argon2::password_hash::rand_core::RngCore::fill_bytes(
-        &mut argon2::password_hash::rand_core::OsRng,
-        &mut bytes,
-    );
-    hex(&bytes)
-}
-
-/// The hash checked when no account has the address: made once per process, so a sign-in
-/// for an unknown address costs one argon2 run, as one for a known address does.
-static PLACEHOLDER_HASH: std::sync::LazyLock<Result<String>> = std::sync::LazyLock::new(|| {
-    hash_password(
-        &Password::parse("unknown-account-placeholder")
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    )
-});
-
-#[cfg(test)]
-thread_local! {
-    /// Argon2 runs (hashes and verifications) on this thread, for the tests of their cost.
-    static ARGON2_RUNS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-/// Whether `password` matches the stored `hash`; with no account (`None`) a throw-away
-/// hash is checked instead, so the answer takes as long either way: one argon2 run each.
-/// Blocking: call it on the blocking pool.
-pub fn password_matches(hash: Option<&str>, password: &str) -> Result<bool> {
-    let hash = match hash {
-        Some(hash) => hash,
-        None => PLACEHOLDER_HASH
-            .as_deref()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    };
-    let parsed =
-        PasswordHash::new(hash).map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
-    #[cfg(test)]
-    ARGON2_RUNS.with(|count| count.set(count.get() + 1));
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
-}
-
-/// Checks who may hold an account: a stylist names a stylist record, others none.
-pub fn check_account_role(role: Role, stylist: Option<&StylistId>) -> Result<(), ValidationErrors> {
-    match (role, stylist) {
-        (Role::Stylist, None) => Err(ValidationErrors::single(
-            "stylist_id",
-            "A stylist account names the stylist it works as.",
-        )),
-        (Role::Manager | Role::Admin, Some(_)) => Err(ValidationErrors::single(
-            "stylist_id",
-            "Only stylist accounts name a stylist.",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// A new key's id and secret (`ek_{id}_{64 hex}`) and the hash stored for it.
-pub fn new_api_key_secret() -> (String, String, String) {
-    let id = new_token()[..16].to_owned();
-    let secret = format!("ek_{id}_{}", new_token());
-    let hash = token_hash(&secret);
-    (id, secret, hash)
 }
 
 fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ApiKey>> {
@@ -181,11 +81,11 @@ impl Store {
         let stored = key.clone();
         self.write(move |conn: &Connection| {
             if let Some(stylist) = &stored.stylist_id {
-                crate::clients::refuse_unknown_stylist(conn, stylist)??;
+                crate::clients::refuse_unknown_stylist(conn, stylist).map_err(db_error)??;
             }
             conn.prepare_cached(
                 "INSERT INTO api_keys (id, name, secret_hash, role, stylist_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
+            ).map_err(db_error)?
             .execute(params![
                 stored.id,
                 stored.name,
@@ -193,7 +93,7 @@ impl Store {
                 stored.role.as_str(),
                 stored.stylist_id.as_ref().map(|s| s.as_str()),
                 millis(now)
-            ])?;
+            ]).map_err(db_error)?;
             Ok::<_, AddUserError>(())
         })
         .await?;
@@ -216,9 +116,9 @@ impl Store {
             .read(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
-                ))?
+                )).map_err(db_error)?
                 .query_row([lookup], api_key_from_row)
-                .optional()?
+                .optional().map_err(db_error)?
                 .transpose()
             })
             .await?;
@@ -233,9 +133,11 @@ impl Store {
         self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id"
-            ))?
-            .query_map([], api_key_from_row)?
-            .map(|row| row?)
+            ))
+            .map_err(db_error)?
+            .query_map([], api_key_from_row)
+            .map_err(db_error)?
+            .map(|row| row.map_err(db_error)?)
             .collect()
         })
         .await
@@ -251,13 +153,17 @@ impl Store {
             .write(move |conn| {
                 conn.prepare_cached(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-                )?
-                .execute(params![id, millis(now)])?;
+                )
+                .map_err(db_error)?
+                .execute(params![id, millis(now)])
+                .map_err(db_error)?;
                 conn.prepare_cached(&format!(
                     "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"
-                ))?
+                ))
+                .map_err(db_error)?
                 .query_row([id], api_key_from_row)
-                .optional()?
+                .optional()
+                .map_err(db_error)?
                 .transpose()
             })
             .await;
@@ -288,15 +194,15 @@ impl Store {
         let stored = user.clone();
         self.write(move |conn: &Connection| {
             if let Some(stylist) = &stored.stylist_id {
-                crate::clients::refuse_unknown_stylist(conn, stylist)??;
+                crate::clients::refuse_unknown_stylist(conn, stylist).map_err(db_error)??;
             }
-            let taken = conn.prepare_cached("SELECT 1 FROM users WHERE email = ?1")?.exists([stored.email.as_str()])?;
+            let taken = conn.prepare_cached("SELECT 1 FROM users WHERE email = ?1").map_err(db_error)?.exists([stored.email.as_str()]).map_err(db_error)?;
             if taken {
                 return Err(ValidationErrors::single("email", "An account with this email address already exists.").into());
             }
             conn.prepare_cached(
                 "INSERT INTO users (id, email, role, stylist_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
+            ).map_err(db_error)?
             .execute(params![
                 stored.id,
                 stored.email.as_str(),
@@ -304,7 +210,7 @@ impl Store {
                 stored.stylist_id.as_ref().map(|s| s.as_str()),
                 hash,
                 millis(now)
-            ])?;
+            ]).map_err(db_error)?;
             Ok::<_, AddUserError>(())
         })
         .await?;
@@ -312,8 +218,11 @@ impl Store {
     }
 
     pub async fn user_count(&self) -> Result<u64> {
-        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?))
-            .await
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))
+                .map_err(db_error)
+        })
+        .await
     }
 
     /// The account with this email and password, if they match. Takes as long for an
@@ -324,11 +233,13 @@ impl Store {
             .read(move |conn| {
                 conn.prepare_cached(
                     "SELECT id, email, role, stylist_id, password_hash FROM users WHERE email = ?1",
-                )?
+                )
+                .map_err(db_error)?
                 .query_row([email], |row| {
                     Ok((user_from_row(row)?, row.get::<_, String>(4)?))
                 })
-                .optional()?
+                .optional()
+                .map_err(db_error)?
                 .map(|(user, hash)| user.map(|u| (u, hash)))
                 .transpose()
             })
@@ -355,8 +266,8 @@ impl Store {
         let token = new_token();
         let (hash, user_id) = (token_hash(&token), user.id.clone());
         self.write(move |conn| {
-            conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![hash, user_id, millis(now), millis(now + ttl)])?;
+            conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)").map_err(db_error)?
+                .execute(params![hash, user_id, millis(now), millis(now + ttl)]).map_err(db_error)?;
             Ok::<_, StoreError>(())
         })
         .await?;
@@ -370,9 +281,9 @@ impl Store {
             conn.prepare_cached(
                 "SELECT u.id, u.email, u.role, u.stylist_id FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-            )?
+            ).map_err(db_error)?
             .query_row(params![hash, millis(now)], user_from_row)
-            .optional()?
+            .optional().map_err(db_error)?
             .transpose()
         })
         .await
@@ -382,8 +293,10 @@ impl Store {
     pub async fn end_session(&self, token: String) -> Result<()> {
         let hash = token_hash(&token);
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-                .execute([hash])?;
+            conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
+                .map_err(db_error)?
+                .execute([hash])
+                .map_err(db_error)?;
             Ok(())
         })
         .await
@@ -396,11 +309,14 @@ impl Store {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
-            )?
-            .execute(params![name, fresh])?;
-            Ok(conn
-                .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
-                .query_row([name], |row| row.get(0))?)
+            )
+            .map_err(db_error)?
+            .execute(params![name, fresh])
+            .map_err(db_error)?;
+            conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")
+                .map_err(db_error)?
+                .query_row([name], |row| row.get(0))
+                .map_err(db_error)
         })
         .await
     }
@@ -409,38 +325,11 @@ impl Store {
     pub async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         self.write(move |conn| {
             Ok(conn
-                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                .execute([millis(now)])? as u64)
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
+                .map_err(db_error)?
+                .execute([millis(now)])
+                .map_err(db_error)? as u64)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn runs() -> u32 {
-        ARGON2_RUNS.with(std::cell::Cell::get)
-    }
-
-    #[test]
-    fn an_unknown_account_costs_one_argon2_run_as_a_known_one_does() {
-        let hash = hash_password(&Password::parse("correct horse battery").unwrap()).unwrap();
-        // The placeholder is made once per process (perhaps on another test's thread).
-        assert!(!password_matches(None, "anything").unwrap());
-
-        let before = runs();
-        assert!(password_matches(Some(&hash), "correct horse battery").unwrap());
-        assert_eq!(runs() - before, 1, "a known account: one verification");
-
-        let before = runs();
-        assert!(!password_matches(None, "correct horse battery").unwrap());
-        assert!(!password_matches(None, "another guess").unwrap());
-        assert_eq!(
-            runs() - before,
-            2,
-            "an unknown account: one verification each, no hashing"
-        );
     }
 }

@@ -4,6 +4,7 @@
 //! the clients or emails, so it costs the same for a thousand clients or a million.
 
 use crate::db::instant;
+use crate::db_error;
 use crate::{Result, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Band;
@@ -253,67 +254,67 @@ impl Store {
             .read(move |conn| {
                 let (from, to) = (range.from.to_string(), range.to.to_string());
                 let mut rows = ViewRows::default();
-                let mut stmt = conn.prepare_cached("SELECT stylist_id, band, clients FROM view_band_counts")?;
-                let mut found = stmt.query([])?;
-                while let Some(row) = found.next()? {
-                    rows.books.push((row.get(0)?, parse_band(&row.get::<_, String>(1)?)?, row.get(2)?));
+                let mut stmt = conn.prepare_cached("SELECT stylist_id, band, clients FROM view_band_counts").map_err(db_error)?;
+                let mut found = stmt.query([]).map_err(db_error)?;
+                while let Some(row) = found.next().map_err(db_error)? {
+                    rows.books.push((row.get(0).map_err(db_error)?, parse_band(&row.get::<_, String>(1).map_err(db_error)?)?, row.get(2).map_err(db_error)?));
                 }
                 // Each band's last closing before the range.
                 let mut stmt = conn.prepare_cached(
                     "SELECT band, clients FROM view_band_daily d
                      WHERE day = (SELECT MAX(day) FROM view_band_daily e WHERE e.band = d.band AND e.day < ?1)",
-                )?;
-                let mut found = stmt.query([&from])?;
-                while let Some(row) = found.next()? {
-                    let band = parse_band(&row.get::<_, String>(0)?)?;
-                    let clients: i64 = row.get(1)?;
+                ).map_err(db_error)?;
+                let mut found = stmt.query([&from]).map_err(db_error)?;
+                while let Some(row) = found.next().map_err(db_error)? {
+                    let band = parse_band(&row.get::<_, String>(0).map_err(db_error)?)?;
+                    let clients: i64 = row.get(1).map_err(db_error)?;
                     rows.mix_before.add(band, clients - rows.mix_before.get(band) as i64);
                 }
-                let mut stmt = conn.prepare_cached("SELECT day, band, clients FROM view_band_daily WHERE day BETWEEN ?1 AND ?2")?;
-                let mut found = stmt.query([&from, &to])?;
-                while let Some(row) = found.next()? {
+                let mut stmt = conn.prepare_cached("SELECT day, band, clients FROM view_band_daily WHERE day BETWEEN ?1 AND ?2").map_err(db_error)?;
+                let mut found = stmt.query([&from, &to]).map_err(db_error)?;
+                while let Some(row) = found.next().map_err(db_error)? {
                     rows.band_closings.push((
-                        parse_day(&row.get::<_, String>(0)?)?,
-                        parse_band(&row.get::<_, String>(1)?)?,
-                        row.get(2)?,
+                        parse_day(&row.get::<_, String>(0).map_err(db_error)?)?,
+                        parse_band(&row.get::<_, String>(1).map_err(db_error)?)?,
+                        row.get(2).map_err(db_error)?,
                     ));
                 }
                 let mut stmt = conn.prepare_cached(
                     "SELECT day, stylist_id, writer, drafted, approved, sent, rejected, failed, edited, edit_sum, cost_usd
                      FROM view_email_daily WHERE day BETWEEN ?1 AND ?2",
-                )?;
-                let mut found = stmt.query([&from, &to])?;
-                while let Some(row) = found.next()? {
+                ).map_err(db_error)?;
+                let mut found = stmt.query([&from, &to]).map_err(db_error)?;
+                while let Some(row) = found.next().map_err(db_error)? {
                     let counts = EmailCounts {
-                        drafted: row.get(3)?,
-                        approved: row.get(4)?,
-                        sent: row.get(5)?,
-                        rejected: row.get(6)?,
-                        failed: row.get(7)?,
-                        edited: row.get(8)?,
-                        edit_sum: row.get(9)?,
-                        cost_usd: row.get(10)?,
+                        drafted: row.get(3).map_err(db_error)?,
+                        approved: row.get(4).map_err(db_error)?,
+                        sent: row.get(5).map_err(db_error)?,
+                        rejected: row.get(6).map_err(db_error)?,
+                        failed: row.get(7).map_err(db_error)?,
+                        edited: row.get(8).map_err(db_error)?,
+                        edit_sum: row.get(9).map_err(db_error)?,
+                        cost_usd: row.get(10).map_err(db_error)?,
                     };
-                    rows.emails.push((parse_day(&row.get::<_, String>(0)?)?, row.get(1)?, row.get(2)?, counts));
+                    rows.emails.push((parse_day(&row.get::<_, String>(0).map_err(db_error)?)?, row.get(1).map_err(db_error)?, row.get(2).map_err(db_error)?, counts));
                 }
-                let mut stmt = conn.prepare_cached("SELECT day, stylist_id, bucket, reviews FROM view_review_times WHERE day BETWEEN ?1 AND ?2")?;
-                let mut found = stmt.query([&from, &to])?;
-                while let Some(row) = found.next()? {
+                let mut stmt = conn.prepare_cached("SELECT day, stylist_id, bucket, reviews FROM view_review_times WHERE day BETWEEN ?1 AND ?2").map_err(db_error)?;
+                let mut found = stmt.query([&from, &to]).map_err(db_error)?;
+                while let Some(row) = found.next().map_err(db_error)? {
                     rows.reviews.push((
-                        parse_day(&row.get::<_, String>(0)?)?,
-                        row.get(1)?,
-                        row.get::<_, i64>(2)?.max(0) as usize,
-                        row.get::<_, i64>(3)?.max(0) as u64,
+                        parse_day(&row.get::<_, String>(0).map_err(db_error)?)?,
+                        row.get(1).map_err(db_error)?,
+                        row.get::<_, i64>(2).map_err(db_error)?.max(0) as usize,
+                        row.get::<_, i64>(3).map_err(db_error)?.max(0) as u64,
                     ));
                 }
                 rows.pending = conn
-                    .prepare_cached("SELECT stylist_id, drafts FROM view_pending")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
+                    .prepare_cached("SELECT stylist_id, drafts FROM view_pending").map_err(db_error)?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_error)?
+                    .collect::<rusqlite::Result<_>>().map_err(db_error)?;
                 rows.stylists = conn
-                    .prepare_cached("SELECT id, name FROM stylists ORDER BY name")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
+                    .prepare_cached("SELECT id, name FROM stylists ORDER BY name").map_err(db_error)?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_error)?
+                    .collect::<rusqlite::Result<_>>().map_err(db_error)?;
                 Ok(rows)
             })
             .await?;
@@ -324,11 +325,11 @@ impl Store {
     /// before the views existed); `engage serve` rebuilds them then.
     pub async fn views_need_rebuild(&self) -> Result<bool> {
         self.read(|conn| {
-            Ok(conn.query_row(
+            conn.query_row(
                 "SELECT NOT EXISTS (SELECT 1 FROM view_band_counts) AND EXISTS (SELECT 1 FROM score_changes)",
                 [],
                 |r| r.get(0),
-            )?)
+            ).map_err(db_error)
         })
         .await
     }
@@ -338,7 +339,9 @@ impl Store {
         self.read(|conn| {
             let mut all = Vec::new();
             for table in VIEW_TABLES {
-                let mut stmt = conn.prepare(&format!("SELECT * FROM {table}"))?;
+                let mut stmt = conn
+                    .prepare(&format!("SELECT * FROM {table}"))
+                    .map_err(db_error)?;
                 let columns = stmt.column_count();
                 let mut rows: Vec<String> = stmt
                     .query_map([], |r| {
@@ -351,8 +354,10 @@ impl Store {
                             })
                             .collect::<rusqlite::Result<Vec<_>>>()
                             .map(|v| v.join("|"))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
+                    })
+                    .map_err(db_error)?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(db_error)?;
                 rows.sort();
                 all.push((table.to_owned(), rows));
             }
@@ -366,13 +371,13 @@ impl Store {
     pub async fn rebuild_views(&self, progress: impl Fn(u64, u64) + Send + 'static) -> Result<()> {
         self.write(move |conn| {
             for table in VIEW_TABLES {
-                conn.execute(&format!("DELETE FROM {table}"), [])?;
+                conn.execute(&format!("DELETE FROM {table}"), []).map_err(db_error)?;
             }
             let total: u64 = conn.query_row(
                 "SELECT (SELECT COUNT(*) FROM score_changes) + (SELECT COUNT(*) FROM emails) + (SELECT COUNT(*) FROM email_reviews)",
                 [],
                 |r| r.get(0),
-            )?;
+            ).map_err(db_error)?;
             let mut done = 0u64;
             let tick = |done: &mut u64| {
                 *done += 1;
@@ -384,21 +389,21 @@ impl Store {
             let mut bands: HashMap<String, String> = HashMap::new();
             let mut stmt = conn.prepare(
                 "SELECT s.client_id, c.stylist_id, s.band, s.scored_at FROM score_changes s JOIN clients c ON c.id = s.client_id ORDER BY s.id",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let (client, stylist, band, at): (String, String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+            ).map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(row) = rows.next().map_err(db_error)? {
+                let (client, stylist, band, at): (String, String, String, i64) = (row.get(0).map_err(db_error)?, row.get(1).map_err(db_error)?, row.get(2).map_err(db_error)?, row.get(3).map_err(db_error)?);
                 let old = bands.insert(client, band.clone());
-                band_changed(conn, &stylist, old.as_deref(), &band, instant(at)?)?;
+                band_changed(conn, &stylist, old.as_deref(), &band, instant(at)?).map_err(db_error)?;
                 tick(&mut done);
             }
             drop(rows);
             // Drafts: one per email, for its final writer, with what all its drafts cost.
-            let mut stmt = conn.prepare("SELECT stylist_id, writer, COALESCE(cost_usd, 0), created_at FROM emails ORDER BY created_at, id")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let (stylist, writer, cost, created): (String, String, f64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-                drafted(conn, &stylist, &writer, cost, instant(created)?)?;
+            let mut stmt = conn.prepare("SELECT stylist_id, writer, COALESCE(cost_usd, 0), created_at FROM emails ORDER BY created_at, id").map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(row) = rows.next().map_err(db_error)? {
+                let (stylist, writer, cost, created): (String, String, f64, i64) = (row.get(0).map_err(db_error)?, row.get(1).map_err(db_error)?, row.get(2).map_err(db_error)?, row.get(3).map_err(db_error)?);
+                drafted(conn, &stylist, &writer, cost, instant(created)?).map_err(db_error)?;
                 tick(&mut done);
             }
             drop(rows);
@@ -406,26 +411,26 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT r.action, r.at, e.stylist_id, e.writer, e.created_at, e.ai_subject, e.ai_body_text, e.subject, e.body_text
                  FROM email_reviews r JOIN emails e ON e.id = r.email_id ORDER BY r.id",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
+            ).map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(row) = rows.next().map_err(db_error)? {
                 let (action, at, stylist, writer, created): (String, i64, String, String, i64) =
-                    (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+                    (row.get(0).map_err(db_error)?, row.get(1).map_err(db_error)?, row.get(2).map_err(db_error)?, row.get(3).map_err(db_error)?, row.get(4).map_err(db_error)?);
                 let when = instant(at)?;
                 match action.as_str() {
                     "approved" => {
                         let edit = approved_edit(
-                            row.get::<_, Option<String>>(5)?.as_deref(),
-                            row.get::<_, Option<String>>(6)?.as_deref(),
-                            &row.get::<_, String>(7)?,
-                            &row.get::<_, String>(8)?,
+                            row.get::<_, Option<String>>(5).map_err(db_error)?.as_deref(),
+                            row.get::<_, Option<String>>(6).map_err(db_error)?.as_deref(),
+                            &row.get::<_, String>(7).map_err(db_error)?,
+                            &row.get::<_, String>(8).map_err(db_error)?,
                         );
-                        reviewed(conn, &stylist, &writer, Verdict::Approved { edit }, minutes_between(created, at), when)?;
+                        reviewed(conn, &stylist, &writer, Verdict::Approved { edit }, minutes_between(created, at), when).map_err(db_error)?;
                     }
-                    "rejected" => reviewed(conn, &stylist, &writer, Verdict::Rejected, minutes_between(created, at), when)?,
-                    "sent" => delivered(conn, &stylist, &writer, true, when)?,
-                    "failed" => delivered(conn, &stylist, &writer, false, when)?,
-                    "withdrawn" => withdrawn_draft(conn, &stylist)?,
+                    "rejected" => reviewed(conn, &stylist, &writer, Verdict::Rejected, minutes_between(created, at), when).map_err(db_error)?,
+                    "sent" => delivered(conn, &stylist, &writer, true, when).map_err(db_error)?,
+                    "failed" => delivered(conn, &stylist, &writer, false, when).map_err(db_error)?,
+                    "withdrawn" => withdrawn_draft(conn, &stylist).map_err(db_error)?,
                     _ => {}
                 }
                 tick(&mut done);

@@ -13,7 +13,7 @@ pub async fn drain(store: &Store) {
             .await
             .expect("stats");
         let lag = store
-            .feed_lag(processors::stream::CHECKPOINT)
+            .feed_lag(processors::embedded::CHECKPOINT)
             .await
             .expect("lag");
         if lag == 0 && stats.visible == 0 && stats.in_flight == 0 {

@@ -10,10 +10,10 @@ use engage_aws::lambda::{emf_line, queue_response, setting, writer_from_env};
 use engage_aws::sender::DeliveryHandler;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use processors::delivery::{Delivery, Smtp, UnsubscribeLinks, message_domain};
+use ports::{Accounts, Outgoing};
 use processors::sender::SenderCore;
 use processors::{EmailCore, SystemClock};
 use std::sync::Arc;
-use store::{Accounts, Outgoing};
 
 /// Without `ENGAGE_SMTP_URL` nothing can be sent: each attempt fails with the reason, so
 /// the email ends `failed` (never marked sent) and can be resent once SMTP is set up.

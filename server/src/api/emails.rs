@@ -157,7 +157,7 @@ pub async fn approve_many(
     ApiJson(request): ApiJson<ApproveMany>,
 ) -> Result<Json<ApproveReport>, ApiError> {
     // The service's rule, named by this body's field.
-    store::check_approval(&request.ids).map_err(|mut errors| {
+    ports::check_approval(&request.ids).map_err(|mut errors| {
         errors.0.iter_mut().for_each(|e| e.field = "ids".into());
         ApiError::Rejected(errors)
     })?;

@@ -138,7 +138,7 @@ async fn add(
         }
         // Rows before this one are in; the caller sees the failure and retries the rest.
         Err(ServiceError::Unavailable) => {
-            return Err(ApiError::Store(store::StoreError::Cancelled));
+            return Err(ApiError::Store(ports::StoreError::Cancelled));
         }
     }
     Ok(())

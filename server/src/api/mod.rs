@@ -24,8 +24,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::{ClientId, EmailId, ValidationErrors};
+use ports::StoreError;
 use serde::de::DeserializeOwned;
-use store::StoreError;
 
 /// Why an API request failed, rendered as a problem document; internal causes are logged,
 /// never returned.

@@ -1,13 +1,9 @@
-//! The ports the application service (`engage::service::Engage`) works over, beside
-//! [`Records`](crate::Records), [`Accounts`](crate::Accounts) and
-//! [`Sending`](crate::Sending). They name no database: the embedded [`Store`] implements
-//! them here, the DynamoDB store in `engage-aws`, and [`contract`] is the suite both pass.
-//!
-//! A port answers for the data only; who may see it is decided by the service, which
-//! passes a stylist's book as `scope` (`None`: every book) and acts on the answer.
+//! The ports the web service reads and reviews through, beside [`Records`](crate::Records),
+//! [`Accounts`](crate::Accounts) and [`Sending`](crate::Sending): the books, the review of
+//! drafts, the dashboard's views and the BG/NBD model.
 
 use crate::{
-    ClientPageData, DashboardFigures, ListError, PageLimits, Result, ReviewError, Reviewer, Store,
+    ClientPageData, DashboardFigures, ListError, PageLimits, Result, ReviewError, Reviewer,
     StoredFit,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,9 +12,6 @@ use domain::dashboard::DateRange;
 use domain::views::{ClientPage, ClientQuery, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId, ValidationErrors};
 use std::sync::Arc;
-
-/// The queue domain events wait on for the email processor.
-pub const EVENTS_QUEUE: &str = "events";
 
 /// Drafts approved in one request at most: every backend can approve this many all or
 /// none (DynamoDB's transactions hold 100 writes, three per email).
@@ -124,101 +117,4 @@ pub trait Model: Send + Sync + 'static {
     /// Keeps a fit; the latest one is the model in use.
     async fn save_model_fit(&self, fit: StoredFit) -> Result<()>;
     async fn latest_model_fit(&self) -> Result<Option<StoredFit>>;
-}
-
-#[async_trait::async_trait]
-impl Model for Store {
-    async fn customer_summaries(&self, observation_end: NaiveDate) -> Result<Vec<CustomerSummary>> {
-        Store::customer_summaries(self, observation_end).await
-    }
-
-    async fn save_model_fit(&self, fit: StoredFit) -> Result<()> {
-        Store::save_model_fit(self, fit).await
-    }
-
-    async fn latest_model_fit(&self) -> Result<Option<StoredFit>> {
-        Store::latest_model_fit(self).await
-    }
-}
-
-#[async_trait::async_trait]
-impl Books for Store {
-    async fn stylists(&self) -> Result<Vec<Stylist>> {
-        self.list_stylists().await
-    }
-
-    async fn client_list(
-        &self,
-        query: ClientQuery,
-        scope: Option<StylistId>,
-    ) -> Result<ClientPage, ListError> {
-        self.list_clients(query, scope).await
-    }
-
-    async fn client_page(
-        &self,
-        id: ClientId,
-        scope: Option<StylistId>,
-        limits: PageLimits,
-    ) -> Result<Option<ClientPageData>> {
-        Store::client_page(
-            self,
-            id,
-            move |client| scope.as_ref().is_none_or(|own| *own == client.stylist_id),
-            limits,
-        )
-        .await
-    }
-}
-
-#[async_trait::async_trait]
-impl Review for Store {
-    async fn email_detail(
-        &self,
-        id: EmailId,
-        scope: Option<StylistId>,
-    ) -> Result<Option<EmailDetail>> {
-        Store::email_detail(self, id, scope).await
-    }
-
-    async fn edit_email(
-        &self,
-        id: EmailId,
-        text: DraftText,
-        by: Reviewer,
-        now: DateTime<Utc>,
-    ) -> Result<(), ReviewError> {
-        Store::edit_email(self, id, text, by, now).await
-    }
-
-    async fn reject_email(
-        &self,
-        id: EmailId,
-        reason: String,
-        by: Reviewer,
-        now: DateTime<Utc>,
-    ) -> Result<(), ReviewError> {
-        Store::reject_email(self, id, reason, by, now).await
-    }
-
-    async fn request_redraft(
-        &self,
-        id: EmailId,
-        instruction: Option<String>,
-        by: Reviewer,
-        now: DateTime<Utc>,
-    ) -> Result<EventId, ReviewError> {
-        Store::request_redraft(self, EVENTS_QUEUE, id, instruction, by, now).await
-    }
-}
-
-#[async_trait::async_trait]
-impl Views for Store {
-    async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
-        Store::dashboard_figures(self, range).await
-    }
-
-    async fn rebuild_views(&self, progress: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Result<()> {
-        Store::rebuild_views(self, move |done, total| progress(done, total)).await
-    }
 }

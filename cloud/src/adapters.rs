@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use domain::dashboard::DateRange;
 use domain::views::{ClientPage, ClientQuery, ClientSort, ClientSummary, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId};
-use store::{
+use ports::{
     Books, ClientPageData, DashboardFigures, EmailFilter, ListError, Model, PageLimits, Records,
     Review, ReviewError, Reviewer, StoreError, StoredFit, Views,
 };

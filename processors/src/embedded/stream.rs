@@ -8,7 +8,7 @@ use store::Store;
 use tokio_util::sync::CancellationToken;
 
 /// The checkpoint name under which the stream processor records its position.
-pub const CHECKPOINT: &str = "stream-processor";
+pub use store::STREAM_CHECKPOINT as CHECKPOINT;
 const BATCH: u32 = 500;
 /// A safety net: look at the feed at least this often even without a signal.
 const IDLE_POLL: Duration = Duration::from_secs(5);

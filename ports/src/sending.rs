@@ -1,5 +1,5 @@
-//! Sending approved emails: the port both backends implement (SQLite here, DynamoDB in
-//! `engage-aws`) so approval, the consent check and delivery live once, in
+//! Sending approved emails: the port both backends implement (SQLite in `store`, DynamoDB
+//! in `engage-aws`) so approval, the consent check and delivery live once, in
 //! `processors::sender`.
 //!
 //! Approval never sends inside the request. It commits the approval together with a
@@ -11,9 +11,6 @@ use chrono::{DateTime, Utc};
 use domain::consent::NoEmail;
 use domain::{Client, EmailId, EmailStatus, StylistId};
 use serde::{Deserialize, Serialize};
-
-/// The queue the sender works from.
-pub const DELIVERIES_QUEUE: &str = "deliveries";
 
 /// One message on the deliveries queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
