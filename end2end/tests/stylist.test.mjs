@@ -289,17 +289,25 @@ test("usable at phone width, keyboard reachable, with labelled fields", async ()
   await page.context().close();
 });
 
-test("the browser bundle is served with the right content types, compressed and cacheable", async () => {
-  const wasm = await fetch(`${baseUrl}/pkg/engage.wasm`, { headers: { "accept-encoding": "gzip" } });
-  assert.equal(wasm.status, 200);
-  assert.equal(wasm.headers.get("content-type"), "application/wasm");
-  assert.ok(wasm.headers.get("etag"), "an ETag lets browsers revalidate");
-  const js = await fetch(`${baseUrl}/pkg/engage.js`);
-  assert.match(js.headers.get("content-type"), /^text\/javascript/);
-  const css = await fetch(`${baseUrl}/pkg/engage.css`);
-  assert.match(css.headers.get("content-type"), /^text\/css/);
-  const again = await fetch(`${baseUrl}/pkg/engage.js`, { headers: { "if-none-match": js.headers.get("etag") } });
+test("the browser bundle is served under content-hashed names, with the right content types, compressed and cached for good", async () => {
+  const html = await (await fetch(`${baseUrl}/signin`)).text();
+  const js = html.match(/<link rel="modulepreload" href="\/pkg\/(engage-[0-9a-f]{16})\.js"/)?.[1];
+  const wasm = html.match(/href="\/pkg\/(engage-[0-9a-f]{16})\.wasm"/)?.[1];
+  const css = html.match(/<link rel="stylesheet" id="leptos" href="\/pkg\/(engage-[0-9a-f]{16})\.css"/)?.[1];
+  assert.ok(js && js === wasm && js === css, `one hashed name for the bundle: ${js} ${wasm} ${css}`);
+  const wasmResponse = await fetch(`${baseUrl}/pkg/${wasm}.wasm`, { headers: { "accept-encoding": "gzip" } });
+  assert.equal(wasmResponse.status, 200);
+  assert.equal(wasmResponse.headers.get("content-type"), "application/wasm");
+  assert.equal(wasmResponse.headers.get("content-encoding"), "gzip");
+  assert.equal(wasmResponse.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  const jsResponse = await fetch(`${baseUrl}/pkg/${js}.js`);
+  assert.match(jsResponse.headers.get("content-type"), /^text\/javascript/);
+  const cssResponse = await fetch(`${baseUrl}/pkg/${css}.css`);
+  assert.match(cssResponse.headers.get("content-type"), /^text\/css/);
+  const again = await fetch(`${baseUrl}/pkg/${js}.js`, { headers: { "if-none-match": jsResponse.headers.get("etag") } });
   assert.equal(again.status, 304);
+  // The unhashed names are not served: a page can only ask for the bundle it was built with.
+  assert.equal((await fetch(`${baseUrl}/pkg/engage.js`)).status, 404);
 });
 
 test("an admin creates an API key for a stylist's book, the key works on the API, and revoking it stops it", async () => {

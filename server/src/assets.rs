@@ -17,7 +17,41 @@ fn find(path: &str) -> Option<(&'static [u8], &'static str)> {
 
 /// True when this binary carries the browser bundle (built by cargo-leptos).
 pub fn embedded() -> bool {
-    find("pkg/engage.wasm").is_some()
+    find(&format!("pkg/{OUTPUT_NAME}.wasm")).is_some()
+}
+
+/// Writes every site file except the compressed variants into `dir`, under the names it
+/// is served by; reports what it wrote.
+pub fn export(dir: &std::path::Path, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    if !embedded() {
+        anyhow::bail!(
+            "this binary carries no site: build it with `cargo leptos build --release --precompress`"
+        );
+    }
+    let mut written = 0;
+    for (path, bytes, _) in SITE_FILES {
+        if path.ends_with(".gz") || path.ends_with(".br") {
+            continue;
+        }
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, bytes)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
+        written += 1;
+    }
+    writeln!(
+        out,
+        "{written} site files written to {} (bundle: pkg/{OUTPUT_NAME}.js, .wasm, .css)",
+        dir.display()
+    )?;
+    Ok(())
+}
+
+/// The stylesheet's path, as pages link it.
+pub fn stylesheet() -> String {
+    format!("/pkg/{OUTPUT_NAME}.css")
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -75,10 +109,16 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
         HeaderValue::from_static(content_type(path)),
     );
     response_headers.insert(header::ETAG, HeaderValue::from_static(etag));
-    // File names are stable across builds, so browsers keep a copy but check it is current.
+    // The bundle's names carry its content hash, so a copy is good for good; other files
+    // keep their names across builds, so browsers keep a copy but check it is current.
+    let hashed = OUTPUT_NAME != "engage" && path.starts_with(&format!("pkg/{OUTPUT_NAME}."));
     response_headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=0, must-revalidate"),
+        HeaderValue::from_static(if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "public, max-age=0, must-revalidate"
+        }),
     );
     response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Some(coding) = encoding {

@@ -103,6 +103,24 @@ pub enum ViewsCommand {
     /// Recompute every view (band counts and mix per day, email funnel, review times,
     /// pending drafts) from the logs: score changes, emails and their review steps. Shows
     /// progress. On SQLite run it with the server stopped or running; on AWS while no
+    /// The site's static files this binary serves (the browser bundle under its
+    /// content-hashed name, the stylesheet, public files).
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Write the site's files, under the names pages ask for, into a folder: what to
+    /// upload to the assets bucket on AWS (`aws s3 sync DIR s3://BUCKET`, without
+    /// `--delete`, so pages of the version still serving find their bundle).
+    Export {
+        /// The folder to write into (made if missing).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
     /// view facts are in flight (the views queue is empty), or they count twice.
     Rebuild,
 }

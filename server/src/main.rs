@@ -8,7 +8,7 @@
 use anyhow::Context;
 use clap::Parser;
 use engage::config::{
-    BackendArgs, BackendKind, Cli, Command, ModelArgs, ModelCommand, SimulateArgs,
+    BackendArgs, BackendKind, Cli, Command, ModelArgs, ModelCommand, SimulateArgs, SiteCommand,
 };
 use engage::service::Ports;
 use engage::{demo, model, ops, startup, telemetry};
@@ -33,6 +33,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    if let Some(Command::Site { command }) = &cli.command {
+        return match command {
+            SiteCommand::Export { dir } => {
+                engage::assets::export(dir, &mut std::io::stdout().lock())
+            }
+        };
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let out = &mut std::io::stdout();
@@ -84,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             let ports = ports(&target, &cli.db).await?;
             ops::views(ports.views.as_ref(), &command, out).await
         }
+        Some(Command::Site { .. }) => Ok(()),
         Some(Command::Model(args)) => match args.command {
             ModelCommand::Fit(args) => {
                 let ports = ports(&args.target, &cli.db).await?;

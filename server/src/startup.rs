@@ -107,7 +107,7 @@ struct Parts {
 impl Parts {
     async fn new(accounts: &dyn Accounts, addr: SocketAddr, web: &WebArgs) -> anyhow::Result<Self> {
         let leptos_options = LeptosOptions::builder()
-            .output_name("engage")
+            .output_name(crate::assets::OUTPUT_NAME)
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .env(Env::PROD)

@@ -28,8 +28,9 @@ pub struct Link {
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Engage</title><link rel=\"stylesheet\" href=\"/pkg/engage.css\"></head>\
-         <body><main><section class=\"panel narrow\"><h1>{title}</h1>{body}</section></main></body></html>"
+         <title>{title} · Engage</title><link rel=\"stylesheet\" href=\"{stylesheet}\"></head>\
+         <body><main><section class=\"panel narrow\"><h1>{title}</h1>{body}</section></main></body></html>",
+        stylesheet = crate::assets::stylesheet(),
     );
     (status, Html(html)).into_response()
 }

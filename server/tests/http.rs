@@ -303,11 +303,22 @@ async fn the_clients_page_is_server_rendered_and_loads_the_hydrate_bundle() {
     let response = t.get("/", As::Manager).await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = body_text(response).await;
+    // The bundle's name is the one the site build gave it (content-hashed when a site is
+    // embedded), never wasm-pack's `engage_bg.wasm`.
+    let bundle = engage::assets::OUTPUT_NAME;
     assert!(
-        html.contains("/pkg/engage.js"),
+        html.contains(&format!("/pkg/{bundle}.js")),
         "no hydrate script in {html}"
     );
-    assert!(html.contains("engage_bg.wasm"), "no wasm reference");
+    assert!(
+        html.contains(&format!("/pkg/{bundle}.wasm")),
+        "no wasm reference"
+    );
+    assert!(
+        html.contains(&format!("/pkg/{bundle}.css")),
+        "no stylesheet"
+    );
+    assert!(!html.contains("_bg.wasm"), "wasm-pack's name");
     assert!(html.contains("<h1>Clients</h1>"));
     assert!(
         html.contains("Ada Lovelace"),
