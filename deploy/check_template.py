@@ -8,6 +8,7 @@ needs on AWS. Run by `make test` (scripts/test.sh) with the project's venv:
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,17 @@ def main():
     configs = [g["Properties"]["DeploymentConfigName"] for g in groups.values()]
     check("gradual (canary or linear) deployments", len(configs) == len(functions) and all("Canary" in json.dumps(c) or "Linear" in json.dumps(c) for c in configs))
     check("deployments roll back on alarms", all(g["Properties"]["AlarmConfiguration"]["Enabled"] for g in groups.values()))
+    web_group = groups["WebFunctionDeploymentGroup"]
+    check("the web deployment also rolls back on server errors (5xx)",
+          {"Name": {"Ref": "WebServerErrorsAlarm"}} in web_group["Properties"]["AlarmConfiguration"]["Alarms"])
+    server_errors = resources["WebServerErrorsAlarm"]["Properties"]
+    check("the server-errors alarm watches the web function's 5xx metric",
+          server_errors["Namespace"] == "Engage" and server_errors["MetricName"] == "Errors"
+          and server_errors["Dimensions"] == [{"Name": "Function", "Value": "web"}])
+    metrics_rs = (HERE.parent / "server/src/metrics.rs").read_text()
+    check("the web function emits that metric (EMF, Function=web, 5xx as Errors)",
+          '"Dimensions": [["Route"], ["Function"]]' in metrics_rs and '"Function": "web"' in metrics_rs
+          and '"Errors": u8::from(status >= 500)' in metrics_rs)
 
     schedules = of_type(resources, "AWS::Scheduler::Schedule")
     check("a daily rescore on EventBridge Scheduler", len(schedules) == 1 and all(
@@ -133,6 +145,34 @@ def main():
     check("queue mapping limits concurrency", sqs["ScalingConfig"]["MaximumConcurrency"] >= 2)
     email_timeout = functions["EmailFunction"]["Properties"]["Timeout"]
     check("visibility timeout >= 6x the email function's timeout", queue["VisibilityTimeout"] >= 6 * email_timeout)
+    check("deliveries visibility timeout >= 6x the email function's timeout",
+          resources["DeliveriesQueue"]["Properties"]["VisibilityTimeout"] >= 6 * email_timeout)
+    # The LLM's budget: the email function hands the writer its remaining time less a
+    # margin (writer_deadline + within_deadline), and its timeout leaves room for at least
+    # one whole LLM call after the margin and the shortest call the writer starts.
+    email_main = (HERE.parent / "cloud/src/bin/engage-email-lambda.rs").read_text()
+    check("the email function bounds the LLM by its remaining time",
+          "within_deadline(" in email_main and "writer_deadline(event.context.deadline" in email_main)
+    lambda_rs = (HERE.parent / "cloud/src/lambda.rs").read_text()
+    openrouter = (HERE.parent / "processors/src/openrouter.rs").read_text()
+    margin = int(re.search(r"RECORDING_MARGIN: std::time::Duration = std::time::Duration::from_secs\((\d+)\)", lambda_rs).group(1))
+    min_call = int(re.search(r"MIN_CALL_TIME: Duration = Duration::from_secs\((\d+)\)", openrouter).group(1))
+    llm_timeout = int(re.search(r"timeout: Duration::from_secs\((\d+)\),", openrouter).group(1))
+    check(f"the email function's timeout ({email_timeout} s) fits one LLM call ({llm_timeout} s) after its margins ({margin} s + {min_call} s)",
+          email_timeout >= margin + min_call + llm_timeout)
+    ses = resources["EmailSesAccess"]
+    ses_statement = ses["Properties"]["PolicyDocument"]["Statement"][0]
+    check("with a sender identity, the email function sends through SES from it alone",
+          ses["Condition"] == "HasSenderIdentity"
+          and set(ses_statement["Action"]) == {"ses:SendEmail", "ses:SendRawEmail"}
+          and "identity/${SenderIdentity}" in json.dumps(ses_statement["Resource"])
+          and ses["Properties"]["RoleName"] == {"Ref": "EmailFunctionRole"})
+    email_env = functions["EmailFunction"]["Properties"]["Environment"]["Variables"]
+    check("the email function is told the SES identity and configuration set",
+          email_env.get("ENGAGE_SES_IDENTITY") == {"Ref": "SenderIdentity"}
+          and email_env.get("ENGAGE_SES_CONFIGURATION_SET") == {"Ref": "SesConfigurationSet"})
+    check("no outbox on Lambda: approved emails are never written to /tmp and marked sent",
+          "Outbox" not in email_main and "/tmp" not in json.dumps(email_env))
 
     # The seeds' "multiple consumers": two queues on the one topic, each hearing its own kind.
     views_subscription = resources["ViewsSubscription"]["Properties"]

@@ -120,6 +120,22 @@ pub fn emf_line(function: &str, metrics: &[(&str, &str, f64)]) -> String {
     record.to_string()
 }
 
+/// What an invocation keeps for itself after the LLM: the template drafts and recording
+/// every outcome must fit in it before Lambda stops the function.
+pub const RECORDING_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The deadline for the LLM writer in an invocation that must end by `deadline_ms`
+/// (Lambda's context: milliseconds since the epoch), [`RECORDING_MARGIN`] before it.
+/// The function's timeout can then be anything: drafts the time does not allow for are
+/// written by the template instead, never cut off half-recorded.
+pub fn writer_deadline(deadline_ms: u64, now: std::time::SystemTime) -> std::time::Instant {
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    std::time::Instant::now() + left.saturating_sub(RECORDING_MARGIN)
+}
+
 /// A required setting of a Lambda function, from its environment.
 pub fn setting(name: &str) -> Result<String, String> {
     std::env::var(name)
@@ -167,7 +183,23 @@ pub async fn writer_from_env(
 
 #[cfg(test)]
 mod tests {
-    use super::emf_line;
+    use super::{RECORDING_MARGIN, emf_line, writer_deadline};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn the_writer_must_be_done_a_margin_before_the_invocation_ends() {
+        let now = SystemTime::now();
+        let now_ms = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let deadline = writer_deadline(now_ms + 60_000, now);
+        let left = deadline.duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(60) - RECORDING_MARGIN,
+            "{left:?}"
+        );
+        assert!(left > Duration::from_secs(54), "{left:?}");
+        // An invocation already past its end leaves the writer no time at all.
+        assert!(writer_deadline(now_ms - 1_000, now) <= Instant::now());
+    }
 
     #[test]
     fn an_emf_line_declares_each_metric_and_carries_its_value() {

@@ -96,7 +96,13 @@ impl Aws {
 
     /// Clients for an endpoint given explicitly (tests against moto_server).
     pub async fn at_endpoint(endpoint: &str, prefix: &str) -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        Self::with_config(&Self::endpoint_config(endpoint).await, prefix)
+    }
+
+    /// The SDK's settings for a local endpoint such as moto_server: test credentials,
+    /// us-east-1.
+    pub async fn endpoint_config(endpoint: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -107,8 +113,7 @@ impl Aws {
                 "engage-tests",
             ))
             .load()
-            .await;
-        Self::with_config(&config, prefix)
+            .await
     }
 
     pub fn with_config(config: &aws_config::SdkConfig, prefix: &str) -> Self {

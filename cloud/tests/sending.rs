@@ -129,3 +129,80 @@ async fn an_approval_reaches_the_deliveries_queue_through_the_stream_and_is_sent
         let _ = task.await;
     }
 }
+
+/// How many messages moto's SES has sent (its `GetSendQuota`, which the v2 API lacks).
+async fn sent_by_ses(endpoint: &str) -> u64 {
+    let answer = reqwest::Client::new()
+        .post(endpoint)
+        // moto picks the service from the credential scope; it checks no signature.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ses/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Action=GetSendQuota&Version=2010-12-01")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent = answer
+        .split("<SentLast24Hours>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no SentLast24Hours in {answer}"));
+    sent.trim().parse::<f64>().unwrap() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_sends_the_built_message_from_a_verified_identity_and_refuses_other_senders() {
+    use processors::delivery::{Delivery, build_message};
+    let moto = Moto::start().expect("moto_server");
+    let ses = aws_sdk_sesv2::Client::new(&Aws::endpoint_config(&moto.endpoint).await);
+    let delivery = engage_aws::sender::SesDelivery::new(ses.clone(), "Engage.Example", None);
+    let email = ports::Outgoing {
+        id: domain::EmailId::new("em-ses-1"),
+        client_id: domain::ClientId::new("cl-ada"),
+        client_name: "Ada Lovelace".into(),
+        client_email: "ada@example.com".into(),
+        stylist_name: "Maya Okafor".into(),
+        stylist_email: "maya@engage.example".into(),
+        text: domain::DraftText {
+            subject: "A few new pieces".into(),
+            body_text: "Hi Ada,\n\nI picked a few cosy layers.\n\nMaya".into(),
+        },
+    };
+    let message = build_message(
+        &email,
+        "https://shop.example/unsubscribe?c=1",
+        "shop.example",
+        chrono::Utc::now(),
+    )
+    .unwrap();
+
+    // SES refuses a sender it has not verified, and says so.
+    let refused = delivery.deliver(&email, &message).await.unwrap_err();
+    assert!(refused.contains("SES refused the email"), "{refused}");
+    assert_eq!(sent_by_ses(&moto.endpoint).await, 0);
+
+    ses.create_email_identity()
+        .email_identity("engage.example")
+        .send()
+        .await
+        .unwrap();
+    delivery.deliver(&email, &message).await.unwrap();
+    assert_eq!(sent_by_ses(&moto.endpoint).await, 1, "SES took the message");
+
+    // A stylist whose address is outside the identity is refused before SES is asked.
+    let elsewhere = ports::Outgoing {
+        stylist_email: "maya@gmail.example".into(),
+        ..email.clone()
+    };
+    let refused = delivery.deliver(&elsewhere, &message).await.unwrap_err();
+    assert!(
+        refused.contains("outside the SES identity engage.example"),
+        "{refused}"
+    );
+    assert_eq!(sent_by_ses(&moto.endpoint).await, 1);
+}

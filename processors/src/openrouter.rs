@@ -27,6 +27,29 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+tokio::task_local! {
+    /// When the run handling this task must be done, if it has a deadline.
+    static DEADLINE: Instant;
+}
+
+/// The least time a call to the LLM is started with: less, and the template drafts.
+pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
+
+/// Runs `work` with a deadline for the LLM writer: it starts no call, waits for no permit
+/// or retry, and lets no answer run past `deadline` (less [`MIN_CALL_TIME`] to start a
+/// call at all), so the fallback writer drafts with the template in time. A Lambda
+/// function runs each batch within its own remaining time this way.
+pub async fn within_deadline<F: std::future::Future>(deadline: Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
+/// The time left before the current run's deadline (`None`: no deadline).
+fn time_left() -> Option<Duration> {
+    DEADLINE
+        .try_with(|deadline| deadline.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
 /// How to reach the LLM. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct OpenRouterConfig {
@@ -115,6 +138,9 @@ pub enum LlmError {
     Rejected(String),
     #[error("the LLM circuit breaker is open")]
     BreakerOpen,
+    /// The run's deadline leaves no time for another call (see [`within_deadline`]).
+    #[error("no time left for the LLM before this run's deadline")]
+    OutOfTime,
 }
 
 impl LlmError {
@@ -124,7 +150,7 @@ impl LlmError {
         match self {
             Self::Status { status, .. } => !matches!(status, 400..=403),
             Self::InBody { code, .. } => !matches!(code, 400..=403),
-            Self::BreakerOpen => false,
+            Self::BreakerOpen | Self::OutOfTime => false,
             Self::Timeout(_) | Self::Transport(_) | Self::Malformed(_) | Self::Rejected(_) => true,
         }
     }
@@ -263,26 +289,44 @@ impl OpenRouterWriter {
         let body = self.request_body(request);
         let mut attempt = 0;
         let mut last_error = None;
+        let out_of_time = |attempt: u32, last_error: Option<LlmError>| {
+            tracing::info!(attempt, "no time left for the LLM before the deadline");
+            Err(last_error.unwrap_or(LlmError::OutOfTime))
+        };
         loop {
             attempt += 1;
             let outcome = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .map_err(|_| LlmError::Transport("writer shut down".into()))?;
+                let permit = self.permits.acquire();
+                let _permit = match time_left() {
+                    Some(left) if left < MIN_CALL_TIME => return out_of_time(attempt, last_error),
+                    Some(left) => match tokio::time::timeout(left - MIN_CALL_TIME, permit).await {
+                        Ok(permit) => permit,
+                        Err(_) => return out_of_time(attempt, last_error),
+                    },
+                    None => permit.await,
+                }
+                .map_err(|_| LlmError::Transport("writer shut down".into()))?;
+                // The wait for a permit may have used up the time.
+                let timeout = match time_left() {
+                    Some(left) if left < MIN_CALL_TIME => return out_of_time(attempt, last_error),
+                    Some(left) => left.min(self.config.timeout),
+                    None => self.config.timeout,
+                };
                 // Asked after the wait for a permit: the calls ahead may have opened it.
                 // A retry it refuses ends the draft with the error that called for it.
                 if !self.breaker.is_call_permitted() {
                     return Err(last_error.unwrap_or(LlmError::BreakerOpen));
                 }
-                let outcome = self.call(&body).await.and_then(|(text, writer, usage)| {
-                    validate(&text, &self.config.unsubscribe_url).map(|()| Written {
-                        text,
-                        writer,
-                        usage: Some(usage),
-                    })
-                });
+                let outcome = self
+                    .call(&body, timeout)
+                    .await
+                    .and_then(|(text, writer, usage)| {
+                        validate(&text, &self.config.unsubscribe_url).map(|()| Written {
+                            text,
+                            writer,
+                            usage: Some(usage),
+                        })
+                    });
                 match &outcome {
                     Ok(_) => self.breaker.on_success(),
                     Err(_) => self.breaker.on_error(),
@@ -296,6 +340,9 @@ impl OpenRouterWriter {
                         || backoff(self.config.base_backoff, attempt),
                         |asked| asked.min(self.config.max_retry_after),
                     );
+                    if time_left().is_some_and(|left| left < wait + MIN_CALL_TIME) {
+                        return out_of_time(attempt, Some(error));
+                    }
                     tracing::info!(attempt, ?wait, %error, "LLM call failed; retrying");
                     last_error = Some(error);
                     tokio::time::sleep(wait).await;
@@ -337,7 +384,11 @@ impl OpenRouterWriter {
     }
 
     /// One HTTP call: the draft text, the model that answered, and what it cost.
-    async fn call(&self, body: &Value) -> Result<(DraftText, String, Usage), LlmError> {
+    async fn call(
+        &self,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<(DraftText, String, Usage), LlmError> {
         let url = format!(
             "{}/chat/completions",
             self.config.base_url.trim_end_matches('/')
@@ -348,10 +399,11 @@ impl OpenRouterWriter {
             .bearer_auth(&self.config.api_key)
             .header("HTTP-Referer", &self.config.referer)
             .header("X-Title", &self.config.title)
+            .timeout(timeout)
             .json(body)
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| self.transport_error(e, timeout))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -359,7 +411,10 @@ impl OpenRouterWriter {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = response.text().await.map_err(|e| self.transport_error(e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(e, timeout))?;
         if !status.is_success() {
             return Err(LlmError::Status {
                 status: status.as_u16(),
@@ -370,9 +425,9 @@ impl OpenRouterWriter {
         parse_completion(&text)
     }
 
-    fn transport_error(&self, error: reqwest::Error) -> LlmError {
+    fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> LlmError {
         if error.is_timeout() {
-            LlmError::Timeout(self.config.timeout)
+            LlmError::Timeout(timeout)
         } else {
             // Without the URL: it is ours, and keys never travel in URLs anyway.
             LlmError::Transport(error.without_url().to_string())

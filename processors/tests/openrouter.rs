@@ -482,3 +482,51 @@ async fn without_a_key_the_template_writes() {
     assert_eq!(written.writer, "template");
     assert!(written.text.body_text.starts_with("Hi Ada,"));
 }
+
+#[tokio::test]
+async fn within_a_deadline_a_slow_provider_is_given_up_on_in_time_not_after_every_retry() {
+    // Three attempts of 30 s each would take 90 s; the run has 4.5 s.
+    let slow = Duration::from_secs(10);
+    let (mock, url) = mock(vec![
+        Reply::Slow(slow),
+        Reply::Slow(slow),
+        Reply::Slow(slow),
+    ])
+    .await;
+    let mut settings = config(&url);
+    settings.timeout = Duration::from_secs(30);
+    let writer = OpenRouterWriter::new(settings).unwrap();
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(4500);
+    let error = processors::openrouter::within_deadline(deadline, writer.draft(&request(None)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(error, LlmError::Timeout(_)), "{error}");
+    assert!(
+        took < Duration::from_millis(5500),
+        "the call was cut at the deadline, took {took:?}"
+    );
+    assert_eq!(
+        mock.seen.lock().unwrap().len(),
+        1,
+        "no retry starts without time for it"
+    );
+}
+
+#[tokio::test]
+async fn with_too_little_time_left_no_call_is_made_and_the_template_drafts() {
+    let (mock, url) = mock(vec![]).await;
+    let writer = FallbackWriter::new(Some(OpenRouterWriter::new(config(&url)).unwrap()));
+    let deadline = Instant::now() + processors::openrouter::MIN_CALL_TIME / 2;
+    let written = processors::openrouter::within_deadline(deadline, writer.write(&request(None)))
+        .await
+        .unwrap();
+    assert_eq!(written.writer, "template");
+    assert!(mock.seen.lock().unwrap().is_empty(), "no call was started");
+    assert_eq!(
+        writer.llm_figures().failures,
+        1,
+        "counted as a failed LLM draft"
+    );
+}

@@ -168,14 +168,15 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// One request as a CloudWatch embedded-metric-format record: `Requests`, `Errors` (5xx)
-/// and `Latency`, by route.
+/// and `Latency`, by route and for the whole web function (`Function=web`: what the
+/// deployment's rollback alarm on server errors watches).
 fn emf_line(method: &str, route: &str, status: u16, secs: f64, request_id: &str) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": "Engage",
-                "Dimensions": [["Route"]],
+                "Dimensions": [["Route"], ["Function"]],
                 "Metrics": [
                     {"Name": "Requests", "Unit": "Count"},
                     {"Name": "Errors", "Unit": "Count"},
@@ -184,6 +185,7 @@ fn emf_line(method: &str, route: &str, status: u16, secs: f64, request_id: &str)
             }],
         },
         "Route": format!("{method} {route}"),
+        "Function": "web",
         "Requests": 1,
         "Errors": u8::from(status >= 500),
         "Latency": secs * 1000.0,
@@ -323,7 +325,9 @@ mod tests {
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Engage");
         assert_eq!(directive["Dimensions"][0][0], "Route");
+        assert_eq!(directive["Dimensions"][1][0], "Function");
         assert_eq!(line["Route"], "POST /api/v1/clients");
+        assert_eq!(line["Function"], "web");
         assert_eq!(line["Errors"], 1);
         assert_eq!(line["request_id"], "abc");
         assert!((line["Latency"].as_f64().unwrap() - 12.0).abs() < 1e-9);

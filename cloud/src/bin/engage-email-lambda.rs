@@ -1,28 +1,30 @@
 //! The email-processor Lambda, on two queues: domain events (raw SNS delivery) -> score,
 //! policy and draft in the records table (`ENGAGE_TABLE`); and delivery requests (queued
-//! by the stream function for each approval) -> the consent check and delivery over SMTP
-//! (`ENGAGE_SMTP_URL`). It answers with the failed message ids (`ReportBatchItemFailures`).
+//! by the stream function for each approval) -> the consent check and delivery through
+//! SES (`ENGAGE_SES_IDENTITY`, `ENGAGE_SES_CONFIGURATION_SET`) or SMTP (`ENGAGE_SMTP_URL`).
+//! It answers with the failed message ids (`ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use engage_aws::DynamoStore;
 use engage_aws::email::QueueHandler;
-use engage_aws::lambda::{emf_line, queue_response, setting, writer_from_env};
-use engage_aws::sender::DeliveryHandler;
+use engage_aws::lambda::{emf_line, queue_response, setting, writer_deadline, writer_from_env};
+use engage_aws::sender::{DeliveryHandler, SesDelivery};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use processors::delivery::{Delivery, Smtp, UnsubscribeLinks, message_domain};
 use ports::{Accounts, Outgoing};
+use processors::delivery::{Delivery, Smtp, UnsubscribeLinks, message_domain};
+use processors::openrouter::within_deadline;
 use processors::sender::SenderCore;
 use processors::{EmailCore, SystemClock};
 use std::sync::Arc;
 
-/// Without `ENGAGE_SMTP_URL` nothing can be sent: each attempt fails with the reason, so
-/// the email ends `failed` (never marked sent) and can be resent once SMTP is set up.
+/// Without SES or SMTP nothing can be sent: each attempt fails with the reason, so the
+/// email ends `failed` (never marked sent) and can be resent once delivery is set up.
 struct NoDelivery;
 
 #[async_trait::async_trait]
 impl Delivery for NoDelivery {
     async fn deliver(&self, _email: &Outgoing, _message: &lettre::Message) -> Result<(), String> {
-        Err("no delivery is configured: set ENGAGE_SMTP_URL on the email function".to_owned())
+        Err("no delivery is configured: set the template's SenderIdentity (SES), or ENGAGE_SMTP_URL on the email function".to_owned())
     }
 }
 
@@ -42,8 +44,17 @@ async fn main() -> Result<(), Error> {
         Arc::clone(&writer) as _,
         Default::default(),
     );
-    let delivery: Arc<dyn Delivery> = match std::env::var("ENGAGE_SMTP_URL") {
-        Ok(url) if !url.trim().is_empty() => Arc::new(Smtp::new(url.trim())?),
+    // SES when the template names a sender identity, else SMTP when a URL is set.
+    let delivery: Arc<dyn Delivery> = match (
+        setting("ENGAGE_SES_IDENTITY"),
+        std::env::var("ENGAGE_SMTP_URL"),
+    ) {
+        (Ok(identity), _) => Arc::new(SesDelivery::new(
+            aws_sdk_sesv2::Client::new(&config),
+            identity,
+            setting("ENGAGE_SES_CONFIGURATION_SET").ok(),
+        )),
+        (_, Ok(url)) if !url.trim().is_empty() => Arc::new(Smtp::new(url.trim())?),
         _ => Arc::new(NoDelivery),
     };
     let public_url = setting("ENGAGE_PUBLIC_URL")?;
@@ -79,7 +90,10 @@ async fn main() -> Result<(), Error> {
         let response = if from_deliveries {
             queue_response("email", deliveries, event.payload).await
         } else {
-            queue_response("email", events, event.payload).await
+            // The LLM gets what the invocation has left, less a margin to record every
+            // outcome: drafts past it are written by the template, none is cut off.
+            let deadline = writer_deadline(event.context.deadline, std::time::SystemTime::now());
+            within_deadline(deadline, queue_response("email", events, event.payload)).await
         };
         // The LLM's calls, failures and cost in this batch, as CloudWatch metrics.
         let now = writer.llm_figures();
