@@ -52,10 +52,12 @@ lock_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ENGAGE_ROOT/Cargo.lock"
 }
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  step "adding the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
+for target in wasm32-unknown-unknown aarch64-unknown-linux-gnu; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    step "adding the $target target (the browser bundle; the arm64 Lambda functions)"
+    rustup target add "$target"
+  fi
+done
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   step "installing cargo-leptos $CARGO_LEPTOS_VERSION (once per machine; about 20 minutes on 2 cores)"
@@ -81,18 +83,25 @@ fi
 [ -x /usr/bin/chromium ] || apt_install chromium
 export ENGAGE_CHROMIUM=/usr/bin/chromium
 
+# qemu's user mode and the arm64 C library, to run the arm64 Lambda artifacts in the
+# deploy check (deploy/check_artifacts.py).
+apt_install qemu-user libc6-arm64-cross
+
 # A Python venv for the AWS-mode tests: moto_server speaks DynamoDB, Streams, SNS and SQS;
 # cfn-lint with the SAM translator checks deploy/template.yaml offline; schemathesis and
 # openapi-spec-validator check the REST API against its OpenAPI document.
 ENGAGE_VENV="$ENGAGE_CACHE/venv"
+# cargo-lambda (with zig, its cross-linker, from PyPI: no download at run time) builds the
+# arm64 Lambda artifacts.
 if [ ! -x "$ENGAGE_VENV/bin/moto_server" ] || [ ! -x "$ENGAGE_VENV/bin/cfn-lint" ] \
   || ! "$ENGAGE_VENV/bin/python" -c "import samtranslator" 2>/dev/null \
-  || [ ! -x "$ENGAGE_VENV/bin/schemathesis" ] || [ ! -x "$ENGAGE_VENV/bin/openapi-spec-validator" ]; then
-  step "installing moto[server], cfn-lint, aws-sam-translator, schemathesis and openapi-spec-validator in the venv $ENGAGE_VENV"
+  || [ ! -x "$ENGAGE_VENV/bin/schemathesis" ] || [ ! -x "$ENGAGE_VENV/bin/openapi-spec-validator" ] \
+  || [ ! -x "$ENGAGE_VENV/bin/cargo-lambda" ]; then
+  step "installing moto[server], cfn-lint, aws-sam-translator, schemathesis, openapi-spec-validator and cargo-lambda in the venv $ENGAGE_VENV"
   [ -x "$ENGAGE_VENV/bin/python" ] || python3 -m venv "$ENGAGE_VENV" 2>/dev/null \
     || { apt_install python3-venv; python3 -m venv "$ENGAGE_VENV"; }
   "$ENGAGE_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]" cfn-lint aws-sam-translator \
-    "schemathesis==4.32.5" openapi-spec-validator
+    "schemathesis==4.32.5" openapi-spec-validator "cargo-lambda==1.9.2"
 fi
 export ENGAGE_VENV
 

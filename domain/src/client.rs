@@ -64,6 +64,38 @@ impl StylistId {
     }
 }
 
+/// A stylist as an operator adds one: an id (`st-maya`), a name and the address their
+/// emails are sent from. Every bad field is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStylist {
+    pub id: StylistId,
+    pub name: ClientName,
+    pub email: ClientEmail,
+}
+
+impl NewStylist {
+    pub fn parse(id: &str, name: &str, email: &str) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let id = errors.collect(StylistId::parse(id).map_err(|_| {
+            FieldError::new(
+                "id",
+                "A stylist id is 1 to 64 characters without spaces, such as st-maya.",
+            )
+        }));
+        // The client rules, in the stylist's words.
+        let for_stylist =
+            |e: FieldError| FieldError::new(e.field, e.message.replace("client's", "stylist's"));
+        let name = errors.collect(ClientName::parse(name).map_err(for_stylist));
+        let email = errors.collect(ClientEmail::parse(email).map_err(for_stylist));
+        match (id, name, email) {
+            (Some(id), Some(name), Some(email)) if errors.is_empty() => {
+                Ok(Self { id, name, email })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
 impl fmt::Display for StylistId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -392,6 +424,19 @@ impl ClientEdit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_stylist_names_each_bad_field_in_the_stylists_words() {
+        let maya = NewStylist::parse(" st-maya ", "  Maya   Okafor ", "Maya@Shop.Example").unwrap();
+        assert_eq!(maya.id.as_str(), "st-maya");
+        assert_eq!(maya.name.as_str(), "Maya Okafor");
+        assert_eq!(maya.email.as_str(), "maya@shop.example");
+
+        let errors = NewStylist::parse("st maya", "", "maya").unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["id", "name", "email"]);
+        assert_eq!(errors.0[1].message, "Enter the stylist's name.");
+    }
 
     fn input(name: &str, email: &str, stylist: &str) -> ClientInput {
         ClientInput {

@@ -46,7 +46,7 @@ pub mod views;
 
 pub use client::{
     Client, ClientEdit, ClientEmail, ClientId, ClientInput, ClientName, ClientStatus, NewClient,
-    StylistId,
+    NewStylist, StylistId,
 };
 pub use email::{DraftText, EmailId, EmailKind, EmailStatus};
 pub use event::{ChangeRecord, DomainEvent, EventId, EventKind, FieldChange};

@@ -54,6 +54,13 @@ pub enum Command {
     /// the running server processes the queued rescores. Run it daily, e.g. from cron
     /// (on AWS the template's schedule runs it).
     Rescore(BackendArgs),
+    /// The stylists whose books the clients are in.
+    Stylist {
+        #[command(subcommand)]
+        command: StylistCommand,
+        #[command(flatten)]
+        target: BackendArgs,
+    },
     /// Accounts that sign in to the app.
     User {
         #[command(subcommand)]
@@ -96,13 +103,6 @@ pub enum Command {
         #[command(flatten)]
         target: BackendArgs,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ViewsCommand {
-    /// Recompute every view (band counts and mix per day, email funnel, review times,
-    /// pending drafts) from the logs: score changes, emails and their review steps. Shows
-    /// progress. On SQLite run it with the server stopped or running; on AWS while no
     /// The site's static files this binary serves (the browser bundle under its
     /// content-hashed name, the stylesheet, public files).
     Site {
@@ -121,6 +121,13 @@ pub enum SiteCommand {
         #[arg(long)]
         dir: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewsCommand {
+    /// Recompute every view (band counts and mix per day, email funnel, review times,
+    /// pending drafts) from the logs: score changes, emails and their review steps. Shows
+    /// progress. On SQLite run it with the server stopped or running; on AWS while no
     /// view facts are in flight (the views queue is empty), or they count twice.
     Rebuild,
 }
@@ -139,6 +146,30 @@ pub enum UserCommand {
         /// For a stylist account: the stylist record it works as (e.g. st-maya).
         #[arg(long)]
         stylist: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StylistCommand {
+    /// Add a stylist, or rename one (the same id again). Then give them an account with
+    /// `engage user add --role stylist --stylist ID`.
+    Add {
+        /// A short id without spaces, as accounts, keys and imports name the stylist
+        /// (e.g. st-maya).
+        #[arg(long)]
+        id: String,
+        /// The name clients see in emails.
+        #[arg(long)]
+        name: String,
+        /// The address their emails are sent from.
+        #[arg(long)]
+        email: String,
+    },
+    /// List the stylists by name.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -62,6 +62,10 @@ async fn main() -> anyhow::Result<()> {
             let ports = ports(&target, &cli.db).await?;
             ops::rescore(ports.ops.as_ref(), clock.as_ref(), out).await
         }
+        Some(Command::Stylist { command, target }) => {
+            let ports = ports(&target, &cli.db).await?;
+            ops::stylist(ports.records.as_ref(), ports.books.as_ref(), &command, out).await
+        }
         Some(Command::Apikey { command, target }) => {
             let ports = ports(&target, &cli.db).await?;
             ops::apikey(ports.accounts.as_ref(), clock.as_ref(), &command, out).await

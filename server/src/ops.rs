@@ -1,16 +1,19 @@
-//! Operator commands: `engage queue stats`, `engage dlq list|redrive`, `engage user add`,
-//! `engage apikey …` and `engage rescore`, each over the ports of either backend. The
+//! Operator commands: `engage queue stats`, `engage dlq list|redrive`, `engage stylist …`,
+//! `engage user add`, `engage apikey …` and `engage rescore`, each over the ports of either
+//! backend. The
 //! pipeline's figures are also served on `/readyz`.
 
 use crate::backend::Operations;
-use crate::config::{ApiKeyCommand, DlqCommand, QueueCommand, UserCommand, ViewsCommand};
+use crate::config::{
+    ApiKeyCommand, DlqCommand, QueueCommand, StylistCommand, UserCommand, ViewsCommand,
+};
 pub use domain::api::PipelineFigures;
 use domain::user::{Password, Role};
 use domain::{ClientEmail, StylistId, ValidationErrors};
+use ports::{Accounts, AddUserError, Books, Records, StoreError};
 use processors::Clock;
 use std::io::Write;
 use std::io::{BufRead, IsTerminal};
-use ports::{Accounts, AddUserError, Books, Records, StoreError};
 use store::Store;
 
 pub async fn pipeline_figures(
@@ -161,6 +164,49 @@ pub async fn user(
     Ok(())
 }
 
+/// `engage stylist add|list`.
+pub async fn stylist(
+    records: &dyn Records,
+    books: &dyn Books,
+    command: &StylistCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        StylistCommand::Add { id, name, email } => {
+            let stylist =
+                domain::NewStylist::parse(id, name, email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            records
+                .upsert_stylist(
+                    stylist.id.clone(),
+                    stylist.name.as_str().to_owned(),
+                    stylist.email.as_str().to_owned(),
+                )
+                .await?;
+            writeln!(
+                out,
+                "Stylist {} ({}, {}) saved. Give them an account with: engage user add --role stylist --stylist {} --email …",
+                stylist.id,
+                stylist.name.as_str(),
+                stylist.email.as_str(),
+                stylist.id
+            )?;
+        }
+        StylistCommand::List { json } => {
+            let stylists = books.stylists().await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&stylists)?)?;
+            } else if stylists.is_empty() {
+                writeln!(out, "No stylists yet: add one with `engage stylist add`.")?;
+            } else {
+                for stylist in stylists {
+                    writeln!(out, "{}\t{}", stylist.id, stylist.name)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `engage apikey create|list|revoke`.
 pub async fn apikey(
     accounts: &dyn Accounts,
@@ -290,7 +336,7 @@ pub async fn rescore(
 
 /// `engage views rebuild`.
 pub async fn views(
-    views: &dyn store::Views,
+    views: &dyn ports::Views,
     command: &ViewsCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -309,7 +355,7 @@ pub async fn views(
 }
 
 /// Rebuilds the dashboard's views, showing progress.
-pub async fn rebuild_views(views: &dyn store::Views) -> anyhow::Result<()> {
+pub async fn rebuild_views(views: &dyn ports::Views) -> anyhow::Result<()> {
     let progress = std::sync::Arc::new(std::sync::Mutex::new(None::<crate::telemetry::Progress>));
     let shown = std::sync::Arc::clone(&progress);
     views

@@ -638,6 +638,76 @@ async fn operator_commands_work_on_the_aws_backend() {
         "no SQLite file on AWS"
     );
 
+    // Stylists: added and listed without demo data; bad input is named; then an account.
+    let saved = ok(run(
+        &moto,
+        dir.path(),
+        &[
+            "stylist",
+            "add",
+            "--backend",
+            "aws",
+            "--id",
+            "st-nia",
+            "--name",
+            "Nia  Adeyemi",
+            "--email",
+            "Nia@Salon.Example",
+        ],
+        "",
+    ));
+    assert!(
+        saved.contains("Stylist st-nia (Nia Adeyemi, nia@salon.example) saved"),
+        "{saved}"
+    );
+    let listed = ok(run(
+        &moto,
+        dir.path(),
+        &["stylist", "list", "--backend", "aws", "--json"],
+        "",
+    ));
+    let stylists: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(stylists[0]["id"], "st-nia");
+    assert_eq!(stylists[0]["name"], "Nia Adeyemi");
+    let (success, _, err) = run(
+        &moto,
+        dir.path(),
+        &[
+            "stylist",
+            "add",
+            "--backend",
+            "aws",
+            "--id",
+            "st nia",
+            "--name",
+            "",
+            "--email",
+            "x",
+        ],
+        "",
+    );
+    assert!(
+        !success && err.contains("id") && err.contains("stylist's name") && err.contains("email"),
+        "{err}"
+    );
+    ok(run(
+        &moto,
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--backend",
+            "aws",
+            "--email",
+            "nia@salon.example",
+            "--role",
+            "stylist",
+            "--stylist",
+            "st-nia",
+        ],
+        "another long password\n",
+    ));
+
     // API keys: create, list, revoke.
     let created = ok(run(
         &moto,
