@@ -32,7 +32,15 @@ const serverLog = join(artifacts, aws ? "server-aws.log" : "server.log");
 const baseUrl = `http://127.0.0.1:${port}`;
 
 // The suites sign in as the demo accounts and work on the demo book, on either backend.
-let env = { ...process.env, ENGAGE_ADDR: `127.0.0.1:${port}`, ENGAGE_DEMO_DATA: "true", RUST_LOG: "info" };
+// Welcomes are never held out (the suites expect each new client's draft); half the
+// win-backs are, so the outcomes panel has both groups to compare.
+let env = {
+  ...process.env,
+  ENGAGE_ADDR: `127.0.0.1:${port}`,
+  ENGAGE_DEMO_DATA: "true",
+  ENGAGE_HOLDOUT: "welcome=0,win_back=0.5",
+  RUST_LOG: "info",
+};
 let serveArgs = ["serve"];
 let moto = null;
 if (aws) {

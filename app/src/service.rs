@@ -130,6 +130,9 @@ pub trait EngageService: Send + Sync + 'static {
         from: String,
         to: String,
     ) -> Result<domain::dashboard::Dashboard, ServiceError>;
+    /// Does the outreach work? Emailed against held-out clients per kind and writer
+    /// (managers and admins only).
+    async fn outcomes(&self, viewer: &User) -> Result<domain::outcomes::Outcomes, ServiceError>;
     /// Events that failed too often (managers and admins only).
     async fn dead_letters(
         &self,

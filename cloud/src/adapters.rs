@@ -6,6 +6,7 @@ use crate::DynamoStore;
 use crate::stream::StreamHandler;
 use chrono::{DateTime, Utc};
 use domain::dashboard::DateRange;
+use domain::outcomes::{TouchCounts, TouchGroup};
 use domain::views::{ClientPage, ClientQuery, ClientSort, ClientSummary, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId};
 use ports::{
@@ -133,6 +134,7 @@ impl Books for DynamoStore {
             history,
             timeline,
             emails,
+            decisions: self.decisions(&id, limits.timeline).await?,
         }))
     }
 }
@@ -177,6 +179,10 @@ impl Model for DynamoStore {
 impl Views for DynamoStore {
     async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
         self.view_figures(range).await
+    }
+
+    async fn touch_counts(&self) -> Result<Vec<(TouchGroup, TouchCounts)>> {
+        self.view_touches().await
     }
 
     async fn rebuild_views(

@@ -35,7 +35,7 @@ use ports::{
 };
 use std::collections::HashMap;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How long an event's idempotency record is kept: longer than SQS keeps a message (14
 /// days at most), so a redelivered message always finds it.
@@ -51,15 +51,15 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: &str) -> Item {
+pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
@@ -88,24 +88,24 @@ where
     }
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str> {
+pub(crate) fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .ok_or_else(|| corrupt(format!("item lacks the text attribute {name}")))
 }
 
-fn opt_text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(crate) fn opt_text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
-fn opt_number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<Option<T>> {
+pub(crate) fn opt_number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<Option<T>> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .map(|raw| {
@@ -115,14 +115,14 @@ fn opt_number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<Option<T>
         .transpose()
 }
 
-fn instant(raw: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn instant(raw: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| corrupt(format!("time {raw}: {e}")))
 }
 
 /// A sort key part that orders by time: microseconds since 1970, zero-padded.
-fn time_key(at: DateTime<Utc>) -> String {
+pub(crate) fn time_key(at: DateTime<Utc>) -> String {
     format!("{:020}", at.timestamp_micros().max(0))
 }
 
@@ -720,16 +720,30 @@ impl Records for DynamoStore {
             };
             let record = client_of(&item)?;
             let stylist_name = self.stylist_name(&record.stylist_id).await?;
+            let decisions = self.decisions(&client, ports::RECENT_DECISIONS).await?;
             Ok(EventContext {
                 already_applied: false,
                 stylist_name,
                 previous_band: opt_text(&item, "band").and_then(Band::parse),
                 draft_pending: opt_text(&item, "pending_draft").is_some(),
                 last_draft_at: opt_text(&item, "last_draft_at").map(instant).transpose()?,
+                last_rejected_at: opt_text(&item, "last_rejected_at")
+                    .map(instant)
+                    .transpose()?,
+                band_since: opt_text(&item, "band_since").map(instant).transpose()?,
+                decisions,
                 client: Some(record),
             })
         }))
         .await
+    }
+
+    async fn decisions(
+        &self,
+        client: ClientId,
+        limit: u32,
+    ) -> Result<Vec<domain::outcomes::Decision>> {
+        DynamoStore::decisions(self, &client, limit).await
     }
 
     async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>> {
@@ -831,21 +845,40 @@ impl Records for DynamoStore {
             if effect.draft.is_some() && draft.is_none() {
                 tracing::info!(client_id = %effect.client, event_id = %event, "draft dropped: another draft already awaits review");
             }
+            // The band's start: kept while the band stays, moved when it changes.
+            let band_since = match (
+                opt_text(&client_item, "band"),
+                opt_text(&client_item, "band_since"),
+            ) {
+                (Some(band), Some(since)) if band == score.band.as_str() => since.to_owned(),
+                _ => stamp.clone(),
+            };
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(format!("CLIENT#{}", effect.client), "CLIENT")))
                 .expression_attribute_values(":score", n(score.score))
                 .expression_attribute_values(":band", s(score.band.as_str()))
                 .expression_attribute_values(":scored", s(stamp.clone()))
+                .expression_attribute_values(":since", s(band_since))
                 .expression_attribute_values(
                     ":place",
                     s(score_key(Some(score.score), &effect.client)),
                 );
-            if let Some(draft) = draft {
-                let email = EmailId::new(uuid::Uuid::now_v7().to_string());
+            let email_id = draft.map(|_| EmailId::new(uuid::Uuid::now_v7().to_string()));
+            if let Some(decision) = &effect.decision {
+                let decision = decision.clone().with_draft(email_id.clone());
+                items.push(self.put(
+                    crate::decisions::decision_item(&decision),
+                    Some("attribute_not_exists(pk)"),
+                )?);
+            }
+            for (touch, conversion) in &effect.conversions {
+                items.extend(self.conversion_writes(touch, *conversion)?);
+            }
+            if let (Some(draft), Some(email)) = (draft, email_id) {
                 update = update
                     .update_expression(
-                        "SET score = :score, band = :band, scored_at = :scored, gsi1sk = :place, pending_draft = :email, last_draft_at = :now",
+                        "SET score = :score, band = :band, scored_at = :scored, band_since = :since, gsi1sk = :place, pending_draft = :email, last_draft_at = :now",
                     )
                     .condition_expression("attribute_exists(pk) AND attribute_not_exists(pending_draft)")
                     .expression_attribute_values(":email", s(email.as_str()))
@@ -869,6 +902,7 @@ impl Records for DynamoStore {
                     ("body_text".into(), s(draft.text.body_text.clone())),
                     ("status".into(), s("drafted")),
                     ("writer".into(), s(draft.writer.clone())),
+                    ("prompt_version".into(), s(draft.prompt_version.clone())),
                     ("reason".into(), s(draft.reason.clone())),
                     ("event_id".into(), s(event.as_str())),
                     ("score".into(), n(score.score)),
@@ -890,7 +924,7 @@ impl Records for DynamoStore {
             } else {
                 update = update
                     .update_expression(
-                        "SET score = :score, band = :band, scored_at = :scored, gsi1sk = :place",
+                        "SET score = :score, band = :band, scored_at = :scored, band_since = :since, gsi1sk = :place",
                     )
                     .condition_expression("attribute_exists(pk)");
             }

@@ -136,6 +136,16 @@ pub fn writer_deadline(deadline_ms: u64, now: std::time::SystemTime) -> std::tim
     std::time::Instant::now() + left.saturating_sub(RECORDING_MARGIN)
 }
 
+/// The SDK's settings in a function: the standard ones (the function's role, its region),
+/// with [`crate::timeouts`], so a call that never answers fails rather than using up the
+/// invocation.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(crate::timeouts())
+        .load()
+        .await
+}
+
 /// A required setting of a Lambda function, from its environment.
 pub fn setting(name: &str) -> Result<String, String> {
     std::env::var(name)

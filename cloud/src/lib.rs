@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod adapters;
 pub mod bootstrap;
+pub mod decisions;
 pub mod dynamo;
 pub mod email;
 pub mod lambda;
@@ -86,11 +87,25 @@ pub struct Aws {
     pub names: Names,
 }
 
+/// How long a call may take: a request that never answers (a stalled connection) fails
+/// and is retried, instead of holding a poller up for good. An attempt may outlast SQS's
+/// 20-second long poll.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(30))
+        .operation_timeout(std::time::Duration::from_secs(90))
+        .build()
+}
+
 impl Aws {
     /// Clients configured the standard AWS way (environment, profile, instance role);
     /// `AWS_ENDPOINT_URL` points them all at another endpoint such as moto_server.
     pub async fn from_env(prefix: &str) -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts())
+            .load()
+            .await;
         Self::with_config(&config, prefix)
     }
 
@@ -103,6 +118,7 @@ impl Aws {
     /// us-east-1.
     pub async fn endpoint_config(endpoint: &str) -> aws_config::SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

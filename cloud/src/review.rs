@@ -329,6 +329,27 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(built(update)?).build())
     }
 
+    /// Clears the client's pending draft after a rejection, noting when: the policy waits
+    /// out a cool-off before it tries the client again.
+    fn release_client_rejected(
+        &self,
+        email: &Item,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem> {
+        let client = text(email, "client_id").unwrap_or_default();
+        let id = text(email, "id").unwrap_or_default();
+        let update = Update::builder()
+            .table_name(self.table())
+            .key("pk", s(format!("CLIENT#{client}")))
+            .key("sk", s("CLIENT"))
+            .update_expression("SET last_rejected_at = :now REMOVE pending_draft")
+            .condition_expression("attribute_not_exists(pending_draft) OR pending_draft = :email")
+            .expression_attribute_values(":email", s(id))
+            .expression_attribute_values(":now", s(stamp(now)))
+            .build();
+        Ok(TransactWriteItem::builder().update(built(update)?).build())
+    }
+
     async fn commit(&self, items: Vec<TransactWriteItem>) -> Result<(), ReviewError> {
         match self
             .client()
@@ -386,6 +407,7 @@ impl DynamoStore {
             });
         }
         Ok(Some(EmailDetail {
+            conversion: crate::decisions::conversion_of(&item)?,
             summary: email_summary(&item)?,
             client_email,
             body_text: text(&item, "body_text").unwrap_or_default(),
@@ -538,7 +560,7 @@ impl DynamoStore {
                 now,
                 Some(("reject_reason", reason.clone())),
             )?,
-            self.release_client(&email)?,
+            self.release_client_rejected(&email, now)?,
             self.review_step(id, "rejected", &by.name, Some(&reason), now)?,
         ])
         .await

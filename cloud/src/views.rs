@@ -25,11 +25,12 @@ use crate::stream::StreamChange;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::dashboard::{BandMix, DateRange};
+use domain::outcomes::{DecisionOutcome, TouchCounts, TouchGroup};
 use domain::view_facts::{
     BookBand, DashboardFigures, EmailCounts, Verdict, ViewDelta, ViewFact, ViewFactMessage,
     ViewRows, approved_edit, band_closings,
 };
-use domain::{Band, EmailStatus};
+use domain::{Band, EmailKind, EmailStatus};
 use ports::{Result, StoreError};
 use processors::ProcessError;
 use serde::Deserialize;
@@ -45,7 +46,8 @@ const BAND_DAYS: &str = "VIEW#BANDDAYS";
 const EMAILS: &str = "VIEW#EMAILS";
 const REVIEWS: &str = "VIEW#REVIEWS";
 const PENDING: &str = "VIEW#PENDING";
-const VIEW_PARTITIONS: [&str; 5] = [BOOKS, BAND_DAYS, EMAILS, REVIEWS, PENDING];
+const TOUCHES: &str = "VIEW#TOUCHES";
+const VIEW_PARTITIONS: [&str; 6] = [BOOKS, BAND_DAYS, EMAILS, REVIEWS, PENDING, TOUCHES];
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -95,7 +97,12 @@ fn image(item: Option<&serde_dynamo::Item>) -> std::result::Result<Option<Image>
     let Some(item) = item else { return Ok(None) };
     let kind: Kind = serde_dynamo::from_item(item.clone())
         .map_err(|e| ProcessError::Malformed(format!("stream image: {e}")))?;
-    if !matches!(kind.sk.as_deref(), Some("CLIENT" | "EMAIL")) {
+    let counted = matches!(kind.sk.as_deref(), Some("CLIENT" | "EMAIL"))
+        || kind
+            .sk
+            .as_deref()
+            .is_some_and(|sk| sk.starts_with("DECISION#"));
+    if !counted {
         return Ok(None);
     }
     serde_dynamo::from_item(item.clone())
@@ -127,6 +134,7 @@ pub fn facts_of(change: &StreamChange) -> std::result::Result<Vec<ViewFactMessag
             .as_ref()
             .map(|new| email_facts(old.as_ref(), new, change.at))
             .unwrap_or_default(),
+        Some(sk) if sk.starts_with("DECISION#") => decision_facts(change)?,
         _ => Vec::new(),
     };
     Ok(facts
@@ -137,6 +145,49 @@ pub fn facts_of(change: &StreamChange) -> std::result::Result<Vec<ViewFactMessag
             fact,
         })
         .collect())
+}
+
+/// A decision item's facts: a new touch counts once; a touch's conversion changing moves
+/// its counters by the difference.
+fn decision_facts(change: &StreamChange) -> std::result::Result<Vec<ViewFact>, ProcessError> {
+    let decision = |item: Option<&serde_dynamo::Item>| {
+        item.map(|item| {
+            let item: Item = item.clone().into();
+            crate::decisions::decision_of(&item)
+                .map_err(|e| ProcessError::Malformed(format!("decision image: {e}")))
+        })
+        .transpose()
+    };
+    let (old, new) = (
+        decision(change.old.as_ref())?,
+        decision(change.new.as_ref())?,
+    );
+    let Some(new) = new else {
+        return Ok(Vec::new());
+    };
+    let Some(group) = TouchGroup::of(&new) else {
+        return Ok(Vec::new());
+    };
+    let mut facts = Vec::new();
+    let before = match old {
+        Some(old) => old.conversion,
+        None => {
+            facts.push(ViewFact::Touched {
+                group: group.clone(),
+                expected_purchases: new.expected_purchases,
+            });
+            None
+        }
+    };
+    if before != new.conversion {
+        facts.push(ViewFact::ConversionChanged {
+            group,
+            has_expectation: new.expected_purchases.is_some(),
+            from: before,
+            to: new.conversion,
+        });
+    }
+    Ok(facts)
 }
 
 fn client_facts(old: Option<&Image>, new: Option<&Image>, at: DateTime<Utc>) -> Vec<ViewFact> {
@@ -295,6 +346,34 @@ fn counter(delta: ViewDelta) -> Counter {
             sk: stylist.clone(),
             labels: vec![("stylist_id", s(stylist))],
             adds: vec![("drafts", n(drafts))],
+        },
+        ViewDelta::Touches { group, counts: c } => Counter {
+            pk: TOUCHES,
+            sk: format!(
+                "{}#{}#{}#{}",
+                group.kind.as_str(),
+                group.outcome.as_str(),
+                group.writer,
+                group.prompt_version
+            ),
+            labels: vec![
+                ("email_kind", s(group.kind.as_str())),
+                ("outcome", s(group.outcome.as_str())),
+                ("writer", s(group.writer)),
+                ("prompt_version", s(group.prompt_version)),
+            ],
+            adds: vec![
+                ("touches", n(c.touches)),
+                ("converted", n(c.converted)),
+                ("purchases", n(c.purchases)),
+                ("value_cents", n(c.value_cents)),
+                ("expected_touches", n(c.expected_touches)),
+                ("expected_purchases", n(c.expected_purchases)),
+                (
+                    "purchases_with_expectation",
+                    n(c.purchases_with_expectation),
+                ),
+            ],
         },
     }
 }
@@ -484,6 +563,48 @@ impl DynamoStore {
         Ok(rows.figures(range))
     }
 
+    /// The outcome counters of every touch group.
+    pub async fn view_touches(&self) -> Result<Vec<(TouchGroup, TouchCounts)>> {
+        let text = |item: &Item, name: &str| -> String {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let number = |item: &Item, name: &str| -> f64 {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|raw| raw.parse().ok())
+                .unwrap_or(0.0)
+        };
+        self.view_items(TOUCHES)
+            .await?
+            .iter()
+            .map(|item| {
+                let (kind, outcome) = (text(item, "email_kind"), text(item, "outcome"));
+                let corrupt_counter = || corrupt(format!("touch counter {kind}/{outcome}"));
+                Ok((
+                    TouchGroup {
+                        kind: EmailKind::parse(&kind).ok_or_else(corrupt_counter)?,
+                        outcome: DecisionOutcome::parse(&outcome).ok_or_else(corrupt_counter)?,
+                        writer: text(item, "writer"),
+                        prompt_version: text(item, "prompt_version"),
+                    },
+                    TouchCounts {
+                        touches: number(item, "touches") as i64,
+                        converted: number(item, "converted") as i64,
+                        purchases: number(item, "purchases") as i64,
+                        value_cents: number(item, "value_cents") as i64,
+                        expected_touches: number(item, "expected_touches") as i64,
+                        expected_purchases: number(item, "expected_purchases"),
+                        purchases_with_expectation: number(item, "purchases_with_expectation")
+                            as i64,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Every counter item, as sorted lines: for comparing the live views with rebuilt ones.
     pub async fn view_lines(&self) -> Result<Vec<String>> {
         let mut lines = Vec::new();
@@ -594,6 +715,22 @@ impl DynamoStore {
                 let id = text(&client, "pk");
                 let mut last: Option<BookBand> = None;
                 for step in self.query_all(None, "pk", id).await? {
+                    if text(&step, "sk").starts_with("DECISION#") {
+                        let decision = crate::decisions::decision_of(&step)?;
+                        if let Some(group) = TouchGroup::of(&decision) {
+                            facts.push(ViewFact::Touched {
+                                group: group.clone(),
+                                expected_purchases: decision.expected_purchases,
+                            });
+                            facts.push(ViewFact::ConversionChanged {
+                                group,
+                                has_expectation: decision.expected_purchases.is_some(),
+                                from: None,
+                                to: decision.conversion,
+                            });
+                        }
+                        continue;
+                    }
                     if !text(&step, "sk").starts_with("SCORE#") {
                         continue;
                     }

@@ -48,3 +48,16 @@ async fn dynamodb_keeps_the_model_contract() {
     let store = aws.store();
     ports::contract::run_model(&store, &store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_keeps_the_decisions_contract() {
+    let moto = Moto::start().expect("moto_server");
+    let aws = Aws::at_endpoint(&moto.endpoint, "decisions").await;
+    let resources = bootstrap(&aws, &QueueSettings::default(), &|_| {})
+        .await
+        .expect("bootstrap");
+    let store = aws.store();
+    let events = engage_aws::stream::StreamHandler::new(aws.sns.clone(), resources.topic_arn);
+    let review = engage_aws::DynamoReview::new(store.clone(), events);
+    ports::contract::run_decisions(&store, &review).await;
+}

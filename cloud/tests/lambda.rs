@@ -121,7 +121,7 @@ async fn the_email_function_applies_each_event_once_and_reports_failed_messages(
         Arc::new(store.clone()),
         Arc::new(AtRecording),
         Arc::new(TemplateWriter),
-        Default::default(),
+        domain::policy::PolicySettings::without_holdout(),
     );
     let handler = QueueHandler::new(Arc::new(core));
     // Ada's creation twice (SNS/SQS may deliver twice), a truncated body, and an event

@@ -61,7 +61,7 @@ async fn start(writer: Arc<dyn EmailWriter>, settings: QueueSettings) -> Running
         Arc::new(store.clone()),
         Arc::new(SystemClock),
         writer,
-        Default::default(),
+        domain::policy::PolicySettings::without_holdout(),
     ));
     let shutdown = CancellationToken::new();
     let tasks = poll::spawn_pollers(&aws, &resources, core, None, &Default::default(), &shutdown);

@@ -47,7 +47,7 @@ async fn an_approval_reaches_the_deliveries_queue_through_the_stream_and_is_sent
         Arc::new(store.clone()),
         clock.clone(),
         Arc::new(TemplateWriter),
-        Default::default(),
+        domain::policy::PolicySettings::without_holdout(),
     ));
     let sender = Arc::new(SenderCore::new(
         Arc::new(store.clone()),

@@ -201,6 +201,8 @@ pub struct Dashboard {
     pub email_days: Vec<EmailDay>,
     pub writers: Vec<WriterQuality>,
     pub health: PipelineHealth,
+    /// Is it working? Emailed against held-out clients, all time.
+    pub outcomes: crate::outcomes::Outcomes,
 }
 
 /// Review times are counted in buckets (minutes): the lower bound of each.

@@ -35,6 +35,7 @@ pub mod consent;
 pub mod dashboard;
 pub mod email;
 pub mod event;
+pub mod outcomes;
 pub mod policy;
 pub mod profile;
 pub mod sample;

@@ -4,31 +4,56 @@
 //! answer.
 //!
 //! First the trigger: a welcome for a new client, a win-back on entering At risk, a check-in
-//! on entering Cooling from above, a celebration on entering Thriving. Then the guards, in
-//! order: closed account, unsubscribed, no consent, a draft already awaiting review, and
-//! the frequency cap (default one draft per client per 14 days).
+//! on entering Cooling from above, a celebration on entering Thriving; and, for a client
+//! who stays At risk or Cooling, the same again (re-engagement: each rescore reconsiders
+//! them, so a skipped or rejected win-back is not the last). Then the guards, in order:
+//! closed account, unsubscribed, no consent, a draft already awaiting review, a draft
+//! rejected within the cool-off, the frequency cap (default one draft per client per 14
+//! days) and the attempts of this episode used up (default 3). Last, a share of the
+//! touches is held out at random for comparison ([`crate::outcomes`]).
 
 use crate::client::Client;
 use crate::consent::NoEmail;
 use crate::email::EmailKind;
 use crate::event::{DomainEvent, EventKind};
+use crate::outcomes::{self, HoldoutShares};
 use crate::score::{Band, EngagementScore, NEW_CLIENT_DAYS};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Tunable limits of the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicySettings {
     /// At most one draft per client within this many days.
     pub frequency_cap_days: u32,
+    /// Emails (or holdouts) at most per episode: one stay in At risk or Cooling.
+    pub max_attempts: u32,
+    /// Days after a stylist rejects a draft before the client is reconsidered.
+    pub reject_cool_off_days: u32,
+    /// The share of each kind's touches held out for comparison.
+    pub holdout: HoldoutShares,
+}
+
+impl PolicySettings {
+    /// The defaults without a holdout: every draft the rules call for is written (tests
+    /// and demos that expect a given client's draft).
+    pub fn without_holdout() -> Self {
+        Self {
+            holdout: HoldoutShares::all(0.0),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for PolicySettings {
     fn default() -> Self {
         Self {
             frequency_cap_days: 14,
+            max_attempts: 3,
+            reject_cool_off_days: 7,
+            holdout: HoldoutShares::default(),
         }
     }
 }
@@ -44,6 +69,12 @@ pub struct PolicyInput<'a> {
     pub draft_pending: bool,
     /// When the last draft for this client was created, whatever became of it.
     pub last_draft_at: Option<DateTime<Utc>>,
+    /// When a stylist last rejected a draft for this client.
+    pub last_rejected_at: Option<DateTime<Utc>>,
+    /// When the client entered its current band, if known: the start of the episode.
+    pub band_since: Option<DateTime<Utc>>,
+    /// The client's recent decisions, newest first (those of the current episode at least).
+    pub recent: &'a [outcomes::Decision],
     pub now: DateTime<Utc>,
     pub settings: PolicySettings,
 }
@@ -54,7 +85,26 @@ pub struct PolicyInput<'a> {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum DraftReason {
     NewClient,
-    EnteredBand { from: Band, to: Band },
+    EnteredBand {
+        from: Band,
+        to: Band,
+    },
+    /// Still in `band`, `days` after entering it (re-engagement).
+    StillInBand {
+        band: Band,
+        days: Option<u32>,
+    },
+}
+
+impl DraftReason {
+    /// A stable code for the reason, as decisions are stored.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NewClient => "new_client",
+            Self::EnteredBand { .. } => "entered_band",
+            Self::StillInBand { .. } => "still_in_band",
+        }
+    }
 }
 
 impl fmt::Display for DraftReason {
@@ -64,6 +114,11 @@ impl fmt::Display for DraftReason {
             Self::EnteredBand { from, to } => {
                 write!(f, "Score moved from {} to {}", from.label(), to.label())
             }
+            Self::StillInBand {
+                band,
+                days: Some(days),
+            } => write!(f, "Still {} after {days} days", band.label()),
+            Self::StillInBand { band, days: None } => write!(f, "Still {}", band.label()),
         }
     }
 }
@@ -89,10 +144,37 @@ pub enum SkipReason {
     Unsubscribed,
     NoConsent,
     DraftAwaitingReview,
+    /// A stylist rejected a draft for this client within the cool-off.
+    RecentlyRejected {
+        days_since: u32,
+        cool_off_days: u32,
+    },
     FrequencyCap {
         days_since_last: u32,
         cap_days: u32,
     },
+    /// This episode's attempts are used up.
+    AttemptsUsedUp {
+        attempts: u32,
+    },
+}
+
+impl SkipReason {
+    /// A stable code for the reason, as decisions are stored.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::FirstScore { .. } => "first_score",
+            Self::SameBand { .. } => "same_band",
+            Self::NoTrigger { .. } => "no_trigger",
+            Self::AccountClosed => "account_closed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::NoConsent => "no_consent",
+            Self::DraftAwaitingReview => "draft_pending",
+            Self::RecentlyRejected { .. } => "recently_rejected",
+            Self::FrequencyCap { .. } => "frequency_cap",
+            Self::AttemptsUsedUp { .. } => "attempts_used_up",
+        }
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -112,6 +194,17 @@ impl fmt::Display for SkipReason {
             Self::Unsubscribed => f.write_str("The client has unsubscribed"),
             Self::NoConsent => f.write_str("The client has not agreed to emails"),
             Self::DraftAwaitingReview => f.write_str("An earlier draft still awaits review"),
+            Self::RecentlyRejected {
+                days_since,
+                cool_off_days,
+            } => write!(
+                f,
+                "A draft was rejected {days_since} days ago; reconsidered after {cool_off_days}"
+            ),
+            Self::AttemptsUsedUp { attempts } => write!(
+                f,
+                "{attempts} attempts already in this stay; no more until the client moves"
+            ),
             Self::FrequencyCap {
                 days_since_last,
                 cap_days,
@@ -132,15 +225,41 @@ pub enum Decision {
         kind: EmailKind,
         reason: DraftReason,
     },
-    Skip {
-        reason: SkipReason,
+    /// Would be drafted, but held out at random for comparison.
+    HoldOut {
+        kind: EmailKind,
+        reason: DraftReason,
     },
+    /// A `kind` email was called for, but a guard stopped it.
+    Blocked { kind: EmailKind, reason: SkipReason },
+    /// Nothing called for an email.
+    Skip { reason: SkipReason },
 }
 
 impl Decision {
+    /// The kind of email to draft, if one is.
     pub fn kind(self) -> Option<EmailKind> {
         match self {
             Self::Draft { kind, .. } => Some(kind),
+            Self::HoldOut { .. } | Self::Blocked { .. } | Self::Skip { .. } => None,
+        }
+    }
+
+    /// Why, in a stylist's words (without what was decided).
+    pub fn why(self) -> String {
+        match self {
+            Self::Draft { reason, .. } | Self::HoldOut { reason, .. } => reason.to_string(),
+            Self::Blocked { reason, .. } | Self::Skip { reason } => reason.to_string(),
+        }
+    }
+
+    /// The decision as it is kept, when a trigger fired (`None` for a plain skip).
+    pub fn outcome(self) -> Option<(EmailKind, outcomes::DecisionOutcome, &'static str)> {
+        use outcomes::DecisionOutcome;
+        match self {
+            Self::Draft { kind, reason } => Some((kind, DecisionOutcome::Drafted, reason.code())),
+            Self::HoldOut { kind, .. } => Some((kind, DecisionOutcome::HeldOut, "holdout")),
+            Self::Blocked { kind, reason } => Some((kind, DecisionOutcome::Skipped, reason.code())),
             Self::Skip { .. } => None,
         }
     }
@@ -150,6 +269,14 @@ impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Draft { kind, reason } => write!(f, "Draft {}: {reason}", kind.as_str()),
+            Self::HoldOut { kind, reason } => write!(
+                f,
+                "Held out of a {} for comparison: {reason}",
+                kind.label().to_lowercase()
+            ),
+            Self::Blocked { kind, reason } => {
+                write!(f, "No {}: {reason}", kind.label().to_lowercase())
+            }
             Self::Skip { reason } => write!(f, "No draft: {reason}"),
         }
     }
@@ -157,29 +284,54 @@ impl fmt::Display for Decision {
 
 /// Decides whether to draft, and why.
 pub fn decide(input: &PolicyInput<'_>) -> Decision {
-    let skip = |reason| Decision::Skip { reason };
     let (kind, reason) = match trigger(input) {
         Ok(found) => found,
-        Err(reason) => return skip(reason),
+        Err(reason) => return Decision::Skip { reason },
     };
+    let blocked = |reason| Decision::Blocked { kind, reason };
     match crate::consent::may_email(input.client) {
         Ok(()) => {}
-        Err(NoEmail::AccountClosed) => return skip(SkipReason::AccountClosed),
-        Err(NoEmail::Unsubscribed) => return skip(SkipReason::Unsubscribed),
-        Err(NoEmail::NoConsent) => return skip(SkipReason::NoConsent),
+        Err(NoEmail::AccountClosed) => return blocked(SkipReason::AccountClosed),
+        Err(NoEmail::Unsubscribed) => return blocked(SkipReason::Unsubscribed),
+        Err(NoEmail::NoConsent) => return blocked(SkipReason::NoConsent),
     }
     if input.draft_pending {
-        return skip(SkipReason::DraftAwaitingReview);
+        return blocked(SkipReason::DraftAwaitingReview);
+    }
+    let days_since = |at: DateTime<Utc>| (input.now - at).num_days().max(0) as u32;
+    if let Some(rejected) = input.last_rejected_at {
+        let cool_off_days = input.settings.reject_cool_off_days;
+        if days_since(rejected) < cool_off_days {
+            return blocked(SkipReason::RecentlyRejected {
+                days_since: days_since(rejected),
+                cool_off_days,
+            });
+        }
     }
     if let Some(last) = input.last_draft_at {
-        let days_since_last = (input.now - last).num_days().max(0) as u32;
         let cap_days = input.settings.frequency_cap_days;
-        if days_since_last < cap_days {
-            return skip(SkipReason::FrequencyCap {
-                days_since_last,
+        if days_since(last) < cap_days {
+            return blocked(SkipReason::FrequencyCap {
+                days_since_last: days_since(last),
                 cap_days,
             });
         }
+    }
+    if matches!(reason, DraftReason::StillInBand { .. }) {
+        // The episode began when the client entered the band; its touches so far.
+        let attempts = input
+            .recent
+            .iter()
+            .filter(|d| d.outcome.is_touch())
+            .filter(|d| input.band_since.is_none_or(|since| d.decided_at >= since))
+            .count() as u32;
+        if attempts >= input.settings.max_attempts {
+            return blocked(SkipReason::AttemptsUsedUp { attempts });
+        }
+    }
+    let share = input.settings.holdout.of(kind);
+    if outcomes::held_out(&input.client.id, kind, &input.event.id, share) {
+        return Decision::HoldOut { kind, reason };
     }
     Decision::Draft { kind, reason }
 }
@@ -201,7 +353,31 @@ fn trigger(input: &PolicyInput<'_>) -> Result<(EmailKind, DraftReason), SkipReas
         return Err(SkipReason::FirstScore { band: current });
     };
     if previous == current {
-        return Err(SkipReason::SameBand { band: current });
+        // Re-engagement: a client who stays At risk or Cooling is reconsidered.
+        let kind = match current {
+            Band::AtRisk => EmailKind::WinBack,
+            Band::Cooling => EmailKind::CheckIn,
+            _ => return Err(SkipReason::SameBand { band: current }),
+        };
+        // Only a stay that began with a call for that email (entering the band from
+        // above): a client recovering into Cooling is not checked in on.
+        let called_for = input
+            .recent
+            .iter()
+            .any(|d| d.kind == kind && input.band_since.is_none_or(|since| d.decided_at >= since));
+        if !called_for {
+            return Err(SkipReason::SameBand { band: current });
+        }
+        let days = input
+            .band_since
+            .map(|since| (input.now - since).num_days().max(0) as u32);
+        return Ok((
+            kind,
+            DraftReason::StillInBand {
+                band: current,
+                days,
+            },
+        ));
     }
     let reason = DraftReason::EnteredBand {
         from: previous,
@@ -331,6 +507,74 @@ mod tests {
         Decision::Skip { reason }
     }
 
+    fn blocked(reason: SkipReason) -> Decision {
+        Decision::Blocked {
+            kind: EmailKind::WinBack,
+            reason,
+        }
+    }
+
+    /// No holdout, so every case is decided by the rules alone.
+    fn settings() -> PolicySettings {
+        PolicySettings {
+            holdout: HoldoutShares::all(0.0),
+            ..PolicySettings::default()
+        }
+    }
+
+    fn input<'a>(
+        event: &'a DomainEvent,
+        client: &'a Client,
+        previous: Option<Band>,
+        current: &'a EngagementScore,
+        recent: &'a [outcomes::Decision],
+    ) -> PolicyInput<'a> {
+        PolicyInput {
+            event,
+            client,
+            previous,
+            current,
+            draft_pending: false,
+            last_draft_at: None,
+            last_rejected_at: None,
+            band_since: None,
+            recent,
+            now: now(),
+            settings: settings(),
+        }
+    }
+
+    fn score(score: u8) -> EngagementScore {
+        EngagementScore {
+            score,
+            band: Band::of(score),
+            factors: Vec::new(),
+        }
+    }
+
+    /// A stored decision about c-1, `days` ago.
+    fn decided(
+        kind: EmailKind,
+        outcome: outcomes::DecisionOutcome,
+        days: u64,
+    ) -> outcomes::Decision {
+        outcomes::Decision {
+            event_id: EventId::new(format!("earlier-{days}")),
+            client_id: crate::ClientId::new("c-1"),
+            stylist_id: crate::StylistId::new("st-1"),
+            kind,
+            outcome,
+            reason: String::new(),
+            reason_code: String::new(),
+            decided_at: now() - Days::new(days),
+            email_id: None,
+            writer: None,
+            prompt_version: None,
+            expected_purchases: None,
+            conversion: None,
+        }
+    }
+
     #[test]
     fn every_branch_of_the_policy() {
         let cases = [
@@ -412,6 +656,13 @@ mod tests {
             },
             Case {
                 name: "staying in a band needs no email",
+                previous: Some(55),
+                current: 60,
+                expected: skip(SkipReason::SameBand { band: Band::Steady }),
+                ..BASE
+            },
+            Case {
+                name: "staying At risk with no call for a win-back in this stay needs none",
                 previous: Some(10),
                 current: 20,
                 expected: skip(SkipReason::SameBand { band: Band::AtRisk }),
@@ -422,7 +673,7 @@ mod tests {
                 status: ClientStatus::Closed,
                 previous: Some(60),
                 current: 0,
-                expected: skip(SkipReason::AccountClosed),
+                expected: blocked(SkipReason::AccountClosed),
                 ..BASE
             },
             Case {
@@ -440,7 +691,7 @@ mod tests {
                 },
                 previous: Some(40),
                 current: 20,
-                expected: skip(SkipReason::Unsubscribed),
+                expected: blocked(SkipReason::Unsubscribed),
                 ..BASE
             },
             Case {
@@ -448,7 +699,7 @@ mod tests {
                 consent: EmailConsent::NotGiven,
                 previous: Some(40),
                 current: 20,
-                expected: skip(SkipReason::NoConsent),
+                expected: blocked(SkipReason::NoConsent),
                 ..BASE
             },
             Case {
@@ -458,7 +709,10 @@ mod tests {
                 consent: EmailConsent::NotGiven,
                 previous: None,
                 current: 55,
-                expected: skip(SkipReason::NoConsent),
+                expected: Decision::Blocked {
+                    kind: EmailKind::Welcome,
+                    reason: SkipReason::NoConsent,
+                },
                 ..BASE
             },
             Case {
@@ -466,7 +720,7 @@ mod tests {
                 pending: true,
                 previous: Some(40),
                 current: 20,
-                expected: skip(SkipReason::DraftAwaitingReview),
+                expected: blocked(SkipReason::DraftAwaitingReview),
                 ..BASE
             },
             Case {
@@ -474,7 +728,7 @@ mod tests {
                 last_draft_days_ago: Some(13),
                 previous: Some(40),
                 current: 20,
-                expected: skip(SkipReason::FrequencyCap {
+                expected: blocked(SkipReason::FrequencyCap {
                     days_since_last: 13,
                     cap_days: 14,
                 }),
@@ -507,14 +761,9 @@ mod tests {
                 factors: Vec::new(),
             };
             let decision = decide(&PolicyInput {
-                event: &event,
-                client: &client,
-                previous: case.previous.map(Band::of),
-                current: &current,
                 draft_pending: case.pending,
                 last_draft_at: case.last_draft_days_ago.map(|d| now() - Days::new(d)),
-                now: now(),
-                settings: PolicySettings::default(),
+                ..input(&event, &client, case.previous.map(Band::of), &current, &[])
             });
             assert_eq!(decision, case.expected, "{}", case.name);
             assert!(!decision.to_string().is_empty());
@@ -530,26 +779,136 @@ mod tests {
             band: Band::AtRisk,
             factors: Vec::new(),
         };
-        let input = |cap| PolicyInput {
-            event: &event,
-            client: &client,
-            previous: Some(Band::Cooling),
-            current: &current,
-            draft_pending: false,
+        let with_cap = |cap| PolicyInput {
             last_draft_at: Some(now() - Days::new(20)),
-            now: now(),
             settings: PolicySettings {
                 frequency_cap_days: cap,
+                ..settings()
             },
+            ..input(&event, &client, Some(Band::Cooling), &current, &[])
         };
-        assert_eq!(decide(&input(14)).kind(), Some(EmailKind::WinBack));
+        assert_eq!(decide(&with_cap(14)).kind(), Some(EmailKind::WinBack));
         assert_eq!(
-            decide(&input(30)),
-            skip(SkipReason::FrequencyCap {
+            decide(&with_cap(30)),
+            blocked(SkipReason::FrequencyCap {
                 days_since_last: 20,
                 cap_days: 30
             })
         );
+    }
+
+    #[test]
+    fn a_client_who_stays_at_risk_is_reconsidered_until_the_episodes_attempts_are_used_up() {
+        use outcomes::DecisionOutcome::{Drafted, HeldOut, Skipped};
+        let client = client(ClientStatus::Active, OPTED_IN, History::Established);
+        let event = event(false);
+        let current = score(15);
+        let stay = |recent: &[outcomes::Decision], last_draft: Option<u64>| {
+            decide(&PolicyInput {
+                band_since: Some(now() - Days::new(40)),
+                last_draft_at: last_draft.map(|d| now() - Days::new(d)),
+                ..input(&event, &client, Some(Band::AtRisk), &current, recent)
+            })
+        };
+        // Capped the first time: the next rescore after the cap tries again.
+        let capped = [decided(EmailKind::WinBack, Skipped, 30)];
+        assert_eq!(
+            stay(&capped, None),
+            Decision::Draft {
+                kind: EmailKind::WinBack,
+                reason: DraftReason::StillInBand {
+                    band: Band::AtRisk,
+                    days: Some(40)
+                }
+            }
+        );
+        assert_eq!(
+            stay(&capped, Some(3)),
+            blocked(SkipReason::FrequencyCap {
+                days_since_last: 3,
+                cap_days: 14
+            })
+        );
+        // Three touches in this stay (a holdout counts): no more.
+        let three = [
+            decided(EmailKind::WinBack, Drafted, 15),
+            decided(EmailKind::WinBack, HeldOut, 25),
+            decided(EmailKind::WinBack, Drafted, 35),
+        ];
+        assert_eq!(
+            stay(&three, Some(15)),
+            blocked(SkipReason::AttemptsUsedUp { attempts: 3 })
+        );
+        // A touch from before this stay does not count.
+        let older = [
+            decided(EmailKind::WinBack, Drafted, 15),
+            decided(EmailKind::WinBack, Drafted, 35),
+            decided(EmailKind::WinBack, Drafted, 90),
+        ];
+        assert_eq!(stay(&older, Some(15)).kind(), Some(EmailKind::WinBack));
+    }
+
+    #[test]
+    fn a_rejected_draft_is_followed_up_only_after_the_cool_off() {
+        let client = client(ClientStatus::Active, OPTED_IN, History::Established);
+        let event = event(false);
+        let current = score(30);
+        let recent = [decided(
+            EmailKind::CheckIn,
+            outcomes::DecisionOutcome::Drafted,
+            16,
+        )];
+        let rejected = |days| {
+            decide(&PolicyInput {
+                last_rejected_at: Some(now() - Days::new(days)),
+                last_draft_at: Some(now() - Days::new(16)),
+                ..input(&event, &client, Some(Band::Cooling), &current, &recent)
+            })
+        };
+        assert_eq!(
+            rejected(2),
+            Decision::Blocked {
+                kind: EmailKind::CheckIn,
+                reason: SkipReason::RecentlyRejected {
+                    days_since: 2,
+                    cool_off_days: 7
+                }
+            }
+        );
+        assert_eq!(rejected(8).kind(), Some(EmailKind::CheckIn));
+    }
+
+    #[test]
+    fn a_share_of_touches_is_held_out_and_the_same_decision_stays_held_out() {
+        let client = client(ClientStatus::Active, OPTED_IN, History::Established);
+        let current = score(20);
+        let all_held = PolicySettings {
+            holdout: HoldoutShares::all(HoldoutShares::MAX),
+            ..settings()
+        };
+        let (mut held, mut drafted) = (0, 0);
+        for i in 0..200 {
+            let mut event = event(false);
+            event.id = EventId::new(format!("e-{i}"));
+            let decide_once = || {
+                decide(&PolicyInput {
+                    settings: all_held,
+                    ..input(&event, &client, Some(Band::Cooling), &current, &[])
+                })
+            };
+            let decision = decide_once();
+            assert_eq!(decision, decide_once(), "the same decision again");
+            match decision {
+                Decision::HoldOut { kind, .. } => {
+                    assert_eq!(kind, EmailKind::WinBack);
+                    held += 1;
+                }
+                Decision::Draft { .. } => drafted += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!((70..130).contains(&held), "{held} of 200 held out at 50%");
+        assert_eq!(held + drafted, 200);
     }
 
     #[test]
@@ -559,12 +918,12 @@ mod tests {
             "Draft win_back: Score moved from Cooling to At risk"
         );
         assert_eq!(
-            skip(SkipReason::FrequencyCap {
+            blocked(SkipReason::FrequencyCap {
                 days_since_last: 3,
                 cap_days: 14
             })
             .to_string(),
-            "No draft: Last draft 3 days ago; at most one every 14 days"
+            "No win-back: Last draft 3 days ago; at most one every 14 days"
         );
     }
 }

@@ -11,6 +11,7 @@ use crate::dashboard::{
     BandDay, BandMix, DateRange, EmailDay, REVIEW_BUCKETS_MINUTES, StylistFigures, WriterQuality,
     bucket_median, edit_ratio, review_bucket,
 };
+use crate::outcomes::{Conversion, TouchCounts, TouchGroup};
 use crate::score::Band;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,18 @@ pub enum ViewFact {
         sent: bool,
         at: DateTime<Utc>,
     },
+    /// The policy touched a client (drafted, or held out): a trial of the comparison.
+    Touched {
+        group: TouchGroup,
+        expected_purchases: Option<f64>,
+    },
+    /// A touch's conversion changed (a purchase within its window, or one taken back).
+    ConversionChanged {
+        group: TouchGroup,
+        has_expectation: bool,
+        from: Option<Conversion>,
+        to: Option<Conversion>,
+    },
 }
 
 /// What one (day, stylist, writer) row of the email funnel gains.
@@ -130,6 +143,11 @@ pub enum ViewDelta {
     },
     /// Drafts waiting for the stylist's review.
     Pending { stylist: String, drafts: i64 },
+    /// A group of touches' outcome counters.
+    Touches {
+        group: TouchGroup,
+        counts: TouchCounts,
+    },
 }
 
 impl ViewFact {
@@ -279,6 +297,27 @@ impl ViewFact {
                     }
                 };
                 vec![emails(*at, stylist, writer, counts)]
+            }
+            Self::Touched {
+                group,
+                expected_purchases,
+            } => vec![ViewDelta::Touches {
+                group: group.clone(),
+                counts: TouchCounts::of_touch(*expected_purchases),
+            }],
+            Self::ConversionChanged {
+                group,
+                has_expectation,
+                from,
+                to,
+            } => {
+                if from == to {
+                    return Vec::new();
+                }
+                vec![ViewDelta::Touches {
+                    group: group.clone(),
+                    counts: TouchCounts::of_conversion_change(*from, *to, *has_expectation),
+                }]
             }
         }
     }

@@ -272,9 +272,31 @@ pub struct ClientDetail {
     pub outlook: Option<Outlook>,
     /// Stored scores, oldest first.
     pub history: Vec<ScorePoint>,
-    /// Newest first.
+    /// Newest first; the policy's decisions among the rest.
     pub timeline: Vec<TimelineEntry>,
     pub emails: Vec<EmailSummary>,
+    /// The policy's decisions, newest first: drafted, held out, or skipped with the reason,
+    /// and what followed.
+    #[serde(default)]
+    pub decisions: Vec<crate::outcomes::Decision>,
+}
+
+/// `timeline` (newest first) with a `decision` entry for each decision, newest first,
+/// kept to `limit` entries.
+pub fn with_decisions(
+    mut timeline: Vec<TimelineEntry>,
+    decisions: &[crate::outcomes::Decision],
+    limit: usize,
+) -> Vec<TimelineEntry> {
+    timeline.extend(decisions.iter().map(|d| TimelineEntry {
+        at: d.decided_at,
+        kind: "decision".into(),
+        text: d.line(),
+        actor: None,
+    }));
+    timeline.sort_by_key(|entry| std::cmp::Reverse(entry.at));
+    timeline.truncate(limit);
+    timeline
 }
 
 /// What approving a batch of drafts did.
@@ -313,6 +335,9 @@ pub struct EmailDetail {
     pub withdrawn: Option<crate::consent::NoEmail>,
     /// Oldest first.
     pub reviews: Vec<ReviewEntry>,
+    /// The purchases that followed within the attribution window, last touch.
+    #[serde(default)]
+    pub conversion: Option<crate::outcomes::Conversion>,
 }
 
 /// A stored score in the client's timeline: "Score 42 (At risk)".

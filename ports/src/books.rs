@@ -9,6 +9,7 @@ use crate::{
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::CustomerSummary;
 use domain::dashboard::DateRange;
+use domain::outcomes::{TouchCounts, TouchGroup};
 use domain::views::{ClientPage, ClientQuery, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId, ValidationErrors};
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub trait Review: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait Views: Send + Sync + 'static {
     async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures>;
+    /// The outcome counters: per kind, emailed (per writer and prompt) or held out.
+    async fn touch_counts(&self) -> Result<Vec<(TouchGroup, TouchCounts)>>;
     /// Clears the views and counts everything again from the records; `progress` hears
     /// (done, total) as it goes.
     async fn rebuild_views(&self, progress: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Result<()>;

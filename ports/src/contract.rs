@@ -45,6 +45,7 @@ fn draft(subject: &str) -> NewDraft {
             body_text: "Hello, lovely to have you.\n\nMaya".into(),
         },
         writer: "template".into(),
+        prompt_version: "template-1".into(),
         reason: "A new client who agreed to emails".into(),
         usage: Some(DraftUsage {
             prompt_tokens: 120,
@@ -200,6 +201,8 @@ pub async fn run(records: &dyn Records) {
         draft: Some(draft("Welcome, Ada")),
         redraft: None,
         event_text: None,
+        decision: None,
+        conversions: Vec::new(),
     };
     assert_eq!(
         records.record_outcome(effect.clone(), later).await.unwrap(),
@@ -269,6 +272,8 @@ pub async fn run(records: &dyn Records) {
         draft: None,
         redraft: Some((email.id.clone(), draft("Welcome again, Ada"))),
         event_text: None,
+        decision: None,
+        conversions: Vec::new(),
     };
     assert_eq!(
         records
@@ -296,6 +301,8 @@ pub async fn run(records: &dyn Records) {
                 draft: Some(draft("Welcome, Linus")),
                 redraft: None,
                 event_text: None,
+                decision: None,
+                conversions: Vec::new(),
             },
             linus_at,
         )
@@ -520,6 +527,8 @@ pub async fn run_books_and_review(
         draft: Some(draft("Welcome, Ada")),
         redraft: None,
         event_text: None,
+        decision: None,
+        conversions: Vec::new(),
     };
     records.record_outcome(effect, later).await.expect("record");
     let page = books
@@ -945,5 +954,219 @@ pub async fn run_accounts(accounts: &dyn Accounts, records: &dyn Records) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// The decisions contract on an empty backend: a decision is kept with its event (naming
+/// the draft it wrote, or as the skip it became when the draft was dropped), a client's
+/// decisions come back newest first in its context, a conversion reaches the decision
+/// and the email it drafted, and the band's start and the last rejection are read back.
+pub async fn run_decisions(records: &dyn Records, review: &dyn crate::Review) {
+    use domain::outcomes::{Conversion, Decision, DecisionOutcome};
+    let t0 = at("2026-05-01T09:00:00Z");
+    records
+        .upsert_stylist(
+            StylistId::new("st-o"),
+            "Maya Okafor".into(),
+            "maya@engage.example".into(),
+        )
+        .await
+        .expect("add stylist");
+    let ada = records
+        .create_client(new_client("Ada Lovelace", "ada.o@example.com", "st-o"), t0)
+        .await
+        .expect("create ada");
+    let decided = |event: &str, outcome, at| Decision {
+        event_id: EventId::new(event),
+        client_id: ada.id.clone(),
+        stylist_id: ada.stylist_id.clone(),
+        kind: EmailKind::WinBack,
+        outcome,
+        reason: "Score moved from Cooling to At risk".into(),
+        reason_code: "entered_band".into(),
+        decided_at: at,
+        email_id: None,
+        writer: (outcome == DecisionOutcome::Drafted).then(|| "template".into()),
+        prompt_version: (outcome == DecisionOutcome::Drafted).then(|| "template-1".into()),
+        expected_purchases: Some(0.75),
+        conversion: None,
+    };
+    let effect = |event: &str, at, band_score: u8, draft: Option<NewDraft>, decision| {
+        let mut score = engagement_score(&ada, at).expect("score ada");
+        score.score = band_score;
+        score.band = domain::Band::of(band_score);
+        Effect {
+            event_id: EventId::new(event),
+            event_at: at,
+            client: ada.id.clone(),
+            stylist: ada.stylist_id.clone(),
+            score: Some(NewScore::new(score).unwrap()),
+            draft,
+            redraft: None,
+            event_text: None,
+            decision,
+            conversions: Vec::new(),
+        }
+    };
+    let context = |event: &str| {
+        let id = ada.id.clone();
+        let event = EventId::new(event);
+        async move {
+            records
+                .event_contexts(vec![(event, id)])
+                .await
+                .expect("context")
+                .pop()
+                .expect("one context")
+        }
+    };
+
+    // A first score starts the band; a drafted decision names the draft it wrote.
+    let t1 = at("2026-05-02T09:00:00Z");
+    records
+        .record_outcome(
+            effect(
+                "ev-o1",
+                t1,
+                20,
+                Some(draft("Come back")),
+                Some(decided("ev-o1", DecisionOutcome::Drafted, t1)),
+            ),
+            t1,
+        )
+        .await
+        .expect("record the drafted decision");
+    let seen = context("ev-next").await;
+    assert_eq!(
+        seen.band_since,
+        Some(t1),
+        "the band started with its first score"
+    );
+    assert_eq!(seen.decisions.len(), 1);
+    let drafted = &seen.decisions[0];
+    assert_eq!(drafted.outcome, DecisionOutcome::Drafted);
+    assert_eq!(drafted.writer.as_deref(), Some("template"));
+    assert_eq!(drafted.expected_purchases, Some(0.75));
+    let email = drafted
+        .email_id
+        .clone()
+        .expect("the decision names its draft");
+    let emails = records
+        .emails(
+            EmailFilter {
+                client: Some(ada.id.clone()),
+                ..EmailFilter::default()
+            },
+            10,
+        )
+        .await
+        .expect("emails");
+    assert_eq!(emails[0].id, email, "the draft the decision names");
+
+    // While that draft waits, a second drafted decision loses its draft: kept as a skip.
+    let t2 = at("2026-05-03T09:00:00Z");
+    records
+        .record_outcome(
+            effect(
+                "ev-o2",
+                t2,
+                22,
+                Some(draft("Again")),
+                Some(decided("ev-o2", DecisionOutcome::Drafted, t2)),
+            ),
+            t2,
+        )
+        .await
+        .expect("record the dropped draft");
+    let seen = context("ev-next").await;
+    assert_eq!(seen.band_since, Some(t1), "the band goes on while it stays");
+    assert_eq!(seen.decisions.len(), 2);
+    assert_eq!(seen.decisions[0].event_id.as_str(), "ev-o2", "newest first");
+    assert_eq!(seen.decisions[0].outcome, DecisionOutcome::Skipped);
+    assert_eq!(seen.decisions[0].reason_code, "draft_pending");
+    assert_eq!(seen.decisions[0].email_id, None);
+
+    // Rejecting the draft frees the client and is remembered.
+    let t3 = at("2026-05-04T09:00:00Z");
+    review
+        .reject_email(
+            email.clone(),
+            "Not now".into(),
+            crate::Reviewer {
+                name: "maya@engage.example".into(),
+                scope: None,
+            },
+            t3,
+        )
+        .await
+        .expect("reject");
+    assert_eq!(context("ev-next").await.last_rejected_at, Some(t3));
+
+    // A held-out decision, then a purchase converts both touches' latest before it.
+    let t4 = at("2026-05-20T09:00:00Z");
+    let mut held = effect(
+        "ev-o4",
+        t4,
+        60,
+        None,
+        Some(decided("ev-o4", DecisionOutcome::HeldOut, t4)),
+    );
+    let first = context("ev-next").await.decisions;
+    let touch = first
+        .iter()
+        .find(|d| d.event_id.as_str() == "ev-o1")
+        .unwrap()
+        .clone();
+    let conversion = Conversion {
+        on: "2026-05-10".parse().unwrap(),
+        purchases: 1,
+        value_cents: 12_900,
+    };
+    held.conversions = vec![(touch, Some(conversion))];
+    records
+        .record_outcome(held, t4)
+        .await
+        .expect("record the holdout and a conversion");
+    let seen = context("ev-next").await;
+    assert_eq!(seen.band_since, Some(t4), "a new band starts anew");
+    assert_eq!(seen.decisions.len(), 3);
+    assert_eq!(seen.decisions[0].outcome, DecisionOutcome::HeldOut);
+    let converted = seen
+        .decisions
+        .iter()
+        .find(|d| d.event_id.as_str() == "ev-o1")
+        .unwrap();
+    assert_eq!(converted.conversion, Some(conversion));
+    let detail = review
+        .email_detail(email.clone(), None)
+        .await
+        .expect("detail")
+        .expect("the email");
+    assert_eq!(
+        detail.conversion,
+        Some(conversion),
+        "the email shows its conversion"
+    );
+
+    // Taken back (the purchase was deleted): no conversion any more.
+    let t5 = at("2026-05-21T09:00:00Z");
+    let mut undo = effect("ev-o5", t5, 61, None, None);
+    undo.conversions = vec![(converted.clone(), None)];
+    records
+        .record_outcome(undo, t5)
+        .await
+        .expect("undo the conversion");
+    let decisions = records
+        .decisions(ada.id.clone(), 10)
+        .await
+        .expect("decisions");
+    assert_eq!(decisions.len(), 3);
+    assert_eq!(
+        decisions
+            .iter()
+            .find(|d| d.event_id.as_str() == "ev-o1")
+            .unwrap()
+            .conversion,
+        None
     );
 }

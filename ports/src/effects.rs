@@ -4,6 +4,7 @@
 
 use crate::{Result, StoreError};
 use chrono::{DateTime, Utc};
+use domain::outcomes::{Conversion, Decision};
 use domain::{Band, ClientId, DraftText, EmailId, EmailKind, EngagementScore, EventId, StylistId};
 
 /// A draft a writer produced, ready to be stored for review.
@@ -13,6 +14,8 @@ pub struct NewDraft {
     pub text: DraftText,
     /// `template` or the model id of the LLM that wrote it.
     pub writer: String,
+    /// The template's or the LLM prompt's version.
+    pub prompt_version: String,
     /// Why the policy asked for it, in words a stylist reads.
     pub reason: String,
     /// Tokens and cost when an LLM wrote it.
@@ -71,6 +74,13 @@ pub struct Effect {
     /// What happened, for the client's timeline (stores without an event log keep it with
     /// the score change).
     pub event_text: Option<String>,
+    /// The policy's decision when a trigger fired, kept for the timeline and the outcomes
+    /// (a drafted one goes with `draft`: the store fills in the draft's id, and keeps it
+    /// as skipped, `draft_pending`, if it drops the draft).
+    pub decision: Option<Decision>,
+    /// Earlier decisions of the client (as read) whose conversion this event changes (a
+    /// purchase converts the latest touch before it), with the new conversion.
+    pub conversions: Vec<(Decision, Option<Conversion>)>,
 }
 
 /// What the email processor reads before applying an event.
@@ -87,7 +97,17 @@ pub struct EventContext {
     pub draft_pending: bool,
     /// When the newest draft for this client was created.
     pub last_draft_at: Option<DateTime<Utc>>,
+    /// When a stylist last rejected a draft for this client.
+    pub last_rejected_at: Option<DateTime<Utc>>,
+    /// When the client entered its current band (the start of the episode), if recorded.
+    pub band_since: Option<DateTime<Utc>>,
+    /// The client's latest decisions, newest first, at most [`RECENT_DECISIONS`].
+    pub decisions: Vec<Decision>,
 }
+
+/// How many of a client's latest decisions the email processor reads: enough for an
+/// episode's attempts and a purchase's window.
+pub const RECENT_DECISIONS: u32 = 20;
 
 /// What recording an event's effect did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

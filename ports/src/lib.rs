@@ -26,7 +26,9 @@ pub use books::{Books, MAX_APPROVE_AT_ONCE, Model, Review, Views, check_approval
 pub use clients::{CreateClientError, ImportOutcome, ListError, UpdateClientError, first_version};
 pub use domain::api::{QueueStats, ScoreChange};
 pub use domain::view_facts::DashboardFigures;
-pub use effects::{DraftUsage, Effect, EventContext, NewDraft, NewScore, Outcome};
+pub use effects::{
+    DraftUsage, Effect, EventContext, NewDraft, NewScore, Outcome, RECENT_DECISIONS,
+};
 pub use operations::{ClientKeys, DeadLetter, Operations};
 pub use page::{ClientPageData, PageLimits, StoredFit};
 pub use records::{Accounts, ClientChange, Records};

@@ -19,6 +19,8 @@ pub struct ClientPageData {
     pub timeline: Vec<TimelineEntry>,
     /// The client's emails, newest first.
     pub emails: Vec<EmailSummary>,
+    /// The policy's decisions about the client, newest first.
+    pub decisions: Vec<domain::outcomes::Decision>,
 }
 
 /// How much of each list [`Books::client_page`](crate::Books::client_page) reads.

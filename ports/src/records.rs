@@ -9,6 +9,7 @@ use crate::{
     ScoreChange, UpdateClientError,
 };
 use chrono::{DateTime, Utc};
+use domain::outcomes::Decision;
 use domain::user::{ApiKey, NewApiKey, Password, Role, User};
 use domain::views::{ClientPage, EmailSummary};
 use domain::{
@@ -83,6 +84,9 @@ pub trait Records: Send + Sync + 'static {
 
     /// What handling each `(event, client)` needs to know, in the order asked.
     async fn event_contexts(&self, wanted: Vec<(EventId, ClientId)>) -> Result<Vec<EventContext>>;
+
+    /// A client's decisions, newest first: drafted, held out, or skipped with the reason.
+    async fn decisions(&self, client: ClientId, limit: u32) -> Result<Vec<Decision>>;
 
     /// The kind of an email, for redrafting it.
     async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>>;

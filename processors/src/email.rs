@@ -3,11 +3,13 @@
 
 use crate::writer::{DraftRequest, EmailWriter};
 use crate::{Clock, ProcessError};
+use domain::bgnbd::BgNbdParams;
+use domain::outcomes::{self, DecisionOutcome, OutcomeSettings};
 use domain::policy::{Decision, PolicyInput, PolicySettings, decide};
 use domain::score::engagement_score;
 use domain::{DomainEvent, EventKind, event::EVENT_SCHEMA_VERSION};
 use futures_util::future::join_all;
-use ports::{Effect, EventContext, NewDraft, NewScore, Outcome, Records};
+use ports::{Effect, EventContext, Model, NewDraft, NewScore, Outcome, Records};
 use std::sync::Arc;
 
 fn first_word(name: Option<&str>) -> String {
@@ -66,6 +68,99 @@ pub(crate) fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
         )))
     }
 }
+/// How the pipeline reaches out, as the operator sets it: the policy's limits and the
+/// outcomes' attribution window. Read from the environment on every runtime (the server
+/// and the email function alike), so one setting means the same everywhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutreachSettings {
+    pub policy: PolicySettings,
+    pub window_days: u32,
+}
+
+impl Default for OutreachSettings {
+    fn default() -> Self {
+        Self {
+            policy: PolicySettings::default(),
+            window_days: OutcomeSettings::default().window_days,
+        }
+    }
+}
+
+impl OutreachSettings {
+    /// The variables it reads, with what each means (for `--help` and the README).
+    pub const VARIABLES: [(&'static str, &'static str); 5] = [
+        (
+            "ENGAGE_FREQUENCY_CAP_DAYS",
+            "at most one draft per client within this many days (14)",
+        ),
+        (
+            "ENGAGE_MAX_ATTEMPTS",
+            "emails or holdouts per stay in At risk or Cooling (3)",
+        ),
+        (
+            "ENGAGE_REJECT_COOL_OFF_DAYS",
+            "days after a rejected draft before the client is reconsidered (7)",
+        ),
+        (
+            "ENGAGE_HOLDOUT",
+            "share of touches held out: 0.1, or per kind as win_back=0.2,welcome=0 (0.1)",
+        ),
+        (
+            "ENGAGE_ATTRIBUTION_WINDOW_DAYS",
+            "days after a touch within which a purchase converts it (30)",
+        ),
+    ];
+
+    /// From the variables `get` finds (unset or empty: the default); a bad value is
+    /// refused, naming its variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut settings = Self::default();
+        let days = |name: &str, low: u32, high: u32, default: u32| -> Result<u32, String> {
+            match get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (low..=high).contains(d))
+                    .ok_or_else(|| {
+                        format!("{name} must be a whole number from {low} to {high}, not {raw:?}")
+                    }),
+            }
+        };
+        let policy = &mut settings.policy;
+        policy.frequency_cap_days = days(
+            "ENGAGE_FREQUENCY_CAP_DAYS",
+            1,
+            365,
+            policy.frequency_cap_days,
+        )?;
+        policy.max_attempts = days("ENGAGE_MAX_ATTEMPTS", 1, 20, policy.max_attempts)?;
+        policy.reject_cool_off_days = days(
+            "ENGAGE_REJECT_COOL_OFF_DAYS",
+            0,
+            365,
+            policy.reject_cool_off_days,
+        )?;
+        if let Some(raw) = get("ENGAGE_HOLDOUT").filter(|v| !v.trim().is_empty()) {
+            policy.holdout =
+                outcomes::HoldoutShares::parse(&raw).map_err(|e| format!("ENGAGE_HOLDOUT: {e}"))?;
+        }
+        settings.window_days = days(
+            "ENGAGE_ATTRIBUTION_WINDOW_DAYS",
+            1,
+            365,
+            settings.window_days,
+        )?;
+        Ok(settings)
+    }
+
+    /// From the process's environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
 /// The email processor's core, the same behind every runtime: from a domain event to its
 /// effect (score, policy decision, draft) and the recording of that effect, on any
 /// [`Records`]. The embedded `EmailProcessor` (`crate::embedded`) drives it from the SQLite queue; the AWS
@@ -75,7 +170,16 @@ pub struct EmailCore {
     pub(crate) clock: Arc<dyn Clock>,
     writer: Arc<dyn EmailWriter>,
     policy: PolicySettings,
+    /// The purchase window of the outcomes.
+    window_days: u32,
+    /// Where the BG/NBD fit is read, for each touch's expected purchases.
+    model: Option<Arc<dyn Model>>,
+    /// The fit, read at most once a minute.
+    fit: std::sync::Mutex<Option<(std::time::Instant, Option<BgNbdParams>)>>,
 }
+
+/// How long a read of the model's fit is used before it is read again.
+const FIT_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl EmailCore {
     pub fn new(
@@ -89,7 +193,39 @@ impl EmailCore {
             clock,
             writer,
             policy,
+            window_days: OutcomeSettings::default().window_days,
+            model: None,
+            fit: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Expected purchases from the BG/NBD fit kept in `model` go with each touch, and
+    /// purchases within `window_days` of a touch convert it.
+    pub fn with_outcomes(mut self, model: Arc<dyn Model>, window_days: u32) -> Self {
+        self.model = Some(model);
+        self.window_days = window_days;
+        self
+    }
+
+    /// The latest fit's parameters (read at most once a minute); `None` without a fit or
+    /// when it cannot be read (the touch then has no expectation, nothing fails).
+    async fn fit(&self) -> Option<BgNbdParams> {
+        let model = self.model.as_ref()?;
+        if let Some((read, params)) = *self.fit.lock().unwrap_or_else(|e| e.into_inner())
+            && read.elapsed() < FIT_FRESH_FOR
+        {
+            return params;
+        }
+        let params = match model.latest_model_fit().await {
+            Ok(fit) => fit.map(|stored| stored.fit.params),
+            Err(error) => {
+                tracing::warn!(%error, "the model's fit could not be read; touches go without an expectation");
+                None
+            }
+        };
+        *self.fit.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), params));
+        params
     }
 
     pub fn writer_name(&self) -> &str {
@@ -225,11 +361,14 @@ impl EmailCore {
             current: &current,
             draft_pending: context.draft_pending,
             last_draft_at: context.last_draft_at,
+            last_rejected_at: context.last_rejected_at,
+            band_since: context.band_since,
+            recent: &context.decisions,
             now,
             settings: self.policy,
         });
         let draft = match decision {
-            Decision::Skip { .. } => None,
+            Decision::Skip { .. } | Decision::HoldOut { .. } | Decision::Blocked { .. } => None,
             Decision::Draft { kind, reason } => {
                 let stylist_first_name = first_word(context.stylist_name.as_deref());
                 let request = draft_request(
@@ -245,6 +384,43 @@ impl EmailCore {
             }
         };
         tracing::debug!(event_id = %event.id, client_id = %client.id, score = current.score, %decision, "event decided");
+        let record = match decision.outcome() {
+            Some((kind, outcome, code)) => {
+                // A skip for the same reason as the one before it is not kept again: a
+                // client capped every day reads once on the timeline, not daily.
+                let repeat = outcome == DecisionOutcome::Skipped
+                    && context.decisions.first().is_some_and(|last| {
+                        last.outcome == DecisionOutcome::Skipped
+                            && last.kind == kind
+                            && last.reason_code == code
+                    });
+                let expected = if outcome.is_touch() {
+                    self.fit().await.and_then(|params| {
+                        let summary = client.profile.repeat_summary(now.date_naive())?;
+                        Some(params.expected_purchases(&summary, f64::from(self.window_days)))
+                    })
+                } else {
+                    None
+                };
+                (!repeat).then(|| outcomes::Decision {
+                    event_id: event.id.clone(),
+                    client_id: client.id.clone(),
+                    stylist_id: client.stylist_id.clone(),
+                    kind,
+                    outcome,
+                    reason: decision.why(),
+                    reason_code: code.to_owned(),
+                    decided_at: now,
+                    email_id: None,
+                    writer: draft.as_ref().map(|d| d.writer.clone()),
+                    prompt_version: draft.as_ref().map(|d| d.prompt_version.clone()),
+                    expected_purchases: expected,
+                    conversion: None,
+                })
+            }
+            None => None,
+        };
+        let conversions = self.conversions(event, &client, &context.decisions);
         Ok(Some(Effect {
             event_id: event.id.clone(),
             event_at: event.occurred_at,
@@ -254,7 +430,34 @@ impl EmailCore {
             draft,
             redraft: None,
             event_text: Some(event.kind.describe()),
+            decision: record,
+            conversions,
         }))
+    }
+
+    /// The touches whose conversion changes with `event` (one that changed the client's
+    /// Fixes or purchases), last touch within the window.
+    fn conversions(
+        &self,
+        event: &DomainEvent,
+        client: &domain::Client,
+        decisions: &[outcomes::Decision],
+    ) -> Vec<(outcomes::Decision, Option<outcomes::Conversion>)> {
+        let purchases_changed = match &event.kind {
+            EventKind::ClientUpdated { changes } => changes
+                .iter()
+                .any(|c| c.field == "fixes" || c.field == "purchases"),
+            _ => false,
+        };
+        if !purchases_changed {
+            return Vec::new();
+        }
+        let purchases = outcomes::purchases(&client.profile);
+        outcomes::attribute(decisions, &purchases, self.window_days)
+            .into_iter()
+            .filter(|(touch, conversion)| touch.conversion != *conversion)
+            .map(|(touch, conversion)| (touch.clone(), conversion))
+            .collect()
     }
 
     /// A new draft of a pending email, as its stylist asked.
@@ -299,6 +502,8 @@ impl EmailCore {
             draft: None,
             redraft: Some((email_id.clone(), draft)),
             event_text: None,
+            decision: None,
+            conversions: Vec::new(),
         })
     }
 
@@ -312,6 +517,7 @@ impl EmailCore {
             kind: request.kind,
             text: written.text,
             writer: written.writer,
+            prompt_version: written.prompt_version,
             reason,
             usage: written.usage.map(|u| ports::DraftUsage {
                 prompt_tokens: u.prompt_tokens,

@@ -32,6 +32,10 @@ tokio::task_local! {
     static DEADLINE: Instant;
 }
 
+/// The version of the system prompt and its rules: raise it when they change, so the
+/// outcomes compare the new prompt's drafts apart from the old one's.
+pub const PROMPT_VERSION: &str = "prompt-1";
+
 /// The least time a call to the LLM is started with: less, and the template drafts.
 pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
 
@@ -322,6 +326,7 @@ impl OpenRouterWriter {
                     .await
                     .and_then(|(text, writer, usage)| {
                         validate(&text, &self.config.unsubscribe_url).map(|()| Written {
+                            prompt_version: PROMPT_VERSION.to_owned(),
                             text,
                             writer,
                             usage: Some(usage),

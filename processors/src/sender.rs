@@ -300,11 +300,14 @@ pub mod contract {
                     body_text: "Lovely to have you with us.\n\nMaya".into(),
                 },
                 writer: "template".into(),
+                prompt_version: "template-1".into(),
                 reason: "A new client who agreed to emails".into(),
                 usage: None,
             }),
             redraft: None,
             event_text: None,
+            decision: None,
+            conversions: Vec::new(),
         };
         records
             .record_outcome(effect, now)

@@ -44,6 +44,9 @@ pub struct Written {
     pub text: DraftText,
     /// `template`, or the id of the model that actually answered.
     pub writer: String,
+    /// Which instructions wrote it: the template's version, or the LLM prompt's. The
+    /// outcomes compare writers per prompt version, so a change of prompt starts afresh.
+    pub prompt_version: String,
     pub usage: Option<Usage>,
 }
 
@@ -66,6 +69,8 @@ pub struct TemplateWriter;
 
 impl TemplateWriter {
     pub const NAME: &'static str = "template";
+    /// The wording's version: raise it when the templates change.
+    pub const VERSION: &'static str = "template-1";
 
     pub fn compose(request: &DraftRequest) -> DraftText {
         let first = request.client_first_name.as_str();
@@ -195,6 +200,7 @@ impl EmailWriter for TemplateWriter {
         Ok(Written {
             text: Self::compose(request),
             writer: Self::NAME.to_owned(),
+            prompt_version: Self::VERSION.to_owned(),
             usage: None,
         })
     }

@@ -43,7 +43,7 @@ async fn pipeline() -> Pipeline {
         store.clone(),
         Arc::clone(&clock),
         Arc::new(TemplateWriter),
-        EmailProcessorConfig::default(),
+        EmailProcessorConfig::without_holdout(),
     );
     Pipeline {
         _dir: dir,
@@ -208,7 +208,7 @@ async fn the_running_pipeline_drafts_without_being_polled() {
             store.clone(),
             Arc::clone(&p.clock),
             Arc::new(TemplateWriter),
-            EmailProcessorConfig::default(),
+            EmailProcessorConfig::without_holdout(),
         )
         .run(shutdown.clone()),
     );

@@ -83,7 +83,7 @@ async fn a_writer_that_panics_on_one_event_stops_nothing_else() {
     let config = EmailProcessorConfig {
         max_receives: 3,
         batch_size: 10,
-        ..EmailProcessorConfig::default()
+        ..EmailProcessorConfig::without_holdout()
     };
     let stream = StreamProcessor::new(store.clone(), clock.clone());
     let email = EmailProcessor::new(
@@ -159,7 +159,7 @@ async fn a_poison_message_is_dead_lettered_after_its_receives_and_redriven_exact
     let config = EmailProcessorConfig {
         max_receives: 3,
         batch_size: 10,
-        ..EmailProcessorConfig::default()
+        ..EmailProcessorConfig::without_holdout()
     };
     let stream = StreamProcessor::new(store.clone(), clock.clone());
     let email = EmailProcessor::new(store.clone(), clock.clone(), writer.clone(), config);
@@ -298,7 +298,7 @@ async fn two_workers_on_one_queue_apply_every_event_exactly_once() {
     let shutdown = CancellationToken::new();
     let small_batches = EmailProcessorConfig {
         batch_size: 4,
-        ..EmailProcessorConfig::default()
+        ..EmailProcessorConfig::without_holdout()
     };
     let mut tasks = vec![tokio::spawn(
         StreamProcessor::new(store.clone(), Arc::clone(&clock)).run(shutdown.clone()),
@@ -403,7 +403,7 @@ async fn a_redraft_goes_through_the_queue_and_rewrites_the_pending_draft_once() 
         store.clone(),
         Arc::clone(&clock),
         Arc::new(Echo),
-        EmailProcessorConfig::default(),
+        EmailProcessorConfig::without_holdout(),
     );
     let client = add_client(&store, clock.now(), "Ada Lovelace", "ada@example.com").await;
     stream.process_batch().await.unwrap();
@@ -538,7 +538,7 @@ async fn a_rescore_after_time_passes_moves_a_quiet_client_into_at_risk_and_draft
         store.clone(),
         clock.clone(),
         Arc::new(TemplateWriter),
-        EmailProcessorConfig::default(),
+        EmailProcessorConfig::without_holdout(),
     );
     stream.process_batch().await.unwrap();
     email.process_batch().await.unwrap();

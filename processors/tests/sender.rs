@@ -36,7 +36,7 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
         store.clone(),
         clock.clone(),
         Arc::new(processors::TemplateWriter),
-        Default::default(),
+        processors::embedded::EmailProcessorConfig::without_holdout(),
     )
     .process_batch()
     .await

@@ -75,13 +75,17 @@ pub async fn serve(
     if args.demo_data && ports::Accounts::user_count(&store).await? == 0 {
         crate::demo::accounts_in(&store, &aws_args.demo_accounts_file, clock.as_ref()).await?;
     }
+    let args = args.with_outreach_from_env()?;
     let writer = Arc::new(crate::startup::llm_writer(&args)?);
-    let core = Arc::new(processors::EmailCore::new(
-        Arc::new(store.clone()),
-        Arc::clone(&clock),
-        writer.clone(),
-        Default::default(),
-    ));
+    let core = Arc::new(
+        processors::EmailCore::new(
+            Arc::new(store.clone()),
+            Arc::clone(&clock),
+            writer.clone(),
+            args.outreach.policy,
+        )
+        .with_outcomes(Arc::new(store.clone()), args.outreach.window_days),
+    );
     let shutdown = CancellationToken::new();
 
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -89,7 +93,9 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(table = %resources.table, "Engage (AWS backend) is serving at http://{addr}/");
-    let state = state(&aws, &resources, clock, writer, addr, &args.web).await?;
+    let state = state(&aws, &resources, clock, writer, addr, &args.web)
+        .await?
+        .with_outreach(args.outreach);
     let sender = Arc::new(crate::startup::sender_core(
         Arc::new(store.clone()),
         &state,

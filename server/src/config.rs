@@ -334,6 +334,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub llm: LlmArgs,
 
+    /// The policy's limits and the outcomes' window, from the environment only
+    /// (`processors::email::OutreachSettings::VARIABLES`), read and checked at start.
+    #[arg(skip)]
+    pub outreach: processors::email::OutreachSettings,
+
     #[command(flatten)]
     pub web: WebArgs,
 }
@@ -561,7 +566,7 @@ fn parse_origin(raw: &str) -> Result<axum::http::HeaderValue, String> {
 
 impl ServeArgs {
     /// The embedded defaults for tests and tools: listens on a free loopback port, no
-    /// demo data, the offline writer, the outbox under `dir`.
+    /// demo data, the offline writer, the outbox under `dir`, no holdout.
     pub fn local(dir: &std::path::Path) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -575,8 +580,21 @@ impl ServeArgs {
                 demo_accounts_file: dir.join("demo-accounts-aws.txt"),
             },
             llm: LlmArgs::default(),
+            // No holdout: tests and tools expect the drafts the rules call for.
+            outreach: processors::email::OutreachSettings {
+                policy: domain::policy::PolicySettings::without_holdout(),
+                ..Default::default()
+            },
             web: WebArgs::local(dir),
         }
+    }
+
+    /// The same arguments with the outreach settings the environment gives (a bad value
+    /// is refused, naming its variable).
+    pub fn with_outreach_from_env(mut self) -> anyhow::Result<Self> {
+        self.outreach =
+            processors::email::OutreachSettings::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(self)
     }
 }
 

@@ -48,7 +48,7 @@ pub fn resources_from_env() -> Result<Resources, String> {
 /// The function's router: `engage serve`'s settings from the environment, the resources
 /// the template names, the OpenRouter key (for the writer's health) from Secrets Manager.
 pub async fn app_from_env() -> anyhow::Result<WebFunction> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = engage_aws::lambda::sdk_config().await;
     let mut settings =
         Settings::try_parse_from(["engage-web-lambda"]).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Nothing scrapes a Lambda function: its metrics go out as CloudWatch EMF log lines
@@ -56,6 +56,7 @@ pub async fn app_from_env() -> anyhow::Result<WebFunction> {
     if std::env::var_os("ENGAGE_EMF_METRICS").is_none() {
         settings.serve.web.emf_metrics = true;
     }
+    settings.serve = settings.serve.with_outreach_from_env()?;
     let resources = resources_from_env().map_err(|e| anyhow::anyhow!(e))?;
     let writer = engage_aws::lambda::writer_from_env(&config)
         .await
@@ -86,7 +87,8 @@ pub async fn app(
         args.addr,
         &args.web,
     )
-    .await?;
+    .await?
+    .with_outreach(args.outreach);
     Ok(router(state).map_request(from_gateway as fn(_) -> _))
 }
 

@@ -21,6 +21,7 @@ use ports::{
     Views,
 };
 use processors::Clock;
+use processors::email::OutreachSettings;
 use processors::openrouter::{BreakerState, FallbackWriter};
 use processors::sender::ApproveError;
 use std::sync::Arc;
@@ -44,11 +45,14 @@ pub struct Ports {
 /// Engage's application service, the same on every backend: scoping to the viewer's
 /// book, role checks, validation, error mapping and the log of what users did live here
 /// once; the ports only store and fetch.
+#[derive(Clone)]
 pub struct Engage {
     ports: Ports,
     clock: Arc<dyn Clock>,
     /// The pipeline's email writer, for its breaker state on the dashboard.
     writer: Arc<FallbackWriter>,
+    /// The policy's limits and the outcomes' window.
+    outreach: OutreachSettings,
 }
 
 impl Engage {
@@ -57,7 +61,18 @@ impl Engage {
             ports,
             clock,
             writer,
+            outreach: OutreachSettings::default(),
         }
+    }
+
+    /// The same service, figuring outcomes with `outreach`'s window.
+    pub fn with_outreach(mut self, outreach: OutreachSettings) -> Self {
+        self.outreach = outreach;
+        self
+    }
+
+    pub fn outreach(&self) -> OutreachSettings {
+        self.outreach
     }
 }
 
@@ -224,6 +239,20 @@ impl Engage {
             .map_err(unavailable)
     }
 
+    /// A client's decisions, newest first (at most 500), for whoever may see the client.
+    pub async fn client_decisions(
+        &self,
+        viewer: &User,
+        id: ClientId,
+    ) -> Result<Vec<domain::outcomes::Decision>, ServiceError> {
+        self.visible_client(viewer, &id).await?;
+        self.ports
+            .records
+            .decisions(id, 500)
+            .await
+            .map_err(unavailable)
+    }
+
     /// Changes a client in `viewer`'s book (anything else is `NotFound`).
     async fn update(
         &self,
@@ -303,7 +332,10 @@ impl EngageService for Engage {
             history,
             timeline,
             emails,
+            decisions,
         } = page;
+        let timeline =
+            domain::views::with_decisions(timeline, &decisions, limits.timeline as usize);
         let now = self.clock.now();
         let score = engagement_score(&client, now)
             .map_err(|error| tracing::warn!(client_id = %id, %error, "client cannot be scored"))
@@ -335,6 +367,7 @@ impl EngageService for Engage {
             history,
             timeline,
             emails,
+            decisions,
         })
     }
 
@@ -505,9 +538,10 @@ impl EngageService for Engage {
         let now = self.clock.now();
         let range =
             DateRange::parse(&from, &to, now.date_naive()).map_err(ServiceError::Invalid)?;
-        let (figures, pipeline) = tokio::try_join!(
+        let (figures, pipeline, touches) = tokio::try_join!(
             self.ports.views.dashboard_figures(range),
             self.ports.ops.pipeline_figures(now),
+            self.ports.views.touch_counts(),
         )
         .map_err(unavailable)?;
         let queue = pipeline.events_queue;
@@ -533,7 +567,17 @@ impl EngageService for Engage {
                 dead_letters: queue.dead_letters,
                 llm_breaker: llm_breaker.to_owned(),
             },
+            outcomes: domain::outcomes::outcomes(&touches, self.outreach.window_days),
         })
+    }
+
+    async fn outcomes(&self, viewer: &User) -> Result<domain::outcomes::Outcomes, ServiceError> {
+        require_manager(viewer)?;
+        let touches = self.ports.views.touch_counts().await.map_err(unavailable)?;
+        Ok(domain::outcomes::outcomes(
+            &touches,
+            self.outreach.window_days,
+        ))
     }
 
     async fn dead_letters(&self, viewer: &User) -> Result<Vec<DeadLetterView>, ServiceError> {

@@ -253,14 +253,26 @@ impl AppState {
     /// The same state, reporting on `writer`.
     pub fn with_writer(mut self, writer: Arc<FallbackWriter>) -> Self {
         let parts = Arc::make_mut(&mut self.0);
-        let engage = Arc::new(Engage::new(
-            parts.ports.clone(),
-            Arc::clone(&parts.clock),
-            Arc::clone(&writer),
-        ));
+        let engage = Arc::new(
+            Engage::new(
+                parts.ports.clone(),
+                Arc::clone(&parts.clock),
+                Arc::clone(&writer),
+            )
+            .with_outreach(parts.engage.outreach()),
+        );
         parts.service = engage.clone();
         parts.engage = engage;
         parts.writer = writer;
+        self
+    }
+
+    /// The same state, its outcomes figured with these settings (the attribution window).
+    pub fn with_outreach(mut self, outreach: processors::email::OutreachSettings) -> Self {
+        let parts = Arc::make_mut(&mut self.0);
+        let engage = Arc::new((*parts.engage).clone().with_outreach(outreach));
+        parts.service = engage.clone();
+        parts.engage = engage;
         self
     }
 
@@ -436,6 +448,8 @@ pub fn spawn_pipeline(
     let config = EmailProcessorConfig {
         visibility_timeout: chrono::Duration::seconds(i64::from(settings.queue_visibility_secs)),
         max_receives: settings.queue_max_receives,
+        policy: settings.outreach.policy,
+        window_days: settings.outreach.window_days,
         ..EmailProcessorConfig::default()
     };
     let mut tasks = JoinSet::new();
@@ -506,6 +520,7 @@ pub fn sender_core(
 /// serves until SIGINT or SIGTERM, then stops taking work, lets the pipeline finish its
 /// batch, and closes the database cleanly.
 pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyhow::Result<()> {
+    let args = args.with_outreach_from_env()?;
     if !assets::embedded() {
         tracing::warn!(
             "this binary carries no browser bundle: pages render but will not hydrate; build it with `cargo leptos build --release`"
@@ -549,6 +564,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     let state = AppState::new(store.clone(), clock, addr, &args.web)
         .await?
         .with_writer(writer)
+        .with_outreach(args.outreach)
         .with_processors(health.clone());
     // Approved emails wait on the deliveries queue; what a previous run was sending when
     // it stopped is retried at once (the Message-ID stays the same).

@@ -166,6 +166,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/clients/{id}/fixes"),
     ("get", "/api/v1/clients/{id}/score"),
     ("get", "/api/v1/clients/{id}/emails"),
+    ("get", "/api/v1/clients/{id}/decisions"),
     ("get", "/api/v1/emails"),
     ("post", "/api/v1/emails/approve"),
     ("get", "/api/v1/emails/{id}"),
@@ -175,6 +176,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/emails/{id}/regenerate"),
     ("post", "/api/v1/emails/{id}/resend"),
     ("get", "/api/v1/dashboard"),
+    ("get", "/api/v1/outcomes"),
     ("get", "/api/v1/pipeline"),
     ("get", "/api/v1/dead-letters"),
     ("post", "/api/v1/dead-letters/redrive"),
@@ -858,7 +860,7 @@ impl Api {
             self.store.clone(),
             clock,
             Arc::new(TemplateWriter),
-            EmailProcessorConfig::default(),
+            EmailProcessorConfig::without_holdout(),
         );
         loop {
             let published = stream.process_batch().await.unwrap();

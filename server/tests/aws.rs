@@ -15,6 +15,8 @@ fn engage(moto: &Moto, cwd: &Path) -> Command {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("ENGAGE_AWS_PREFIX", "served")
+        // Every welcome the tests expect is drafted, none held out.
+        .env("ENGAGE_HOLDOUT", "welcome=0")
         .env("RUST_LOG", "warn")
         .env_remove("ENGAGE_DB")
         .env_remove("OPENROUTER_API_KEY");

@@ -196,7 +196,7 @@ fn queue_stats_dlq_list_and_redrive_work_on_a_database() {
             store.clone(),
             clock,
             std::sync::Arc::new(processors::TemplateWriter),
-            processors::embedded::EmailProcessorConfig::default(),
+            processors::embedded::EmailProcessorConfig::without_holdout(),
         );
         email.process_batch().await.unwrap();
     });
@@ -403,7 +403,7 @@ async fn views_rebuild_recomputes_the_dashboard_views_from_the_logs() {
             store.clone(),
             clock,
             Arc::new(TemplateWriter),
-            EmailProcessorConfig::default(),
+            EmailProcessorConfig::without_holdout(),
         );
         loop {
             let published = stream.process_batch().await.unwrap();

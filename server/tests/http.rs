@@ -212,7 +212,7 @@ impl TestApp {
             self.store.clone(),
             clock,
             Arc::new(TemplateWriter),
-            EmailProcessorConfig::default(),
+            EmailProcessorConfig::without_holdout(),
         );
         loop {
             let published = stream.process_batch().await.unwrap();
@@ -845,7 +845,7 @@ async fn the_score_endpoint_explains_the_score_its_history_and_the_model_view() 
         store.clone(),
         Arc::clone(&clock),
         Arc::new(TemplateWriter),
-        EmailProcessorConfig::default(),
+        EmailProcessorConfig::without_holdout(),
     )
     .process_batch()
     .await
@@ -1057,7 +1057,7 @@ async fn a_pending_email_can_be_regenerated_through_the_api() {
         store.clone(),
         Arc::clone(&clock),
         Arc::new(TemplateWriter),
-        EmailProcessorConfig::default(),
+        EmailProcessorConfig::without_holdout(),
     );
     processor.process_batch().await.unwrap();
     let id = domain::ClientId::new(created["id"].as_str().unwrap());

@@ -5,6 +5,7 @@ use crate::{Result, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::bgnbd::CustomerSummary;
 use domain::dashboard::DateRange;
+use domain::outcomes::{TouchCounts, TouchGroup};
 use domain::views::{ClientPage, ClientQuery, EmailDetail, Stylist};
 use domain::{ClientId, DraftText, EmailId, EventId, StylistId};
 use ports::{
@@ -103,6 +104,10 @@ impl Review for Store {
 impl Views for Store {
     async fn dashboard_figures(&self, range: DateRange) -> Result<DashboardFigures> {
         Store::dashboard_figures(self, range).await
+    }
+
+    async fn touch_counts(&self) -> Result<Vec<(TouchGroup, TouchCounts)>> {
+        Store::touch_counts(self).await
     }
 
     async fn rebuild_views(&self, progress: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Result<()> {

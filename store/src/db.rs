@@ -309,6 +309,46 @@ INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at)
   FROM emails WHERE status = 'approved'
   ON CONFLICT DO NOTHING;
 "#,
+    // Issue 21: the policy's decisions (drafted, held out, skipped with the reason) and the
+    // conversions of the touches among them; the outcome counters; when each client entered
+    // its band (the start of an episode); the prompt version of each draft.
+    r#"
+CREATE TABLE decisions (
+    event_id           TEXT PRIMARY KEY,
+    client_id          TEXT NOT NULL,
+    stylist_id         TEXT NOT NULL,
+    kind               TEXT NOT NULL,
+    outcome            TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    reason_code        TEXT NOT NULL,
+    decided_at         INTEGER NOT NULL,
+    email_id           TEXT,
+    writer             TEXT,
+    prompt_version     TEXT,
+    expected_purchases REAL,
+    converted_on       TEXT,
+    purchases          INTEGER NOT NULL DEFAULT 0,
+    value_cents        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX decisions_by_client ON decisions(client_id, decided_at DESC, event_id DESC);
+CREATE INDEX decisions_by_email ON decisions(email_id) WHERE email_id IS NOT NULL;
+CREATE TABLE view_touches (
+    kind                       TEXT NOT NULL,
+    outcome                    TEXT NOT NULL,
+    writer                     TEXT NOT NULL,
+    prompt_version             TEXT NOT NULL,
+    touches                    INTEGER NOT NULL DEFAULT 0,
+    converted                  INTEGER NOT NULL DEFAULT 0,
+    purchases                  INTEGER NOT NULL DEFAULT 0,
+    value_cents                INTEGER NOT NULL DEFAULT 0,
+    expected_touches           INTEGER NOT NULL DEFAULT 0,
+    expected_purchases         REAL NOT NULL DEFAULT 0,
+    purchases_with_expectation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, outcome, writer, prompt_version)
+) WITHOUT ROWID;
+ALTER TABLE clients ADD COLUMN band_since INTEGER;
+ALTER TABLE emails ADD COLUMN prompt_version TEXT;
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

@@ -6,7 +6,7 @@ use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 pub use domain::api::ScoreChange;
 use domain::{Band, ClientId, EmailId, EmailKind, EmailStatus, EngagementScore, EventId};
-use ports::{Effect, EventContext, Outcome};
+use ports::{Effect, EventContext, Outcome, RECENT_DECISIONS};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A message handled successfully: delete it, recording its effect if it has one (a
@@ -39,11 +39,7 @@ pub struct Settled {
 fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Result<EventContext> {
     let nothing = |already_applied| EventContext {
         already_applied,
-        client: None,
-        stylist_name: None,
-        previous_band: None,
-        draft_pending: false,
-        last_draft_at: None,
+        ..EventContext::default()
     };
     let already_applied = conn
         .prepare_cached("SELECT 1 FROM processed_events WHERE event_id = ?1")
@@ -70,9 +66,23 @@ fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Re
         .query_row([client.id.as_str()], |row| row.get(0))
         .optional()
         .map_err(db_error)?;
-    let (pending, last): (bool, Option<i64>) = conn
-        .prepare_cached("SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at) FROM emails WHERE client_id = ?1").map_err(db_error)?
-        .query_row([client.id.as_str()], |row| Ok((row.get(0)?, row.get(1)?))).map_err(db_error)?;
+    let (pending, last, rejected): (bool, Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(status = 'drafted'), 0), MAX(created_at),
+                    MAX(CASE WHEN status = 'rejected' THEN reviewed_at END)
+             FROM emails WHERE client_id = ?1",
+        )
+        .map_err(db_error)?
+        .query_row([client.id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .map_err(db_error)?;
+    let band_since: Option<i64> = conn
+        .prepare_cached("SELECT band_since FROM clients WHERE id = ?1")
+        .map_err(db_error)?
+        .query_row([client.id.as_str()], |row| row.get(0))
+        .map_err(db_error)?;
+    let decisions = crate::decisions::of_client(conn, &client.id, RECENT_DECISIONS)?;
     Ok(EventContext {
         already_applied,
         client: Some(client),
@@ -82,6 +92,9 @@ fn event_context(conn: &Connection, event_id: &EventId, client: &ClientId) -> Re
             .transpose()?,
         draft_pending: pending,
         last_draft_at: last.map(instant).transpose()?,
+        last_rejected_at: rejected.map(instant).transpose()?,
+        band_since: band_since.map(instant).transpose()?,
+        decisions,
     })
 }
 
@@ -148,14 +161,20 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         .map_err(db_error)?
         .query_row([effect.client.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(db_error)?;
-    conn.prepare_cached("UPDATE clients SET score = ?2, band = ?3 WHERE id = ?1")
-        .map_err(db_error)?
-        .execute(params![
-            effect.client.as_str(),
-            score.score,
-            score.band.as_str()
-        ])
-        .map_err(db_error)?;
+    // The band's start: kept while the band stays, moved when it changes.
+    conn.prepare_cached(
+        "UPDATE clients SET score = ?2, band = ?3,
+            band_since = CASE WHEN band IS ?3 AND band_since IS NOT NULL THEN band_since ELSE ?4 END
+         WHERE id = ?1",
+    )
+    .map_err(db_error)?
+    .execute(params![
+        effect.client.as_str(),
+        score.score,
+        score.band.as_str(),
+        millis(now)
+    ])
+    .map_err(db_error)?;
     crate::views::band_changed(
         conn,
         &stylist,
@@ -182,13 +201,23 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
         }
         None => None,
     };
-    if let Some(draft) = draft {
+    let email_id = draft.map(|_| uuid::Uuid::now_v7().to_string());
+    if let Some(decision) = &effect.decision {
+        let decision = decision
+            .clone()
+            .with_draft(email_id.as_deref().map(EmailId::new));
+        crate::decisions::record(conn, &decision)?;
+    }
+    for (touch, conversion) in &effect.conversions {
+        crate::decisions::convert(conn, &touch.event_id, *conversion)?;
+    }
+    if let (Some(draft), Some(email_id)) = (draft, email_id) {
         conn.prepare_cached(
-            "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason, prompt_tokens, completion_tokens, cost_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)",
+            "INSERT INTO emails (id, client_id, stylist_id, kind, subject, body_text, body_html, status, writer, event_id, score, created_at, updated_at, reason, prompt_tokens, completion_tokens, cost_usd, prompt_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
         ).map_err(db_error)?
         .execute(params![
-            uuid::Uuid::now_v7().to_string(),
+            email_id,
             effect.client.as_str(),
             effect.stylist.as_str(),
             draft.kind.as_str(),
@@ -204,6 +233,7 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: DateTime<Utc>) -> Resul
             draft.usage.map(|u| u.prompt_tokens),
             draft.usage.map(|u| u.completion_tokens),
             draft.usage.and_then(|u| u.cost),
+            draft.prompt_version,
         ]).map_err(db_error)?;
         crate::views::drafted(
             conn,

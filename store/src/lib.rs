@@ -8,6 +8,7 @@
 mod adapters;
 mod clients;
 mod db;
+mod decisions;
 mod emails;
 mod feed;
 mod model;

@@ -3,6 +3,7 @@
 
 use crate::{Result, Store};
 use chrono::{DateTime, Utc};
+use domain::outcomes::Decision;
 use domain::user::{ApiKey, NewApiKey, Password, Role, User};
 use domain::views::{ClientPage, ClientQuery, ClientSort, EmailSummary};
 use domain::{Client, ClientEmail, ClientId, EmailId, EmailKind, EventId, NewClient, StylistId};
@@ -76,6 +77,10 @@ impl Records for Store {
 
     async fn event_contexts(&self, wanted: Vec<(EventId, ClientId)>) -> Result<Vec<EventContext>> {
         Store::event_contexts(self, wanted).await
+    }
+
+    async fn decisions(&self, client: ClientId, limit: u32) -> Result<Vec<Decision>> {
+        Store::decisions(self, client, limit).await
     }
 
     async fn email_kind(&self, email: EmailId) -> Result<Option<EmailKind>> {

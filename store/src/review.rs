@@ -275,7 +275,9 @@ impl Store {
                     Ok(ReviewEntry { action, actor, note, at: instant(at)? })
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let conversion = crate::decisions::of_email(conn, &email)?.and_then(|d| d.conversion);
             Ok(Some(EmailDetail {
+                conversion,
                 summary: summary?,
                 client_email,
                 body_text,

@@ -38,6 +38,7 @@ impl Store {
                 history: score_points_of(&snapshot, &id, limits.history)?,
                 timeline: timeline_of(&snapshot, &id, limits.timeline)?,
                 emails: find_emails_on(&snapshot, &filter, limits.emails)?,
+                decisions: crate::decisions::of_client(&snapshot, &id, limits.timeline)?,
                 client,
             }))
         })

@@ -15,12 +15,13 @@ use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
 /// Every view table, in the order they are cleared and compared.
-pub const VIEW_TABLES: [&str; 5] = [
+pub const VIEW_TABLES: [&str; 6] = [
     "view_band_counts",
     "view_band_daily",
     "view_email_daily",
     "view_review_times",
     "view_pending",
+    "view_touches",
 ];
 
 fn band_of(raw: &str) -> rusqlite::Result<Band> {
@@ -99,6 +100,32 @@ pub(crate) fn apply(conn: &Connection, fact: &ViewFact) -> rusqlite::Result<()> 
                      ON CONFLICT (stylist_id) DO UPDATE SET drafts = drafts + excluded.drafts",
                 )?
                 .execute(params![stylist, drafts])?;
+            }
+            ViewDelta::Touches { group, counts: c } => {
+                conn.prepare_cached(
+                    "INSERT INTO view_touches (kind, outcome, writer, prompt_version, touches, converted, purchases,
+                        value_cents, expected_touches, expected_purchases, purchases_with_expectation)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (kind, outcome, writer, prompt_version) DO UPDATE SET
+                        touches = touches + excluded.touches, converted = converted + excluded.converted,
+                        purchases = purchases + excluded.purchases, value_cents = value_cents + excluded.value_cents,
+                        expected_touches = expected_touches + excluded.expected_touches,
+                        expected_purchases = expected_purchases + excluded.expected_purchases,
+                        purchases_with_expectation = purchases_with_expectation + excluded.purchases_with_expectation",
+                )?
+                .execute(params![
+                    group.kind.as_str(),
+                    group.outcome.as_str(),
+                    group.writer,
+                    group.prompt_version,
+                    c.touches,
+                    c.converted,
+                    c.purchases,
+                    c.value_cents,
+                    c.expected_touches,
+                    c.expected_purchases,
+                    c.purchases_with_expectation
+                ])?;
             }
         }
     }
@@ -374,7 +401,8 @@ impl Store {
                 conn.execute(&format!("DELETE FROM {table}"), []).map_err(db_error)?;
             }
             let total: u64 = conn.query_row(
-                "SELECT (SELECT COUNT(*) FROM score_changes) + (SELECT COUNT(*) FROM emails) + (SELECT COUNT(*) FROM email_reviews)",
+                "SELECT (SELECT COUNT(*) FROM score_changes) + (SELECT COUNT(*) FROM emails) + (SELECT COUNT(*) FROM email_reviews)
+                      + (SELECT COUNT(*) FROM decisions)",
                 [],
                 |r| r.get(0),
             ).map_err(db_error)?;
@@ -436,6 +464,8 @@ impl Store {
                 tick(&mut done);
             }
             drop(rows);
+            // The outcome counters: every touch and its conversion.
+            crate::decisions::recount(conn, &mut || tick(&mut done))?;
             progress(total, total);
             Ok::<_, StoreError>(())
         })

@@ -28,3 +28,10 @@ async fn sqlite_keeps_the_model_contract() {
     let store = store::Store::open(dir.path().join("engage.db")).unwrap();
     ports::contract::run_model(&store, &store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_the_decisions_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(dir.path().join("engage.db")).unwrap();
+    ports::contract::run_decisions(&store, &store).await;
+}

@@ -12,6 +12,7 @@ use engage_aws::sender::{DeliveryHandler, SesDelivery};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use ports::{Accounts, Outgoing};
 use processors::delivery::{Delivery, Smtp, UnsubscribeLinks, message_domain};
+use processors::email::OutreachSettings;
 use processors::openrouter::within_deadline;
 use processors::sender::SenderCore;
 use processors::{EmailCore, SystemClock};
@@ -31,19 +32,22 @@ impl Delivery for NoDelivery {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = engage_aws::lambda::sdk_config().await;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&config),
         setting("ENGAGE_TABLE")?,
     );
     let writer = Arc::new(writer_from_env(&config).await?);
     let clock = Arc::new(SystemClock);
+    // The policy's limits and the outcomes' window, as the server reads them.
+    let outreach = OutreachSettings::from_env()?;
     let core = EmailCore::new(
         Arc::new(store.clone()),
         clock.clone(),
         Arc::clone(&writer) as _,
-        Default::default(),
-    );
+        outreach.policy,
+    )
+    .with_outcomes(Arc::new(store.clone()), outreach.window_days);
     // SES when the template names a sender identity, else SMTP when a URL is set.
     let delivery: Arc<dyn Delivery> = match (
         setting("ENGAGE_SES_IDENTITY"),

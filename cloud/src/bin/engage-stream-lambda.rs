@@ -10,7 +10,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = engage_aws::lambda::sdk_config().await;
     let handler = StreamHandler::new(
         aws_sdk_sns::Client::new(&config),
         setting("ENGAGE_TOPIC_ARN")?,

@@ -1,6 +1,7 @@
 //! The embedded email processor: the [`EmailCore`] driven by the SQLite events queue,
 //! each batch settled (effects recorded, messages deleted or released) in one transaction.
 
+use crate::email::OutreachSettings;
 use crate::email::{EmailCore, check_version};
 use crate::writer::EmailWriter;
 use crate::{Clock, EVENTS_QUEUE, ProcessError};
@@ -21,15 +22,29 @@ pub struct EmailProcessorConfig {
     /// Receives after which a failing message moves to the dead-letter queue.
     pub max_receives: u32,
     pub policy: PolicySettings,
+    /// Days after a touch within which a purchase converts it.
+    pub window_days: u32,
 }
 
 impl Default for EmailProcessorConfig {
     fn default() -> Self {
+        let outreach = OutreachSettings::default();
         Self {
             batch_size: 100,
             visibility_timeout: Duration::seconds(60),
             max_receives: 5,
-            policy: PolicySettings::default(),
+            policy: outreach.policy,
+            window_days: outreach.window_days,
+        }
+    }
+}
+
+impl EmailProcessorConfig {
+    /// The defaults without a holdout (see [`PolicySettings::without_holdout`]).
+    pub fn without_holdout() -> Self {
+        Self {
+            policy: PolicySettings::without_holdout(),
+            ..Self::default()
         }
     }
 }
@@ -59,7 +74,8 @@ impl EmailProcessor {
         writer: Arc<dyn EmailWriter>,
         config: EmailProcessorConfig,
     ) -> Self {
-        let core = EmailCore::new(Arc::new(store.clone()), clock, writer, config.policy);
+        let core = EmailCore::new(Arc::new(store.clone()), clock, writer, config.policy)
+            .with_outcomes(Arc::new(store.clone()), config.window_days);
         Self {
             store,
             core,

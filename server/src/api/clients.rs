@@ -10,6 +10,7 @@ pub use domain::api::{
     ClientRecord, CloseClient, HistoryQuery, ListClients, ModelView, RecordActivity, RecordFix,
     ScoreReport, UpdateClient,
 };
+use domain::outcomes::Decision;
 use domain::profile::FixInput;
 use domain::score::{Band, engagement_score};
 use domain::views::{ClientDetail, ClientPage, ClientQuery, ClientSort, EmailSummary};
@@ -281,6 +282,30 @@ pub async fn client_score(
         history,
         model,
     }))
+}
+
+/// What the policy decided about a client each time something called for an email,
+/// newest first (at most 500): drafted, held out for comparison, or skipped with the
+/// reason, and the purchases that followed a touch within the attribution window.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients/{id}/decisions",
+    tag = "clients",
+    params(("id" = String, Path, description = "The client's id")),
+    responses((status = 200, body = Vec<Decision>)),
+)]
+pub async fn client_decisions(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Decision>>, ApiError> {
+    let id = ClientId::new(id);
+    let decisions = state
+        .engage
+        .client_decisions(&user, id.clone())
+        .await
+        .map_err(|e| ApiError::from_service(e, || ApiError::ClientNotFound(id.clone())))?;
+    Ok(Json(decisions))
 }
 
 /// A client's emails, newest first (at most 500).

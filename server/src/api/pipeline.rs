@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 pub use domain::api::{PipelineReport, RangeQuery, Redrive, Redriven};
 use domain::dashboard::{Dashboard, DeadLetterView};
+use domain::outcomes::Outcomes;
 use domain::user::Role;
 
 /// The dashboard's figures for a range of days (managers and admins).
@@ -30,6 +31,28 @@ pub async fn dashboard(
             query.from.unwrap_or_default(),
             query.to.unwrap_or_default(),
         )
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))
+}
+
+/// Is the outreach working? Per email kind: the conversion rate of held-out clients and
+/// of emailed clients (all writers, and each writer and prompt version), each with a 95%
+/// Wilson interval, the lift (emailed minus held out) with Newcombe's interval, and
+/// purchases against what the BG/NBD model expected (managers and admins).
+#[utoipa::path(
+    get,
+    path = "/api/v1/outcomes",
+    tag = "operations",
+    responses((status = 200, body = Outcomes)),
+)]
+pub async fn outcomes(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Json<Outcomes>, ApiError> {
+    state
+        .service
+        .outcomes(&user)
         .await
         .map(Json)
         .map_err(|e| ApiError::from_service(e, || ApiError::Forbidden))

@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     engage::telemetry::init(LogFormat::Json);
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = engage_aws::lambda::sdk_config().await;
     let resources = engage::lambda::resources_from_env()?;
     let prefix = std::env::var("ENGAGE_AWS_PREFIX").unwrap_or_else(|_| "engage".into());
     let ports = engage::aws::ports(&engage_aws::Aws::with_config(&config, &prefix), &resources);
