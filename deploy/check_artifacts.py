@@ -540,7 +540,10 @@ def main():
 
         template = yaml_parse(TEMPLATE.read_text())
         parameters = {"Prefix": PREFIX, "OpenRouterSecretArn": "", "PublicUrl": "https://engage.salon.example", "AlarmEmail": "",
-                      "ProxySecret": "", "SenderIdentity": SENDER_IDENTITY, "SesConfigurationSet": ""}
+                      "ProxySecret": "", "SenderIdentity": SENDER_IDENTITY, "SesConfigurationSet": "",
+                      # Every welcome the check expects is drafted; win-backs keep a holdout.
+                      "Holdout": "welcome=0,win_back=0.1", "AttributionWindowDays": 30,
+                      "LinkHosts": SENDER_IDENTITY, "OpenPixel": "true"}
         resolver = Resolver(template, endpoint, parameters)
         globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
         logs = work / "logs"

@@ -171,6 +171,11 @@ def main():
     check("the email function is told the SES identity and configuration set",
           email_env.get("ENGAGE_SES_IDENTITY") == {"Ref": "SenderIdentity"}
           and email_env.get("ENGAGE_SES_CONFIGURATION_SET") == {"Ref": "SesConfigurationSet"})
+    web_env = functions["WebFunction"]["Properties"]["Environment"]["Variables"]
+    check("the email and web functions share the holdout and the attribution window",
+          email_env.get("ENGAGE_HOLDOUT") == {"Ref": "Holdout"}
+          and email_env.get("ENGAGE_ATTRIBUTION_WINDOW_DAYS") == {"Ref": "AttributionWindowDays"}
+          and web_env.get("ENGAGE_ATTRIBUTION_WINDOW_DAYS") == {"Ref": "AttributionWindowDays"})
     check("no outbox on Lambda: approved emails are never written to /tmp and marked sent",
           "Outbox" not in email_main and "/tmp" not in json.dumps(email_env))
 

@@ -187,6 +187,8 @@ pub async fn writer_from_env(
     if let Ok(url) = setting("ENGAGE_UNSUBSCRIBE_URL") {
         settings.unsubscribe_url = url;
     }
+    settings.link_hosts =
+        processors::tracking::Tracking::settings_from(|n| std::env::var(n).ok())?.0;
     let writer = OpenRouterWriter::new(settings).map_err(|e| e.to_string())?;
     Ok(FallbackWriter::new(Some(writer)))
 }

@@ -374,6 +374,8 @@ impl Activity {
             Self::EmailOpen(input) => {
                 let at = at_or_now(input)?;
                 let mut engagement = profile.engagement();
+                let hour = chrono::Timelike::hour(&at) as usize;
+                engagement.open_hours[hour] = engagement.open_hours[hour].saturating_add(1);
                 engagement.last_opened_at = engagement.last_opened_at.max(Some(at));
                 profile.set_engagement(engagement);
                 Ok(())
@@ -703,12 +705,36 @@ pub fn note_sentiment(note: &str) -> Sentiment {
     balance.clamp(-2, 2) as Sentiment
 }
 
-/// The last time the client opened or clicked one of our emails.
+/// The last time the client opened or clicked one of our emails, and at which hours of the
+/// day (UTC) they open them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailEngagement {
     pub last_opened_at: Option<DateTime<Utc>>,
     pub last_clicked_at: Option<DateTime<Utc>>,
+    /// Opens per hour of the day, UTC (index 0 is 00:00–00:59).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u16>))]
+    pub open_hours: [u16; 24],
+}
+
+impl EmailEngagement {
+    /// Opens needed before an hour counts as the client's usual one.
+    pub const USUAL_HOUR_MIN_OPENS: u32 = 3;
+
+    /// The hour of the day (UTC) the client opens emails most, once they have opened
+    /// enough of them; the earliest such hour on a tie.
+    pub fn usual_open_hour(&self) -> Option<u32> {
+        let total: u32 = self.open_hours.iter().map(|&n| u32::from(n)).sum();
+        if total < Self::USUAL_HOUR_MIN_OPENS {
+            return None;
+        }
+        let most = *self.open_hours.iter().max()?;
+        self.open_hours
+            .iter()
+            .position(|&n| n == most)
+            .map(|h| h as u32)
+    }
 }
 
 /// The client's record beyond identity. Lists are kept oldest first.
@@ -1049,6 +1075,7 @@ impl Profile {
                 .last_clicked_at
                 .as_deref()
                 .and_then(|raw| errors.collect(parse_instant("last_clicked_at", raw, now))),
+            open_hours: [0; 24],
         };
 
         let Some(signed_up_on) = signed_up_on else {

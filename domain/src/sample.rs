@@ -142,6 +142,7 @@ pub fn client(rng: &mut impl Rng, now: DateTime<Utc>) -> SampleClient {
     profile.set_engagement(EmailEngagement {
         last_opened_at,
         last_clicked_at,
+        open_hours: [0; 24],
     });
 
     let lapsed = since_last > 240;

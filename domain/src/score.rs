@@ -872,6 +872,7 @@ mod tests {
         p.set_engagement(EmailEngagement {
             last_opened_at: Some(at(3)),
             last_clicked_at: Some(at(3)),
+            open_hours: [0; 24],
         });
         assert_eq!(
             points(
@@ -883,6 +884,7 @@ mod tests {
         p.set_engagement(EmailEngagement {
             last_opened_at: Some(at(10)),
             last_clicked_at: None,
+            open_hours: [0; 24],
         });
         assert_eq!(
             points(
@@ -894,6 +896,7 @@ mod tests {
         p.set_engagement(EmailEngagement {
             last_opened_at: Some(at(60)),
             last_clicked_at: Some(at(200)),
+            open_hours: [0; 24],
         });
         assert_eq!(
             points(
@@ -905,6 +908,7 @@ mod tests {
         p.set_engagement(EmailEngagement {
             last_opened_at: Some(at(300)),
             last_clicked_at: None,
+            open_hours: [0; 24],
         });
         let stale = score(&p, ClientStatus::Active);
         let factor = stale
@@ -947,6 +951,7 @@ mod tests {
         p.set_engagement(EmailEngagement {
             last_opened_at: Some(at),
             last_clicked_at: Some(at),
+            open_hours: [0; 24],
         });
         let s = score(&p, ClientStatus::Active);
         assert_eq!(s.score, 100);

@@ -10,6 +10,7 @@
 //! The default delivery writes each email as an `.eml` file into an outbox directory
 //! (`data/outbox`), where a mail relay, a test or a person can pick it up; `Smtp` sends it.
 
+use crate::tracking::Tracking;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use ports::Outgoing;
@@ -172,8 +173,20 @@ pub fn build_message(
     domain: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<lettre::Message, String> {
-    use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-    use lettre::message::{Mailbox, SinglePart};
+    build_tracked_message(email, unsubscribe_url, domain, now, &Tracking::default())
+}
+
+/// [`build_message`] with the business's own links tracked, and with the open pixel an
+/// HTML part beside the text (the same words, escaped, links as links).
+pub fn build_tracked_message(
+    email: &Outgoing,
+    unsubscribe_url: &str,
+    domain: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    tracking: &Tracking,
+) -> Result<lettre::Message, String> {
+    use lettre::message::Mailbox;
+    use lettre::message::header::{HeaderName, HeaderValue};
     let mailbox = |name: &str, address: &str, who: &str| {
         address
             .parse::<lettre::Address>()
@@ -181,9 +194,10 @@ pub fn build_message(
             .map_err(|e| format!("the {who} address {address} cannot be sent to: {e}"))
     };
     let unsubscribe_url = one_line(unsubscribe_url);
+    let words = tracking.track(&email.id, &email.text.body_text.replace("\r\n", "\n"));
     let body = format!(
         "{}\n\n-- \nYou receive this because you agreed to hear from {}. To stop, open {}\n",
-        email.text.body_text.replace("\r\n", "\n"),
+        words,
         one_line(&email.stylist_name),
         unsubscribe_url
     );
@@ -209,12 +223,82 @@ pub fn build_message(
             HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
             "List-Unsubscribe=One-Click".to_owned(),
         ))
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_PLAIN)
-                .body(body),
+        .multipart_or_single(
+            body,
+            tracking.open_pixel().then(|| {
+                html_body(
+                    &words,
+                    &email.stylist_name,
+                    &unsubscribe_url,
+                    &tracking.open_url(&email.id),
+                )
+            }),
         )
         .map_err(|e| format!("the email cannot be built: {e}"))
+}
+
+/// The HTML twin of a text body: paragraphs, each link a link, the footer, the pixel.
+fn html_body(words: &str, stylist: &str, unsubscribe_url: &str, pixel: &str) -> String {
+    fn escape(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+    let linked = |text: &str| {
+        let mut out = String::new();
+        let mut last = 0;
+        for (range, link) in crate::tracking::links_in(text) {
+            out.push_str(&escape(&text[last..range.start]));
+            out.push_str(&format!("<a href=\"{0}\">{0}</a>", escape(link)));
+            last = range.end;
+        }
+        out.push_str(&escape(&text[last..]));
+        out
+    };
+    let paragraphs: String = words
+        .split("\n\n")
+        .map(|p| format!("<p>{}</p>", linked(p).replace('\n', "<br>")))
+        .collect();
+    format!(
+        "<!DOCTYPE html><html><body>{paragraphs}<p style=\"color:#666;font-size:12px\">You receive this because you agreed to hear from {}. <a href=\"{}\">Unsubscribe</a></p><img src=\"{}\" width=\"1\" height=\"1\" alt=\"\"></body></html>",
+        escape(&one_line(stylist)),
+        escape(unsubscribe_url),
+        escape(pixel)
+    )
+}
+
+/// A message body: the text alone, or the text and its HTML twin.
+trait Body {
+    fn multipart_or_single(
+        self,
+        text: String,
+        html: Option<String>,
+    ) -> Result<lettre::Message, lettre::error::Error>;
+}
+
+impl Body for lettre::message::MessageBuilder {
+    fn multipart_or_single(
+        self,
+        text: String,
+        html: Option<String>,
+    ) -> Result<lettre::Message, lettre::error::Error> {
+        use lettre::message::header::ContentType;
+        use lettre::message::{MultiPart, SinglePart};
+        let text_part = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .body(text);
+        match html {
+            None => self.singlepart(text_part),
+            Some(html) => self.multipart(
+                MultiPart::alternative().singlepart(text_part).singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

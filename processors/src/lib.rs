@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod openrouter;
 pub mod sender;
 pub mod supervise;
+pub mod tracking;
 pub mod writer;
 
 pub use clock::{Clock, SystemClock};

@@ -14,7 +14,8 @@
 
 use crate::ProcessError;
 use crate::clock::Clock;
-use crate::delivery::{Delivery, UnsubscribeLinks, build_message};
+use crate::delivery::{Delivery, UnsubscribeLinks, build_tracked_message};
+use crate::tracking::Tracking;
 use domain::consent::{NoEmail, may_email};
 use domain::{EmailId, EmailStatus};
 use ports::{DeliveryRequest, ReviewError, Reviewer, Sending};
@@ -99,6 +100,8 @@ pub struct SenderCore {
     pub(crate) clock: Arc<dyn Clock>,
     /// Attempts after which a failing delivery is recorded as `failed`.
     max_attempts: u32,
+    /// The business's own links tracked, and the open pixel (none without hosts).
+    tracking: Tracking,
 }
 
 impl SenderCore {
@@ -117,7 +120,14 @@ impl SenderCore {
             domain,
             clock,
             max_attempts: max_attempts.max(1),
+            tracking: Tracking::default(),
         }
+    }
+
+    /// The same sender, tracking the business's own links (and opens) as `tracking` says.
+    pub fn with_tracking(mut self, tracking: Tracking) -> Self {
+        self.tracking = tracking;
+        self
     }
 
     /// Handles one request on its `attempt`-th receive. `Err` asks the queue to retry.
@@ -164,7 +174,13 @@ impl SenderCore {
             return Ok(Delivered::Withdrawn(reason));
         }
         let link = self.links.url(found.outgoing.client_id.as_str());
-        let message = match build_message(&found.outgoing, &link, &self.domain, now) {
+        let message = match build_tracked_message(
+            &found.outgoing,
+            &link,
+            &self.domain,
+            now,
+            &self.tracking,
+        ) {
             Ok(message) => message,
             // An address that cannot be sent to will not improve with a retry.
             Err(error) => return self.failed(id, error).await,

@@ -96,7 +96,8 @@ impl Backoff {
 pub struct ClientAddress(pub Option<IpAddr>);
 
 /// Paths anyone may open: the sign-in page, health checks, the unsubscribe link in emails
-/// (and its way back in), and the site's static files.
+/// (and its way back in), tracked links and the open pixel (signed per email), and the
+/// site's static files.
 fn is_public(path: &str) -> bool {
     matches!(
         path,
@@ -109,6 +110,8 @@ fn is_public(path: &str) -> bool {
             | "/unsubscribe"
             | "/resubscribe"
     ) || path.starts_with("/pkg/")
+        || path.starts_with("/t/")
+        || path.starts_with("/o/")
 }
 
 /// The value of cookie `name` in the request, if any.

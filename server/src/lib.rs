@@ -20,5 +20,6 @@ pub mod security;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
+pub mod tracking;
 pub mod transport;
 pub mod unsubscribe;

@@ -180,6 +180,85 @@ pub struct ScoreRecord {
 }
 
 impl Engage {
+    /// Where a tracked link of a sent email leads: link `n` of the email as stored, if
+    /// `signature` is `tracking`'s for it and its host is still allowed (`NotFound`
+    /// otherwise: the route never redirects anywhere else). The click is recorded on the
+    /// client like any change, so the score's email engagement moves through the pipeline;
+    /// a failure to record it is logged, and the client still gets where they were going.
+    pub async fn follow_link(
+        &self,
+        tracking: &processors::tracking::Tracking,
+        email: EmailId,
+        n: usize,
+        signature: &str,
+    ) -> Result<String, ServiceError> {
+        let detail = self
+            .ports
+            .review
+            .email_detail(email.clone(), None)
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)?;
+        let link = tracking
+            .tracked_links(&detail.body_text)
+            .get(n)
+            .map(|link| (*link).to_owned())
+            .filter(|link| tracking.verify_click(&email, n, link, signature))
+            .ok_or(ServiceError::NotFound)?;
+        let click = domain::Activity::EmailClick(domain::profile::EngagementInput::default());
+        self.record_engagement(&detail.summary.client_id, &email, click)
+            .await;
+        Ok(link)
+    }
+
+    /// Records an open of `email` from its pixel, if `signature` is `tracking`'s for it.
+    pub async fn record_open(
+        &self,
+        tracking: &processors::tracking::Tracking,
+        email: EmailId,
+        signature: &str,
+    ) -> Result<(), ServiceError> {
+        if !tracking.verify_open(&email, signature) {
+            return Err(ServiceError::NotFound);
+        }
+        let detail = self
+            .ports
+            .review
+            .email_detail(email.clone(), None)
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)?;
+        let open = domain::Activity::EmailOpen(domain::profile::EngagementInput::default());
+        self.record_engagement(&detail.summary.client_id, &email, open)
+            .await;
+        Ok(())
+    }
+
+    async fn record_engagement(
+        &self,
+        client: &ClientId,
+        email: &EmailId,
+        activity: domain::Activity,
+    ) {
+        let now = self.clock.now();
+        let what = match activity {
+            domain::Activity::EmailOpen(_) => "email opened",
+            _ => "tracked link followed",
+        };
+        let change: ports::ClientChange = Box::new(move |c| activity.apply_at(&mut c.profile, now));
+        match self
+            .ports
+            .records
+            .update_client(client.clone(), None, now, change)
+            .await
+        {
+            Ok(_) => tracing::info!(client_id = %client, email_id = %email, "{what}"),
+            Err(error) => {
+                tracing::error!(client_id = %client, email_id = %email, %error, "{what}, but it could not be recorded")
+            }
+        }
+    }
+
     /// The client, if it is in `viewer`'s book.
     pub async fn visible_client(
         &self,

@@ -80,6 +80,8 @@ pub struct AppParts {
     /// How long a request may take to answer.
     pub request_timeout: std::time::Duration,
     pub unsubscribe: UnsubscribeLinks,
+    /// The business's own links in emails, tracked, and the open pixel.
+    pub tracking: processors::tracking::Tracking,
     /// Per-API-key and per-session request budgets.
     pub rate: Arc<auth::RateLimiter>,
     /// Request counts and latency for `/metrics`.
@@ -101,6 +103,7 @@ struct Parts {
     leptos_options: LeptosOptions,
     delivery: Arc<dyn Delivery>,
     unsubscribe: UnsubscribeLinks,
+    tracking: processors::tracking::Tracking,
     trusted_proxies: crate::client_address::TrustedProxies,
 }
 
@@ -118,6 +121,7 @@ impl Parts {
             .unwrap_or_else(|| format!("http://{addr}"));
         let key = accounts.secret("unsubscribe_key").await?;
         let unsubscribe = UnsubscribeLinks::new(key.into_bytes(), &public_url);
+        let tracking = tracking_from_env(accounts, &public_url).await?;
         let delivery: Arc<dyn Delivery> = match web
             .smtp_url
             .as_deref()
@@ -138,9 +142,28 @@ impl Parts {
             leptos_options,
             delivery,
             unsubscribe,
+            tracking,
             trusted_proxies: web.proxies().map_err(|e| anyhow::anyhow!(e))?,
         })
     }
+}
+
+/// How links are tracked (`ENGAGE_LINK_HOSTS`, `ENGAGE_OPEN_PIXEL`), signed with the
+/// app's own `tracking_key` (made on first use and kept with the accounts).
+pub async fn tracking_from_env(
+    accounts: &dyn Accounts,
+    public_url: &str,
+) -> anyhow::Result<processors::tracking::Tracking> {
+    let (hosts, pixel) =
+        processors::tracking::Tracking::settings_from(|name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let key = accounts.secret("tracking_key").await?;
+    Ok(processors::tracking::Tracking::new(
+        key.into_bytes(),
+        public_url,
+        hosts,
+        pixel,
+    ))
 }
 
 /// Every port of the service on the embedded store (on AWS: `crate::aws::ports`).
@@ -243,6 +266,7 @@ impl AppState {
             )),
             request_timeout: std::time::Duration::from_secs(web.request_timeout_secs),
             unsubscribe: parts.unsubscribe,
+            tracking: parts.tracking,
             rate: Arc::new(auth::RateLimiter::new(web.api_rate_per_minute)),
             metrics: Arc::new(crate::metrics::Metrics::new(web.emf_metrics)),
             cors_origins: web.cors_origins.clone(),
@@ -264,6 +288,13 @@ impl AppState {
         parts.service = engage.clone();
         parts.engage = engage;
         parts.writer = writer;
+        self
+    }
+
+    /// The same state, tracking links as `tracking` says (tests; servers read the
+    /// environment).
+    pub fn with_tracking(mut self, tracking: processors::tracking::Tracking) -> Self {
+        Arc::make_mut(&mut self.0).tracking = tracking;
         self
     }
 
@@ -320,6 +351,8 @@ pub fn router(state: AppState) -> Router {
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
         .route("/resubscribe", post(unsubscribe::resubscribe))
+        .route("/t/{token}", get(crate::tracking::follow))
+        .route("/o/{token}", get(crate::tracking::open))
         .route("/metrics", get(crate::metrics::serve))
         .merge(api_routes)
         .route("/api/docs", get(api::docs::docs_page))
@@ -514,6 +547,7 @@ pub fn sender_core(
         Arc::clone(&state.clock),
         attempts,
     )
+    .with_tracking(state.tracking.clone())
 }
 
 /// `engage serve`: opens the database, seeds it on first run, starts the pipeline and
@@ -628,6 +662,9 @@ pub(crate) fn llm_writer(args: &ServeArgs) -> anyhow::Result<FallbackWriter> {
     let mut config = OpenRouterConfig::new(args.llm.base_url.clone(), key.trim(), models);
     config.timeout = std::time::Duration::from_secs(u64::from(args.llm.timeout_secs));
     config.unsubscribe_url = args.llm.unsubscribe_url.clone();
+    config.link_hosts = processors::tracking::Tracking::settings_from(|n| std::env::var(n).ok())
+        .map_err(|e| anyhow::anyhow!(e))?
+        .0;
     tracing::info!(base_url = %config.base_url, models = ?config.models, "drafting with the LLM (template as fallback)");
     let writer = OpenRouterWriter::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(FallbackWriter::new(Some(writer)))

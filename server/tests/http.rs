@@ -43,6 +43,14 @@ async fn app() -> TestApp {
 
 /// The app, sending approved emails to the SMTP server at `smtp` when given.
 async fn app_sending_to(smtp: Option<String>) -> TestApp {
+    app_with(smtp, None).await
+}
+
+/// The app, sending to `smtp` when given and tracking links as `tracking` says.
+async fn app_with(
+    smtp: Option<String>,
+    tracking: Option<processors::tracking::Tracking>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("engage.db")).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -107,6 +115,10 @@ async fn app_sending_to(smtp: Option<String>) -> TestApp {
     .await
     .unwrap()
     .with_processors(processors.clone());
+    let state = match tracking {
+        Some(tracking) => state.with_tracking(tracking),
+        None => state,
+    };
     let sender = processors::embedded::Sender {
         store: store.clone(),
         core: Arc::new(engage::startup::sender_core(
@@ -2017,4 +2029,162 @@ async fn sql_metacharacters_and_script_tags_are_kept_as_plain_text() {
     );
     assert!(!page.contains("<script>alert(1)"));
     assert!(!page.contains("<img src=x"));
+}
+
+/// A quoted-printable body as text (soft line breaks joined, `=XX` decoded).
+fn unquote(eml: &str) -> String {
+    let joined = eml.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn tracked_links_and_the_open_pixel_record_on_the_client_and_never_lead_elsewhere() {
+    let base = "http://127.0.0.1:3000";
+    let tracking = processors::tracking::Tracking::new(
+        b"track".to_vec(),
+        base,
+        vec!["shop.example".into()],
+        true,
+    );
+    let t = app_with(None, Some(tracking)).await;
+    let client = t
+        .add_client("Ada Lovelace", "ada@example.com", "st-1", true)
+        .await;
+    t.drain_pipeline().await;
+    let id = t.newest_email(&client).await.id.as_str().to_owned();
+    let text = "Hi Ada,\n\nBook your next Fix: https://shop.example/book?fix=autumn.\nOr read https://elsewhere.example/x\n\nMaya";
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::SaveEmail::PATH,
+            &form_encode(&[("id", &id), ("subject", "Your autumn Fix"), ("body", text)]),
+            As::Maya,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = t
+        .call(
+            app::routes::email_detail::ApproveEmail::PATH,
+            &format!("id={id}"),
+            As::Maya,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    t.drain_deliveries().await;
+    let eml = unquote(
+        &std::fs::read_to_string(t.dir.path().join("outbox").join(format!("{id}.eml"))).unwrap(),
+    );
+    assert!(
+        eml.contains("Content-Type: text/html"),
+        "an HTML part for the pixel"
+    );
+    assert!(
+        eml.contains("https://elsewhere.example/x"),
+        "a foreign link is left as it is"
+    );
+    assert!(
+        !eml.contains("https://shop.example/book"),
+        "the shop's link goes through the app"
+    );
+    let click = eml
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .find(|w| w.starts_with(&format!("{base}/t/")))
+        .unwrap()
+        .trim_end_matches('.')
+        .trim_start_matches(base)
+        .to_owned();
+    let pixel = eml
+        .split('"')
+        .find(|w| w.starts_with(&format!("{base}/o/")))
+        .unwrap()
+        .trim_start_matches(base)
+        .to_owned();
+
+    // A changed signature, or a link the email does not have, leads nowhere.
+    let (head, signature) = click.rsplit_once('.').unwrap();
+    let other = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{head}.{other}{}", &signature[1..]);
+    assert_eq!(
+        t.get(&forged, As::Nobody).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get(&format!("/t/{id}.5.AAAA"), As::Nobody).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let before = t
+        .store
+        .get_client(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.profile.engagement().last_clicked_at, None);
+
+    let followed = t.get(&click, As::Nobody).await;
+    assert!(followed.status().is_redirection(), "{}", followed.status());
+    assert_eq!(
+        followed.headers()[axum::http::header::LOCATION],
+        "https://shop.example/book?fix=autumn"
+    );
+    let clicked = t
+        .store
+        .get_client(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(clicked.profile.engagement().last_clicked_at.is_some());
+    assert!(
+        clicked.version > before.version,
+        "recorded as a change of the client"
+    );
+
+    let opened = t.get(&pixel, As::Nobody).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert_eq!(
+        opened.headers()[axum::http::header::CONTENT_TYPE],
+        "image/gif"
+    );
+    let seen = t
+        .store
+        .get_client(client.id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(seen.profile.engagement().last_opened_at.is_some());
+    assert_eq!(seen.profile.engagement().open_hours.iter().sum::<u16>(), 1);
+
+    // The pipeline scores the client again on the click and the open: the email
+    // engagement factor moves through it like any change.
+    let scored_before = t
+        .store
+        .score_history(client.id.clone(), 50)
+        .await
+        .unwrap()
+        .len();
+    t.drain_pipeline().await;
+    let history = t.store.score_history(client.id.clone(), 50).await.unwrap();
+    assert_eq!(
+        history.len(),
+        scored_before + 2,
+        "one score per recorded change"
+    );
+    let latest = serde_json::to_string(&history[0].factors).unwrap();
+    assert!(
+        latest.contains("engagement") || latest.contains("email"),
+        "{latest}"
+    );
 }

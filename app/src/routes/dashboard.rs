@@ -421,5 +421,103 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
         </section>
     }
     .into_any();
-    view! { {overview} {stylists} {health} }
+    let outcomes = view! { <Outcomes outcomes=dashboard.outcomes/> }.into_any();
+    view! { {overview} {outcomes} {stylists} {health} }
+}
+
+/// A rate with its interval: "30% (22–40%, 30 of 100)".
+fn rate(rate: &domain::outcomes::Rate) -> String {
+    match (rate.rate, rate.low, rate.high) {
+        (Some(r), Some(low), Some(high)) => format!(
+            "{:.0}% ({:.0}–{:.0}%, {} of {})",
+            r * 100.0,
+            low * 100.0,
+            high * 100.0,
+            rate.successes,
+            rate.trials
+        ),
+        _ => "no clients yet".to_owned(),
+    }
+}
+
+/// A lift with its interval, in percentage points: "+20 pts (+9 to +31)".
+fn lift(lift: Option<f64>, low: Option<f64>, high: Option<f64>) -> String {
+    match (lift, low, high) {
+        (Some(d), Some(low), Some(high)) => format!(
+            "{:+.0} pts ({:+.0} to {:+.0})",
+            d * 100.0,
+            low * 100.0,
+            high * 100.0
+        ),
+        _ => "needs emailed and held-out clients".to_owned(),
+    }
+}
+
+/// Purchases against what the model expected: "12 (model: 9.4)".
+fn against_model(actual: i64, with_expectation: i64, expected: Option<f64>) -> String {
+    match expected {
+        Some(expected) => {
+            format!("{actual} ({with_expectation} where the model expected {expected:.1})")
+        }
+        None => format!("{actual} (no model fitted)"),
+    }
+}
+
+/// "Is it working?": per email kind, how often emailed clients bought within the window
+/// against clients held out, per writer, with intervals.
+#[component]
+fn Outcomes(outcomes: domain::outcomes::Outcomes) -> impl IntoView {
+    let window = outcomes.window_days;
+    view! {
+        <section class="panel" id="outcomes" aria-labelledby="outcomes-heading">
+            <h2 id="outcomes-heading">"Is it working?"</h2>
+            <p class="hint">{format!(
+                "Clients who bought within {window} days of the decision to email them, against clients held out at random (no email). 95% intervals; a lift whose interval stays above 0 is unlikely to be chance."
+            )}</p>
+            {if outcomes.kinds.is_empty() {
+                view! { <p class="empty">"No emails decided yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="outcomes">
+                        <thead><tr>
+                            <th scope="col">"Email"</th><th scope="col">"Writer"</th>
+                            <th scope="col">"Bought within the window"</th><th scope="col">"Lift against held out"</th>
+                            <th scope="col">"Purchases"</th>
+                        </tr></thead>
+                        <tbody>
+                            {outcomes.kinds.into_iter().map(|kind| {
+                                let label = kind.kind.label();
+                                let writers = kind.writers.into_iter().map(|w| view! {
+                                    <tr class="writer" data-kind=kind.kind.as_str() data-writer=w.writer.clone()>
+                                        <td>{label}</td>
+                                        <td>{format!("{} ({})", w.writer, w.prompt_version)}</td>
+                                        <td>{rate(&w.conversion)}</td>
+                                        <td>{lift(w.lift, w.lift_low, w.lift_high)}</td>
+                                        <td>{against_model(w.purchases, w.purchases_with_expectation, w.expected_purchases)}</td>
+                                    </tr>
+                                }).collect_view();
+                                view! {
+                                    <tr class="emailed" data-kind=kind.kind.as_str()>
+                                        <th scope="row">{label}</th>
+                                        <td>"All writers"</td>
+                                        <td class="emailed-rate">{rate(&kind.emailed)}</td>
+                                        <td class="lift">{lift(kind.lift, kind.lift_low, kind.lift_high)}</td>
+                                        <td></td>
+                                    </tr>
+                                    {writers}
+                                    <tr class="held-out" data-kind=kind.kind.as_str()>
+                                        <td>{label}</td>
+                                        <td>"Held out (no email)"</td>
+                                        <td class="held-out-rate">{rate(&kind.held_out)}</td>
+                                        <td>"—"</td>
+                                        <td>{against_model(kind.held_out_purchases, kind.held_out_purchases_with_expectation, kind.held_out_expected_purchases)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
 }

@@ -210,6 +210,16 @@ fn Email(email: EmailDetail) -> impl IntoView {
             <p class="reason"><strong>"Why: "</strong>{email.reason.clone()}</p>
             {email.reject_reason.clone().map(|r| view! { <p class="reason"><strong>"Rejected: "</strong>{r}</p> })}
             {email.withdrawn.map(|r| view! { <p class="reason" id="withdrawn-reason"><strong>"Not sent: "</strong>{r.to_string()}"."</p> })}
+            {email.conversion.map(|c| view! {
+                <p class="reason" id="conversion"><strong>"Then bought: "</strong>{format!(
+                    "{} purchase{} ({}.{:02}) from {}, within the attribution window after this email was decided.",
+                    c.purchases,
+                    if c.purchases == 1 { "" } else { "s" },
+                    c.value_cents / 100,
+                    c.value_cents.rem_euclid(100),
+                    c.on
+                )}</p>
+            })}
             <article class="preview" aria-label="Preview">
                 <h2 class="preview-subject">{summary.subject.clone()}</h2>
                 {paragraphs.into_iter().map(|p| view! { <p>{p}</p> }).collect_view()}

@@ -15,6 +15,7 @@ use processors::delivery::{Delivery, Smtp, UnsubscribeLinks, message_domain};
 use processors::email::OutreachSettings;
 use processors::openrouter::within_deadline;
 use processors::sender::SenderCore;
+use processors::tracking::Tracking;
 use processors::{EmailCore, SystemClock};
 use std::sync::Arc;
 
@@ -70,6 +71,15 @@ async fn main() -> Result<(), Error> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
+    // The business's own links tracked (ENGAGE_LINK_HOSTS), and opens (ENGAGE_OPEN_PIXEL),
+    // signed with the key the web function checks them with.
+    let (hosts, pixel) = Tracking::settings_from(|n| std::env::var(n).ok())?;
+    let tracking = Tracking::new(
+        store.secret("tracking_key").await?.into_bytes(),
+        &public_url,
+        hosts,
+        pixel,
+    );
     let sender = SenderCore::new(
         Arc::new(store.clone()),
         delivery,
@@ -77,7 +87,8 @@ async fn main() -> Result<(), Error> {
         message_domain(&public_url),
         clock,
         attempts,
-    );
+    )
+    .with_tracking(tracking);
     let events = QueueHandler::new(Arc::new(core)).recording_failures(store.clone());
     let deliveries = DeliveryHandler::new(Arc::new(sender));
     let (events, deliveries) = (&events, &deliveries);
