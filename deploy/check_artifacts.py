@@ -543,7 +543,8 @@ def main():
                       "ProxySecret": "", "SenderIdentity": SENDER_IDENTITY, "SesConfigurationSet": "",
                       # Every welcome the check expects is drafted; win-backs keep a holdout.
                       "Holdout": "welcome=0,win_back=0.1", "AttributionWindowDays": 30,
-                      "LinkHosts": SENDER_IDENTITY, "OpenPixel": "true"}
+                      "LinkHosts": SENDER_IDENTITY, "OpenPixel": "true",
+                      "TimeZone": "Europe/London", "QuietHours": "21-8", "SendHour": 10}
         resolver = Resolver(template, endpoint, parameters)
         globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
         logs = work / "logs"

@@ -176,6 +176,14 @@ def main():
           email_env.get("ENGAGE_HOLDOUT") == {"Ref": "Holdout"}
           and email_env.get("ENGAGE_ATTRIBUTION_WINDOW_DAYS") == {"Ref": "AttributionWindowDays"}
           and web_env.get("ENGAGE_ATTRIBUTION_WINDOW_DAYS") == {"Ref": "AttributionWindowDays"})
+    check("the web function schedules sends in the business's zone and hours",
+          web_env.get("ENGAGE_TIME_ZONE") == {"Ref": "TimeZone"}
+          and web_env.get("ENGAGE_QUIET_HOURS") == {"Ref": "QuietHours"}
+          and web_env.get("ENGAGE_SEND_HOUR") == {"Ref": "SendHour"})
+    email_role = json.dumps(resources["EmailFunctionRole"]["Properties"]["Policies"])
+    check("a scheduled send that comes too early can wait on the deliveries queue again",
+          email_env.get("ENGAGE_DELIVERIES_QUEUE_URL") == {"Ref": "DeliveriesQueue"}
+          and "sqs:SendMessage" in email_role)
     check("no outbox on Lambda: approved emails are never written to /tmp and marked sent",
           "Outbox" not in email_main and "/tmp" not in json.dumps(email_env))
 

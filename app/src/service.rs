@@ -106,13 +106,15 @@ pub trait EngageService: Send + Sync + 'static {
         subject: String,
         body: String,
     ) -> Result<(), ServiceError>;
-    /// Approves drafts and queues them for sending, all or none. A draft whose client may
-    /// no longer be emailed is withdrawn instead, and then none is approved
-    /// ([`ServiceError::Refused`]).
+    /// Approves drafts and queues them for sending, all or none, when `send_at` says
+    /// (`now` or empty, `usual_hour`, or an RFC 3339 time; anything else is refused on the
+    /// field `send_at`). A draft whose client may no longer be emailed is withdrawn
+    /// instead, and then none is approved ([`ServiceError::Refused`]).
     async fn approve_emails(
         &self,
         viewer: &User,
         ids: Vec<EmailId>,
+        send_at: &str,
     ) -> Result<ApproveReport, ServiceError>;
     /// Sends a `failed` email again (managers and admins).
     async fn resend_email(&self, viewer: &User, id: EmailId) -> Result<(), ServiceError>;

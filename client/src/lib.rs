@@ -131,9 +131,22 @@ impl Engage {
         Self::send(self.request(Method::GET, &format!("/emails/{id}"))).await
     }
 
-    /// Approves drafts, all or none.
+    /// Approves drafts, all or none, to be sent at once.
     pub async fn approve(&self, ids: Vec<EmailId>) -> Result<ApproveReport, Error> {
-        let body = ApproveMany { ids };
+        self.approve_at(ids, "now").await
+    }
+
+    /// Approves drafts, all or none, to be sent when `send_at` says: `now`,
+    /// `usual_hour` (each client's usual open hour), or an RFC 3339 time.
+    pub async fn approve_at(
+        &self,
+        ids: Vec<EmailId>,
+        send_at: &str,
+    ) -> Result<ApproveReport, Error> {
+        let body = ApproveMany {
+            ids,
+            send_at: Some(send_at.to_owned()),
+        };
         Self::send(self.request(Method::POST, "/emails/approve").json(&body)).await
     }
 

@@ -378,7 +378,10 @@ pub fn spawn_pollers(
         let deliveries = QueuePoller {
             sqs: aws.sqs.clone(),
             queue_url: resources.deliveries_queue_url.clone(),
-            handler: std::sync::Arc::new(crate::sender::DeliveryHandler::new(sender)),
+            handler: std::sync::Arc::new(
+                crate::sender::DeliveryHandler::new(sender)
+                    .requeuing(aws.sqs.clone(), resources.deliveries_queue_url.clone()),
+            ),
             wait_secs: 2,
         };
         let stop = shutdown.clone();

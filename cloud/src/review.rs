@@ -408,6 +408,9 @@ impl DynamoStore {
         }
         Ok(Some(EmailDetail {
             conversion: crate::decisions::conversion_of(&item)?,
+            send_after: text(&item, "send_after")
+                .map(|at| instant(&at))
+                .transpose()?,
             summary: email_summary(&item)?,
             client_email,
             body_text: text(&item, "body_text").unwrap_or_default(),
@@ -452,22 +455,27 @@ impl DynamoStore {
         .await
     }
 
-    /// Approves drafts, all or none. The table's stream turns each approval into a
-    /// delivery request on the deliveries queue (`crate::stream`), so nothing is sent here.
+    /// Approves drafts, all or none, each to be sent at once or not before its time. The
+    /// table's stream turns each approval into a delivery request on the deliveries queue
+    /// (`crate::stream`), so nothing is sent here.
     pub async fn approve_emails(
         &self,
-        ids: &[EmailId],
+        approvals: &[(EmailId, Option<DateTime<Utc>>)],
         by: &Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
         // Three writes per email; a transaction holds at most 100.
-        ports::check_approval(ids)?;
+        let ids: Vec<EmailId> = approvals.iter().map(|(id, _)| id.clone()).collect();
+        ports::check_approval(&ids)?;
         let mut items = Vec::new();
-        for id in ids {
+        for (id, send_after) in approvals {
             let email = self.draft_in_scope(id, by.scope.as_ref()).await?;
-            items.push(self.set_status(&email, EmailStatus::Approved, &by.name, now, None)?);
+            let schedule = send_after.map(|at| ("send_after", stamp(at)));
+            items.push(self.set_status(&email, EmailStatus::Approved, &by.name, now, schedule)?);
             items.push(self.release_client(&email)?);
-            items.push(self.review_step(id, "approved", &by.name, None, now)?);
+            let note =
+                send_after.map(|at| format!("to be sent at {}", at.format("%Y-%m-%d %H:%M UTC")));
+            items.push(self.review_step(id, "approved", &by.name, note.as_deref(), now)?);
         }
         self.commit(items).await
     }
@@ -754,11 +762,11 @@ impl ports::Sending for DynamoStore {
 
     async fn approve(
         &self,
-        ids: Vec<EmailId>,
+        approvals: Vec<(EmailId, Option<DateTime<Utc>>)>,
         by: Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
-        self.approve_emails(&ids, &by, now).await
+        self.approve_emails(&approvals, &by, now).await
     }
 
     async fn sendable(&self, email: EmailId) -> Result<Option<ports::Sendable>> {

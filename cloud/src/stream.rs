@@ -68,21 +68,31 @@ struct EmailImage {
     sk: String,
     id: Option<String>,
     status: Option<String>,
+    send_after: Option<String>,
 }
 
-fn approved_email(image: Option<&serde_dynamo::Item>) -> Option<(String, bool)> {
+fn email_image(image: Option<&serde_dynamo::Item>) -> Option<EmailImage> {
     let image: EmailImage = serde_dynamo::from_item(image?.clone()).ok()?;
-    (image.sk == "EMAIL").then_some(())?;
-    Some((image.id?, image.status.as_deref() == Some("approved")))
+    (image.sk == "EMAIL").then_some(image)
+}
+
+fn approved(image: &EmailImage) -> bool {
+    image.status.as_deref() == Some("approved")
 }
 
 /// The delivery request of one stream record: an email item that is `approved` now and
-/// was not before (approved, or failed and sent again).
+/// was not before (approved, or failed and sent again), not before its scheduled time.
 pub fn delivery_of(change: &StreamChange) -> Option<ports::DeliveryRequest> {
-    let (id, approved) = approved_email(change.new.as_ref())?;
-    let was_approved = approved_email(change.old.as_ref()).is_some_and(|(_, was)| was);
-    (approved && !was_approved).then(|| ports::DeliveryRequest {
-        email_id: domain::EmailId::new(id),
+    let new = email_image(change.new.as_ref())?;
+    let was_approved = email_image(change.old.as_ref()).is_some_and(|old| approved(&old));
+    (approved(&new) && !was_approved).then_some(())?;
+    Some(ports::DeliveryRequest {
+        email_id: domain::EmailId::new(new.id?),
+        send_after: new
+            .send_after
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc)),
     })
 }
 
@@ -123,6 +133,10 @@ impl StreamHandler {
         sqs.send_message()
             .queue_url(queue_url)
             .message_body(body)
+            .delay_seconds(crate::sender::delay_until(
+                request.send_after,
+                chrono::Utc::now(),
+            ))
             .send()
             .await
             .map_err(|e| ProcessError::Publish(crate::dynamo::describe(e)))?;

@@ -102,9 +102,17 @@ async fn an_approval_reaches_the_deliveries_queue_through_the_stream_and_is_sent
         scope: Some(StylistId::new("st-maya")),
     };
     assert_eq!(
-        approve(&store, vec![draft.id.clone()], maya, clock.as_ref())
-            .await
-            .unwrap(),
+        approve(
+            &store,
+            vec![draft.id.clone()],
+            domain::schedule::SendAt::Now,
+            &processors::sender::SendSettings::default(),
+            maya,
+            clock.as_ref()
+        )
+        .await
+        .unwrap()
+        .queued,
         1
     );
     let file = outbox.path().join(format!("{}.eml", draft.id));
@@ -124,6 +132,88 @@ async fn an_approval_reaches_the_deliveries_queue_through_the_stream_and_is_sent
     assert_eq!(status, EmailStatus::Sent, "the deliveries poller sent it");
     let eml = std::fs::read_to_string(&file).unwrap();
     assert!(eml.contains(&format!("Message-ID: <{}@shop.example>", draft.id)));
+
+    // Bea's is scheduled 35 s ahead: the stream queues it with a delay, the sender puts
+    // off what comes early, and it goes out at its time, not before.
+    let bea = store
+        .create_client(
+            NewClient::parse(
+                &ClientInput {
+                    name: "Bea Moss".into(),
+                    email: "bea@example.com".into(),
+                    ..input.clone()
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let filter = EmailFilter {
+        client: Some(bea.id.clone()),
+        ..EmailFilter::default()
+    };
+    let mut scheduled = None;
+    for _ in 0..150 {
+        if let Some(email) = store.emails(filter.clone(), 5).await.unwrap().pop() {
+            scheduled = Some(email);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let scheduled = scheduled.expect("the pipeline drafted Bea's welcome");
+    let at = chrono::Utc::now() + chrono::Duration::seconds(35);
+    let anytime = processors::sender::SendSettings {
+        hours: domain::schedule::SendHours {
+            quiet_start: 0,
+            quiet_end: 0,
+            default_hour: 10,
+        },
+        ..Default::default()
+    };
+    let report = approve(
+        &store,
+        vec![scheduled.id.clone()],
+        domain::schedule::SendAt::At { at },
+        &anytime,
+        Reviewer {
+            name: "maya@engage.example".into(),
+            scope: Some(StylistId::new("st-maya")),
+        },
+        clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.scheduled, 1);
+    let detail = store
+        .email_detail(&scheduled.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let kept = detail
+        .send_after
+        .expect("the schedule is kept on the email");
+    assert!((kept - at).num_milliseconds().abs() <= 1, "{kept} vs {at}");
+    let file = outbox.path().join(format!("{}.eml", scheduled.id));
+    let mut sent_at = None;
+    for _ in 0..450 {
+        let status = store
+            .sendable(scheduled.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
+        if status == EmailStatus::Sent {
+            sent_at = Some(chrono::Utc::now());
+            break;
+        }
+        assert_eq!(status, EmailStatus::Approved);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sent_at = sent_at.expect("sent within 90 s of approval");
+    assert!(sent_at >= at, "sent at {sent_at}, scheduled for {at}");
+    assert!(file.exists());
     shutdown.cancel();
     for task in tasks {
         let _ = task.await;

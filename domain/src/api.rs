@@ -169,6 +169,22 @@ pub struct EditEmail {
 pub struct ApproveMany {
     /// 1 to 33 email ids (`store::MAX_APPROVE_AT_ONCE`).
     pub ids: Vec<EmailId>,
+    /// When to send: `now` (the default), `usual_hour` (each client's usual open hour,
+    /// mid-morning in the business's time zone until their opens say), or a time such as
+    /// `2026-12-05T10:00:00+01:00`. A scheduled send never falls in the quiet hours.
+    #[serde(default)]
+    pub send_at: Option<String>,
+}
+
+/// When to send one approved draft (the query of `POST /api/v1/emails/{id}/approve`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ApproveWhen {
+    /// `now` (the default), `usual_hour`, or a time such as `2026-12-05T10:00:00+01:00`.
+    #[serde(default)]
+    pub send_at: Option<String>,
 }
 
 /// Why a draft is refused.

@@ -39,6 +39,7 @@ pub mod outcomes;
 pub mod policy;
 pub mod profile;
 pub mod sample;
+pub mod schedule;
 pub mod score;
 pub mod user;
 pub mod validation;

@@ -306,6 +306,12 @@ pub struct ApproveReport {
     /// Emails approved and queued for sending: the sender delivers them, with retries,
     /// and each then shows as `sent` (or `failed` after the last retry, with the reason).
     pub queued: u32,
+    /// How many of them wait for a scheduled time rather than going at once.
+    #[serde(default)]
+    pub scheduled: u32,
+    /// The earliest scheduled time among them, if any is scheduled.
+    #[serde(default)]
+    pub first_send_at: Option<DateTime<Utc>>,
 }
 
 /// One recorded step in an email's review.
@@ -338,6 +344,9 @@ pub struct EmailDetail {
     /// The purchases that followed within the attribution window, last touch.
     #[serde(default)]
     pub conversion: Option<crate::outcomes::Conversion>,
+    /// When an approved email is scheduled to go out, if not at once.
+    #[serde(default)]
+    pub send_after: Option<DateTime<Utc>>,
 }
 
 /// A stored score in the client's timeline: "Score 42 (At risk)".

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRequest {
     pub email_id: EmailId,
+    /// Not before this time (a scheduled send); `None`: at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_after: Option<DateTime<Utc>>,
 }
 
 /// An email as the sender finds it: what to send, where it stands, and its client now.
@@ -47,10 +50,10 @@ pub trait Sending: Send + Sync + 'static {
     ) -> Result<(), ReviewError>;
 
     /// Approves drafts, all or none (each must still be a draft in `by`'s scope), and
-    /// queues each for delivery with the approval.
+    /// queues each for delivery with the approval, not before its time when it has one.
     async fn approve(
         &self,
-        ids: Vec<EmailId>,
+        approvals: Vec<(EmailId, Option<DateTime<Utc>>)>,
         by: Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError>;

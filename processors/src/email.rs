@@ -75,6 +75,8 @@ pub(crate) fn check_version(event: &DomainEvent) -> Result<(), ProcessError> {
 pub struct OutreachSettings {
     pub policy: PolicySettings,
     pub window_days: u32,
+    /// When approved emails may go out.
+    pub send: crate::sender::SendSettings,
 }
 
 impl Default for OutreachSettings {
@@ -82,12 +84,14 @@ impl Default for OutreachSettings {
         Self {
             policy: PolicySettings::default(),
             window_days: OutcomeSettings::default().window_days,
+            send: crate::sender::SendSettings::default(),
         }
     }
 }
 
 impl OutreachSettings {
-    /// The variables it reads, with what each means (for `--help` and the README).
+    /// The variables it reads besides [`crate::sender::SendSettings::VARIABLES`], with
+    /// what each means (for `--help` and the README).
     pub const VARIABLES: [(&'static str, &'static str); 5] = [
         (
             "ENGAGE_FREQUENCY_CAP_DAYS",
@@ -152,7 +156,20 @@ impl OutreachSettings {
             365,
             settings.window_days,
         )?;
+        settings.send = crate::sender::SendSettings::from_lookup(&get)?;
         Ok(settings)
+    }
+
+    /// Every variable it reads with its meaning, one per line (the serve command's help).
+    pub fn help() -> String {
+        let mut help = String::from("Outreach settings (environment variables):\n");
+        for (name, meaning) in Self::VARIABLES
+            .iter()
+            .chain(crate::sender::SendSettings::VARIABLES.iter())
+        {
+            help.push_str(&format!("  {name:<32} {meaning}\n"));
+        }
+        help
     }
 
     /// From the process's environment.

@@ -16,10 +16,88 @@ use crate::ProcessError;
 use crate::clock::Clock;
 use crate::delivery::{Delivery, UnsubscribeLinks, build_tracked_message};
 use crate::tracking::Tracking;
+use chrono::{DateTime, Utc};
 use domain::consent::{NoEmail, may_email};
+use domain::schedule::{SendAt, SendHours, send_time};
+use domain::views::ApproveReport;
 use domain::{EmailId, EmailStatus};
 use ports::{DeliveryRequest, ReviewError, Reviewer, Sending};
 use std::sync::Arc;
+
+/// When approved emails may go out: the business's quiet hours, the hour to send at when
+/// a client's usual one is not known yet, and the time zone both are in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SendSettings {
+    pub hours: SendHours,
+    pub zone: chrono_tz::Tz,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        Self {
+            hours: SendHours::default(),
+            zone: chrono_tz::UTC,
+        }
+    }
+}
+
+impl SendSettings {
+    /// The variables it reads, with what each means (for `--help` and the README).
+    pub const VARIABLES: [(&'static str, &'static str); 3] = [
+        (
+            "ENGAGE_TIME_ZONE",
+            "the business's time zone for sending hours, e.g. Europe/London (UTC)",
+        ),
+        (
+            "ENGAGE_QUIET_HOURS",
+            "local hours no scheduled email goes out in, START-END or none (21-8)",
+        ),
+        (
+            "ENGAGE_SEND_HOUR",
+            "local hour of a send at the usual hour for a client with too few opens (10)",
+        ),
+    ];
+
+    /// From the variables `get` finds (unset or empty: the default); a bad value is
+    /// refused, naming its variable.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut settings = Self::default();
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(raw) = set("ENGAGE_TIME_ZONE") {
+            settings.zone = raw.trim().parse().map_err(|_| {
+                format!("ENGAGE_TIME_ZONE must be a time zone such as Europe/London, not {raw:?}")
+            })?;
+        }
+        if let Some(raw) = set("ENGAGE_QUIET_HOURS") {
+            let (start, end) =
+                SendHours::parse_quiet(&raw).map_err(|e| format!("ENGAGE_QUIET_HOURS: {e}"))?;
+            settings.hours.quiet_start = start;
+            settings.hours.quiet_end = end;
+        }
+        if let Some(raw) = set("ENGAGE_SEND_HOUR") {
+            settings.hours.default_hour = raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|h| *h < 24)
+                .ok_or_else(|| {
+                    format!("ENGAGE_SEND_HOUR must be an hour from 0 to 23, not {raw:?}")
+                })?;
+        }
+        Ok(settings)
+    }
+
+    /// When an email approved `now` as `asked` goes to `client`: `None`, at once.
+    pub fn send_time(
+        &self,
+        asked: SendAt,
+        now: DateTime<Utc>,
+        client: &domain::Client,
+    ) -> Option<DateTime<Utc>> {
+        let usual = client.profile.engagement().usual_open_hour();
+        send_time(asked, now, usual, self.hours, &self.zone)
+    }
+}
 
 /// Why an approval was refused.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +124,17 @@ fn withdrawn_message(withdrawn: &[(EmailId, NoEmail)]) -> String {
     }
 }
 
-/// Approves `ids` for `by`, all or none, after the consent check; returns how many were
-/// queued for sending.
+/// Approves `ids` for `by`, all or none, after the consent check, each to be sent when
+/// `asked` (at once, at a time, or at its client's usual hour) as `settings` allow;
+/// returns how many were queued for sending, and when the first scheduled one goes.
 pub async fn approve(
     sending: &dyn Sending,
     ids: Vec<EmailId>,
+    asked: SendAt,
+    settings: &SendSettings,
     by: Reviewer,
     clock: &dyn Clock,
-) -> Result<u32, ApproveError> {
+) -> Result<ApproveReport, ApproveError> {
     let drafts = sending
         .drafts_with_clients(ids.clone(), by.scope.clone())
         .await?;
@@ -70,10 +151,23 @@ pub async fn approve(
         }
         return Err(ApproveError::Withdrawn(refused));
     }
-    let queued = ids.len() as u32;
-    sending.approve(ids, by, clock.now()).await?;
-    tracing::info!(queued, "emails approved and queued for sending");
-    Ok(queued)
+    let now = clock.now();
+    let approvals: Vec<(EmailId, Option<DateTime<Utc>>)> = drafts
+        .iter()
+        .map(|(id, client)| (id.clone(), settings.send_time(asked, now, client)))
+        .collect();
+    let report = ApproveReport {
+        queued: approvals.len() as u32,
+        scheduled: approvals.iter().filter(|(_, at)| at.is_some()).count() as u32,
+        first_send_at: approvals.iter().filter_map(|(_, at)| *at).min(),
+    };
+    sending.approve(approvals, by, now).await?;
+    tracing::info!(
+        queued = report.queued,
+        scheduled = report.scheduled,
+        "emails approved and queued for sending"
+    );
+    Ok(report)
 }
 
 /// What handling one delivery request did.
@@ -88,6 +182,8 @@ pub enum Delivered {
     Gone,
     /// Delivery failed on the last attempt (or can never work); the email is `failed`.
     Failed(String),
+    /// Scheduled for later: the queue should bring the request back at this time.
+    NotYet(DateTime<Utc>),
 }
 
 /// The sender's core, shared by the embedded loop and the AWS queue handler.
@@ -157,6 +253,10 @@ impl SenderCore {
         attempt: u32,
     ) -> Result<Delivered, ProcessError> {
         let id = &request.email_id;
+        let now = self.clock.now();
+        if let Some(at) = request.send_after.filter(|at| *at > now) {
+            return Ok(Delivered::NotYet(at));
+        }
         let Some(found) = self.sending.sendable(id.clone()).await? else {
             tracing::warn!(email_id = %id, "delivery request for an email that does not exist");
             return Ok(Delivered::Gone);
@@ -164,7 +264,6 @@ impl SenderCore {
         if found.status != EmailStatus::Approved {
             return Ok(Delivered::Settled(found.status));
         }
-        let now = self.clock.now();
         if let Err(reason) = may_email(&found.client) {
             self.sending
                 .withdraw(id.clone(), reason, "delivery".to_owned(), now)
@@ -373,6 +472,13 @@ pub mod contract {
         let (bea_client, bea) = client_with_draft(records, "Bea Moss", now).await;
         let (cleo_client, cleo) = client_with_draft(records, "Cleo Hart", now).await;
         let (_, dora) = client_with_draft(records, "Dora Lake", now).await;
+        let (_, edie) = client_with_draft(records, "Edie Fern", now).await;
+        // The business is in London and quiet from 21:00 to 08:00; sends at the usual
+        // hour go at 10:00 until a client's opens say otherwise.
+        let hours = SendSettings {
+            hours: SendHours::default(),
+            zone: chrono_tz::Europe::London,
+        };
 
         // Outside the reviewer's book: not found, nothing changes.
         let stranger = Reviewer {
@@ -380,7 +486,15 @@ pub mod contract {
             scope: Some(StylistId::new("st-other")),
         };
         assert!(matches!(
-            approve(sending.as_ref(), vec![ada.clone()], stranger, &clock).await,
+            approve(
+                sending.as_ref(),
+                vec![ada.clone()],
+                SendAt::Now,
+                &hours,
+                stranger,
+                &clock
+            )
+            .await,
             Err(ApproveError::Review(ReviewError::NotFound))
         ));
 
@@ -403,6 +517,8 @@ pub mod contract {
         match approve(
             sending.as_ref(),
             vec![ada.clone(), bea.clone()],
+            SendAt::Now,
+            &hours,
             maya.clone(),
             &clock,
         )
@@ -434,7 +550,15 @@ pub mod contract {
             "a withdrawn draft leaves the review queue"
         );
         assert!(matches!(
-            approve(sending.as_ref(), vec![bea.clone()], maya.clone(), &clock).await,
+            approve(
+                sending.as_ref(),
+                vec![bea.clone()],
+                SendAt::Now,
+                &hours,
+                maya.clone(),
+                &clock
+            )
+            .await,
             Err(ApproveError::Review(ReviewError::NotDraft {
                 status: EmailStatus::Withdrawn
             }))
@@ -454,16 +578,20 @@ pub mod contract {
             approve(
                 sending.as_ref(),
                 vec![ada.clone(), cleo.clone(), dora.clone()],
+                SendAt::Now,
+                &hours,
                 maya.clone(),
                 &clock
             )
             .await
-            .expect("approve"),
+            .expect("approve")
+            .queued,
             3
         );
         assert_eq!(status(sending.as_ref(), &ada).await, EmailStatus::Approved);
         let request = |email: &EmailId| DeliveryRequest {
             email_id: email.clone(),
+            send_after: None,
         };
         assert_eq!(
             core.handle(&request(&ada), 1).await.unwrap(),
@@ -531,10 +659,67 @@ pub mod contract {
             Delivered::Sent
         );
         assert_eq!(delivery.sent.lock().unwrap().len(), 2);
+
+        // Edie's is approved to go at her usual hour: she has no opens yet, so 10:00 in
+        // London the next morning (it is noon now). It is approved, shows the time, and
+        // a request that comes early is put off, not sent, until then.
+        let report = approve(
+            sending.as_ref(),
+            vec![edie.clone()],
+            SendAt::UsualHour,
+            &hours,
+            maya.clone(),
+            &clock,
+        )
+        .await
+        .expect("approve at the usual hour");
+        let ten = at("2026-03-02T10:00:00Z");
+        assert_eq!(
+            (report.queued, report.scheduled, report.first_send_at),
+            (1, 1, Some(ten))
+        );
+        assert_eq!(status(sending.as_ref(), &edie).await, EmailStatus::Approved);
+        let early = DeliveryRequest {
+            email_id: edie.clone(),
+            send_after: Some(ten),
+        };
+        assert_eq!(
+            core.handle(&early, 1).await.unwrap(),
+            Delivered::NotYet(ten)
+        );
+        assert_eq!(status(sending.as_ref(), &edie).await, EmailStatus::Approved);
+        assert_eq!(delivery.sent.lock().unwrap().len(), 2, "nothing sent early");
+        let later = SenderCore::new(
+            Arc::clone(&sending),
+            delivery.clone(),
+            UnsubscribeLinks::new(b"contract-key".to_vec(), "https://shop.example"),
+            "shop.example".into(),
+            Arc::new(Fixed(ten)),
+            3,
+        );
+        assert_eq!(later.handle(&early, 1).await.unwrap(), Delivered::Sent);
+        assert_eq!(status(sending.as_ref(), &edie).await, EmailStatus::Sent);
+        // A time in the quiet hours waits for their end: 23:00 in London -> 08:00.
+        assert_eq!(
+            hours.send_time(
+                SendAt::At {
+                    at: at("2026-03-01T23:00:00Z")
+                },
+                now,
+                &sending
+                    .sendable(edie.clone())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .client
+            ),
+            Some(at("2026-03-02T08:00:00Z"))
+        );
         assert_eq!(
             core.handle(
                 &DeliveryRequest {
-                    email_id: EmailId::new("no-such-email")
+                    email_id: EmailId::new("no-such-email"),
+                    send_after: None,
                 },
                 1
             )

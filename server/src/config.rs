@@ -45,6 +45,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web app and run the pipeline (the default).
+    #[command(after_help = processors::email::OutreachSettings::help())]
     Serve(ServeArgs),
     /// Add demo stylists and clients with realistic Fix histories to the database.
     Seed(SeedArgs),

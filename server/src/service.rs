@@ -555,14 +555,29 @@ impl EngageService for Engage {
         &self,
         viewer: &User,
         ids: Vec<EmailId>,
+        send_at: &str,
     ) -> Result<ApproveReport, ServiceError> {
         ports::check_approval(&ids).map_err(ServiceError::Invalid)?;
+        let asked = domain::schedule::SendAt::parse(send_at, self.clock.now())
+            .map_err(|e| ServiceError::Invalid(domain::validation::ValidationErrors(vec![e])))?;
         let sending = self.ports.sending.as_ref();
-        match processors::sender::approve(sending, ids, reviewer(viewer), self.clock.as_ref()).await
+        match processors::sender::approve(
+            sending,
+            ids,
+            asked,
+            &self.outreach.send,
+            reviewer(viewer),
+            self.clock.as_ref(),
+        )
+        .await
         {
-            Ok(queued) => {
-                tracing::info!(queued, "drafts approved");
-                Ok(ApproveReport { queued })
+            Ok(report) => {
+                tracing::info!(
+                    queued = report.queued,
+                    scheduled = report.scheduled,
+                    "drafts approved"
+                );
+                Ok(report)
             }
             Err(ApproveError::Withdrawn(withdrawn)) => {
                 let reason = withdrawn

@@ -941,6 +941,14 @@ async fn drafts_are_listed_read_edited_approved_and_rejected_through_the_api() {
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     assert!(edited["edited"].as_bool().unwrap());
+    let (status, problem) = api
+        .post(
+            &format!("/api/v1/emails/{}/approve?send_at=whenever", id(0)),
+            &api.maya,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "send_at", "{problem}");
     let (status, report) = api
         .send(api.request(
             reqwest::Method::POST,
@@ -982,21 +990,59 @@ async fn drafts_are_listed_read_edited_approved_and_rejected_through_the_api() {
     assert_eq!(rejected["summary"]["status"], "rejected");
     assert_eq!(rejected["reject_reason"], "Too generic");
 
+    // When to send: a word it does not know, or a time gone, is refused on `send_at`
+    // and approves nothing; a time tomorrow noon (UTC, outside the quiet hours) is kept.
+    for bad in ["tomorrow", "2020-01-01T10:00:00Z"] {
+        let (status, problem) = api
+            .json(
+                reqwest::Method::POST,
+                "/api/v1/emails/approve",
+                &api.maya,
+                json!({"ids": [id(2)], "send_at": bad}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["field"], "send_at", "{problem}");
+    }
+    let (_, still) = api
+        .get(&format!("/api/v1/emails/{}", id(2)), &api.maya)
+        .await;
+    assert_eq!(still["summary"]["status"], "drafted");
+    let noon = (chrono::Utc::now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
     let (status, report) = api
         .json(
             reqwest::Method::POST,
             "/api/v1/emails/approve",
             &api.maya,
-            json!({"ids": [id(2)]}),
+            json!({"ids": [id(2)], "send_at": noon.to_rfc3339()}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["queued"], 1);
+    assert_eq!(report["scheduled"], 1);
+    let first: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(report["first_send_at"].clone()).unwrap();
+    assert_eq!(first, noon);
+    let (_, detail) = api
+        .get(&format!("/api/v1/emails/{}", id(2)), &api.maya)
+        .await;
+    assert_eq!(detail["summary"]["status"], "approved");
+    let kept: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(detail["send_after"].clone()).unwrap();
+    assert_eq!(kept, noon);
     let (_, sent) = api.get("/api/v1/emails?status=sent", &api.manager).await;
     assert_eq!(sent.as_array().unwrap().len(), 0, "approval only queues");
     api.drain_deliveries().await;
     let (_, sent) = api.get("/api/v1/emails?status=sent", &api.manager).await;
-    assert_eq!(sent.as_array().unwrap().len(), 2);
+    assert_eq!(
+        sent.as_array().unwrap().len(),
+        1,
+        "the one sent now went; the scheduled one waits for tomorrow noon"
+    );
 }
 
 /// The README's example: a program using the `domain` crate's own types for the request

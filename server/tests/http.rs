@@ -1845,7 +1845,7 @@ async fn emails_approved_but_not_sent_when_the_process_stopped_are_delivered_lat
         scope: None,
     };
     t.store
-        .approve_emails(vec![draft.id.clone()], reviewer, chrono::Utc::now())
+        .approve_emails(vec![(draft.id.clone(), None)], reviewer, chrono::Utc::now())
         .await
         .unwrap();
     let now = chrono::Utc::now();

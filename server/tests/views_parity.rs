@@ -262,7 +262,10 @@ async fn step(backend: &Backend, clock: &Script, day: u32) {
                 .await
                 .unwrap();
             let dee = email_of(backend, "Dee").await;
-            engage.approve_emails(&me, vec![ada, dee]).await.unwrap();
+            engage
+                .approve_emails(&me, vec![ada, dee], "now")
+                .await
+                .unwrap();
             let bea = email_of(backend, "Bea").await;
             engage
                 .reject_email(&me, bea, "Not the right moment.".into())

@@ -349,6 +349,10 @@ CREATE TABLE view_touches (
 ALTER TABLE clients ADD COLUMN band_since INTEGER;
 ALTER TABLE emails ADD COLUMN prompt_version TEXT;
 "#,
+    // Issue 21: a scheduled send (its delivery request waits on the queue until then).
+    r#"
+ALTER TABLE emails ADD COLUMN send_after INTEGER;
+"#,
 ];
 
 /// Handle to the embedded database. Cheap to clone; all clones share one writer and one

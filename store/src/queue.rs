@@ -59,14 +59,30 @@ impl Store {
         Ok(dead)
     }
 
-    /// Makes every hidden message of `queue` visible now (receive counts kept). For a
-    /// worker starting on a database no other worker uses: what was in flight when the
+    /// Hides a received message until `until` without counting the receive: it came too
+    /// early (a scheduled delivery), which is no failure.
+    pub async fn defer_message(&self, id: i64, until: DateTime<Utc>) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE queue_messages SET visible_at = ?2, receive_count = MAX(receive_count - 1, 0) WHERE id = ?1",
+            )
+            .map_err(db_error)?
+            .execute(params![id, millis(until)])
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Makes every hidden message of `queue` that was received visible now (receive counts
+    /// kept; a message never received, such as a scheduled delivery, keeps its time). For
+    /// a worker starting on a database no other worker uses: what was in flight when the
     /// last one stopped is orphaned. Returns how many messages it freed.
     pub async fn release_in_flight(&self, queue: &'static str, now: DateTime<Utc>) -> Result<u64> {
         let released = self
             .write(move |conn| {
                 let released = conn
-                    .prepare_cached("UPDATE queue_messages SET visible_at = ?2 WHERE queue = ?1 AND visible_at > ?2").map_err(db_error)?
+                    .prepare_cached("UPDATE queue_messages SET visible_at = ?2 WHERE queue = ?1 AND visible_at > ?2 AND receive_count > 0").map_err(db_error)?
                     .execute(params![queue, millis(now)]).map_err(db_error)?;
                 Ok::<_, crate::StoreError>(released as u64)
             })

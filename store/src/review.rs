@@ -244,7 +244,7 @@ impl Store {
         self.read(move |conn| {
             let found = conn
                 .prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS}, c.email, e.body_text, e.reason, e.ai_body_text IS NOT NULL OR e.ai_subject IS NOT NULL, e.reject_reason, e.withdrawn_reason
+                    "SELECT {SUMMARY_COLUMNS}, c.email, e.body_text, e.reason, e.ai_body_text IS NOT NULL OR e.ai_subject IS NOT NULL, e.reject_reason, e.withdrawn_reason, e.send_after
                      FROM emails e JOIN clients c ON c.id = e.client_id JOIN stylists s ON s.id = e.stylist_id
                      WHERE e.id = ?1 AND (?2 IS NULL OR e.stylist_id = ?2)"
                 )).map_err(db_error)?
@@ -257,10 +257,11 @@ impl Store {
                         row.get::<_, bool>(14)?,
                         row.get::<_, Option<String>>(15)?,
                         row.get::<_, Option<String>>(16)?,
+                        row.get::<_, Option<i64>>(17)?,
                     ))
                 })
                 .optional().map_err(db_error)?;
-            let Some((summary, client_email, body_text, reason, edited, reject_reason, withdrawn)) = found else {
+            let Some((summary, client_email, body_text, reason, edited, reject_reason, withdrawn, send_after)) = found else {
                 return Ok(None);
             };
             let mut stmt = conn.prepare_cached(
@@ -278,6 +279,7 @@ impl Store {
             let conversion = crate::decisions::of_email(conn, &email)?.and_then(|d| d.conversion);
             Ok(Some(EmailDetail {
                 conversion,
+                send_after: send_after.map(instant).transpose()?,
                 summary: summary?,
                 client_email,
                 body_text,
@@ -319,17 +321,24 @@ impl Store {
     /// approved. Callers check consent first (`processors::sender::approve`).
     pub async fn approve_emails(
         &self,
-        emails: Vec<EmailId>,
+        emails: Vec<(EmailId, Option<DateTime<Utc>>)>,
         by: Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
         self.write(move |conn| {
-            for email in &emails {
+            for (email, send_after) in &emails {
                 draft_in_scope(conn, email, by.scope.as_ref())?;
                 set_status(conn, email, EmailStatus::Approved, &by.name, now).map_err(db_error)?;
-                log_review(conn, email, "approved", &by.name, None, now).map_err(db_error)?;
+                conn.prepare_cached("UPDATE emails SET send_after = ?2 WHERE id = ?1")
+                    .map_err(db_error)?
+                    .execute(params![email.as_str(), send_after.map(millis)])
+                    .map_err(db_error)?;
+                let note = send_after
+                    .map(|at| format!("to be sent at {}", at.format("%Y-%m-%d %H:%M UTC")));
+                log_review(conn, email, "approved", &by.name, note.as_deref(), now)
+                    .map_err(db_error)?;
                 count_review(conn, email, Review::Approved, now).map_err(db_error)?;
-                queue_delivery(conn, email, "approved", now)?;
+                queue_delivery(conn, email, "approved", *send_after, now)?;
             }
             Ok::<_, ReviewError>(())
         })
@@ -451,20 +460,29 @@ fn drafts_with_clients_on(
 
 /// Puts a delivery request for `email` on the deliveries queue; `why` makes the message's
 /// dedup id, so approving once queues once and each resend queues anew.
-fn queue_delivery(conn: &Connection, email: &EmailId, why: &str, now: DateTime<Utc>) -> Result<()> {
+/// A scheduled request (`send_after`) stays invisible until then.
+fn queue_delivery(
+    conn: &Connection,
+    email: &EmailId,
+    why: &str,
+    send_after: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let body = serde_json::to_string(&ports::DeliveryRequest {
         email_id: email.clone(),
+        send_after,
     })
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.prepare_cached(
-        "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)
+        "INSERT INTO queue_messages (queue, dedup_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO NOTHING",
     ).map_err(db_error)?
     .execute(params![
         ports::DELIVERIES_QUEUE,
         format!("{email}#{why}"),
         body,
-        millis(now)
+        millis(now),
+        millis(send_after.map_or(now, |at| at.max(now)))
     ]).map_err(db_error)?;
     Ok(())
 }
@@ -511,11 +529,11 @@ impl ports::Sending for Store {
 
     async fn approve(
         &self,
-        ids: Vec<EmailId>,
+        approvals: Vec<(EmailId, Option<DateTime<Utc>>)>,
         by: Reviewer,
         now: DateTime<Utc>,
     ) -> Result<(), ReviewError> {
-        self.approve_emails(ids, by, now).await
+        self.approve_emails(approvals, by, now).await
     }
 
     async fn sendable(&self, email: EmailId) -> Result<Option<ports::Sendable>> {
@@ -564,14 +582,14 @@ impl ports::Sending for Store {
                 status => return Err(ReviewError::NotFailed { status }),
             }
             conn.prepare_cached(
-                "UPDATE emails SET status = 'approved', updated_at = ?2 WHERE id = ?1",
+                "UPDATE emails SET status = 'approved', send_after = NULL, updated_at = ?2 WHERE id = ?1",
             )
             .map_err(db_error)?
             .execute(params![email.as_str(), millis(now)])
             .map_err(db_error)?;
             log_review(conn, &email, "resend_requested", &by.name, None, now).map_err(db_error)?;
             let attempt = uuid::Uuid::now_v7();
-            queue_delivery(conn, &email, &format!("resend-{attempt}"), now)?;
+            queue_delivery(conn, &email, &format!("resend-{attempt}"), None, now)?;
             Ok::<_, ReviewError>(())
         })
         .await?;

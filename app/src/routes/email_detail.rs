@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::live::use_change_stamp;
-use crate::routes::emails::approve_message;
+use crate::routes::emails::{SendAtChoice, approve_message};
 use crate::routes::{FormStatus, LoadError, action_error, field_error, format_instant, invalid};
 use domain::EmailStatus;
 use domain::views::{ApproveReport, EmailDetail};
@@ -28,10 +28,13 @@ pub async fn save_email(id: String, subject: String, body: String) -> Result<(),
 }
 
 #[server]
-pub async fn approve_email(id: String) -> Result<ApproveReport, AppError> {
+pub async fn approve_email(
+    id: String,
+    #[server(default)] send_at: String,
+) -> Result<ApproveReport, AppError> {
     let (service, user) = crate::service::service_for_user()?;
     Ok(service
-        .approve_emails(&user, vec![domain::EmailId::new(id)])
+        .approve_emails(&user, vec![domain::EmailId::new(id)], &send_at)
         .await?)
 }
 
@@ -210,6 +213,9 @@ fn Email(email: EmailDetail) -> impl IntoView {
             <p class="reason"><strong>"Why: "</strong>{email.reason.clone()}</p>
             {email.reject_reason.clone().map(|r| view! { <p class="reason"><strong>"Rejected: "</strong>{r}</p> })}
             {email.withdrawn.map(|r| view! { <p class="reason" id="withdrawn-reason"><strong>"Not sent: "</strong>{r.to_string()}"."</p> })}
+            {email.send_after.filter(|_| summary.status == EmailStatus::Approved).map(|at| view! {
+                <p class="reason" id="send-after"><strong>"Scheduled: "</strong>"goes out at "{format_instant(at)}"."</p>
+            })}
             {email.conversion.map(|c| view! {
                 <p class="reason" id="conversion"><strong>"Then bought: "</strong>{format!(
                     "{} purchase{} ({}.{:02}) from {}, within the attribution window after this email was decided.",
@@ -265,6 +271,7 @@ fn ReviewTools(
             <div class="review-actions">
                 <ActionForm action=approve attr:id="approve-form">
                     <input type="hidden" name="id" value=approve_id/>
+                    <SendAtChoice id="send-at"/>
                     <button type="submit" disabled=move || approve.pending().get()>"Approve and send"</button>
                 </ActionForm>
             </div>

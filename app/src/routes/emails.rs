@@ -30,16 +30,42 @@ pub async fn list_emails(status: String) -> Result<Vec<EmailSummary>, AppError> 
 #[server]
 pub async fn approve_emails(
     #[server(default)] ids: Vec<String>,
+    #[server(default)] send_at: String,
 ) -> Result<ApproveReport, AppError> {
     let (service, user) = crate::service::service_for_user()?;
     let ids = ids.into_iter().map(domain::EmailId::new).collect();
-    Ok(service.approve_emails(&user, ids).await?)
+    Ok(service.approve_emails(&user, ids, &send_at).await?)
 }
 
 pub(crate) fn approve_message(report: &ApproveReport) -> String {
-    match report.queued {
-        1 => "Approved: it is on its way to the client.".to_owned(),
-        n => format!("Approved {n} emails: they are on their way."),
+    match (report.queued, report.first_send_at) {
+        (1, Some(at)) => format!(
+            "Approved: it goes out at {} (the client's time to read it, outside the quiet hours).",
+            format_instant(at)
+        ),
+        (1, None) => "Approved: it is on its way to the client.".to_owned(),
+        (n, Some(at)) if report.scheduled == n => format!(
+            "Approved {n} emails: each goes out at its client's usual hour, the first at {}.",
+            format_instant(at)
+        ),
+        (n, Some(at)) => format!(
+            "Approved {n} emails: {} go out later, the first at {}; the rest are on their way.",
+            report.scheduled,
+            format_instant(at)
+        ),
+        (n, None) => format!("Approved {n} emails: they are on their way."),
+    }
+}
+
+/// The choice of when approved emails go out, for the approve forms.
+#[component]
+pub(crate) fn SendAtChoice(id: &'static str) -> impl IntoView {
+    view! {
+        <label for=id>"Send"</label>
+        <select id=id name="send_at">
+            <option value="now" selected=true>"now"</option>
+            <option value="usual_hour">"at the client's usual hour"</option>
+        </select>
     }
 }
 
@@ -130,7 +156,10 @@ fn EmailTable(rows: Vec<EmailSummary>, approve: ServerAction<ApproveEmails>) -> 
                 </tbody>
             </table>
             {drafts.then(|| view! {
-                <button type="submit" disabled=move || approve.pending().get()>"Approve and send selected"</button>
+                <div class="review-actions">
+                    <SendAtChoice id="bulk-send-at"/>
+                    <button type="submit" disabled=move || approve.pending().get()>"Approve and send selected"</button>
+                </div>
             })}
         </ActionForm>
     }

@@ -2,7 +2,8 @@
 //! policy and draft in the records table (`ENGAGE_TABLE`); and delivery requests (queued
 //! by the stream function for each approval) -> the consent check and delivery through
 //! SES (`ENGAGE_SES_IDENTITY`, `ENGAGE_SES_CONFIGURATION_SET`) or SMTP (`ENGAGE_SMTP_URL`).
-//! It answers with the failed message ids (`ReportBatchItemFailures`).
+//! A scheduled delivery that comes too early goes back on `ENGAGE_DELIVERIES_QUEUE_URL`
+//! with a delay. It answers with the failed message ids (`ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use engage_aws::DynamoStore;
@@ -90,7 +91,11 @@ async fn main() -> Result<(), Error> {
     )
     .with_tracking(tracking);
     let events = QueueHandler::new(Arc::new(core)).recording_failures(store.clone());
-    let deliveries = DeliveryHandler::new(Arc::new(sender));
+    let mut deliveries = DeliveryHandler::new(Arc::new(sender));
+    // A scheduled send that comes too early waits on its queue again.
+    if let Ok(queue_url) = setting("ENGAGE_DELIVERIES_QUEUE_URL") {
+        deliveries = deliveries.requeuing(aws_sdk_sqs::Client::new(&config), queue_url);
+    }
     let (events, deliveries) = (&events, &deliveries);
     let writer = &writer;
     let reported = &std::sync::Mutex::new(writer.llm_figures());

@@ -35,6 +35,9 @@ impl Sender {
                 Err(error) => Err(ProcessError::Malformed(error.to_string())),
             };
             match outcome {
+                Ok(crate::sender::Delivered::NotYet(at)) => {
+                    self.store.defer_message(message.id, at).await?;
+                }
                 Ok(_) => self.store.delete_message(message.id).await?,
                 Err(error) => {
                     let dead = self

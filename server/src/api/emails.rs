@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::EmailId;
 pub use domain::api::{
-    ApproveMany, EditEmail, ListEmails, Regenerate, RegenerateAccepted, RejectEmail,
+    ApproveMany, ApproveWhen, EditEmail, ListEmails, Regenerate, RegenerateAccepted, RejectEmail,
 };
 use domain::views::{ApproveReport, EmailDetail, EmailSummary};
 
@@ -111,28 +111,35 @@ pub async fn edit_email(
         .map_err(email_error(&id))
 }
 
-/// Approve a draft and queue it for sending. The sender delivers it with retries; it
-/// shows as `sent`, or `failed` after the last retry. A draft whose client has
-/// unsubscribed, has no consent or is closed is withdrawn instead (409, `reason`).
+/// Approve a draft and queue it for sending, at once or when `send_at` says. The sender
+/// delivers it with retries; it shows as `sent`, or `failed` after the last retry. A
+/// draft whose client has unsubscribed, has no consent or is closed is withdrawn instead
+/// (409, `reason`).
 #[utoipa::path(
     post,
     path = "/api/v1/emails/{id}/approve",
     tag = "emails",
-    params(("id" = String, Path, description = "The email's id")),
+    params(("id" = String, Path, description = "The email's id"), ApproveWhen),
     responses(
         (status = 200, description = "Approved and queued for sending", body = ApproveReport),
         (status = 409, description = "The email is no longer awaiting review, or its client may no longer be emailed (`reason`; the draft is withdrawn)", body = super::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`send_at` is not now, usual_hour or a time to come", body = super::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn approve_email(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
+    ApiQuery(when): ApiQuery<ApproveWhen>,
 ) -> Result<Json<ApproveReport>, ApiError> {
     let id = EmailId::new(id);
     state
         .service
-        .approve_emails(&user, vec![id.clone()])
+        .approve_emails(
+            &user,
+            vec![id.clone()],
+            when.send_at.as_deref().unwrap_or(""),
+        )
         .await
         .map(Json)
         .map_err(email_error(&id))
@@ -164,7 +171,7 @@ pub async fn approve_many(
     let first = request.ids[0].clone();
     state
         .service
-        .approve_emails(&user, request.ids)
+        .approve_emails(&user, request.ids, request.send_at.as_deref().unwrap_or(""))
         .await
         .map(Json)
         .map_err(email_error(&first))
