@@ -210,7 +210,7 @@ impl fmt::Display for SkipReason {
                 cap_days,
             } => write!(
                 f,
-                "Last draft {days_since_last} days ago; at most one every {cap_days} days"
+                "Last touch {days_since_last} days ago; at most one every {cap_days} days"
             ),
         }
     }
@@ -308,7 +308,15 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
             });
         }
     }
-    if let Some(last) = input.last_draft_at {
+    // The cap counts every touch: a held-out client is treated as if emailed, so the
+    // comparison stays fair and the holdout is not reconsidered on their next change.
+    let last_touch = input
+        .recent
+        .iter()
+        .filter(|d| d.outcome.is_touch())
+        .map(|d| d.decided_at)
+        .max();
+    if let Some(last) = input.last_draft_at.max(last_touch) {
         let cap_days = input.settings.frequency_cap_days;
         if days_since(last) < cap_days {
             return blocked(SkipReason::FrequencyCap {
@@ -909,6 +917,27 @@ mod tests {
         }
         assert!((70..130).contains(&held), "{held} of 200 held out at 50%");
         assert_eq!(held + drafted, 200);
+
+        // A client held out three days ago is capped as if emailed then: no new touch.
+        let event = event(false);
+        let earlier = [decided(
+            EmailKind::WinBack,
+            outcomes::DecisionOutcome::HeldOut,
+            3,
+        )];
+        assert_eq!(
+            decide(&PolicyInput {
+                settings: all_held,
+                ..input(&event, &client, Some(Band::AtRisk), &current, &earlier)
+            }),
+            Decision::Blocked {
+                kind: EmailKind::WinBack,
+                reason: SkipReason::FrequencyCap {
+                    days_since_last: 3,
+                    cap_days: 14
+                }
+            }
+        );
     }
 
     #[test]
@@ -923,7 +952,7 @@ mod tests {
                 cap_days: 14
             })
             .to_string(),
-            "No win-back: Last draft 3 days ago; at most one every 14 days"
+            "No win-back: Last touch 3 days ago; at most one every 14 days"
         );
     }
 }
