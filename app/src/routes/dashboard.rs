@@ -472,7 +472,7 @@ fn Outcomes(outcomes: domain::outcomes::Outcomes) -> impl IntoView {
         <section class="panel" id="outcomes" aria-labelledby="outcomes-heading">
             <h2 id="outcomes-heading">"Is it working?"</h2>
             <p class="hint">{format!(
-                "Clients who bought within {window} days of the decision to email them, against clients held out at random (no email). 95% intervals; a lift whose interval stays above 0 is unlikely to be chance."
+                "Clients who bought in the {window} days after the decision to email them (from the next day on), against clients held out at random (no email). 95% intervals; a lift whose interval stays above 0 is unlikely to be chance."
             )}</p>
             {if outcomes.kinds.is_empty() {
                 view! { <p class="empty">"No emails decided yet."</p> }.into_any()
