@@ -87,6 +87,9 @@ async fn drafts_are_labelled_with_the_answering_model_and_carry_token_counts() {
             .env("OPENROUTER_API_KEY", "test-key")
             .env("ENGAGE_LLM_BASE_URL", &llm)
             .env("ENGAGE_LLM_MODELS", "mock/stylist-1,mock/stylist-2")
+            // The welcome must be drafted: with the default holdout one client in ten is
+            // held out for comparison instead (by a hash of its random id).
+            .env("ENGAGE_HOLDOUT", "welcome=0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
