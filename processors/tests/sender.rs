@@ -22,27 +22,28 @@ async fn sqlite_keeps_the_sending_contract() {
     processors::sender::contract::run(&store, Arc::new(store.clone())).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(&dir).await;
-    let clock = Arc::new(SystemClock);
-    let client = common::add_client(&store, Utc::now(), "Ada Lovelace", "ada@example.com").await;
-    // The pipeline welcomes her: stream processor, then the email processor.
+/// Ada, added at `now`, and the welcome the pipeline (stream processor, then the email
+/// processor) drafts for her.
+async fn welcome_draft(
+    store: &store::Store,
+    clock: Arc<dyn processors::Clock>,
+    now: chrono::DateTime<Utc>,
+) -> domain::views::EmailSummary {
+    let client = common::add_client(store, now, "Ada Lovelace", "ada@example.com").await;
     processors::embedded::StreamProcessor::new(store.clone(), clock.clone())
         .process_batch()
         .await
         .unwrap();
     processors::embedded::EmailProcessor::new(
         store.clone(),
-        clock.clone(),
+        clock,
         Arc::new(processors::TemplateWriter),
         processors::embedded::EmailProcessorConfig::without_holdout(),
     )
     .process_batch()
     .await
     .unwrap();
-    let draft = store
+    store
         .find_emails(
             EmailFilter {
                 client: Some(client.id.clone()),
@@ -52,7 +53,15 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
         )
         .await
         .unwrap()
-        .remove(0);
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_store(&dir).await;
+    let clock = Arc::new(SystemClock);
+    let draft = welcome_draft(&store, clock.clone(), Utc::now()).await;
     assert_eq!(draft.status, EmailStatus::Drafted);
     let maya = Reviewer {
         name: "maya@engage.example".into(),
@@ -138,31 +147,7 @@ async fn a_scheduled_send_waits_on_the_queue_until_its_time_even_across_a_restar
     let store = common::open_store(&dir).await;
     let now = Utc::now();
     let clock = Arc::new(At(now));
-    let client = common::add_client(&store, now, "Ada Lovelace", "ada@example.com").await;
-    processors::embedded::StreamProcessor::new(store.clone(), clock.clone())
-        .process_batch()
-        .await
-        .unwrap();
-    processors::embedded::EmailProcessor::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(processors::TemplateWriter),
-        processors::embedded::EmailProcessorConfig::without_holdout(),
-    )
-    .process_batch()
-    .await
-    .unwrap();
-    let draft = store
-        .find_emails(
-            EmailFilter {
-                client: Some(client.id.clone()),
-                ..EmailFilter::default()
-            },
-            5,
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let draft = welcome_draft(&store, clock.clone(), now).await;
     let maya = Reviewer {
         name: "maya@engage.example".into(),
         scope: Some(StylistId::new("st-1")),

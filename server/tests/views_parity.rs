@@ -124,6 +124,8 @@ struct Backend {
     views: Arc<dyn Views>,
     /// The pipeline's queues (for `engage rescore`).
     ops: Arc<dyn ports::Operations>,
+    /// The BG/NBD model in use.
+    model: Arc<dyn ports::Model>,
     drain: Option<Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()>>>,
 }
 
@@ -205,6 +207,7 @@ fn sqlite(store: &Store, clock: &Script, config: EmailProcessorConfig) -> Backen
     let ports = engage::startup::embedded_ports(store);
     Backend {
         ops: Arc::clone(&ports.ops),
+        model: Arc::clone(&ports.model),
         engage: Engage::new(ports, clock, Arc::new(FallbackWriter::new(None))),
         views: Arc::new(store.clone()),
         drain: Some(Box::new(drain)),
@@ -482,6 +485,7 @@ async fn on_aws(moto: &Moto, prefix: &str, policy: domain::policy::PolicySetting
     OnAws {
         backend: Backend {
             ops: Arc::clone(&ports.ops),
+            model: Arc::clone(&ports.model),
             engage: Engage::new(ports, clock, Arc::new(FallbackWriter::new(None))),
             views: Arc::new(table.clone()),
             drain: None,
@@ -535,6 +539,27 @@ async fn outreach_script(backend: &Backend, clock: &Script) {
     let engage = &backend.engage;
     let day = |m: u32, d: u32| Utc.with_ymd_and_hms(2026, m, d, 9, 30, 0).unwrap();
     clock.set(day(3, 1));
+    // A fitted model, so each touch carries the purchases it expected of the client.
+    backend
+        .model
+        .save_model_fit(ports::StoredFit {
+            fit: domain::bgnbd::BgNbdFit {
+                params: domain::bgnbd::BgNbdParams {
+                    r: 0.24,
+                    alpha: 4.41,
+                    a: 0.79,
+                    b: 2.43,
+                },
+                log_likelihood: -9_582.4,
+                customers: 2_357,
+                iterations: 40,
+            },
+            source: "clients".into(),
+            observation_end: day(2, 28).date_naive(),
+            fitted_at: day(2, 28),
+        })
+        .await
+        .unwrap();
     for n in 0..OUTREACH_CLIENTS {
         let mut input = client(&outreach_name(n), "st-1", true, Some(20));
         input.email = format!("client{n:02}@example.com");
@@ -664,6 +689,36 @@ async fn outreach_script(backend: &Backend, clock: &Script) {
         (template.writer.as_str(), template.purchases),
         ("template", e as i64)
     );
+    // Beside them, what the model expected of the same clients: the sum of each touch's
+    // expectation, as the decisions carry them.
+    let mut expected = (0.0, 0.0);
+    for n in 0..OUTREACH_CLIENTS {
+        let decisions = decisions_of(backend, &outreach_name(n)).await;
+        let touch = decisions
+            .iter()
+            .rev()
+            .find(|d| d.outcome.is_touch())
+            .unwrap();
+        let one = touch.expected_purchases.expect("the touch's expectation");
+        assert!(one > 0.0 && one < 5.0, "{one}");
+        match touch.outcome {
+            domain::outcomes::DecisionOutcome::HeldOut => expected.1 += one,
+            _ => expected.0 += one,
+        }
+    }
+    let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
+    assert!(
+        close(template.expected_purchases, expected.0),
+        "{template:?} vs {}",
+        expected.0
+    );
+    assert!(
+        close(win_back.held_out_expected_purchases, expected.1),
+        "{win_back:?} vs {}",
+        expected.1
+    );
+    assert_eq!(win_back.held_out_purchases_with_expectation, 1);
+    assert_eq!(template.purchases_with_expectation, e as i64);
     // The conversion is on the email and on the held-out client's decision.
     let email = engage
         .email_detail(&me, emailed[0].1.clone())
