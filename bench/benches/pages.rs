@@ -6,15 +6,9 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use processors::{Clock, SystemClock};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use store::Store;
-use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 /// The demo data's size; `PAGES_CLIENTS=100000` measures a larger book.
 const DEMO_CLIENTS: u32 = 300;
@@ -30,38 +24,8 @@ fn main() {
     runtime.block_on(run());
 }
 
-/// Median and 90th percentile of `SAMPLES` sequential GETs of `path`, in ms.
 async fn time_page(router: &axum::Router, path: &str, cookie: &str) -> (f64, f64) {
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for i in 0..WARM_UP + SAMPLES {
-        let request = Request::get(path)
-            .header(header::HOST, "127.0.0.1:3000")
-            .header(header::COOKIE, cookie)
-            .body(Body::empty())
-            .expect("a request");
-        let started = Instant::now();
-        let response = router.clone().oneshot(request).await.expect("a response");
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
-        let elapsed = started.elapsed();
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "{path}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        if i >= WARM_UP {
-            samples.push(elapsed);
-        }
-    }
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    (ms(samples[SAMPLES / 2]), ms(samples[SAMPLES * 9 / 10]))
+    common::time_page(router, path, cookie, WARM_UP, SAMPLES).await
 }
 
 async fn run() {
@@ -72,41 +36,15 @@ async fn run() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(DEMO_CLIENTS);
-    engage::demo::seed(&store, clock.as_ref(), clients)
-        .await
-        .expect("demo data");
     let args = engage::config::ServeArgs::local(dir.path());
-    // Let the pipeline score everyone and write the welcome drafts, as after a first start.
-    let shutdown = CancellationToken::new();
-    let mut tasks = engage::startup::spawn_pipeline(
-        &store,
-        &clock,
-        Arc::new(processors::TemplateWriter),
-        &args,
-        &Default::default(),
-        &shutdown,
-    );
-    common::drain(&store).await;
-    shutdown.cancel();
-    while tasks.join_next().await.is_some() {}
+    common::seed_and_settle(&store, &clock, &args, clients).await;
 
     let mut cookies = Vec::new();
     for (email, role, stylist) in engage::demo::account_list().into_iter().take(3) {
-        let user = store
-            .add_user(
-                domain::ClientEmail::parse(&email).expect("an address"),
-                role,
-                stylist,
-                domain::user::Password::parse("benchmark password").expect("a password"),
-                clock.now(),
-            )
-            .await
-            .expect("an account");
-        let token = store
-            .create_session(&user, clock.now(), chrono::Duration::hours(1))
-            .await
-            .expect("a session");
-        cookies.push((role, format!("engage_session={token}")));
+        cookies.push((
+            role,
+            common::session(&store, clock.as_ref(), &email, role, stylist).await,
+        ));
     }
     let (manager, stylist) = (&cookies[0].1, &cookies[2].1);
     let client = store
