@@ -192,13 +192,7 @@ impl Engage {
         n: usize,
         signature: &str,
     ) -> Result<String, ServiceError> {
-        let detail = self
-            .ports
-            .review
-            .email_detail(email.clone(), None)
-            .await
-            .map_err(unavailable)?
-            .ok_or(ServiceError::NotFound)?;
+        let detail = self.tracked_email(&email).await?;
         let link = tracking
             .tracked_links(&detail.body_text)
             .get(n)
@@ -221,17 +215,22 @@ impl Engage {
         if !tracking.verify_open(&email, signature) {
             return Err(ServiceError::NotFound);
         }
-        let detail = self
-            .ports
-            .review
-            .email_detail(email.clone(), None)
-            .await
-            .map_err(unavailable)?
-            .ok_or(ServiceError::NotFound)?;
+        let detail = self.tracked_email(&email).await?;
         let open = domain::Activity::EmailOpen(domain::profile::EngagementInput::default());
         self.record_engagement(&detail.summary.client_id, &email, open)
             .await;
         Ok(())
+    }
+
+    /// The email a tracked link or pixel names, whoever's book it is in: the signature
+    /// the caller checks is the permission.
+    async fn tracked_email(&self, email: &EmailId) -> Result<EmailDetail, ServiceError> {
+        self.ports
+            .review
+            .email_detail(email.clone(), None)
+            .await
+            .map_err(unavailable)?
+            .ok_or(ServiceError::NotFound)
     }
 
     async fn record_engagement(

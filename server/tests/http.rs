@@ -1,6 +1,8 @@
 //! The HTTP surface, called in-process through the same router the binary serves (with
 //! its sign-in guard), on a real SQLite file.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use engage::config::WebArgs;
@@ -2031,27 +2033,6 @@ async fn sql_metacharacters_and_script_tags_are_kept_as_plain_text() {
     assert!(!page.contains("<img src=x"));
 }
 
-/// A quoted-printable body as text (soft line breaks joined, `=XX` decoded).
-fn unquote(eml: &str) -> String {
-    let joined = eml.replace("=\r\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[tokio::test]
 async fn tracked_links_and_the_open_pixel_record_on_the_client_and_never_lead_elsewhere() {
     let base = "http://127.0.0.1:3000";
@@ -2085,7 +2066,7 @@ async fn tracked_links_and_the_open_pixel_record_on_the_client_and_never_lead_el
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     t.drain_deliveries().await;
-    let eml = unquote(
+    let eml = support::unquote(
         &std::fs::read_to_string(t.dir.path().join("outbox").join(format!("{id}.eml"))).unwrap(),
     );
     assert!(

@@ -8,6 +8,8 @@
 //! applies them. After every step the AWS figures must reach the SQLite ones; then the
 //! AWS views are rebuilt from the table and must come out the same again.
 
+mod support;
+
 use app::service::EngageService;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::dashboard::DateRange;
@@ -26,6 +28,7 @@ use processors::embedded::Sender;
 use processors::embedded::{EmailProcessor, StreamProcessor};
 use processors::openrouter::FallbackWriter;
 use processors::sender::SenderCore;
+use processors::tracking::Tracking;
 use processors::{Clock, EmailCore, TemplateWriter};
 use std::sync::{Arc, Mutex};
 use store::Store;
@@ -51,25 +54,46 @@ impl Script {
     }
 }
 
-/// The network edge: every email is accepted.
+/// The network edge: every email is accepted, and kept in [`SENT`].
 struct Accepting;
+
+/// Every message the tests' senders accepted, by email id, as sent (every test of this
+/// file, on either backend; email ids are unique).
+static SENT: Mutex<Vec<(domain::EmailId, String)>> = Mutex::new(Vec::new());
 
 #[async_trait::async_trait]
 impl Delivery for Accepting {
-    async fn deliver(&self, _email: &Outgoing, _message: &lettre::Message) -> Result<(), String> {
+    async fn deliver(&self, email: &Outgoing, message: &lettre::Message) -> Result<(), String> {
+        let text = String::from_utf8_lossy(&message.formatted()).into_owned();
+        SENT.lock().unwrap().push((email.id.clone(), text));
         Ok(())
     }
 }
 
+const PUBLIC_URL: &str = "http://127.0.0.1:3000";
+
+/// The business's own shop, whose links are tracked, with the open pixel on.
+fn tracking() -> Tracking {
+    Tracking::new(
+        b"parity-tracking".to_vec(),
+        PUBLIC_URL,
+        vec!["shop.example".into()],
+        true,
+    )
+}
+
 fn sender_core(sending: Arc<dyn ports::Sending>, clock: Arc<dyn Clock>) -> Arc<SenderCore> {
-    Arc::new(SenderCore::new(
-        sending,
-        Arc::new(Accepting),
-        UnsubscribeLinks::new(b"parity-key".to_vec(), "http://127.0.0.1:3000"),
-        "engage.example".into(),
-        clock,
-        3,
-    ))
+    Arc::new(
+        SenderCore::new(
+            sending,
+            Arc::new(Accepting),
+            UnsubscribeLinks::new(b"parity-key".to_vec(), PUBLIC_URL),
+            "engage.example".into(),
+            clock,
+            3,
+        )
+        .with_tracking(tracking()),
+    )
 }
 
 fn manager() -> User {
@@ -794,5 +818,142 @@ async fn outreach_is_measured_against_a_holdout_and_reconsidered_on_sqlite_and_o
     let run = on_aws(&moto, "outreach", policy).await;
     stylists(&run.table).await;
     outreach_script(&run.backend, &run.clock).await;
+    run.stop().await;
+}
+
+/// A sent email's shop link goes out tracked; following it (and the open pixel) through
+/// the service records the click and the open on the client as a change, which the
+/// pipeline scores again; a forged signature or a link the email does not hold leads
+/// nowhere.
+async fn tracking_script(backend: &Backend, clock: &Script) {
+    clock.on_day(1);
+    let me = manager();
+    let engage = &backend.engage;
+    let ada = engage
+        .create_client(&me, client("Ada", "st-1", true, None))
+        .await
+        .unwrap()
+        .id;
+    until(backend, "Ada's welcome drafted", || async {
+        !engage
+            .client_detail(&me, ada.clone())
+            .await
+            .unwrap()
+            .emails
+            .is_empty()
+    })
+    .await;
+    let email = email_of(backend, "Ada").await;
+    let link = "https://shop.example/book?fix=autumn";
+    engage
+        .edit_email(
+            &me,
+            email.clone(),
+            "Your autumn Fix".into(),
+            format!(
+                "Hi Ada,\n\nBook your next Fix: {link}\nOr read https://elsewhere.example/x\n\nMaya"
+            ),
+        )
+        .await
+        .unwrap();
+    engage
+        .approve_emails(&me, vec![email.clone()], "now")
+        .await
+        .unwrap();
+    let sent = || {
+        SENT.lock()
+            .unwrap()
+            .iter()
+            .find(|(id, _)| *id == email)
+            .map(|(_, message)| support::unquote(message))
+    };
+    until(backend, "Ada's email sent", || async { sent().is_some() }).await;
+    let message = sent().unwrap();
+    assert!(message.contains("https://elsewhere.example/x"), "{message}");
+    assert!(
+        !message.contains(link),
+        "the shop's link goes through the app"
+    );
+    let click = message
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .find_map(|w| w.strip_prefix(&format!("{PUBLIC_URL}/t/")))
+        .expect("a tracked link");
+    let (clicked, n, signature) = processors::tracking::parse_click(click).unwrap();
+    assert_eq!(clicked, email);
+    let pixel = message
+        .split('"')
+        .find_map(|w| w.strip_prefix(&format!("{PUBLIC_URL}/o/")))
+        .expect("the open pixel");
+    let (opened, open_signature) = processors::tracking::parse_open(pixel).unwrap();
+    assert_eq!(opened, email);
+
+    let engagement = || async {
+        let detail = engage.client_detail(&me, ada.clone()).await.unwrap();
+        (detail.client.profile.engagement(), detail.history.len())
+    };
+    let (before, scores_before) = engagement().await;
+    assert_eq!(before.last_clicked_at, None);
+    let tracking = tracking();
+    let other = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{other}{}", &signature[1..]);
+    assert!(matches!(
+        engage
+            .follow_link(&tracking, email.clone(), n, &forged)
+            .await,
+        Err(app::service::ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        engage
+            .follow_link(&tracking, email.clone(), n + 1, &signature)
+            .await,
+        Err(app::service::ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        engage.record_open(&tracking, email.clone(), &forged).await,
+        Err(app::service::ServiceError::NotFound)
+    ));
+
+    assert_eq!(
+        engage
+            .follow_link(&tracking, email.clone(), n, &signature)
+            .await
+            .unwrap(),
+        link
+    );
+    engage
+        .record_open(&tracking, email.clone(), &open_signature)
+        .await
+        .unwrap();
+    until(backend, "the click and the open scored", || async {
+        let (seen, scores) = engagement().await;
+        seen.last_clicked_at.is_some()
+            && seen.last_opened_at.is_some()
+            && seen.open_hours.iter().sum::<u16>() == 1
+            && scores > scores_before
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_links_and_opens_record_on_the_client_on_sqlite_and_on_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("engage.db")).unwrap();
+    stylists(&store).await;
+    let clock = Script(Arc::new(Mutex::new(Utc::now())));
+    tracking_script(
+        &sqlite(&store, &clock, EmailProcessorConfig::without_holdout()),
+        &clock,
+    )
+    .await;
+
+    let moto = Moto::start().expect("moto_server");
+    let run = on_aws(
+        &moto,
+        "tracking",
+        domain::policy::PolicySettings::without_holdout(),
+    )
+    .await;
+    stylists(&run.table).await;
+    tracking_script(&run.backend, &run.clock).await;
     run.stop().await;
 }
