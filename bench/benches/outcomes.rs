@@ -29,12 +29,7 @@ const SAMPLES: usize = 100;
 const WINDOW_DAYS: u32 = 30;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(run());
+    common::block_on(run());
 }
 
 /// One touch per client, as the policy would have decided them: a kind, held out at the

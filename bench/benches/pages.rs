@@ -16,12 +16,7 @@ const WARM_UP: usize = 20;
 const SAMPLES: usize = 300;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(run());
+    common::block_on(run());
 }
 
 async fn time_page(router: &axum::Router, path: &str, cookie: &str) -> (f64, f64) {

@@ -44,12 +44,7 @@ const LATENCY_RATE: u64 = 1_000;
 const LATENCY_SECONDS: u64 = 10;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(run());
+    common::block_on(run());
 }
 
 struct Running {

@@ -163,6 +163,26 @@ impl TestApp {
     }
 
     /// A server function called the way the hydrated page calls it.
+    /// Approves draft `id` through the email page's form, as `who`.
+    async fn approve(&self, id: &str, who: As) -> (StatusCode, String, Option<String>) {
+        let form = format!("id={id}");
+        self.call(app::routes::email_detail::ApproveEmail::PATH, &form, who)
+            .await
+    }
+
+    /// Saves draft `id` with `subject` and `body` through the email page's form, as `who`.
+    async fn save(
+        &self,
+        id: &str,
+        subject: &str,
+        body: &str,
+        who: As,
+    ) -> (StatusCode, String, Option<String>) {
+        let form = form_encode(&[("id", id), ("subject", subject), ("body", body)]);
+        self.call(app::routes::email_detail::SaveEmail::PATH, &form, who)
+            .await
+    }
+
     async fn call(&self, path: &str, form: &str, who: As) -> (StatusCode, String, Option<String>) {
         let response = self
             .send(
@@ -1146,13 +1166,7 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         );
     }
     // Someone else's stylist cannot touch it.
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::ApproveEmail::PATH,
-            &format!("id={id}"),
-            As::Jonas,
-        )
-        .await;
+    let (status, body, _) = t.approve(id.as_str(), As::Jonas).await;
     assert_eq!(
         (
             status,
@@ -1165,32 +1179,14 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
     );
 
     // Edit: both fields are checked, then saved with who did it.
-    let (_, body, _) = t
-        .call(
-            app::routes::email_detail::SaveEmail::PATH,
-            &form_encode(&[("id", &id), ("subject", ""), ("body", "Hi")]),
-            As::Maya,
-        )
-        .await;
+    let (_, body, _) = t.save(&id, "", "Hi", As::Maya).await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(error.message_for("subject").is_some(), "{error:?}");
     let text = "Hi Ada,\n\nYour autumn Fix is ready when you are.\n\nMaya";
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::SaveEmail::PATH,
-            &form_encode(&[("id", &id), ("subject", "Your autumn Fix"), ("body", text)]),
-            As::Maya,
-        )
-        .await;
+    let (status, body, _) = t.save(&id, "Your autumn Fix", text, As::Maya).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::ApproveEmail::PATH,
-            &format!("id={id}"),
-            As::Maya,
-        )
-        .await;
+    let (status, body, _) = t.approve(id.as_str(), As::Maya).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: domain::views::ApproveReport = serde_json::from_str(&body).unwrap();
     assert_eq!(report.queued, 1);
@@ -1217,13 +1213,7 @@ async fn a_draft_is_edited_approved_and_sent_as_an_eml_with_a_working_unsubscrib
         ]
     );
     // Sent emails cannot be edited, rejected or approved again.
-    let (_, body, _) = t
-        .call(
-            app::routes::email_detail::SaveEmail::PATH,
-            &form_encode(&[("id", &id), ("subject", "x"), ("body", "y")]),
-            As::Maya,
-        )
-        .await;
+    let (_, body, _) = t.save(&id, "x", "y", As::Maya).await;
     assert!(
         serde_json::from_str::<app::error::AppError>(&body)
             .unwrap()
@@ -1421,13 +1411,7 @@ async fn the_pages_withdraw_drafts_of_clients_who_may_not_be_emailed() {
         )
         .await
         .unwrap();
-    let (_, body, _) = t
-        .call(
-            app::routes::email_detail::ApproveEmail::PATH,
-            &format!("id={alan_draft}"),
-            As::Maya,
-        )
-        .await;
+    let (_, body, _) = t.approve(alan_draft.as_str(), As::Maya).await;
     let error: app::error::AppError = serde_json::from_str(&body).unwrap();
     assert!(
         matches!(&error, app::error::AppError::Refused(m) if m.contains("closed")),
@@ -1646,13 +1630,7 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
         .await;
     t.drain_pipeline().await;
     let draft = t.newest_email(&client).await;
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::ApproveEmail::PATH,
-            &format!("id={}", draft.id),
-            As::Maya,
-        )
-        .await;
+    let (status, body, _) = t.approve(draft.id.as_str(), As::Maya).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
         received.lock().unwrap().is_empty(),
@@ -1680,13 +1658,7 @@ async fn with_an_smtp_server_configured_approved_emails_are_sent_there_and_refus
         .await;
     t.drain_pipeline().await;
     let draft = t.newest_email(&client).await;
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::ApproveEmail::PATH,
-            &format!("id={}", draft.id),
-            As::Maya,
-        )
-        .await;
+    let (status, body, _) = t.approve(draft.id.as_str(), As::Maya).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: domain::views::ApproveReport = serde_json::from_str(&body).unwrap();
     assert_eq!(report.queued, 1);
@@ -1718,19 +1690,14 @@ async fn the_dashboard_counts_scores_drafts_and_reviews_and_a_rebuild_from_the_l
         t.newest_email(&ada).await.id,
         t.newest_email(&grace).await.id,
     );
-    let edit = form_encode(&[
-        ("id", ada_draft.as_str()),
-        ("subject", "Hello Ada"),
-        ("body", "Hi Ada,\n\nA short note from Maya."),
-    ]);
-    t.call(app::routes::email_detail::SaveEmail::PATH, &edit, As::Maya)
-        .await;
-    t.call(
-        app::routes::email_detail::ApproveEmail::PATH,
-        &format!("id={ada_draft}"),
+    t.save(
+        ada_draft.as_str(),
+        "Hello Ada",
+        "Hi Ada,\n\nA short note from Maya.",
         As::Maya,
     )
     .await;
+    t.approve(ada_draft.as_str(), As::Maya).await;
     t.call(
         app::routes::email_detail::RejectEmail::PATH,
         &form_encode(&[("id", grace_draft.as_str()), ("reason", "Not now")]),
@@ -2049,21 +2016,9 @@ async fn tracked_links_and_the_open_pixel_record_on_the_client_and_never_lead_el
     t.drain_pipeline().await;
     let id = t.newest_email(&client).await.id.as_str().to_owned();
     let text = "Hi Ada,\n\nBook your next Fix: https://shop.example/book?fix=autumn.\nOr read https://elsewhere.example/x\n\nMaya";
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::SaveEmail::PATH,
-            &form_encode(&[("id", &id), ("subject", "Your autumn Fix"), ("body", text)]),
-            As::Maya,
-        )
-        .await;
+    let (status, body, _) = t.save(&id, "Your autumn Fix", text, As::Maya).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body, _) = t
-        .call(
-            app::routes::email_detail::ApproveEmail::PATH,
-            &format!("id={id}"),
-            As::Maya,
-        )
-        .await;
+    let (status, body, _) = t.approve(id.as_str(), As::Maya).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     t.drain_deliveries().await;
     let eml = support::unquote(

@@ -11,6 +11,16 @@ use std::time::{Duration, Instant};
 use store::Store;
 use tower::ServiceExt;
 
+/// Runs a benchmark's `future` on a tokio runtime with two workers (this machine's cores).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
+
 /// Seeds `clients` demo clients and lets the pipeline score everyone and write the
 /// welcome drafts, as after a first start; returns once the pipeline has stopped.
 pub async fn seed_and_settle(
