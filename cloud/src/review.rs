@@ -314,27 +314,13 @@ impl DynamoStore {
             .build())
     }
 
-    /// Clears the client's pending draft (it was approved or rejected).
-    fn release_client(&self, email: &Item) -> Result<TransactWriteItem> {
-        let client = text(email, "client_id").unwrap_or_default();
-        let id = text(email, "id").unwrap_or_default();
-        let update = Update::builder()
-            .table_name(self.table())
-            .key("pk", s(format!("CLIENT#{client}")))
-            .key("sk", s("CLIENT"))
-            .update_expression("REMOVE pending_draft")
-            .condition_expression("attribute_not_exists(pending_draft) OR pending_draft = :email")
-            .expression_attribute_values(":email", s(id))
-            .build();
-        Ok(TransactWriteItem::builder().update(built(update)?).build())
-    }
-
-    /// Clears the client's pending draft after a rejection, noting when: the policy waits
-    /// out a cool-off before it tries the client again.
-    fn release_client_rejected(
+    /// Clears the client's pending draft (it was approved or withdrawn; or rejected at
+    /// `rejected_at`, noted so the policy waits out a cool-off before it tries the client
+    /// again).
+    fn release_client(
         &self,
         email: &Item,
-        now: DateTime<Utc>,
+        rejected_at: Option<DateTime<Utc>>,
     ) -> Result<TransactWriteItem> {
         let client = text(email, "client_id").unwrap_or_default();
         let id = text(email, "id").unwrap_or_default();
@@ -342,12 +328,17 @@ impl DynamoStore {
             .table_name(self.table())
             .key("pk", s(format!("CLIENT#{client}")))
             .key("sk", s("CLIENT"))
-            .update_expression("SET last_rejected_at = :now REMOVE pending_draft")
             .condition_expression("attribute_not_exists(pending_draft) OR pending_draft = :email")
-            .expression_attribute_values(":email", s(id))
-            .expression_attribute_values(":now", s(stamp(now)))
-            .build();
-        Ok(TransactWriteItem::builder().update(built(update)?).build())
+            .expression_attribute_values(":email", s(id));
+        let update = match rejected_at {
+            Some(at) => update
+                .update_expression("SET last_rejected_at = :now REMOVE pending_draft")
+                .expression_attribute_values(":now", s(stamp(at))),
+            None => update.update_expression("REMOVE pending_draft"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(built(update.build())?)
+            .build())
     }
 
     async fn commit(&self, items: Vec<TransactWriteItem>) -> Result<(), ReviewError> {
@@ -472,7 +463,7 @@ impl DynamoStore {
             let email = self.draft_in_scope(id, by.scope.as_ref()).await?;
             let schedule = send_after.map(|at| ("send_after", stamp(at)));
             items.push(self.set_status(&email, EmailStatus::Approved, &by.name, now, schedule)?);
-            items.push(self.release_client(&email)?);
+            items.push(self.release_client(&email, None)?);
             let note =
                 send_after.map(|at| format!("to be sent at {}", at.format("%Y-%m-%d %H:%M UTC")));
             items.push(self.review_step(id, "approved", &by.name, note.as_deref(), now)?);
@@ -568,7 +559,7 @@ impl DynamoStore {
                 now,
                 Some(("reject_reason", reason.clone())),
             )?,
-            self.release_client_rejected(&email, now)?,
+            self.release_client(&email, Some(now))?,
             self.review_step(id, "rejected", &by.name, Some(&reason), now)?,
         ])
         .await
@@ -740,7 +731,7 @@ impl ports::Sending for DynamoStore {
         let items = match EmailStatus::parse(&status) {
             Some(EmailStatus::Drafted) => vec![
                 self.set_status(&item, EmailStatus::Withdrawn, &actor, now, extra)?,
-                self.release_client(&item)?,
+                self.release_client(&item, None)?,
                 self.review_step(&email, "withdrawn", &actor, Some(&note), now)?,
             ],
             Some(EmailStatus::Approved) => vec![
