@@ -37,8 +37,9 @@ export function app({ baseUrl, password, browser, problems }) {
   }
 
   // A signed-in page for `email`, in its own browser context (its own cookies).
-  async function signedIn(email, { javaScript = true, viewport = { width: 1280, height: 900 } } = {}) {
-    const context = await browser().newContext({ javaScriptEnabled: javaScript, viewport });
+  // `bypassCSP` lets a test inject a checker (axe) past the page's Content-Security-Policy.
+  async function signedIn(email, { javaScript = true, viewport = { width: 1280, height: 900 }, bypassCSP = false } = {}) {
+    const context = await browser().newContext({ javaScriptEnabled: javaScript, viewport, bypassCSP });
     const page = await context.newPage();
     page.on("console", (message) => {
       // Every error, and any warning about hydration (Chrome's note on the preloaded wasm

@@ -90,6 +90,8 @@ try {
   const tests = suites.flatMap((suite) =>
     readdirSync(join(here, suite))
       .filter((f) => f.endsWith(".test.mjs"))
+      // E2E_ONLY=a11y runs only the files whose names contain it (while working on them).
+      .filter((f) => !process.env.E2E_ONLY || f.includes(process.env.E2E_ONLY))
       .map((f) => join(here, suite, f)),
   );
   const runner = spawn(process.execPath, ["--test", "--test-concurrency=1", ...tests], {

@@ -71,11 +71,12 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
 fi
 
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
-# playwright-core (browser tests) and binaryen (wasm-opt for the release bundle).
+# playwright-core and axe-core (browser tests) and binaryen (wasm-opt for the release bundle).
 if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION" \
   || [ ! -d "$ENGAGE_ROOT/end2end/node_modules/playwright-core" ] \
+  || [ ! -d "$ENGAGE_ROOT/end2end/node_modules/axe-core" ] \
   || [ "$ENGAGE_ROOT/end2end/package-lock.json" -nt "$ENGAGE_ROOT/end2end/node_modules/.package-lock.json" ]; then
-  step "installing the npm packages of end2end/ (playwright-core, binaryen)"
+  step "installing the npm packages of end2end/ (playwright-core, axe-core, binaryen)"
   (cd "$ENGAGE_ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

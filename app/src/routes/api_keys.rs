@@ -101,7 +101,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                     match keys.await {
                         Ok(rows) if rows.is_empty() => view! { <p class="empty">"No API keys yet."</p> }.into_any(),
                         Ok(rows) => view! {
-                            <table id="api-keys">
+                            <table id="api-keys" tabindex="0">
                                 <thead><tr><th scope="col">"Id"</th><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Stylist"</th><th scope="col">"Created"</th><th scope="col">"State"</th><th scope="col"></th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|key| {

@@ -170,7 +170,7 @@ fn ClientTable(page: ClientPage, filters: ListFilters) -> impl IntoView {
     let first = (!filters.after.is_empty()).then(|| next_href(&filters, ""));
     view! {
         {capped}
-        <table class="clients">
+        <table class="clients" tabindex="0">
             <thead>
                 <tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Stylist"</th><th scope="col">"Score"</th><th scope="col">"Status"</th><th scope="col">"Last activity"</th></tr>
             </thead>

@@ -392,7 +392,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
     let stylists = view! {
         <section class="panel" aria-labelledby="stylists-heading">
             <h2 id="stylists-heading">"Stylists"</h2>
-            <table class="stylists">
+            <table class="stylists" tabindex="0">
                 <thead><tr><th scope="col">"Stylist"</th><th scope="col">"Clients"</th><th scope="col">"At risk"</th><th scope="col">"Waiting for review"</th><th scope="col">"Median review time"</th><th scope="col">"Emails sent"</th></tr></thead>
                 <tbody>
                     {dashboard.stylists.into_iter().map(|s| view! {
@@ -478,7 +478,7 @@ fn Outcomes(outcomes: domain::outcomes::Outcomes) -> impl IntoView {
                 view! { <p class="empty">"No emails decided yet."</p> }.into_any()
             } else {
                 view! {
-                    <table class="outcomes">
+                    <table class="outcomes" tabindex="0">
                         <thead><tr>
                             <th scope="col">"Email"</th><th scope="col">"Writer"</th>
                             <th scope="col">"Bought within the window"</th><th scope="col">"Lift against held out"</th>

@@ -54,7 +54,7 @@ pub fn DeadLettersPage() -> impl IntoView {
                                 <input type="hidden" name="id" value=""/>
                                 <button type="submit">"Put all back on the queue"</button>
                             </ActionForm>
-                            <table>
+                            <table tabindex="0">
                                 <thead><tr><th scope="col">"Id"</th><th scope="col">"Event"</th><th scope="col">"Receives"</th><th scope="col">"Last error"</th><th scope="col">"Failed"</th><th scope="col"></th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|d| view! {

@@ -125,7 +125,7 @@ fn EmailTable(rows: Vec<EmailSummary>, approve: ServerAction<ApproveEmails>) -> 
     let drafts = rows.iter().any(|e| e.status == EmailStatus::Drafted);
     view! {
         <ActionForm action=approve attr:class="bulk">
-            <table class="emails">
+            <table class="emails" tabindex="0">
                 <thead>
                     <tr>
                         <th scope="col"><span class="visually-hidden">"Select"</span></th>
