@@ -39,7 +39,7 @@ let env = {
   ENGAGE_ADDR: `127.0.0.1:${port}`,
   ENGAGE_DEMO_DATA: "true",
   ENGAGE_HOLDOUT: "welcome=0,win_back=0.5",
-  RUST_LOG: "info",
+  RUST_LOG: process.env.E2E_RUST_LOG || "info",
 };
 let serveArgs = ["serve"];
 let moto = null;

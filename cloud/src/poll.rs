@@ -15,6 +15,28 @@ use tokio_util::sync::CancellationToken;
 use crate::dynamo::describe as context;
 use processors::supervise::{Health, supervise};
 
+/// Where the poller is in one shard: the iterator to read next, the last record handed
+/// over, and how many reads in a row found nothing new.
+#[derive(Clone)]
+struct Reader {
+    iterator: String,
+    last: Option<String>,
+    empty_reads: u32,
+}
+
+impl Reader {
+    /// Empty reads (a quarter second apart when idle) before the iterator is renewed.
+    const RENEW_AFTER_EMPTY_READS: u32 = 8;
+
+    fn new(iterator: String, last: Option<String>) -> Self {
+        Self {
+            iterator,
+            last,
+            empty_reads: 0,
+        }
+    }
+}
+
 /// Reads every shard of a table's stream from its oldest record and hands each batch to
 /// the stream handler. A failed record is read again from its own position after a pause.
 #[derive(Clone)]
@@ -71,7 +93,7 @@ impl StreamPoller {
     /// One pass over every shard; returns how many records it handed over.
     async fn pass(
         &self,
-        open: &mut HashMap<String, String>,
+        open: &mut HashMap<String, Reader>,
         done: &mut HashSet<String>,
     ) -> Result<usize, String> {
         let description = self
@@ -93,11 +115,30 @@ impl StreamPoller {
                     .iterator(&id, ShardIteratorType::TrimHorizon, None)
                     .await?
             {
-                open.insert(id, iterator);
+                open.insert(id, Reader::new(iterator, None));
             }
         }
         let mut handled = 0;
-        for (shard, iterator) in open.clone() {
+        for (shard, reader) in open.clone() {
+            // A quiet shard's iterator is renewed from the last record handled now and
+            // then: an iterator can stop seeing new records (moto replaces a table's
+            // stream when it rolls back a failed transaction; AWS expires iterators).
+            let iterator = if reader.empty_reads >= Reader::RENEW_AFTER_EMPTY_READS {
+                let (kind, at) = match &reader.last {
+                    Some(last) => (ShardIteratorType::AfterSequenceNumber, Some(last.clone())),
+                    None => (ShardIteratorType::TrimHorizon, None),
+                };
+                match self.iterator(&shard, kind, at).await? {
+                    Some(iterator) => iterator,
+                    None => {
+                        open.remove(&shard);
+                        done.insert(shard);
+                        continue;
+                    }
+                }
+            } else {
+                reader.iterator.clone()
+            };
             let out = self
                 .streams
                 .get_records()
@@ -113,23 +154,46 @@ impl StreamPoller {
                 .filter_map(change_of)
                 .collect();
             handled += changes.len();
+            if let (Some(first), Some(last)) = (changes.first(), changes.last()) {
+                tracing::debug!(%shard, records = changes.len(), first = %first.sequence, last = %last.sequence, "stream records read");
+            }
             match self.handler.handle(&changes).await {
                 Some(failed_at) => {
                     // Read again from the failed record, after a pause.
                     let retry = self
-                        .iterator(&shard, ShardIteratorType::AtSequenceNumber, Some(failed_at))
+                        .iterator(
+                            &shard,
+                            ShardIteratorType::AtSequenceNumber,
+                            Some(failed_at.clone()),
+                        )
                         .await?;
+                    let handled_to = changes
+                        .iter()
+                        .take_while(|c| c.sequence != failed_at)
+                        .last()
+                        .map(|c| c.sequence.clone())
+                        .or(reader.last);
                     match retry {
-                        Some(iterator) => open.insert(shard, iterator),
+                        Some(iterator) => open.insert(shard, Reader::new(iterator, handled_to)),
                         None => open.remove(&shard),
                     };
                     tokio::time::sleep(self.idle).await;
                 }
                 None => match out.next_shard_iterator {
                     Some(next) => {
+                        let next = match changes.last() {
+                            Some(last) => Reader::new(next, Some(last.sequence.clone())),
+                            None => Reader {
+                                iterator: next,
+                                last: reader.last,
+                                empty_reads: (reader.empty_reads + 1)
+                                    % (Reader::RENEW_AFTER_EMPTY_READS + 1),
+                            },
+                        };
                         open.insert(shard, next);
                     }
                     None => {
+                        tracing::info!(%shard, "stream shard closed");
                         open.remove(&shard);
                         done.insert(shard);
                     }
@@ -204,7 +268,9 @@ impl QueuePoller {
                     .unwrap_or(1),
             })
             .collect();
+        tracing::debug!(queue = %self.queue_url, messages = messages.len(), "messages received");
         let failed: HashSet<String> = self.handler.handle(&messages).await.into_iter().collect();
+        tracing::debug!(queue = %self.queue_url, failed = failed.len(), "messages handled");
         let mut deletes = Vec::new();
         for (i, message) in received.iter().enumerate() {
             let Some(handle) = message.receipt_handle.clone() else {
