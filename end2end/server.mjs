@@ -3,6 +3,8 @@
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export const freePort = () =>
   new Promise((resolve, reject) => {
@@ -33,9 +35,13 @@ export async function waitForHealth(baseUrl, exited, deadlineMs) {
 
 // Starts `motoServer` (moto's AWS stand-in) on a free loopback port and resolves once it
 // answers; the returned `kill()` stops it.
+// It runs through moto_serialized.py with the venv's python (beside `motoServer`), which
+// keeps moto's transaction rollback from losing other requests' writes.
 export async function startMoto(motoServer) {
   const port = await freePort();
-  const moto = spawn(motoServer, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  const python = join(dirname(motoServer), "python");
+  const wrapper = join(dirname(fileURLToPath(import.meta.url)), "moto_serialized.py");
+  const moto = spawn(python, [wrapper, "-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
   let exit = null;
   moto.once("exit", (code, signal) => (exit = { code, signal }));
   moto.once("error", (error) => (exit = { error: error.message }));
