@@ -123,7 +123,8 @@ impl StreamPoller {
             // A quiet shard's iterator is renewed from the last record handled now and
             // then: an iterator can stop seeing new records (moto replaces a table's
             // stream when it rolls back a failed transaction; AWS expires iterators).
-            let iterator = if reader.empty_reads >= Reader::RENEW_AFTER_EMPTY_READS {
+            let renew = reader.empty_reads >= Reader::RENEW_AFTER_EMPTY_READS;
+            let iterator = if renew {
                 let (kind, at) = match &reader.last {
                     Some(last) => (ShardIteratorType::AfterSequenceNumber, Some(last.clone())),
                     None => (ShardIteratorType::TrimHorizon, None),
@@ -186,8 +187,7 @@ impl StreamPoller {
                             None => Reader {
                                 iterator: next,
                                 last: reader.last,
-                                empty_reads: (reader.empty_reads + 1)
-                                    % (Reader::RENEW_AFTER_EMPTY_READS + 1),
+                                empty_reads: if renew { 0 } else { reader.empty_reads + 1 },
                             },
                         };
                         open.insert(shard, next);

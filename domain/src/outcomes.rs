@@ -64,6 +64,21 @@ pub struct Conversion {
     pub value_cents: i64,
 }
 
+/// "2 purchases (240.00) from 2026-05-03".
+impl std::fmt::Display for Conversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} purchase{} ({}.{:02}) from {}",
+            self.purchases,
+            if self.purchases == 1 { "" } else { "s" },
+            self.value_cents / 100,
+            self.value_cents.rem_euclid(100),
+            self.on
+        )
+    }
+}
+
 /// One decision of the policy about one client, kept for the client's timeline and for
 /// the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,14 +120,7 @@ impl Decision {
         };
         let mut line = format!("{what}: {}", self.reason);
         if let Some(c) = self.conversion {
-            line.push_str(&format!(
-                "; then bought: {} purchase{} ({}.{:02}) from {}",
-                c.purchases,
-                if c.purchases == 1 { "" } else { "s" },
-                c.value_cents / 100,
-                c.value_cents.rem_euclid(100),
-                c.on
-            ));
+            line.push_str(&format!("; then bought: {c}"));
         }
         line
     }

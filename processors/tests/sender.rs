@@ -22,6 +22,29 @@ async fn sqlite_keeps_the_sending_contract() {
     processors::sender::contract::run(&store, Arc::new(store.clone())).await;
 }
 
+/// The embedded sender over `store`, writing `.eml` files into `outbox`, on `clock`.
+fn outbox_sender(
+    store: &store::Store,
+    outbox: &std::path::Path,
+    clock: Arc<dyn processors::Clock>,
+) -> Sender {
+    Sender {
+        store: store.clone(),
+        core: Arc::new(SenderCore::new(
+            Arc::new(store.clone()),
+            Arc::new(Outbox {
+                dir: outbox.to_path_buf(),
+            }),
+            UnsubscribeLinks::new(b"k".to_vec(), "https://shop.example"),
+            "shop.example".into(),
+            clock,
+            3,
+        )),
+        visibility: chrono::Duration::seconds(30),
+        max_receives: 3,
+    }
+}
+
 /// Ada, added at `now`, and the welcome the pipeline (stream processor, then the email
 /// processor) drafts for her.
 async fn welcome_draft(
@@ -95,21 +118,7 @@ async fn an_approval_is_queued_with_it_and_the_sender_delivers_it_once_as_an_eml
     );
 
     let outbox = dir.path().join("outbox");
-    let sender = Sender {
-        store: store.clone(),
-        core: Arc::new(SenderCore::new(
-            Arc::new(store.clone()),
-            Arc::new(Outbox {
-                dir: outbox.clone(),
-            }),
-            UnsubscribeLinks::new(b"k".to_vec(), "https://shop.example"),
-            "shop.example".into(),
-            clock.clone(),
-            3,
-        )),
-        visibility: chrono::Duration::seconds(30),
-        max_receives: 3,
-    };
+    let sender = outbox_sender(&store, &outbox, clock.clone());
     assert_eq!(sender.run_once().await.unwrap(), 1);
     assert_eq!(
         sender.run_once().await.unwrap(),
@@ -194,21 +203,8 @@ async fn a_scheduled_send_waits_on_the_queue_until_its_time_even_across_a_restar
     );
 
     let outbox = dir.path().join("outbox");
-    let sender_at = |when: chrono::DateTime<Utc>| Sender {
-        store: store.clone(),
-        core: Arc::new(SenderCore::new(
-            Arc::new(store.clone()),
-            Arc::new(Outbox {
-                dir: outbox.clone(),
-            }),
-            UnsubscribeLinks::new(b"k".to_vec(), "https://shop.example"),
-            "shop.example".into(),
-            Arc::new(At(when)),
-            3,
-        )),
-        visibility: chrono::Duration::seconds(30),
-        max_receives: 3,
-    };
+    let sender_at =
+        |when: chrono::DateTime<Utc>| outbox_sender(&store, &outbox, Arc::new(At(when)));
     // Now: nothing to receive, and a restart does not free it early.
     assert_eq!(sender_at(now).run_once().await.unwrap(), 0);
     assert_eq!(

@@ -218,12 +218,7 @@ fn Email(email: EmailDetail) -> impl IntoView {
             })}
             {email.conversion.map(|c| view! {
                 <p class="reason" id="conversion"><strong>"Then bought: "</strong>{format!(
-                    "{} purchase{} ({}.{:02}) from {}, within the attribution window after this email was decided.",
-                    c.purchases,
-                    if c.purchases == 1 { "" } else { "s" },
-                    c.value_cents / 100,
-                    c.value_cents.rem_euclid(100),
-                    c.on
+                    "{c}, within the attribution window after this email was decided."
                 )}</p>
             })}
             <article class="preview" aria-label="Preview">
