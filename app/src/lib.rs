@@ -47,7 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="stylesheet" id="leptos" href=stylesheet/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -61,13 +61,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser, so this marks the moment the page became interactive
-    // (used by the browser tests, harmless otherwise).
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Title text="Engage"/>
         <Router>
@@ -92,6 +85,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
+            // Last, so the page's other islands are interactive before it marks the page so.
+            <live::LiveUpdates/>
         </Router>
     }
 }
@@ -142,10 +137,11 @@ fn NotFound() -> impl IntoView {
     }
 }
 
-/// Entry point of the browser bundle: attaches the app to the server-rendered page.
+/// Entry point of the browser bundle: the pages stay server-rendered HTML, and only their
+/// islands (`#[island]` components) become interactive.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
 }

@@ -4,9 +4,11 @@
 
 use crate::error::AppError;
 use crate::routes::client_form::list_stylists;
-use crate::routes::{FormStatus, LoadError, format_instant};
+use crate::routes::{FormStatus, LoadError, format_instant, refresh_on_success};
 use domain::user::{ApiKey, NewApiKey};
+use domain::views::Stylist;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 #[server]
 pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
@@ -33,37 +35,25 @@ pub async fn create_api_key(
 #[server]
 pub async fn revoke_api_key(id: String) -> Result<ApiKey, AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    Ok(service.revoke_api_key(&user, id).await?)
+    let key = service.revoke_api_key(&user, id).await?;
+    // The form is a plain post: back to the list, which says what was revoked.
+    crate::routes::redirect_with("/api-keys", &[("revoked", key.name.clone())]);
+    Ok(key)
 }
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
+    let query = use_query_map();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_api_keys(),
-    );
+    let keys = Resource::new(|| (), |_| list_api_keys());
     let stylists = Resource::new(|| (), |_| list_stylists());
-    let message = Signal::derive(move || match (create.value().get(), revoke.value().get()) {
-        (Some(Err(error)), _) | (_, Some(Err(error))) => Some(error.to_string()),
-        (_, Some(Ok(key))) => Some(format!(
-            "Revoked \"{}\"; it no longer opens the API.",
-            key.name
-        )),
-        _ => None,
+    let message = Signal::derive(move || match revoke.value().get() {
+        Some(Err(error)) => Some(error.to_string()),
+        _ => query
+            .read()
+            .get("revoked")
+            .map(|name| format!("Revoked \"{name}\"; it no longer opens the API.")),
     });
-    let secret = move || {
-        create.value().get().and_then(Result::ok).map(|created| {
-            view! {
-                <div class="notice" id="new-key">
-                    <p>"Key \u{201c}"{created.key.name}"\u{201d} created. Copy its secret now; it is not shown again:"</p>
-                    <code id="new-key-secret">{created.secret}</code>
-                    <p class="hint">"Send it as "<code>"Authorization: Bearer …"</code>" with every request."</p>
-                </div>
-            }
-        })
-    };
     view! {
         <section class="panel">
             <h1>"API keys"</h1>
@@ -72,30 +62,13 @@ pub fn ApiKeysPage() -> impl IntoView {
                 " with a key. A key acts with its role; a stylist key reaches only that stylist\u{2019}s clients. Only a hash of each secret is kept."
             </p>
             <FormStatus message/>
-            {secret}
-            <ActionForm action=create attr:class="inline-form">
-                <label>"Name" <input type="text" name="name" required maxlength="100" placeholder="order-system import"/></label>
-                <label>"Role"
-                    <select name="role">
-                        <option value="manager">"Manager (every book, read and write)"</option>
-                        <option value="stylist">"Stylist (one book)"</option>
-                        <option value="admin">"Admin (also manages keys)"</option>
-                    </select>
-                </label>
-                <label>"Stylist (for a stylist key)"
-                    <select name="stylist_id">
-                        <option value="">"\u{2014}"</option>
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                stylists.await.unwrap_or_default().into_iter().map(|s| view! {
-                                    <option value=s.id.as_str().to_owned()>{s.name}</option>
-                                }).collect_view()
-                            })}
-                        </Suspense>
-                    </select>
-                </label>
-                <button type="submit">"Create key"</button>
-            </ActionForm>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    stylists.await.ok().map(|stylists| view! { <CreateKey stylists/> })
+                })}
+            </Suspense>
+            // A new key shows in the list as soon as it is made (crate::live).
+            <div id="api-keys-live" data-live="">
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match keys.await {
@@ -132,6 +105,53 @@ pub fn ApiKeysPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            </div>
         </section>
+    }
+}
+
+/// Creating a key: an island, because the secret is in the answer and shown this once,
+/// never put in an address.
+#[island]
+fn CreateKey(stylists: Vec<Stylist>) -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    refresh_on_success(create);
+    let message = Signal::derive(move || match create.value().get() {
+        Some(Err(error)) => Some(error.to_string()),
+        _ => None,
+    });
+    let secret = move || {
+        create.value().get().and_then(Result::ok).map(|created| {
+            view! {
+                <div class="notice" id="new-key">
+                    <p>"Key \u{201c}"{created.key.name}"\u{201d} created. Copy its secret now; it is not shown again:"</p>
+                    <code id="new-key-secret">{created.secret}</code>
+                    <p class="hint">"Send it as "<code>"Authorization: Bearer …"</code>" with every request."</p>
+                </div>
+            }
+        })
+    };
+    view! {
+        <FormStatus message/>
+        {secret}
+            <ActionForm action=create attr:class="inline-form">
+                <label>"Name" <input type="text" name="name" required maxlength="100" placeholder="order-system import"/></label>
+                <label>"Role"
+                    <select name="role">
+                        <option value="manager">"Manager (every book, read and write)"</option>
+                        <option value="stylist">"Stylist (one book)"</option>
+                        <option value="admin">"Admin (also manages keys)"</option>
+                    </select>
+                </label>
+                <label>"Stylist (for a stylist key)"
+                    <select name="stylist_id">
+                        <option value="">"\u{2014}"</option>
+                        {stylists.into_iter().map(|s| view! {
+                            <option value=s.id.as_str().to_owned()>{s.name}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit">"Create key"</button>
+            </ActionForm>
     }
 }

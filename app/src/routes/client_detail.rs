@@ -3,9 +3,9 @@
 //! feedback), the audit trail and the client's emails. New scores appear by themselves.
 
 use crate::error::AppError;
-use crate::live::use_change_stamp;
 use crate::routes::{
     BandBadge, FormStatus, LoadError, action_error, field_error, format_instant, invalid,
+    refresh_on_success,
 };
 use domain::views::{ClientDetail, ScorePoint};
 #[cfg(feature = "ssr")]
@@ -108,20 +108,7 @@ pub fn ClientDetailPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let fix = ServerAction::<RecordFix>::new();
-    let purchase = ServerAction::<RecordPurchase>::new();
-    let feedback = ServerAction::<RecordFeedback>::new();
-    let tick = use_change_stamp();
-    let detail = Resource::new(
-        move || {
-            (
-                id.get(),
-                tick.get(),
-                fix.version().get() + purchase.version().get() + feedback.version().get(),
-            )
-        },
-        |(id, _, _)| load_client(id),
-    );
+    let detail = Resource::new(move || id.get(), load_client);
     let notice = move || {
         let q = query.read();
         if q.get("added").is_some() {
@@ -134,6 +121,8 @@ pub fn ClientDetailPage() -> impl IntoView {
     };
     view! {
         {move || notice().map(|text| view! { <p class="form-status notice" role="status">{text}</p> })}
+        // The score, its history and the timeline follow the pipeline (crate::live).
+        <div id="client-live" data-live="">
         <Transition fallback=|| view! { <section class="panel"><p>"Loading client…"</p></section> }>
             {move || Suspend::new(async move {
                 match detail.await {
@@ -142,19 +131,15 @@ pub fn ClientDetailPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        <section class="panel" aria-labelledby="record-heading">
-            <h2 id="record-heading">"Record what happened"</h2>
-            <div class="record-forms">
-                <FixForm id action=fix/>
-                <PurchaseForm id action=purchase/>
-                <FeedbackForm id action=feedback/>
-            </div>
-        </section>
+        </div>
+        <RecordForms id=id.get_untracked()/>
+        <div id="history-live" data-live="">
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 detail.await.ok().map(|detail| view! { <History detail/> })
             })}
         </Transition>
+        </div>
     }
 }
 
@@ -264,11 +249,30 @@ fn ScoreChart(points: Vec<ScorePoint>) -> impl IntoView {
     .into_any()
 }
 
-/// "Recorded" or the reason nothing was, under an activity form.
+/// The three activity forms: an island, so each answers in place (and keeps what was typed
+/// when a value is refused); without JavaScript they post and come back to the page.
+#[island]
+fn RecordForms(id: String) -> impl IntoView {
+    let id = StoredValue::new(id);
+    view! {
+        <section class="panel" aria-labelledby="record-heading">
+            <h2 id="record-heading">"Record what happened"</h2>
+            <div class="record-forms">
+                <FixForm id=id.get_value()/>
+                <PurchaseForm id=id.get_value()/>
+                <FeedbackForm id=id.get_value()/>
+            </div>
+        </section>
+    }
+}
+
+/// "Recorded" or the reason nothing was, under an activity form; a recorded activity
+/// refreshes the page's live parts at once.
 fn outcome_message<I>(action: ServerAction<I>) -> Signal<Option<String>>
 where
     I: leptos::server_fn::ServerFn<Output = u64, Error = AppError> + Clone + Send + Sync + 'static,
 {
+    refresh_on_success(action);
     let value = action.value();
     Signal::derive(move || match value.get() {
         Some(Ok(_)) => Some("Recorded. The score updates in a moment.".to_owned()),
@@ -278,7 +282,8 @@ where
 }
 
 #[component]
-fn FixForm(id: Memo<String>, action: ServerAction<RecordFix>) -> impl IntoView {
+fn FixForm(id: String) -> impl IntoView {
+    let action = ServerAction::<RecordFix>::new();
     let error = action_error(action);
     view! {
         <ActionForm action attr:class="activity-form" attr:id="fix-form" attr:novalidate=true>
@@ -311,7 +316,8 @@ fn FixForm(id: Memo<String>, action: ServerAction<RecordFix>) -> impl IntoView {
 }
 
 #[component]
-fn PurchaseForm(id: Memo<String>, action: ServerAction<RecordPurchase>) -> impl IntoView {
+fn PurchaseForm(id: String) -> impl IntoView {
+    let action = ServerAction::<RecordPurchase>::new();
     let error = action_error(action);
     view! {
         <ActionForm action attr:class="activity-form" attr:id="purchase-form" attr:novalidate=true>
@@ -334,7 +340,8 @@ fn PurchaseForm(id: Memo<String>, action: ServerAction<RecordPurchase>) -> impl 
 }
 
 #[component]
-fn FeedbackForm(id: Memo<String>, action: ServerAction<RecordFeedback>) -> impl IntoView {
+fn FeedbackForm(id: String) -> impl IntoView {
+    let action = ServerAction::<RecordFeedback>::new();
     let error = action_error(action);
     view! {
         <ActionForm action attr:class="activity-form" attr:id="feedback-form" attr:novalidate=true>

@@ -162,10 +162,10 @@ fn label(field: &str) -> &'static str {
 #[component]
 fn ClientFields(
     values: ClientEdit,
+    stylists: Vec<Stylist>,
     error: Signal<Option<AppError>>,
     show_status: bool,
 ) -> impl IntoView {
-    let stylists = Resource::new(|| (), |_| list_stylists());
     let selected_stylist = values.stylist_id.clone();
     let text_field = move |field: &'static str,
                            id: &'static str,
@@ -209,20 +209,10 @@ fn ClientFields(
         <div class="field">
             <label for="client-stylist">"Stylist"</label>
             <select id="client-stylist" name="stylist_id" aria-invalid=invalid(error, "stylist_id") aria-describedby="stylist_id-error">
-                <Suspense fallback=|| view! { <option value="">"Loading stylists…"</option> }>
-                    {
-                        let selected_stylist = selected_stylist.clone();
-                        move || {
-                            let selected_stylist = selected_stylist.clone();
-                            Suspend::new(async move {
-                                stylists.await.unwrap_or_default().into_iter().map(|s| {
-                                    let selected = s.id.as_str() == selected_stylist;
-                                    view! { <option value=s.id.as_str().to_owned() selected=selected>{s.name}</option> }
-                                }).collect_view()
-                            })
-                        }
-                    }
-                </Suspense>
+                {stylists.into_iter().map(|s| {
+                    let selected = s.id.as_str() == selected_stylist;
+                    view! { <option value=s.id.as_str().to_owned() selected=selected>{s.name}</option> }
+                }).collect_view()}
             </select>
             {field_error(error, "stylist_id", "Stylist")}
         </div>
@@ -296,6 +286,23 @@ fn budget_label(band: BudgetBand) -> &'static str {
 /// `/clients/new`.
 #[component]
 pub fn NewClientPage() -> impl IntoView {
+    let stylists = Resource::new(|| (), |_| list_stylists());
+    view! {
+        <Suspense fallback=|| view! { <section class="panel"><p>"Loading…"</p></section> }>
+            {move || Suspend::new(async move {
+                match stylists.await {
+                    Ok(stylists) => view! { <NewClientForm stylists/> }.into_any(),
+                    Err(error) => view! { <LoadError error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The new-client form: an island, so a refused value is named in place and nothing typed
+/// is lost; without JavaScript it posts and the server names the field.
+#[island]
+fn NewClientForm(stylists: Vec<Stylist>) -> impl IntoView {
     let create = ServerAction::<CreateClient>::new();
     let error = action_error(create);
     let status = Signal::derive(move || error.get().map(|e| e.to_string()));
@@ -303,7 +310,7 @@ pub fn NewClientPage() -> impl IntoView {
         <section class="panel">
             <h1>"Add a client"</h1>
             <ActionForm action=create attr:class="client-form" attr:novalidate=true>
-                <ClientFields values=ClientEdit { budget: BudgetBand::default().as_str().into(), ..ClientEdit::default() } error show_status=false/>
+                <ClientFields values=ClientEdit { budget: BudgetBand::default().as_str().into(), ..ClientEdit::default() } stylists error show_status=false/>
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>"Add client"</button>
                     <a href="/">"Cancel"</a>
@@ -320,16 +327,15 @@ pub fn EditClientPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let loaded = Resource::new(id, load_client_form);
-    let save = ServerAction::<UpdateClient>::new();
-    let error = action_error(save);
+    let stylists = Resource::new(|| (), |_| list_stylists());
     view! {
         <section class="panel">
             <h1>"Edit client"</h1>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match loaded.await {
-                        Ok((values, version)) => view! { <EditForm id=id() values version save error/> }.into_any(),
-                        Err(error) => view! { <LoadError error/> }.into_any(),
+                    match (loaded.await, stylists.await) {
+                        (Ok((values, version)), Ok(stylists)) => view! { <EditForm id=id() values version stylists/> }.into_any(),
+                        (Err(error), _) | (_, Err(error)) => view! { <LoadError error/> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -337,14 +343,12 @@ pub fn EditClientPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn EditForm(
-    id: String,
-    values: ClientEdit,
-    version: u64,
-    save: ServerAction<UpdateClient>,
-    error: Signal<Option<AppError>>,
-) -> impl IntoView {
+/// The edit form: an island, like the new-client form.
+#[island]
+fn EditForm(id: String, values: ClientEdit, version: u64, stylists: Vec<Stylist>) -> impl IntoView {
+    let stylists = StoredValue::new(stylists);
+    let save = ServerAction::<UpdateClient>::new();
+    let error = action_error(save);
     // After a conflict, the form shows the newer values and version to edit again.
     let shown = Memo::new(move |_| match error.get() {
         Some(AppError::Conflict { current, version }) => (*current, version),
@@ -364,7 +368,7 @@ fn EditForm(
             <ActionForm action=save attr:class="client-form" attr:novalidate=true>
                 <input type="hidden" name="id" value=id.get_value()/>
                 <input type="hidden" name="version" value=version.to_string()/>
-                <ClientFields values error show_status=true/>
+                <ClientFields values stylists=stylists.get_value() error show_status=true/>
                 <div class="actions">
                     <button type="submit" disabled=move || save.pending().get()>"Save"</button>
                 </div>

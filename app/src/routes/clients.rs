@@ -3,7 +3,6 @@
 //! and works without JavaScript.
 
 use crate::error::AppError;
-use crate::live::use_change_stamp;
 use crate::routes::{BandBadge, LoadError, format_instant, percent_encode};
 use domain::views::{ClientPage, ClientSort};
 use domain::{Band, ClientStatus};
@@ -52,11 +51,7 @@ pub fn ClientsPage() -> impl IntoView {
             after: get("after"),
         }
     });
-    let tick = use_change_stamp();
-    let page = Resource::new(
-        move || (filters.get(), tick.get()),
-        |(f, _)| list_clients(f),
-    );
+    let page = Resource::new(move || filters.get(), list_clients);
     view! {
         <section class="panel">
             <div class="list-header">
@@ -64,6 +59,8 @@ pub fn ClientsPage() -> impl IntoView {
                 <a class="button" href="/clients/new">"Add client"</a>
             </div>
             <Filters filters/>
+            // Scores and new clients come in while the list is open (crate::live).
+            <div id="clients-live" data-live="">
             <Transition fallback=|| view! { <p>"Loading clients…"</p> }>
                 {move || Suspend::new(async move {
                     match page.await {
@@ -75,6 +72,7 @@ pub fn ClientsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            </div>
         </section>
     }
 }

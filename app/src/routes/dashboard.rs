@@ -4,7 +4,6 @@
 //! page follows new scores and drafts as they are written.
 
 use crate::error::AppError;
-use crate::live::use_change_stamp;
 use crate::routes::LoadError;
 use domain::Band;
 use domain::dashboard::Dashboard;
@@ -29,12 +28,10 @@ pub fn DashboardPage() -> impl IntoView {
             q.get("to").unwrap_or_default(),
         )
     });
-    let changes = use_change_stamp();
-    let dashboard = Resource::new(
-        move || (range.get(), changes.get()),
-        |((from, to), _)| load_dashboard(from, to),
-    );
+    let dashboard = Resource::new(move || range.get(), |(from, to)| load_dashboard(from, to));
     view! {
+        // Every figure follows the pipeline and reviewers while the page is open (crate::live).
+        <div id="dashboard-live" data-live="">
         <Transition fallback=|| view! { <section class="panel"><p>"Loading the dashboard…"</p></section> }>
             {move || Suspend::new(async move {
                 match dashboard.await {
@@ -50,6 +47,7 @@ pub fn DashboardPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 

@@ -5,6 +5,7 @@ use crate::error::AppError;
 use crate::routes::{FormStatus, LoadError, format_instant};
 use domain::dashboard::DeadLetterView;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 #[server]
 pub async fn list_dead_letters() -> Result<Vec<DeadLetterView>, AppError> {
@@ -25,20 +26,25 @@ pub async fn redrive(#[server(default)] id: String) -> Result<u64, AppError> {
             ))
         })?),
     };
-    Ok(service.redrive(&user, id).await?)
+    let moved = service.redrive(&user, id).await?;
+    // The forms are plain posts: back to the list, which says what was put back.
+    crate::routes::redirect_with("/dlq", &[("requeued", moved.to_string())]);
+    Ok(moved)
 }
 
 #[component]
 pub fn DeadLettersPage() -> impl IntoView {
+    let query = use_query_map();
     let redrive = ServerAction::<Redrive>::new();
-    let letters = Resource::new(move || redrive.version().get(), |_| list_dead_letters());
+    let letters = Resource::new(|| (), |_| list_dead_letters());
     let message = Signal::derive(move || match redrive.value().get() {
-        Some(Ok(0)) => Some("Nothing to put back.".to_owned()),
-        Some(Ok(n)) => Some(format!(
-            "{n} back on the queue; each still takes effect at most once."
-        )),
         Some(Err(error)) => Some(error.to_string()),
-        None => None,
+        _ => match query.read().get("requeued")?.parse::<u64>().ok()? {
+            0 => Some("Nothing to put back.".to_owned()),
+            n => Some(format!(
+                "{n} back on the queue; each still takes effect at most once."
+            )),
+        },
     });
     view! {
         <section class="panel">

@@ -3,11 +3,12 @@
 //! ask the writer for a new draft. Every step is listed with who took it and when.
 
 use crate::error::AppError;
-use crate::live::use_change_stamp;
-use crate::routes::emails::{SendAtChoice, approve_message};
-use crate::routes::{FormStatus, LoadError, action_error, field_error, format_instant, invalid};
+use crate::routes::emails::SendAtChoice;
+use crate::routes::{
+    FormStatus, LoadError, action_error, field_error, format_instant, invalid, refresh_on_success,
+};
 use domain::EmailStatus;
-use domain::views::{ApproveReport, EmailDetail};
+use domain::views::EmailDetail;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -27,15 +28,18 @@ pub async fn save_email(id: String, subject: String, body: String) -> Result<(),
         .await?)
 }
 
+/// Approves one draft; the answer is what to tell the stylist (worded on the server, so
+/// the browser needs no calendar code).
 #[server]
 pub async fn approve_email(
     id: String,
     #[server(default)] send_at: String,
-) -> Result<ApproveReport, AppError> {
+) -> Result<String, AppError> {
     let (service, user) = crate::service::service_for_user()?;
-    Ok(service
+    let report = service
         .approve_emails(&user, vec![domain::EmailId::new(id)], &send_at)
-        .await?)
+        .await?;
+    Ok(crate::routes::emails::approve_message(&report))
 }
 
 /// Sends a failed email again (managers and admins).
@@ -72,46 +76,56 @@ pub async fn regenerate_email(
 pub fn EmailDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let detail = Resource::new(move || id.get(), load_email);
+    view! {
+        // The status, preview and history follow the pipeline and reviewers (crate::live).
+        <div id="email-live" data-live="">
+        <Transition fallback=|| view! { <section class="panel"><p>"Loading email…"</p></section> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(email) => view! { <Email email/> }.into_any(),
+                    Err(error) => view! { <LoadError error/> }.into_any(),
+                }
+            })}
+        </Transition>
+        </div>
+        // The tools are rebuilt when the words or the status change underneath them (a
+        // redraft arrived, someone else acted), but never while the stylist is typing.
+        <div id="review-live" data-live="">
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                detail.await.ok().and_then(|email| {
+                    let status = email.summary.status;
+                    matches!(status, EmailStatus::Drafted | EmailStatus::Failed).then(|| view! {
+                        <EmailReview
+                            id=email.summary.id.as_str().to_owned()
+                            subject=email.summary.subject.clone()
+                            body=email.body_text.clone()
+                            status
+                        />
+                    })
+                })
+            })}
+        </Transition>
+        </div>
+    }
+}
+
+/// The stylist's tools while the email is a draft, and "Send again" once it failed: an
+/// island. Its last outcome is kept for the page ([`last_outcome`]), so a rebuilt island
+/// still says what the stylist just did.
+#[island]
+fn EmailReview(id: String, subject: String, body: String, status: EmailStatus) -> impl IntoView {
     let save = ServerAction::<SaveEmail>::new();
     let approve = ServerAction::<ApproveEmail>::new();
     let reject = ServerAction::<RejectEmail>::new();
     let redraft = ServerAction::<RegenerateEmail>::new();
     let resend = ServerAction::<ResendEmail>::new();
-    let changes = use_change_stamp();
-    let acted = move || {
-        save.version().get()
-            + approve.version().get()
-            + reject.version().get()
-            + redraft.version().get()
-            + resend.version().get()
-    };
-    // The preview and history follow every change; the review forms are rebuilt only when
-    // the email's words or status change underneath them (a redraft arrived, someone else
-    // acted), so a refresh never throws away what the stylist is typing.
-    let detail = Resource::new(
-        move || (id.get(), changes.get(), acted()),
-        |(id, _, _)| load_email(id),
-    );
-    let (rewritten, set_rewritten) = signal(0_u64);
-    let seen = StoredValue::new(None::<(String, String, EmailStatus)>);
-    Effect::new(move |_| {
-        if let Some(Ok(email)) = detail.get() {
-            let now = (
-                email.summary.subject.clone(),
-                email.body_text.clone(),
-                email.summary.status,
-            );
-            let before = seen.get_value();
-            seen.set_value(Some(now.clone()));
-            if before.is_some_and(|b| b != now) {
-                set_rewritten.update(|n| *n += 1);
-            }
-        }
-    });
-    let tools = Resource::new(
-        move || (id.get(), rewritten.get()),
-        |(id, _)| load_email(id),
-    );
+    refresh_on_success(save);
+    refresh_on_success(approve);
+    refresh_on_success(reject);
+    refresh_on_success(redraft);
+    refresh_on_success(resend);
     let message = Signal::derive(move || {
         let outcome = |done: &str, value: Option<Result<(), AppError>>| match value {
             Some(Ok(())) => Some(done.to_owned()),
@@ -127,7 +141,7 @@ pub fn EmailDetailPage() -> impl IntoView {
             (
                 approve.version().get(),
                 match approve.value().get() {
-                    Some(Ok(report)) => Some(approve_message(&report)),
+                    Some(Ok(message)) => Some(message),
                     Some(Err(error)) => Some(error.to_string()),
                     None => None,
                 },
@@ -157,42 +171,57 @@ pub fn EmailDetailPage() -> impl IntoView {
             .max_by_key(|(v, _)| *v)
             .and_then(|(_, m)| m)
     });
+    // Approved, rejected or queued again: the tools are done with.
+    let done = move || {
+        approve.value().with(|v| matches!(v, Some(Ok(_))))
+            || reject.value().with(|v| matches!(v, Some(Ok(()))))
+            || resend.value().with(|v| matches!(v, Some(Ok(()))))
+    };
+    let message = last_outcome(message);
+    let (id, subject, body) = (
+        StoredValue::new(id),
+        StoredValue::new(subject),
+        StoredValue::new(body),
+    );
     view! {
         <FormStatus message/>
-        <Transition fallback=|| view! { <section class="panel"><p>"Loading email…"</p></section> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(email) => view! { <Email email/> }.into_any(),
-                    Err(error) => view! { <LoadError error/> }.into_any(),
-                }
-            })}
-        </Transition>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                tools.await.ok().filter(|e| e.summary.status == EmailStatus::Drafted).map(|email| {
-                    let id = email.summary.id.as_str().to_owned();
-                    view! { <ReviewTools email id save approve reject redraft/> }
-                })
-            })}
-        </Transition>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                tools.await.ok().filter(|e| e.summary.status == EmailStatus::Failed).map(|email| {
-                    let id = email.summary.id.as_str().to_owned();
-                    view! {
-                        <section class="panel" aria-labelledby="resend-heading">
-                            <h2 id="resend-heading">"Sending failed"</h2>
-                            <p>"Every retry failed; the reason is in the history below. Once the cause is fixed, a manager can send it again."</p>
-                            <ActionForm action=resend attr:id="resend-form">
-                                <input type="hidden" name="id" value=id/>
-                                <button type="submit" disabled=move || resend.pending().get()>"Send again"</button>
-                            </ActionForm>
-                        </section>
-                    }
-                })
-            })}
-        </Transition>
+        {move || (!done()).then(|| match status {
+            EmailStatus::Drafted => view! {
+                <ReviewTools id=id.get_value() subject=subject.get_value() body=body.get_value() save approve reject redraft/>
+            }.into_any(),
+            _ => view! {
+                <section class="panel" aria-labelledby="resend-heading">
+                    <h2 id="resend-heading">"Sending failed"</h2>
+                    <p>"Every retry failed; the reason is in the history above. Once the cause is fixed, a manager can send it again."</p>
+                    <ActionForm action=resend attr:id="resend-form">
+                        <input type="hidden" name="id" value=id.get_value()/>
+                        <button type="submit" disabled=move || resend.pending().get()>"Send again"</button>
+                    </ActionForm>
+                </section>
+            }.into_any(),
+        })}
     }
+}
+
+/// The review's latest outcome on this page: an island rebuilt by a live refresh starts
+/// with it (set once it is interactive, so its first render matches the server's).
+fn last_outcome(own: Signal<Option<String>>) -> Signal<Option<String>> {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+        }
+        let (carried, set_carried) = signal(None::<String>);
+        Effect::new(move |_| set_carried.set(LAST.with(|last| last.borrow().clone())));
+        Effect::new(move |_| {
+            if let Some(message) = own.get() {
+                LAST.with(|last| *last.borrow_mut() = Some(message));
+            }
+        });
+        Signal::derive(move || own.get().or_else(|| carried.get()))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    own
 }
 
 #[component]
@@ -249,8 +278,9 @@ fn Email(email: EmailDetail) -> impl IntoView {
 
 #[component]
 fn ReviewTools(
-    email: EmailDetail,
     id: String,
+    subject: String,
+    body: String,
     save: ServerAction<SaveEmail>,
     approve: ServerAction<ApproveEmail>,
     reject: ServerAction<RejectEmail>,
@@ -275,12 +305,12 @@ fn ReviewTools(
                 <input type="hidden" name="id" value=save_id/>
                 <div class="field">
                     <label for="email-subject">"Subject"</label>
-                    <input id="email-subject" name="subject" type="text" maxlength="200" value=email.summary.subject.clone() aria-invalid=invalid(save_error, "subject")/>
+                    <input id="email-subject" name="subject" type="text" maxlength="200" value=subject aria-invalid=invalid(save_error, "subject")/>
                     {field_error(save_error, "subject", "Subject")}
                 </div>
                 <div class="field">
                     <label for="email-body">"Text"</label>
-                    <textarea id="email-body" name="body" rows="10" aria-invalid=invalid(save_error, "body")>{email.body_text.clone()}</textarea>
+                    <textarea id="email-body" name="body" rows="10" aria-invalid=invalid(save_error, "body")>{body}</textarea>
                     {field_error(save_error, "body", "Text")}
                 </div>
                 <button type="submit" class="secondary" disabled=move || save.pending().get()>"Save changes"</button>

@@ -2,7 +2,6 @@
 //! approval, and the other emails by status. New drafts appear by themselves.
 
 use crate::error::AppError;
-use crate::live::use_change_stamp;
 use crate::routes::{FormStatus, LoadError, format_instant};
 use domain::EmailStatus;
 use domain::views::ApproveReport;
@@ -34,7 +33,30 @@ pub async fn approve_emails(
 ) -> Result<ApproveReport, AppError> {
     let (service, user) = crate::service::service_for_user()?;
     let ids = ids.into_iter().map(domain::EmailId::new).collect();
-    Ok(service.approve_emails(&user, ids, &send_at).await?)
+    let report = service.approve_emails(&user, ids, &send_at).await?;
+    // The form is a plain post: back to the queue, which says what was approved.
+    let mut outcome = vec![
+        ("approved", report.queued.to_string()),
+        ("scheduled", report.scheduled.to_string()),
+    ];
+    if let Some(at) = report.first_send_at {
+        outcome.push(("first", at.to_rfc3339()));
+    }
+    crate::routes::redirect_with("/emails", &outcome);
+    Ok(report)
+}
+
+/// What the last bulk approval did, from the address it came back to.
+fn approved_from_query(query: &leptos_router::params::ParamsMap) -> Option<ApproveReport> {
+    let count = |key: &str| query.get(key).and_then(|v| v.parse().ok());
+    Some(ApproveReport {
+        queued: count("approved")?,
+        scheduled: count("scheduled").unwrap_or(0),
+        first_send_at: query
+            .get("first")
+            .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+            .map(|at| at.with_timezone(&chrono::Utc)),
+    })
 }
 
 pub(crate) fn approve_message(report: &ApproveReport) -> String {
@@ -84,16 +106,11 @@ const TABS: [(&str, &str); 7] = [
 pub fn EmailsPage() -> impl IntoView {
     let query = use_query_map();
     let status = Memo::new(move |_| query.read().get("status").unwrap_or_default());
-    let tick = use_change_stamp();
+    let emails = Resource::new(move || status.get(), list_emails);
     let approve = ServerAction::<ApproveEmails>::new();
-    let emails = Resource::new(
-        move || (status.get(), tick.get(), approve.version().get()),
-        |(status, _, _)| list_emails(status),
-    );
     let message = Signal::derive(move || match approve.value().get() {
-        Some(Ok(report)) => Some(approve_message(&report)),
         Some(Err(error)) => Some(error.to_string()),
-        None => None,
+        _ => approved_from_query(&query.read()).map(|report| approve_message(&report)),
     });
     view! {
         <section class="panel">
@@ -107,6 +124,8 @@ pub fn EmailsPage() -> impl IntoView {
                 }).collect_view()}
             </nav>
             <FormStatus message/>
+            // New drafts and sends come in while the queue is open (crate::live).
+            <div id="emails-live" data-live="">
             <Transition fallback=|| view! { <p>"Loading emails…"</p> }>
                 {move || Suspend::new(async move {
                     match emails.await {
@@ -116,6 +135,7 @@ pub fn EmailsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            </div>
         </section>
     }
 }

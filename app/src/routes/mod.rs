@@ -26,6 +26,17 @@ pub fn percent_encode(text: &str) -> String {
         .collect()
 }
 
+/// Sends a plain form post back to `path` with what happened in the query, so the page can
+/// say it; the same with and without JavaScript.
+#[cfg(feature = "ssr")]
+pub(crate) fn redirect_with(path: &str, outcome: &[(&str, String)]) {
+    let query: Vec<String> = outcome
+        .iter()
+        .map(|(key, value)| format!("{key}={}", percent_encode(value)))
+        .collect();
+    leptos_axum::redirect(&format!("{path}?{}", query.join("&")));
+}
+
 /// How an instant reads in a table: UTC, to the minute.
 pub(crate) fn format_instant(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -86,6 +97,21 @@ where
         Some(Err(error)) => Some(error),
         _ => None,
     })
+}
+
+/// After an island's action succeeds, the page's live parts are fetched again at once
+/// (crate::live), so what the action changed shows without waiting for the pipeline.
+pub(crate) fn refresh_on_success<I, O>(action: ServerAction<I>)
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    let value = action.value();
+    Effect::new(move |_| {
+        if value.with(|v| matches!(v, Some(Ok(_)))) {
+            crate::live::refresh_now();
+        }
+    });
 }
 
 /// A status line under a form: what the last submission did.
