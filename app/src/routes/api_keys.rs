@@ -5,7 +5,7 @@
 use crate::error::AppError;
 use crate::routes::client_form::list_stylists;
 use crate::routes::{FormStatus, LoadError, format_instant, refresh_on_success};
-use domain::user::{ApiKey, NewApiKey};
+use domain::user::ApiKey;
 use domain::views::Stylist;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -16,20 +16,41 @@ pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
     Ok(service.api_keys(&user).await?)
 }
 
+/// A key just made, as the page shows it: its name and its secret, this once.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct CreatedKey {
+    pub name: String,
+    pub secret: String,
+}
+
+/// The secret stays out of logs.
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("name", &self.name)
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
 /// Creates a key; the answer carries the secret, which is shown this once.
 #[server]
 pub async fn create_api_key(
     name: String,
     role: String,
     #[server(default)] stylist_id: String,
-) -> Result<NewApiKey, AppError> {
+) -> Result<CreatedKey, AppError> {
     let (service, user) = crate::service::service_for_user()?;
     let role = domain::user::Role::parse(&role)
         .map_err(|e| AppError::Invalid(domain::ValidationErrors(vec![e])))?;
     let stylist = Some(stylist_id.trim())
         .filter(|s| !s.is_empty())
         .map(domain::StylistId::new);
-    Ok(service.create_api_key(&user, name, role, stylist).await?)
+    let created = service.create_api_key(&user, name, role, stylist).await?;
+    Ok(CreatedKey {
+        name: created.key.name,
+        secret: created.secret,
+    })
 }
 
 #[server]
@@ -124,7 +145,7 @@ fn CreateKey(stylists: Vec<Stylist>) -> impl IntoView {
         create.value().get().and_then(Result::ok).map(|created| {
             view! {
                 <div class="notice" id="new-key">
-                    <p>"Key \u{201c}"{created.key.name}"\u{201d} created. Copy its secret now; it is not shown again:"</p>
+                    <p>"Key \u{201c}"{created.name}"\u{201d} created. Copy its secret now; it is not shown again:"</p>
                     <code id="new-key-secret">{created.secret}</code>
                     <p class="hint">"Send it as "<code>"Authorization: Bearer …"</code>" with every request."</p>
                 </div>
