@@ -5,6 +5,7 @@
 //! the server provides as context; the browser build never sees it.
 
 pub mod error;
+pub mod form;
 pub mod live;
 pub mod routes;
 #[cfg(feature = "ssr")]

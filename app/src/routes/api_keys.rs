@@ -3,6 +3,7 @@
 //! needed.
 
 use crate::error::AppError;
+use crate::form::{FormAction, PostForm};
 use crate::routes::client_form::list_stylists;
 use crate::routes::{FormStatus, LoadError, format_instant, refresh_on_success};
 use domain::user::ApiKey;
@@ -135,7 +136,7 @@ pub fn ApiKeysPage() -> impl IntoView {
 /// never put in an address.
 #[island]
 fn CreateKey(stylists: Vec<Stylist>) -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
+    let create = FormAction::new::<CreateApiKey>();
     refresh_on_success(create);
     let message = Signal::derive(move || match create.value().get() {
         Some(Err(error)) => Some(error.to_string()),
@@ -155,7 +156,7 @@ fn CreateKey(stylists: Vec<Stylist>) -> impl IntoView {
     view! {
         <FormStatus message/>
         {secret}
-            <ActionForm action=create attr:class="inline-form">
+            <PostForm action=create attr:class="inline-form">
                 <label>"Name" <input type="text" name="name" required maxlength="100" placeholder="order-system import"/></label>
                 <label>"Role"
                     <select name="role">
@@ -173,6 +174,6 @@ fn CreateKey(stylists: Vec<Stylist>) -> impl IntoView {
                     </select>
                 </label>
                 <button type="submit">"Create key"</button>
-            </ActionForm>
+            </PostForm>
     }
 }

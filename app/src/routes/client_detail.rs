@@ -3,6 +3,7 @@
 //! feedback), the audit trail and the client's emails. New scores appear by themselves.
 
 use crate::error::AppError;
+use crate::form::{FormAction, PostForm};
 use crate::routes::{
     BandBadge, FormStatus, LoadError, action_error, field_error, format_instant, invalid,
     refresh_on_success,
@@ -268,10 +269,7 @@ fn RecordForms(id: String) -> impl IntoView {
 
 /// "Recorded" or the reason nothing was, under an activity form; a recorded activity
 /// refreshes the page's live parts at once.
-fn outcome_message<I>(action: ServerAction<I>) -> Signal<Option<String>>
-where
-    I: leptos::server_fn::ServerFn<Output = u64, Error = AppError> + Clone + Send + Sync + 'static,
-{
+fn outcome_message(action: FormAction<u64>) -> Signal<Option<String>> {
     refresh_on_success(action);
     let value = action.value();
     Signal::derive(move || match value.get() {
@@ -283,10 +281,10 @@ where
 
 #[component]
 fn FixForm(id: String) -> impl IntoView {
-    let action = ServerAction::<RecordFix>::new();
+    let action = FormAction::new::<RecordFix>();
     let error = action_error(action);
     view! {
-        <ActionForm action attr:class="activity-form" attr:id="fix-form" attr:novalidate=true>
+        <PostForm action attr:class="activity-form" attr:id="fix-form" attr:novalidate=true>
             <h3>"A Fix was delivered"</h3>
             <input type="hidden" name="id" value=id/>
             <div class="field">
@@ -311,16 +309,16 @@ fn FixForm(id: String) -> impl IntoView {
             </div>
             <button type="submit" disabled=move || action.pending().get()>"Record Fix"</button>
             <FormStatus message=outcome_message(action)/>
-        </ActionForm>
+        </PostForm>
     }
 }
 
 #[component]
 fn PurchaseForm(id: String) -> impl IntoView {
-    let action = ServerAction::<RecordPurchase>::new();
+    let action = FormAction::new::<RecordPurchase>();
     let error = action_error(action);
     view! {
-        <ActionForm action attr:class="activity-form" attr:id="purchase-form" attr:novalidate=true>
+        <PostForm action attr:class="activity-form" attr:id="purchase-form" attr:novalidate=true>
             <h3>"A Freestyle purchase"</h3>
             <input type="hidden" name="id" value=id/>
             <div class="field">
@@ -335,16 +333,16 @@ fn PurchaseForm(id: String) -> impl IntoView {
             </div>
             <button type="submit" disabled=move || action.pending().get()>"Record purchase"</button>
             <FormStatus message=outcome_message(action)/>
-        </ActionForm>
+        </PostForm>
     }
 }
 
 #[component]
 fn FeedbackForm(id: String) -> impl IntoView {
-    let action = ServerAction::<RecordFeedback>::new();
+    let action = FormAction::new::<RecordFeedback>();
     let error = action_error(action);
     view! {
-        <ActionForm action attr:class="activity-form" attr:id="feedback-form" attr:novalidate=true>
+        <PostForm action attr:class="activity-form" attr:id="feedback-form" attr:novalidate=true>
             <h3>"Feedback"</h3>
             <input type="hidden" name="id" value=id/>
             <div class="field">
@@ -364,7 +362,7 @@ fn FeedbackForm(id: String) -> impl IntoView {
             </div>
             <button type="submit" disabled=move || action.pending().get()>"Record feedback"</button>
             <FormStatus message=outcome_message(action)/>
-        </ActionForm>
+        </PostForm>
     }
 }
 

@@ -7,6 +7,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
+use crate::form::{FormAction, PostForm};
 use crate::routes::{FormStatus, LoadError, action_error, field_error, invalid};
 use domain::profile::{BudgetBand, Style};
 use domain::views::Stylist;
@@ -303,19 +304,19 @@ pub fn NewClientPage() -> impl IntoView {
 /// is lost; without JavaScript it posts and the server names the field.
 #[island]
 fn NewClientForm(stylists: Vec<Stylist>) -> impl IntoView {
-    let create = ServerAction::<CreateClient>::new();
+    let create = FormAction::new::<CreateClient>();
     let error = action_error(create);
     let status = Signal::derive(move || error.get().map(|e| e.to_string()));
     view! {
         <section class="panel">
             <h1>"Add a client"</h1>
-            <ActionForm action=create attr:class="client-form" attr:novalidate=true>
+            <PostForm action=create attr:class="client-form" attr:novalidate=true>
                 <ClientFields values=ClientEdit { budget: BudgetBand::default().as_str().into(), ..ClientEdit::default() } stylists error show_status=false/>
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>"Add client"</button>
                     <a href="/">"Cancel"</a>
                 </div>
-            </ActionForm>
+            </PostForm>
             <FormStatus message=status/>
         </section>
     }
@@ -347,7 +348,7 @@ pub fn EditClientPage() -> impl IntoView {
 #[island]
 fn EditForm(id: String, values: ClientEdit, version: u64, stylists: Vec<Stylist>) -> impl IntoView {
     let stylists = StoredValue::new(stylists);
-    let save = ServerAction::<UpdateClient>::new();
+    let save = FormAction::new::<UpdateClient>();
     let error = action_error(save);
     // After a conflict, the form shows the newer values and version to edit again.
     let shown = Memo::new(move |_| match error.get() {
@@ -365,14 +366,14 @@ fn EditForm(id: String, values: ClientEdit, version: u64, stylists: Vec<Stylist>
         // Keyed on the version, so a newer version builds fresh fields (with the newer
         // values) instead of patching the ones the stylist typed into.
         <For each=move || std::iter::once(shown.get()) key=|(_, version)| *version let((values, version))>
-            <ActionForm action=save attr:class="client-form" attr:novalidate=true>
+            <PostForm action=save attr:class="client-form" attr:novalidate=true>
                 <input type="hidden" name="id" value=id.get_value()/>
                 <input type="hidden" name="version" value=version.to_string()/>
                 <ClientFields values stylists=stylists.get_value() error show_status=true/>
                 <div class="actions">
                     <button type="submit" disabled=move || save.pending().get()>"Save"</button>
                 </div>
-            </ActionForm>
+            </PostForm>
         </For>
         <a href=back>"Back to the client"</a>
         <FormStatus message=status/>

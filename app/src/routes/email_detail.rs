@@ -3,6 +3,7 @@
 //! ask the writer for a new draft. Every step is listed with who took it and when.
 
 use crate::error::AppError;
+use crate::form::{FormAction, PostForm};
 use crate::routes::emails::SendAtChoice;
 use crate::routes::{
     FormStatus, LoadError, action_error, field_error, format_instant, invalid, refresh_on_success,
@@ -116,11 +117,11 @@ pub fn EmailDetailPage() -> impl IntoView {
 /// still says what the stylist just did.
 #[island]
 fn EmailReview(id: String, subject: String, body: String, status: EmailStatus) -> impl IntoView {
-    let save = ServerAction::<SaveEmail>::new();
-    let approve = ServerAction::<ApproveEmail>::new();
-    let reject = ServerAction::<RejectEmail>::new();
-    let redraft = ServerAction::<RegenerateEmail>::new();
-    let resend = ServerAction::<ResendEmail>::new();
+    let save = FormAction::new::<SaveEmail>();
+    let approve = FormAction::new::<ApproveEmail>();
+    let reject = FormAction::new::<RejectEmail>();
+    let redraft = FormAction::new::<RegenerateEmail>();
+    let resend = FormAction::new::<ResendEmail>();
     refresh_on_success(save);
     refresh_on_success(approve);
     refresh_on_success(reject);
@@ -193,10 +194,10 @@ fn EmailReview(id: String, subject: String, body: String, status: EmailStatus) -
                 <section class="panel" aria-labelledby="resend-heading">
                     <h2 id="resend-heading">"Sending failed"</h2>
                     <p>"Every retry failed; the reason is in the history above. Once the cause is fixed, a manager can send it again."</p>
-                    <ActionForm action=resend attr:id="resend-form">
+                    <PostForm action=resend attr:id="resend-form">
                         <input type="hidden" name="id" value=id.get_value()/>
                         <button type="submit" disabled=move || resend.pending().get()>"Send again"</button>
-                    </ActionForm>
+                    </PostForm>
                 </section>
             }.into_any(),
         })}
@@ -281,10 +282,10 @@ fn ReviewTools(
     id: String,
     subject: String,
     body: String,
-    save: ServerAction<SaveEmail>,
-    approve: ServerAction<ApproveEmail>,
-    reject: ServerAction<RejectEmail>,
-    redraft: ServerAction<RegenerateEmail>,
+    save: FormAction<()>,
+    approve: FormAction<String>,
+    reject: FormAction<()>,
+    redraft: FormAction<()>,
 ) -> impl IntoView {
     let save_error = action_error(save);
     let reject_error = action_error(reject);
@@ -294,13 +295,13 @@ fn ReviewTools(
         <section class="panel" aria-labelledby="tools-heading">
             <h2 id="tools-heading">"Review"</h2>
             <div class="review-actions">
-                <ActionForm action=approve attr:id="approve-form">
+                <PostForm action=approve attr:id="approve-form">
                     <input type="hidden" name="id" value=approve_id/>
                     <SendAtChoice id="send-at"/>
                     <button type="submit" disabled=move || approve.pending().get()>"Approve and send"</button>
-                </ActionForm>
+                </PostForm>
             </div>
-            <ActionForm action=save attr:class="stacked-form" attr:id="edit-form" attr:novalidate=true>
+            <PostForm action=save attr:class="stacked-form" attr:id="edit-form" attr:novalidate=true>
                 <h3>"Edit"</h3>
                 <input type="hidden" name="id" value=save_id/>
                 <div class="field">
@@ -314,8 +315,8 @@ fn ReviewTools(
                     {field_error(save_error, "body", "Text")}
                 </div>
                 <button type="submit" class="secondary" disabled=move || save.pending().get()>"Save changes"</button>
-            </ActionForm>
-            <ActionForm action=reject attr:class="stacked-form" attr:id="reject-form" attr:novalidate=true>
+            </PostForm>
+            <PostForm action=reject attr:class="stacked-form" attr:id="reject-form" attr:novalidate=true>
                 <h3>"Reject"</h3>
                 <input type="hidden" name="id" value=reject_id/>
                 <div class="field">
@@ -324,8 +325,8 @@ fn ReviewTools(
                     {field_error(reject_error, "reason", "Reason")}
                 </div>
                 <button type="submit" class="danger" disabled=move || reject.pending().get()>"Reject draft"</button>
-            </ActionForm>
-            <ActionForm action=redraft attr:class="stacked-form" attr:id="redraft-form" attr:novalidate=true>
+            </PostForm>
+            <PostForm action=redraft attr:class="stacked-form" attr:id="redraft-form" attr:novalidate=true>
                 <h3>"Ask for a new draft"</h3>
                 <input type="hidden" name="id" value=id/>
                 <div class="field">
@@ -334,7 +335,7 @@ fn ReviewTools(
                     {field_error(redraft_error, "instruction", "Instruction")}
                 </div>
                 <button type="submit" class="secondary" disabled=move || redraft.pending().get()>"Redraft"</button>
-            </ActionForm>
+            </PostForm>
         </section>
     }
 }

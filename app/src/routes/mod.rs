@@ -11,8 +11,10 @@ pub mod emails;
 pub mod signin;
 
 use crate::error::AppError;
+use crate::form::FormAction;
 use domain::Band;
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 
 /// Percent-encodes a URL query value (everything but unreserved characters).
 pub fn percent_encode(text: &str) -> String {
@@ -86,25 +88,23 @@ pub(crate) fn invalid(
     }
 }
 
-/// The error of a server action's last run, if it failed.
-pub(crate) fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
+/// The error of a form's last submission, if it failed.
+pub(crate) fn action_error<O>(action: FormAction<O>) -> Signal<Option<AppError>>
 where
-    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
-    O: Clone + Send + Sync + 'static,
+    O: DeserializeOwned + Send + Sync + 'static,
 {
     let value = action.value();
-    Signal::derive(move || match value.get() {
-        Some(Err(error)) => Some(error),
+    Signal::derive(move || match &*value.read() {
+        Some(Err(error)) => Some(error.clone()),
         _ => None,
     })
 }
 
 /// After an island's action succeeds, the page's live parts are fetched again at once
 /// (crate::live), so what the action changed shows without waiting for the pipeline.
-pub(crate) fn refresh_on_success<I, O>(action: ServerAction<I>)
+pub(crate) fn refresh_on_success<O>(action: FormAction<O>)
 where
-    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
-    O: Clone + Send + Sync + 'static,
+    O: DeserializeOwned + Send + Sync + 'static,
 {
     let value = action.value();
     Effect::new(move |_| {
