@@ -33,6 +33,8 @@ step "cargo test"
 cargo test --workspace --locked
 
 build_release
+step "the hydrate bundle within its budget (250 KB gzip -9, issue 22)"
+scripts/bundle-size.sh --max 250000
 
 step "the five Lambda artifacts for arm64 (scripts/lambda-build.sh: cargo lambda build --release --arm64)"
 bash scripts/lambda-build.sh
