@@ -34,20 +34,14 @@ impl<O> FormAction<O>
 where
     O: DeserializeOwned + Send + Sync + 'static,
 {
-    /// The action of server function `S`. On the server, a plain post's error that came
-    /// back in the address (`?__err=`) is its first answer, so the page shows it.
+    /// The action of server function `S`. A plain post's error that came back in the
+    /// address (`?__path=…&__err=…`) is its first answer, on the server and in the browser
+    /// alike, so the page shows it and hydrates.
     pub fn new<S>() -> Self
     where
         S: ServerFn<Output = O, Error = AppError>,
     {
-        #[cfg(feature = "ssr")]
-        let first = use_context::<leptos::server::ServerActionError>()
-            .filter(|error| error.path() == S::PATH)
-            .map(|error| {
-                Err(leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(error.err()))
-            });
-        #[cfg(not(feature = "ssr"))]
-        let first = None;
+        let first = error_in_address(S::PATH).map(Err);
         Self {
             url: S::PATH,
             value: RwSignal::new(first),
@@ -95,14 +89,38 @@ where
         };
         event.prevent_default();
         self.pending.set(true);
+        crate::live::form_sent(&form);
         let url = self.url;
         wasm_bindgen_futures::spawn_local(async move {
             let answer = post::<O>(url, body).await;
+            crate::live::form_answered(&form, answer.is_ok());
             self.value.set(Some(answer));
             self.version.update(|v| *v += 1);
             self.pending.set(false);
         });
     }
+}
+
+/// The error a plain post to `path` came back with, from this page's address.
+fn error_in_address(path: &str) -> Option<AppError> {
+    #[cfg(feature = "ssr")]
+    let encoded = use_context::<leptos::server::ServerActionError>()
+        .filter(|error| error.path() == path)
+        .map(|error| error.err().to_owned());
+    #[cfg(feature = "hydrate")]
+    let encoded = window()
+        .location()
+        .search()
+        .ok()
+        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+        .filter(|query| query.get("__path").as_deref() == Some(path))
+        .and_then(|query| query.get("__err"));
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    let encoded: Option<String> = {
+        let _ = path;
+        None
+    };
+    encoded.map(|e| leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(&e))
 }
 
 /// Posts `body` to `url` and reads the answer: the output, or the error the server

@@ -1,14 +1,15 @@
 //! Keeping pages current without a reload, in islands mode.
 //!
 //! Pages are rendered on the server and stay plain HTML; only the interactive parts are
-//! islands (see ARCHITECTURE.md, "The browser bundle"). The parts of a page that the
-//! pipeline or a reviewer can change are marked `data-live` with an `id`. The
-//! [`LiveUpdates`] island, once per page, listens to `/api/v1/live` (server-sent events)
-//! and, on news, fetches the page again and puts each region's new HTML in place — except
-//! where the user is typing or has changed a field, so a refresh never throws away their
-//! input. Islands ask for the same refresh after their own successful actions
-//! ([`refresh_now`]); a region that holds islands (a rebuilt review form) has them
-//! hydrated again.
+//! islands (see ARCHITECTURE.md, "Web serving"). The parts of a page that the pipeline or
+//! a reviewer can change are marked `data-live` with an `id`. The [`LiveUpdates`] island,
+//! once per page, listens to `/api/v1/live` (server-sent events) and, on news, fetches the
+//! page again and puts in place each region whose server HTML changed — except where the
+//! user is working (typing, a changed field, a form on its way), so a refresh never throws
+//! away their input. Focus and open `<details>` are kept across a swap, and islands in a
+//! new region are hydrated again. Islands ask for the same refresh after their own
+//! successful actions ([`refresh_now`]) and say what happened in the page's status line
+//! ([`announce`]), which lives outside the regions.
 
 use leptos::prelude::*;
 
@@ -21,49 +22,69 @@ pub fn LiveUpdates() -> impl IntoView {
     Effect::new(move |_| browser::start());
 }
 
-/// Asks the page's [`LiveUpdates`] to replace every live region now (after an island's own
-/// action succeeded). Does nothing on the server.
+/// Asks the page's [`LiveUpdates`] to fetch the live regions now (after an island's own
+/// action succeeded); a fetch already on its way is not used. Does nothing on the server.
 pub fn refresh_now() {
     #[cfg(feature = "hydrate")]
     browser::refresh_now();
 }
 
+/// Puts `message` in the page's status line (`#page-status`, outside the live regions, so
+/// it stays when a region is rebuilt). Does nothing on the server.
+pub fn announce(message: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(status) = document().get_element_by_id("page-status") {
+        status.set_text_content(Some(message));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = message;
+}
+
+/// A form is on its way: its region is not rebuilt until the answer came.
+#[cfg(feature = "hydrate")]
+pub fn form_sent(form: &web_sys::Element) {
+    let _ = form.set_attribute("data-pending", "");
+}
+
+/// A form's answer came; when it succeeded, what the form holds is what the server has, so
+/// its fields count as unchanged (its region may be rebuilt).
+#[cfg(feature = "hydrate")]
+pub fn form_answered(form: &web_sys::Element, succeeded: bool) {
+    let _ = form.remove_attribute("data-pending");
+    if succeeded {
+        browser::commit(form);
+    }
+}
+
 #[cfg(feature = "hydrate")]
 mod browser {
     use leptos::prelude::*;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::JsFuture;
-    use web_sys::{Document, DomParser, Element, Response, SupportedType};
-
-    /// The window event an island sends after its own action succeeded.
-    pub const REFRESH_EVENT: &str = "engage:refresh";
+    use web_sys::{Document, DomParser, Element, HtmlElement, Response, SupportedType};
 
     thread_local! {
         /// A refresh is running; another was asked for meanwhile.
         static RUNNING: Cell<bool> = const { Cell::new(false) };
         static AGAIN: Cell<bool> = const { Cell::new(false) };
+        /// Bumped by [`refresh_now`]: a fetch that started before is not used.
+        static GENERATION: Cell<u64> = const { Cell::new(0) };
+        /// Each region's server HTML as last put in place (what the DOM holds besides is
+        /// the islands' own doing: a message, a field error).
+        static SHOWN: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
     }
 
-    /// The form just sent now holds what the server has: its fields count as unchanged
-    /// (so its region may be rebuilt), then every live region is fetched again.
     pub fn refresh_now() {
-        if let Some(active) = document().active_element() {
-            if let Ok(Some(form)) = active.closest("form") {
-                commit(&form);
-            }
-            if let Some(active) = active.dyn_ref::<web_sys::HtmlElement>() {
-                let _ = active.blur();
-            }
-        }
-        if let Ok(event) = web_sys::Event::new(REFRESH_EVENT) {
-            let _ = window().dispatch_event(&event);
-        }
+        GENERATION.set(GENERATION.get() + 1);
+        request();
     }
 
-    fn commit(form: &Element) {
+    /// Marks a form's current values as its defaults.
+    pub fn commit(form: &Element) {
         let Ok(fields) = form.query_selector_all("input, textarea, select") else {
             return;
         };
@@ -86,13 +107,19 @@ mod browser {
 
     /// Starts listening (once per page) and marks the page interactive.
     pub fn start() {
+        // What the server sent for each region, before any island showed anything in it.
+        let regions = document()
+            .document_element()
+            .map(|root| elements(&root, "[data-live]"))
+            .unwrap_or_default();
+        SHOWN.with(|shown| {
+            let mut shown = shown.borrow_mut();
+            for region in &regions {
+                shown.insert(region.id(), region.inner_html());
+            }
+        });
         // Pages without live parts (sign-in, forms) do not listen.
-        if document()
-            .query_selector("[data-live]")
-            .ok()
-            .flatten()
-            .is_some()
-        {
+        if !regions.is_empty() {
             listen();
         }
         if let Some(body) = document().body() {
@@ -101,11 +128,6 @@ mod browser {
     }
 
     fn listen() {
-        let window = window();
-        let on_refresh = Closure::<dyn FnMut()>::new(request);
-        let _ = window
-            .add_event_listener_with_callback(REFRESH_EVENT, on_refresh.as_ref().unchecked_ref());
-        on_refresh.forget();
         let Ok(source) = web_sys::EventSource::new("/api/v1/live") else {
             return;
         };
@@ -139,8 +161,10 @@ mod browser {
         });
     }
 
-    /// Fetches this page again and replaces each live region whose HTML changed.
+    /// Fetches this page again and puts in place each live region whose server HTML
+    /// changed, unless the user is working in it (then it is tried again next time).
     async fn refresh() -> Result<(), JsValue> {
+        let generation = GENERATION.get();
         let window = window();
         let location = window.location();
         let url = format!("{}{}", location.pathname()?, location.search()?);
@@ -157,6 +181,10 @@ mod browser {
             .await?
             .as_string()
             .unwrap_or_default();
+        // Asked for before an action was answered: the next fetch shows its effect.
+        if GENERATION.get() != generation {
+            return Ok(());
+        }
         let fresh: Document =
             DomParser::new()?.parse_from_string(&html, SupportedType::TextHtml)?;
         let regions = document().query_selector_all("[data-live]")?;
@@ -164,41 +192,104 @@ mod browser {
             let Some(region) = regions.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
                 continue;
             };
-            let Some(new) = fresh.get_element_by_id(&region.id()) else {
+            let id = region.id();
+            let Some(new) = fresh.get_element_by_id(&id) else {
                 continue;
             };
+            let new = new.inner_html();
+            let shown = SHOWN.with(|s| s.borrow().get(&id).cloned());
+            if shown.as_ref() == Some(&new) {
+                continue;
+            }
             if in_use(&region) {
                 continue;
             }
-            let html = new.inner_html();
-            if html != region.inner_html() {
-                region.set_inner_html(&html);
-                hydrate_islands_in(&region)?;
-            }
+            swap(&region, &new);
+            SHOWN.with(|s| s.borrow_mut().insert(id, new));
         }
         Ok(())
     }
 
-    /// New HTML may hold islands (a rebuilt review form): they are made interactive the
-    /// way the page's own were, through the loader's `__hydrateIsland`.
-    fn hydrate_islands_in(region: &Element) -> Result<(), JsValue> {
-        let islands = region.query_selector_all("leptos-island")?;
-        if islands.length() == 0 {
-            return Ok(());
+    /// Puts `html` in `region`, keeping the focus (by position) and which `<details>` are
+    /// open, and hydrates the islands it holds (a rebuilt review form).
+    fn swap(region: &Element, html: &str) {
+        let focus = document()
+            .active_element()
+            .filter(|active| region.contains(Some(active)))
+            .map(|active| path_to(region, &active));
+        let open: Vec<bool> = elements(region, "details")
+            .iter()
+            .map(|d| d.has_attribute("open"))
+            .collect();
+        region.set_inner_html(html);
+        for (details, open) in elements(region, "details").iter().zip(open) {
+            let _ = details.toggle_attribute_with_force("open", open);
         }
-        let hydrate: js_sys::Function =
-            js_sys::Reflect::get(&window(), &"__hydrateIsland".into())?.dyn_into()?;
-        for i in 0..islands.length() {
-            if let Some(island) = islands.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-                let name = island.get_attribute("data-component").unwrap_or_default();
-                hydrate.call2(&JsValue::NULL, &island, &name.into())?;
-            }
+        if let Some(element) = focus
+            .and_then(|path| follow(region, &path))
+            .and_then(|e| e.dyn_into::<HtmlElement>().ok())
+        {
+            let _ = element.focus();
         }
-        Ok(())
+        hydrate_islands_in(region);
     }
 
-    /// The user is working in this region: a field in it has the focus, or changed from
-    /// what the page came with.
+    fn elements(root: &Element, selector: &str) -> Vec<Element> {
+        let Ok(found) = root.query_selector_all(selector) else {
+            return Vec::new();
+        };
+        (0..found.length())
+            .filter_map(|i| found.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
+            .collect()
+    }
+
+    /// The child positions leading from `root` to `element`.
+    fn path_to(root: &Element, element: &Element) -> Vec<u32> {
+        let mut path = Vec::new();
+        let mut at = element.clone();
+        while &at != root {
+            let Some(parent) = at.parent_element() else {
+                break;
+            };
+            let siblings = parent.children();
+            let index = (0..siblings.length())
+                .find(|&i| siblings.item(i).as_ref() == Some(&at))
+                .unwrap_or(0);
+            path.push(index);
+            at = parent;
+        }
+        path.reverse();
+        path
+    }
+
+    fn follow(root: &Element, path: &[u32]) -> Option<Element> {
+        path.iter()
+            .try_fold(root.clone(), |at, &i| at.children().item(i))
+    }
+
+    /// New HTML may hold islands: they are made interactive the way the page's own were,
+    /// through the island loader's `__hydrateIsland`. One that fails is logged, the others
+    /// still hydrate.
+    fn hydrate_islands_in(region: &Element) {
+        let islands = elements(region, "leptos-island");
+        if islands.is_empty() {
+            return;
+        }
+        let Ok(hydrate) = js_sys::Reflect::get(&window(), &"__hydrateIsland".into())
+            .and_then(|f| f.dyn_into::<js_sys::Function>())
+        else {
+            return;
+        };
+        for island in islands {
+            let name = island.get_attribute("data-component").unwrap_or_default();
+            if let Err(error) = hydrate.call2(&JsValue::NULL, &island, &name.into()) {
+                web_sys::console::warn_2(&"engage: an island did not hydrate".into(), &error);
+            }
+        }
+    }
+
+    /// The user is working in this region: a text field in it has the focus, a field
+    /// changed from what the page came with, or a form in it is on its way.
     fn in_use(region: &Element) -> bool {
         if let Some(active) = document().active_element()
             && region.contains(Some(&active))
@@ -208,15 +299,20 @@ mod browser {
         {
             return true;
         }
-        let Ok(fields) = region.query_selector_all("input, textarea, select") else {
-            return false;
-        };
-        (0..fields.length())
-            .filter_map(|i| fields.item(i))
-            .any(|field| changed(&field))
+        if region
+            .query_selector("form[data-pending]")
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return true;
+        }
+        elements(region, "input, textarea, select")
+            .iter()
+            .any(changed)
     }
 
-    fn changed(field: &web_sys::Node) -> bool {
+    fn changed(field: &Element) -> bool {
         if let Some(input) = field.dyn_ref::<web_sys::HtmlInputElement>() {
             return match input.type_().as_str() {
                 "checkbox" | "radio" => input.checked() != input.default_checked(),

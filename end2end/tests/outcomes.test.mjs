@@ -125,7 +125,9 @@ test("is it working? emailed and held-out win-backs show on the dashboard's outc
   const signed = (p) => (p >= 0 ? `+${p}` : `${p}`);
   assert.ok([Math.floor(points), Math.ceil(points)].some((p) => lift.startsWith(`${signed(p)} pts (`)), `${lift} for ${points}`);
   assert.equal(await panel.locator("tr.writer[data-kind='win_back'][data-writer='template']").count(), 1);
-  await panel.screenshot({ path: join(artifacts, "outcomes.png") });
+  // The whole page: the panel is a live region, which the views consumer may refresh at
+  // any moment on AWS (a screenshot of the element would lose it mid-shot).
+  await manager.screenshot({ path: join(artifacts, "outcomes.png"), fullPage: true });
   await manager.context().close();
 
   // The stylist sees each decision on the client's timeline, with its reason.

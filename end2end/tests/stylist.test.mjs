@@ -154,6 +154,8 @@ test("review: redraft with an instruction, edit, approve and send; reject anothe
   await page.locator(".preview-subject", { hasText: `Your autumn Fix ${unique}` }).waitFor({ timeout: 15_000 });
   await page.screenshot({ path: join(artifacts, "email-review.png"), fullPage: true });
   await page.click("#approve-form button[type='submit']");
+  // What the approval did stays on the page while the tools go away.
+  await page.locator("#page-status", { hasText: "Approved" }).waitFor({ timeout: 15_000 });
   await statusBecomes(page, "sent");
   const readerPage = await page.locator(".meta a", { hasText: "Open client" }).getAttribute("href");
   assert.equal(await page.locator("#edit-form").count(), 0, "a sent email cannot be edited");
@@ -216,6 +218,12 @@ test("without JavaScript: sign in, add a client (with an error first), record a 
   await page.fill("#client-email", `nojs.${unique}@example.com`);
   await Promise.all([page.waitForURL(/__err=/), page.click(".client-form button[type='submit']")]);
   assert.match(await page.locator("#name-error").textContent(), /^Name: /, "the error is shown by the server");
+  // The same address with JavaScript: the form island starts from the same error, so it
+  // hydrates (a mismatch would stop every island and show in the console check).
+  const withScript = await signedIn(JONAS);
+  await open(withScript, new URL(page.url()).pathname + new URL(page.url()).search);
+  assert.match(await withScript.locator("#name-error").textContent(), /^Name: /);
+  await withScript.context().close();
   await page.fill("#client-name", `No Script ${unique}`);
   await page.fill("#client-email", `nojs.${unique}@example.com`);
   await page.check("#client-opt-in");
@@ -332,6 +340,9 @@ test("an admin creates an API key for a stylist's book, the key works on the API
   const row = page.locator("#api-keys tr", { hasText: `shop import ${unique}` });
   await row.locator("text=Revoke").click();
   await row.locator("text=revoked").waitFor();
+  await page.locator("#page-status", { hasText: `Revoked "shop import ${unique}"` }).waitFor();
+  // Revoking does not take away a secret just shown (rotating: create, revoke, copy).
+  assert.equal((await page.locator("#new-key-secret").textContent()).trim(), secret);
   assert.equal((await call("/api/v1/clients")).status, 401, "a revoked key opens nothing");
   await open(page, "/api-keys");
   await page.locator("#api-keys tr", { hasText: `shop import ${unique}` }).locator("text=revoked").waitFor();

@@ -5,7 +5,7 @@
 use crate::error::AppError;
 use crate::form::{FormAction, PostForm};
 use crate::routes::client_form::list_stylists;
-use crate::routes::{FormStatus, LoadError, format_instant, refresh_on_success};
+use crate::routes::{FormStatus, LoadError, PageStatus, format_instant, refresh_on_success};
 use domain::user::ApiKey;
 use domain::views::Stylist;
 use leptos::prelude::*;
@@ -55,27 +55,23 @@ pub async fn create_api_key(
 }
 
 #[server]
-pub async fn revoke_api_key(id: String) -> Result<ApiKey, AppError> {
+pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
     let (service, user) = crate::service::service_for_user()?;
     let key = service.revoke_api_key(&user, id).await?;
-    // The form is a plain post: back to the list, which says what was revoked.
-    crate::routes::redirect_with("/api-keys", &[("revoked", key.name.clone())]);
-    Ok(key)
+    // A plain post goes back to the list, which says what was revoked.
+    crate::routes::redirect_with("/api-keys", &[("revoked", key.name)]);
+    Ok(())
 }
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
     let query = use_query_map();
-    let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(|| (), |_| list_api_keys());
     let stylists = Resource::new(|| (), |_| list_stylists());
-    let message = Signal::derive(move || match revoke.value().get() {
-        Some(Err(error)) => Some(error.to_string()),
-        _ => query
-            .read()
-            .get("revoked")
-            .map(|name| format!("Revoked \"{name}\"; it no longer opens the API.")),
-    });
+    let revoked = query
+        .read_untracked()
+        .get("revoked")
+        .map(|name| revoked_message(&name));
     view! {
         <section class="panel">
             <h1>"API keys"</h1>
@@ -83,10 +79,11 @@ pub fn ApiKeysPage() -> impl IntoView {
                 "Programs such as the order system call the "<a href="/api/docs">"REST API"</a>
                 " with a key. A key acts with its role; a stylist key reaches only that stylist\u{2019}s clients. Only a hash of each secret is kept."
             </p>
-            <FormStatus message/>
+            <PageStatus message=revoked/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
-                    stylists.await.ok().map(|stylists| view! { <CreateKey stylists/> })
+                    let stylists = stylists.await.unwrap_or_default();
+                    view! { <CreateKey stylists/> }
                 })}
             </Suspense>
             // A new key shows in the list as soon as it is made (crate::live).
@@ -104,17 +101,14 @@ pub fn ApiKeysPage() -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <td><code>{key.id.clone()}</code></td>
-                                                <td>{key.name}</td>
+                                                <td>{key.name.clone()}</td>
                                                 <td>{key.role.as_str()}</td>
                                                 <td>{key.stylist_id.map(|s| s.as_str().to_owned()).unwrap_or_else(|| "\u{2014}".to_owned())}</td>
                                                 <td>{format_instant(key.created_at)}</td>
                                                 <td>{revoked.clone().map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"))}</td>
                                                 <td>
                                                     {revoked.is_none().then(|| view! {
-                                                        <ActionForm action=revoke>
-                                                            <input type="hidden" name="id" value=key.id.clone()/>
-                                                            <button type="submit" class="secondary">"Revoke"</button>
-                                                        </ActionForm>
+                                                        <RevokeKey id=key.id.clone() name=key.name.clone()/>
                                                     })}
                                                 </td>
                                             </tr>
@@ -129,6 +123,29 @@ pub fn ApiKeysPage() -> impl IntoView {
             </Transition>
             </div>
         </section>
+    }
+}
+
+fn revoked_message(name: &str) -> String {
+    format!("Revoked \"{name}\"; it no longer opens the API.")
+}
+
+/// Revoking a key: an island, so a secret just shown stays on the page (rotating a key is
+/// create, then revoke, then copy).
+#[island]
+fn RevokeKey(id: String, name: String) -> impl IntoView {
+    let revoke = FormAction::new::<RevokeApiKey>();
+    refresh_on_success(revoke);
+    Effect::new(move |_| match &*revoke.value().read() {
+        Some(Ok(())) => crate::live::announce(&revoked_message(&name)),
+        Some(Err(error)) => crate::live::announce(&error.to_string()),
+        None => {}
+    });
+    view! {
+        <PostForm action=revoke>
+            <input type="hidden" name="id" value=id/>
+            <button type="submit" class="secondary" disabled=move || revoke.pending().get()>"Revoke"</button>
+        </PostForm>
     }
 }
 

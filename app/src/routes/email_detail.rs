@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::form::{FormAction, PostForm};
 use crate::routes::emails::SendAtChoice;
 use crate::routes::{
-    FormStatus, LoadError, action_error, field_error, format_instant, invalid, refresh_on_success,
+    LoadError, PageStatus, action_error, field_error, format_instant, invalid, refresh_on_success,
 };
 use domain::EmailStatus;
 use domain::views::EmailDetail;
@@ -79,6 +79,7 @@ pub fn EmailDetailPage() -> impl IntoView {
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
     let detail = Resource::new(move || id.get(), load_email);
     view! {
+        <PageStatus/>
         // The status, preview and history follow the pipeline and reviewers (crate::live).
         <div id="email-live" data-live="">
         <Transition fallback=|| view! { <section class="panel"><p>"Loading email…"</p></section> }>
@@ -113,8 +114,8 @@ pub fn EmailDetailPage() -> impl IntoView {
 }
 
 /// The stylist's tools while the email is a draft, and "Send again" once it failed: an
-/// island. Its last outcome is kept for the page ([`last_outcome`]), so a rebuilt island
-/// still says what the stylist just did.
+/// island. What each action did goes to the page's status line, which stays when the
+/// tools are rebuilt or gone.
 #[island]
 fn EmailReview(id: String, subject: String, body: String, status: EmailStatus) -> impl IntoView {
     let save = FormAction::new::<SaveEmail>();
@@ -178,14 +179,17 @@ fn EmailReview(id: String, subject: String, body: String, status: EmailStatus) -
             || reject.value().with(|v| matches!(v, Some(Ok(()))))
             || resend.value().with(|v| matches!(v, Some(Ok(()))))
     };
-    let message = last_outcome(message);
+    Effect::new(move |_| {
+        if let Some(message) = message.get() {
+            crate::live::announce(&message);
+        }
+    });
     let (id, subject, body) = (
         StoredValue::new(id),
         StoredValue::new(subject),
         StoredValue::new(body),
     );
     view! {
-        <FormStatus message/>
         {move || (!done()).then(|| match status {
             EmailStatus::Drafted => view! {
                 <ReviewTools id=id.get_value() subject=subject.get_value() body=body.get_value() save approve reject redraft/>
@@ -202,27 +206,6 @@ fn EmailReview(id: String, subject: String, body: String, status: EmailStatus) -
             }.into_any(),
         })}
     }
-}
-
-/// The review's latest outcome on this page: an island rebuilt by a live refresh starts
-/// with it (set once it is interactive, so its first render matches the server's).
-fn last_outcome(own: Signal<Option<String>>) -> Signal<Option<String>> {
-    #[cfg(feature = "hydrate")]
-    {
-        thread_local! {
-            static LAST: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-        }
-        let (carried, set_carried) = signal(None::<String>);
-        Effect::new(move |_| set_carried.set(LAST.with(|last| last.borrow().clone())));
-        Effect::new(move |_| {
-            if let Some(message) = own.get() {
-                LAST.with(|last| *last.borrow_mut() = Some(message));
-            }
-        });
-        Signal::derive(move || own.get().or_else(|| carried.get()))
-    }
-    #[cfg(not(feature = "hydrate"))]
-    own
 }
 
 #[component]

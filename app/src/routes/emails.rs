@@ -30,15 +30,24 @@ pub async fn list_emails(status: String) -> Result<Vec<EmailSummary>, AppError> 
 pub async fn approve_emails(
     #[server(default)] ids: Vec<String>,
     #[server(default)] send_at: String,
+    #[server(default)] status: String,
 ) -> Result<ApproveReport, AppError> {
     let (service, user) = crate::service::service_for_user()?;
     let ids = ids.into_iter().map(domain::EmailId::new).collect();
     let report = service.approve_emails(&user, ids, &send_at).await?;
     // The form is a plain post: back to the queue, which says what was approved.
-    let mut outcome = vec![
+    // Back to the tab the approval was made on.
+    let tab = TABS
+        .iter()
+        .find(|(value, _)| *value == status && !value.is_empty());
+    let mut outcome: Vec<(&str, String)> = tab
+        .map(|(value, _)| ("status", (*value).to_owned()))
+        .into_iter()
+        .collect();
+    outcome.extend([
         ("approved", report.queued.to_string()),
         ("scheduled", report.scheduled.to_string()),
-    ];
+    ]);
     if let Some(at) = report.first_send_at {
         outcome.push(("first", at.to_rfc3339()));
     }
@@ -130,7 +139,7 @@ pub fn EmailsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match emails.await {
                         Ok(rows) if rows.is_empty() => view! { <p class="empty">"Nothing here."</p> }.into_any(),
-                        Ok(rows) => view! { <EmailTable rows approve/> }.into_any(),
+                        Ok(rows) => view! { <EmailTable rows approve tab=status.get_untracked()/> }.into_any(),
                         Err(error) => view! { <LoadError error/> }.into_any(),
                     }
                 })}
@@ -141,10 +150,15 @@ pub fn EmailsPage() -> impl IntoView {
 }
 
 #[component]
-fn EmailTable(rows: Vec<EmailSummary>, approve: ServerAction<ApproveEmails>) -> impl IntoView {
+fn EmailTable(
+    rows: Vec<EmailSummary>,
+    approve: ServerAction<ApproveEmails>,
+    tab: String,
+) -> impl IntoView {
     let drafts = rows.iter().any(|e| e.status == EmailStatus::Drafted);
     view! {
         <ActionForm action=approve attr:class="bulk">
+            <input type="hidden" name="status" value=tab/>
             <table class="emails" tabindex="0">
                 <thead>
                     <tr>

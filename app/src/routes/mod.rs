@@ -28,10 +28,21 @@ pub fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-/// Sends a plain form post back to `path` with what happened in the query, so the page can
-/// say it; the same with and without JavaScript.
+/// Sends a plain form post (one without JavaScript, or outside an island) back to `path`
+/// with what happened in the query, so the page can say it. An island's own post is
+/// answered in place instead.
 #[cfg(feature = "ssr")]
 pub(crate) fn redirect_with(path: &str, outcome: &[(&str, String)]) {
+    let plain_post = use_context::<http::request::Parts>().is_some_and(|request| {
+        request
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    });
+    if !plain_post {
+        return;
+    }
     let query: Vec<String> = outcome
         .iter()
         .map(|(key, value)| format!("{key}={}", percent_encode(value)))
@@ -112,6 +123,21 @@ where
             crate::live::refresh_now();
         }
     });
+}
+
+/// The page's status line, outside its live regions: what the last action did. Islands
+/// write to it ([`crate::live::announce`]); without JavaScript the server shows `message`,
+/// or the error a plain post came back with.
+#[component]
+pub fn PageStatus(#[prop(optional_no_strip)] message: Option<String>) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let message = message.or_else(|| {
+        use_context::<leptos::server::ServerActionError>().map(|error| {
+            leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(error.err())
+                .to_string()
+        })
+    });
+    view! { <p class="form-status" role="status" id="page-status">{message}</p> }
 }
 
 /// A status line under a form: what the last submission did.
