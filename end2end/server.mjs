@@ -40,7 +40,7 @@ export async function waitForHealth(baseUrl, exited, deadlineMs) {
 export async function startMoto(motoServer) {
   const port = await freePort();
   const python = join(dirname(motoServer), "python");
-  const wrapper = join(dirname(fileURLToPath(import.meta.url)), "moto_serialized.py");
+  const wrapper = join(dirname(fileURLToPath(import.meta.url)), "..", "cloud", "moto_serialized.py");
   const moto = spawn(python, [wrapper, "-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
   let exit = null;
   moto.once("exit", (code, signal) => (exit = { code, signal }));

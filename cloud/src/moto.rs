@@ -1,11 +1,16 @@
 //! A `moto_server` of our own on a free loopback port, for tests and local trials of the
 //! AWS path: it speaks DynamoDB, DynamoDB Streams, SNS and SQS. It stops when dropped, and
-//! by itself when the process that started it ends.
+//! by itself when the process that started it ends. With the venv's python beside
+//! `moto_server`, it runs through `cloud/moto_serialized.py`: moto's transaction rollback
+//! otherwise loses other requests' writes (see that file).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// moto_server with DynamoDB's writes serialized.
+const SERIALIZED: &str = include_str!("../moto_serialized.py");
 
 pub struct Moto {
     child: Child,
@@ -39,20 +44,31 @@ impl Moto {
             .map_err(|e| format!("no free port: {e}"))?
             .port();
         let server = moto_server_path();
+        let python = server.with_file_name("python");
+        // moto_server itself, or the venv's python running it with DynamoDB's writes
+        // serialized (the script is passed as `-c`, so no file needs to be found).
+        let command: Vec<String> = if python.exists() {
+            vec![python.display().to_string(), "-c".into(), SERIALIZED.into()]
+        } else {
+            vec![server.display().to_string()]
+        };
         // A watchdog shell: moto goes when this process goes, even if it never drops us.
+        // Its arguments: the port, this process, then the command.
         let script = r#"
-            "$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 &
+            port=$1; parent=$2; shift 2
+            "$@" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
             moto=$!
             trap 'kill $moto 2>/dev/null; exit 0' TERM INT
-            while kill -0 "$2" 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 1; done
+            while kill -0 "$parent" 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 1; done
             kill $moto 2>/dev/null
         "#;
         let child = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg(&server)
+            .arg("moto-watchdog")
             .arg(port.to_string())
             .arg(std::process::id().to_string())
+            .args(&command)
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", server.display()))?;

@@ -4,7 +4,8 @@ moto runs each request on its own thread. Its TransactWriteItems backs the whole
 with a deep copy and, when a condition fails, puts the copy back: a write made by another
 thread meanwhile (an item and its stream record) is lost. Real DynamoDB loses nothing, and
 the app's conditional transactions fail by design (a repeated event), so the browser
-suite on moto lost a client's creation now and then. Taking one lock around every
+suite on moto lost a client's creation now and then, and the Rust tests a dashboard
+counter item's attributes. Taking one lock around every
 DynamoDB write makes the rollback lose nothing. Usage: python moto_serialized.py
 [moto_server's arguments].
 """
