@@ -41,7 +41,7 @@ where
     where
         S: ServerFn<Output = O, Error = AppError>,
     {
-        let first = error_in_address(S::PATH).map(Err);
+        let first = error_in_address(Some(S::PATH)).map(Err);
         Self {
             url: S::PATH,
             value: RwSignal::new(first),
@@ -101,11 +101,12 @@ where
     }
 }
 
-/// The error a plain post to `path` came back with, from this page's address.
-fn error_in_address(path: &str) -> Option<AppError> {
+/// The error a plain post came back with, from this page's address: the post to `path`,
+/// or to any server function.
+pub(crate) fn error_in_address(path: Option<&str>) -> Option<AppError> {
     #[cfg(feature = "ssr")]
     let encoded = use_context::<leptos::server::ServerActionError>()
-        .filter(|error| error.path() == path)
+        .filter(|error| path.is_none_or(|path| error.path() == path))
         .map(|error| error.err().to_owned());
     #[cfg(feature = "hydrate")]
     let encoded = window()
@@ -113,7 +114,7 @@ fn error_in_address(path: &str) -> Option<AppError> {
         .search()
         .ok()
         .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
-        .filter(|query| query.get("__path").as_deref() == Some(path))
+        .filter(|query| path.is_none_or(|path| query.get("__path").as_deref() == Some(path)))
         .and_then(|query| query.get("__err"));
     #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
     let encoded: Option<String> = {

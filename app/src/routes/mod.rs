@@ -130,13 +130,7 @@ where
 /// or the error a plain post came back with.
 #[component]
 pub fn PageStatus(#[prop(optional_no_strip)] message: Option<String>) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    let message = message.or_else(|| {
-        use_context::<leptos::server::ServerActionError>().map(|error| {
-            leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(error.err())
-                .to_string()
-        })
-    });
+    let message = message.or_else(|| crate::form::error_in_address(None).map(|e| e.to_string()));
     view! { <p class="form-status" role="status" id="page-status">{message}</p> }
 }
 
