@@ -386,9 +386,61 @@ pub async fn redrive(
     }
 }
 
-/// The pollers for `resources`, running until `shutdown`: the stream to the topic (and
-/// approvals to the deliveries queue), the events queue to `core`, and, with a `sender`,
-/// the deliveries queue to it.
+/// The stream poller and the queue pollers (named) for `resources`: the stream to the
+/// topic (and approvals to the deliveries queue), the events queue to `core`, the views
+/// queue, and, with a `sender`, the deliveries queue to it. Receives wait `wait_secs`.
+fn pollers(
+    aws: &crate::Aws,
+    resources: &crate::Resources,
+    core: std::sync::Arc<processors::EmailCore>,
+    sender: Option<std::sync::Arc<processors::sender::SenderCore>>,
+    wait_secs: i32,
+) -> (StreamPoller, Vec<(&'static str, QueuePoller)>) {
+    let stream = StreamPoller {
+        streams: aws.streams.clone(),
+        stream_arn: resources.stream_arn.clone(),
+        handler: StreamHandler::new(aws.sns.clone(), resources.topic_arn.clone())
+            .with_deliveries(aws.sqs.clone(), resources.deliveries_queue_url.clone()),
+        idle: Duration::from_millis(250),
+    };
+    let queue = |url: &str, handler: std::sync::Arc<dyn crate::email::BatchHandler>| QueuePoller {
+        sqs: aws.sqs.clone(),
+        queue_url: url.to_owned(),
+        handler,
+        wait_secs,
+    };
+    let mut queues = vec![
+        (
+            "email",
+            queue(
+                &resources.queue_url,
+                std::sync::Arc::new(QueueHandler::new(core).recording_failures(aws.store())),
+            ),
+        ),
+        (
+            "views",
+            queue(
+                &resources.views_queue_url,
+                std::sync::Arc::new(crate::views::ViewsHandler { store: aws.store() }),
+            ),
+        ),
+    ];
+    if let Some(sender) = sender {
+        queues.push((
+            "sender",
+            queue(
+                &resources.deliveries_queue_url,
+                std::sync::Arc::new(
+                    crate::sender::DeliveryHandler::new(sender)
+                        .requeuing(aws.sqs.clone(), resources.deliveries_queue_url.clone()),
+                ),
+            ),
+        ));
+    }
+    (stream, queues)
+}
+
+/// The pollers for `resources`, running until `shutdown` (see [`pollers`]).
 pub fn spawn_pollers(
     aws: &crate::Aws,
     resources: &crate::Resources,
@@ -397,66 +449,79 @@ pub fn spawn_pollers(
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let stream = StreamPoller {
-        streams: aws.streams.clone(),
-        stream_arn: resources.stream_arn.clone(),
-        handler: StreamHandler::new(aws.sns.clone(), resources.topic_arn.clone())
-            .with_deliveries(aws.sqs.clone(), resources.deliveries_queue_url.clone()),
-        idle: Duration::from_millis(250),
-    };
-    let queue = QueuePoller {
-        sqs: aws.sqs.clone(),
-        queue_url: resources.queue_url.clone(),
-        handler: std::sync::Arc::new(QueueHandler::new(core).recording_failures(aws.store())),
-        wait_secs: 2,
-    };
+    let (stream, queues) = pollers(aws, resources, core, sender, 2);
     let supervised = |name: &'static str, run: Box<dyn Fn() -> BoxFuture + Send>| {
         tokio::spawn(supervise(name, health.clone(), shutdown.clone(), run))
     };
     let stop = shutdown.clone();
-    let mut pollers = vec![
-        supervised(
-            "stream",
-            Box::new(move || Box::pin(stream.clone().run(stop.clone()))),
-        ),
-        {
-            let stop = shutdown.clone();
-            supervised(
-                "email",
-                Box::new(move || Box::pin(queue.clone().run(stop.clone()))),
-            )
-        },
-    ];
-    let views = QueuePoller {
-        sqs: aws.sqs.clone(),
-        queue_url: resources.views_queue_url.clone(),
-        handler: std::sync::Arc::new(crate::views::ViewsHandler { store: aws.store() }),
-        wait_secs: 2,
-    };
-    {
+    let mut tasks = vec![supervised(
+        "stream",
+        Box::new(move || Box::pin(stream.clone().run(stop.clone()))),
+    )];
+    for (name, queue) in queues {
         let stop = shutdown.clone();
-        pollers.push(supervised(
-            "views",
-            Box::new(move || Box::pin(views.clone().run(stop.clone()))),
+        tasks.push(supervised(
+            name,
+            Box::new(move || Box::pin(queue.clone().run(stop.clone()))),
         ));
     }
-    if let Some(sender) = sender {
-        let deliveries = QueuePoller {
-            sqs: aws.sqs.clone(),
-            queue_url: resources.deliveries_queue_url.clone(),
-            handler: std::sync::Arc::new(
-                crate::sender::DeliveryHandler::new(sender)
-                    .requeuing(aws.sqs.clone(), resources.deliveries_queue_url.clone()),
-            ),
-            wait_secs: 2,
-        };
-        let stop = shutdown.clone();
-        pollers.push(supervised(
-            "sender",
-            Box::new(move || Box::pin(deliveries.clone().run(stop.clone()))),
-        ));
+    tasks
+}
+
+/// The same pollers' work done step by step: [`Settler::settle`] reads the stream and
+/// the queues until a round finds nothing (the demo's replay drives the pipeline so).
+pub struct Settler {
+    stream: StreamPoller,
+    queues: Vec<QueuePoller>,
+    shards: tokio::sync::Mutex<(HashMap<String, Reader>, HashSet<String>)>,
+}
+
+impl Settler {
+    pub fn new(
+        aws: &crate::Aws,
+        resources: &crate::Resources,
+        core: std::sync::Arc<processors::EmailCore>,
+        sender: std::sync::Arc<processors::sender::SenderCore>,
+    ) -> Self {
+        let (stream, queues) = pollers(aws, resources, core, Some(sender), 0);
+        Self {
+            stream,
+            queues: queues.into_iter().map(|(_, queue)| queue).collect(),
+            shards: tokio::sync::Mutex::new((HashMap::new(), HashSet::new())),
+        }
     }
-    pollers
+
+    /// Hands over every stream record and handles every visible message, round after
+    /// round, until a round finds nothing; returns how many items it handled. A failed
+    /// message waits for its back-off and is tried in a later call.
+    pub async fn settle(&self) -> Result<u64, String> {
+        let mut shards = self.shards.lock().await;
+        let (open, done) = &mut *shards;
+        let mut total = 0u64;
+        loop {
+            let mut round = 0usize;
+            loop {
+                let read = self.stream.pass(open, done).await?;
+                round += read;
+                if read == 0 {
+                    break;
+                }
+            }
+            for queue in &self.queues {
+                loop {
+                    let received = queue.poll_once().await?;
+                    round += received;
+                    if received == 0 {
+                        break;
+                    }
+                }
+            }
+            if round == 0 {
+                return Ok(total);
+            }
+            total += round as u64;
+        }
+    }
 }
 
 type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

@@ -282,6 +282,10 @@ pub struct ClientInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClient {
+    /// The id to keep the client under; `None` (every caller but the demo's replay, whose
+    /// past must be the same on every run) for a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ClientId>,
     pub name: ClientName,
     pub email: ClientEmail,
     pub stylist_id: StylistId,
@@ -312,6 +316,7 @@ impl NewClient {
                 if errors.is_empty() =>
             {
                 Ok(Self {
+                    id: None,
                     name,
                     email,
                     stylist_id,

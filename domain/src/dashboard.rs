@@ -125,10 +125,24 @@ pub struct EmailDay {
     pub sent: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Of the day's approvals, how many the stylist edited first.
+    #[serde(default)]
+    pub edited: u64,
+    /// Mean edit distance of the day's approvals (0 = sent as written, 1 = rewritten).
+    #[serde(default)]
+    pub mean_edit: Option<f64>,
     /// What the LLM drafts of the day cost, in US dollars.
     pub cost_usd: f64,
     /// Median minutes from draft to review (approve or reject) of the day's reviews.
     pub median_review_minutes: Option<f64>,
+}
+
+impl EmailDay {
+    /// Approved / (approved + rejected) of the day's reviews, when there were any.
+    pub fn approval_rate(&self) -> Option<f64> {
+        let reviewed = self.approved + self.rejected;
+        (reviewed > 0).then(|| self.approved as f64 / reviewed as f64)
+    }
 }
 
 /// How one writer's drafts fare with the stylists: the measure of draft quality.

@@ -466,6 +466,7 @@ impl ViewRows {
             })
             .collect();
         let mut writers: BTreeMap<String, EmailCounts> = BTreeMap::new();
+        let mut edit_sums: BTreeMap<NaiveDate, f64> = BTreeMap::new();
         let mut sent_by: HashMap<String, u64> = HashMap::new();
         let count = |n: i64| n.max(0) as u64;
         for (day, stylist, writer, c) in self.emails {
@@ -475,7 +476,9 @@ impl ViewRows {
                 d.sent += count(c.sent);
                 d.rejected += count(c.rejected);
                 d.failed += count(c.failed);
+                d.edited += count(c.edited);
                 d.cost_usd += c.cost_usd;
+                *edit_sums.entry(day).or_default() += c.edit_sum;
             }
             let clamped = EmailCounts {
                 drafted: c.drafted.max(0),
@@ -487,6 +490,11 @@ impl ViewRows {
             };
             writers.entry(writer).or_default().add(&clamped);
             *sent_by.entry(stylist).or_default() += count(c.sent);
+        }
+        for (day, sum) in edit_sums {
+            if let Some(d) = days.get_mut(&day).filter(|d| d.approved > 0) {
+                d.mean_edit = Some(sum / d.approved as f64);
+            }
         }
         // Review times: per day, and per stylist over the range.
         const BUCKETS: usize = REVIEW_BUCKETS_MINUTES.len();

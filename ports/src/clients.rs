@@ -48,7 +48,9 @@ pub enum ListError {
 /// A new client's first stored version, with a fresh time-ordered id.
 pub fn first_version(new: NewClient, now: DateTime<Utc>) -> Client {
     Client {
-        id: ClientId::new(uuid::Uuid::now_v7().to_string()),
+        id: new
+            .id
+            .unwrap_or_else(|| ClientId::new(uuid::Uuid::now_v7().to_string())),
         name: new.name,
         email: new.email,
         stylist_id: new.stylist_id,

@@ -68,14 +68,24 @@ pub async fn serve(
         anyhow::anyhow!("{e}; create the resources first with `engage aws bootstrap`")
     })?;
     let store = aws.store();
+    let args = args.with_outreach_from_env()?;
     if args.demo_data && store.list_stylists().await?.is_empty() {
         tracing::info!("empty table: adding demo data");
-        crate::demo::seed_records(&store, clock.as_ref(), 40).await?;
+        if args.demo_days == 0 {
+            crate::demo::seed_records(&store, clock.as_ref(), args.demo_clients).await?;
+        } else {
+            let plan = crate::replay::Plan {
+                seed: crate::replay::Plan::DEFAULT_SEED,
+                days: args.demo_days,
+                clients: args.demo_clients,
+            };
+            let summary = replay(&aws, &resources, plan, args.outreach, clock.now()).await?;
+            tracing::info!(%summary, "demo data replayed");
+        }
     }
     if args.demo_data && ports::Accounts::user_count(&store).await? == 0 {
         crate::demo::accounts_in(&store, &aws_args.demo_accounts_file, clock.as_ref()).await?;
     }
-    let args = args.with_outreach_from_env()?;
     let writer = Arc::new(crate::startup::llm_writer(&args)?);
     let core = Arc::new(
         processors::EmailCore::new(
@@ -166,4 +176,45 @@ pub async fn command(
         }
     }
     Ok(())
+}
+
+/// The AWS pipeline driven step by step: the pollers' handlers, run until idle.
+struct AwsPipeline(engage_aws::poll::Settler);
+
+#[async_trait::async_trait]
+impl crate::replay::Pipeline for AwsPipeline {
+    async fn settle(&self) -> anyhow::Result<u64> {
+        self.0.settle().await.map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// Replays `plan` on empty AWS resources, up to `now`: the demo's past on DynamoDB, with
+/// the stream, the events, the views and the deliveries handled as the functions do.
+pub async fn replay(
+    aws: &Aws,
+    resources: &Resources,
+    plan: crate::replay::Plan,
+    outreach: processors::email::OutreachSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<crate::replay::Summary> {
+    let store = aws.store();
+    let ports = ports(aws, resources);
+    anyhow::ensure!(
+        ports.ops.client_count().await? == 0,
+        "the table already has clients: a replayed past needs an empty one (use --days 0 to add clients as of now)"
+    );
+    let replay = crate::replay::Replay::new(plan, now);
+    let clock: Arc<dyn Clock> = replay.clock.clone();
+    let core = Arc::new(
+        processors::EmailCore::new(
+            Arc::new(store.clone()),
+            Arc::clone(&clock),
+            replay.writer.clone(),
+            outreach.policy,
+        )
+        .with_outcomes(Arc::new(store.clone()), outreach.window_days),
+    );
+    let sender = Arc::new(crate::replay::replay_sender(Arc::new(store.clone()), clock));
+    let pipeline = AwsPipeline(engage_aws::poll::Settler::new(aws, resources, core, sender));
+    replay.run(&ports, &pipeline, outreach).await
 }

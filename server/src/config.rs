@@ -47,7 +47,9 @@ pub enum Command {
     /// Serve the web app and run the pipeline (the default).
     #[command(after_help = processors::email::OutreachSettings::help())]
     Serve(ServeArgs),
-    /// Add demo stylists and clients with realistic Fix histories to the database.
+    /// Add demo data: a business whose past (sign-ups, Fixes, purchases, scores, drafts,
+    /// reviews, sends, opens) is replayed through the pipeline over the last --days days,
+    /// with progress; --days 0 adds clients as of now only.
     Seed(SeedArgs),
     /// The BG/NBD model of repeat buying: fit it, or simulate data to try it on.
     Model(ModelArgs),
@@ -309,6 +311,15 @@ pub struct ServeArgs {
     /// `make run` turns this on.
     #[arg(long, env = "ENGAGE_DEMO_DATA", default_value_t = false, action = clap::ArgAction::Set)]
     pub demo_data: bool,
+
+    /// Days of past the demo data replays (0: clients as of now, without a past).
+    #[arg(long, env = "ENGAGE_DEMO_DAYS", default_value_t = crate::replay::Plan::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(0..=366))]
+    pub demo_days: u32,
+
+    /// How many demo clients the demo data has (the AWS backend on one machine is slower:
+    /// try fewer there).
+    #[arg(long, env = "ENGAGE_DEMO_CLIENTS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub demo_clients: u32,
 
     /// Seconds a received event stays hidden from other workers before it is retried.
     #[arg(long, env = "ENGAGE_QUEUE_VISIBILITY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=43_200))]
@@ -572,6 +583,8 @@ impl ServeArgs {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             demo_data: false,
+            demo_days: crate::replay::Plan::DEFAULT_DAYS,
+            demo_clients: 300,
             queue_visibility_secs: 60,
             queue_max_receives: 5,
             change_retention_hours: 24,
@@ -673,6 +686,19 @@ pub struct SeedArgs {
     /// How many demo clients to add.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub clients: u32,
+
+    /// Days of past to replay through the pipeline, up to now (needs an empty database).
+    /// 0 adds the clients as of now with their histories and no replayed past (fast, for
+    /// large books; seeding twice skips the clients already there).
+    #[arg(long, default_value_t = crate::replay::Plan::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(0..=366))]
+    pub days: u32,
+
+    /// Random seed of the replay: the same seed gives the same past.
+    #[arg(long, default_value_t = crate::replay::Plan::DEFAULT_SEED)]
+    pub seed: u64,
+
+    #[command(flatten)]
+    pub target: BackendArgs,
 }
 
 #[cfg(test)]

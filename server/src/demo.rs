@@ -92,23 +92,35 @@ fn mailbox_part(name: &str) -> String {
         .collect()
 }
 
-/// The `index`-th demo client (stylists in round-robin order) with a history drawn as of
-/// `now`. The same index always gives the same person and history.
-fn demo_client(index: u32, now: DateTime<Utc>) -> NewClient {
-    let mut rng = SmallRng::seed_from_u64(0x5EED_CAFE ^ u64::from(index).wrapping_mul(0x9E37_79B9));
-    let (first, last) = (pick(&mut rng, &FIRST_NAMES), pick(&mut rng, &LAST_NAMES));
-    let domain = pick(&mut rng, &["example.com", "example.org", "example.net"]);
+/// The `index`-th demo client's name, address and stylist (stylists in round-robin
+/// order), drawn from `rng`.
+pub(crate) fn identity(rng: &mut SmallRng, index: u32) -> (ClientName, ClientEmail, StylistId) {
+    let (first, last) = (pick(rng, &FIRST_NAMES), pick(rng, &LAST_NAMES));
+    let domain = pick(rng, &["example.com", "example.org", "example.net"]);
     let email = format!(
         "{}.{}{}@{domain}",
         mailbox_part(first),
         mailbox_part(last),
         index + 1
     );
+    (
+        ClientName::parse(&format!("{first} {last}")).expect("demo names are valid"),
+        ClientEmail::parse(&email).expect("demo emails are valid"),
+        StylistId::new(STYLISTS[index as usize % STYLISTS.len()].0),
+    )
+}
+
+/// The `index`-th demo client with a history drawn as of `now`. The same index always
+/// gives the same person and history.
+fn demo_client(index: u32, now: DateTime<Utc>) -> NewClient {
+    let mut rng = SmallRng::seed_from_u64(0x5EED_CAFE ^ u64::from(index).wrapping_mul(0x9E37_79B9));
+    let (name, email, stylist_id) = identity(&mut rng, index);
     let sample = sample::client(&mut rng, now);
     NewClient {
-        name: ClientName::parse(&format!("{first} {last}")).expect("demo names are valid"),
-        email: ClientEmail::parse(&email).expect("demo emails are valid"),
-        stylist_id: StylistId::new(STYLISTS[index as usize % STYLISTS.len()].0),
+        id: None,
+        name,
+        email,
+        stylist_id,
         status: sample.status,
         profile: sample.profile,
     }

@@ -10,6 +10,7 @@ pub mod client_address;
 pub mod config;
 pub use processors::delivery;
 pub mod demo;
+pub mod replay;
 pub mod health;
 pub mod lambda;
 pub mod live;

@@ -8,7 +8,8 @@
 use anyhow::Context;
 use clap::Parser;
 use engage::config::{
-    BackendArgs, BackendKind, Cli, Command, ModelArgs, ModelCommand, SimulateArgs, SiteCommand,
+    BackendArgs, BackendKind, Cli, Command, ModelArgs, ModelCommand, SeedArgs, SimulateArgs,
+    SiteCommand,
 };
 use engage::service::Ports;
 use engage::{demo, model, ops, startup, telemetry};
@@ -82,15 +83,7 @@ async fn main() -> anyhow::Result<()> {
             let ports = ports(&target, &cli.db).await?;
             ops::dlq(ports.ops.as_ref(), clock.as_ref(), &command, out).await
         }
-        Some(Command::Seed(args)) => {
-            let outcome = demo::seed(&open()?, clock.as_ref(), args.clients).await?;
-            tracing::info!(
-                created = outcome.created,
-                already_there = outcome.skipped,
-                "demo data added"
-            );
-            Ok(())
-        }
+        Some(Command::Seed(args)) => seed(&args, &cli.db, clock.as_ref(), out).await,
         Some(Command::Views { command, target }) => {
             let ports = ports(&target, &cli.db).await?;
             ops::views(ports.views.as_ref(), &command, out).await
@@ -112,6 +105,58 @@ async fn ports(target: &BackendArgs, db: &std::path::Path) -> anyhow::Result<Por
         BackendKind::Embedded => Ok(startup::embedded_ports(&Store::open(db)?)),
         BackendKind::Aws => engage::aws::ports_from_env(&target.aws_prefix).await,
     }
+}
+
+/// `engage seed`: a replayed past on an empty backend, or (`--days 0`) clients as of now.
+async fn seed(
+    args: &SeedArgs,
+    db: &std::path::Path,
+    clock: &dyn Clock,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let outreach =
+        processors::email::OutreachSettings::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = engage::replay::Plan {
+        seed: args.seed,
+        days: args.days,
+        clients: args.clients,
+    };
+    match (args.target.backend, args.days) {
+        (BackendKind::Embedded, 0) => {
+            let outcome = demo::seed(&Store::open(db)?, clock, args.clients).await?;
+            writeln!(
+                out,
+                "Added {} demo clients ({} were already there).",
+                outcome.created, outcome.skipped
+            )?;
+        }
+        (BackendKind::Aws, 0) => {
+            let ports = engage::aws::ports_from_env(&args.target.aws_prefix).await?;
+            let outcome = demo::seed_records(ports.records.as_ref(), clock, args.clients).await?;
+            writeln!(
+                out,
+                "Added {} demo clients ({} were already there).",
+                outcome.created, outcome.skipped
+            )?;
+        }
+        (BackendKind::Embedded, _) => {
+            let started = std::time::Instant::now();
+            let summary =
+                engage::replay::on_store(&Store::open(db)?, plan, outreach, clock.now()).await?;
+            writeln!(out, "Demo data {summary}, in {:.1} s.", started.elapsed().as_secs_f64())?;
+        }
+        (BackendKind::Aws, _) => {
+            let started = std::time::Instant::now();
+            let aws = engage_aws::Aws::from_env(&args.target.aws_prefix).await;
+            let resources = engage_aws::bootstrap::locate(&aws).await.map_err(|e| {
+                anyhow::anyhow!("{e}; create the resources first with `engage aws bootstrap`")
+            })?;
+            let summary =
+                engage::aws::replay(&aws, &resources, plan, outreach, clock.now()).await?;
+            writeln!(out, "Demo data {summary}, in {:.1} s.", started.elapsed().as_secs_f64())?;
+        }
+    }
+    Ok(())
 }
 
 fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {

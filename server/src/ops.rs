@@ -301,9 +301,27 @@ pub async fn rescore(
     clock: &dyn Clock,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    const PAGE: u32 = 1_000;
     let total = ops.client_count().await?;
     let mut progress = crate::telemetry::Progress::new(total, "queueing rescores");
+    let (seen, queued) = queue_rescores(ops, clock, |seen| progress.set(seen)).await?;
+    progress.finish();
+    writeln!(
+        out,
+        "Queued {queued} rescore(s) as of {} for {seen} client(s); {} were already queued today.",
+        clock.now().date_naive(),
+        seen - queued
+    )?;
+    Ok(())
+}
+
+/// Queues today's rescore event for every client, a page at a time, telling `progress`
+/// how many clients it has been through; returns (clients seen, events queued).
+pub async fn queue_rescores(
+    ops: &dyn Operations,
+    clock: &dyn Clock,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<(u64, u64)> {
+    const PAGE: u32 = 1_000;
     let today = clock.now().date_naive();
     let (mut after, mut seen, mut queued) = (None, 0u64, 0u64);
     loop {
@@ -319,19 +337,13 @@ pub async fn rescore(
         if !events.is_empty() {
             queued += ops.queue_events(events, now).await?;
         }
-        progress.set(seen);
+        progress(seen);
         match next {
             Some(next) => after = Some(next),
             None => break,
         }
     }
-    progress.finish();
-    writeln!(
-        out,
-        "Queued {queued} rescore(s) as of {today} for {seen} client(s); {} were already queued today.",
-        seen - queued
-    )?;
-    Ok(())
+    Ok((seen, queued))
 }
 
 /// `engage views rebuild`.

@@ -562,7 +562,18 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
     }
     if args.demo_data && store.client_count().await? == 0 {
         tracing::info!("empty database: adding demo data");
-        demo::seed(&store, clock.as_ref(), 300).await?;
+        if args.demo_days == 0 {
+            demo::seed(&store, clock.as_ref(), args.demo_clients).await?;
+        } else {
+            let plan = crate::replay::Plan {
+                seed: crate::replay::Plan::DEFAULT_SEED,
+                days: args.demo_days,
+                clients: args.demo_clients,
+            };
+            let summary =
+                crate::replay::on_store(&store, plan, args.outreach, clock.now()).await?;
+            tracing::info!(%summary, "demo data replayed");
+        }
     }
     if store.views_need_rebuild().await? {
         tracing::info!("the dashboard's views are new: filling them from the history");

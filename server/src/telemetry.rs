@@ -4,6 +4,7 @@ use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -15,6 +16,25 @@ pub fn init(format: LogFormat) {
             .flatten_event(true)
             .with_current_span(false)
             .init(),
+    }
+}
+
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Logging for a job that would otherwise log each of its thousands of steps (the demo's
+/// replay): warnings, errors and progress only, in the format [`init`] was given.
+pub fn quiet() -> tracing::Dispatch {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("warn,engage::telemetry=info"))
+        .with_writer(std::io::stderr);
+    match FORMAT.get().copied().unwrap_or(LogFormat::Text) {
+        LogFormat::Text => builder.finish().into(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .finish()
+            .into(),
     }
 }
 

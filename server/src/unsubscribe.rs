@@ -117,21 +117,14 @@ async fn record_own_choice(
     if !state.unsubscribe.verify(&link.client, &link.token) {
         return invalid();
     }
-    let now = state.clock.now();
-    let outcome = state
-        .records
-        .update_client(
-            ClientId::new(link.client.clone()),
-            None,
-            now,
-            Box::new(move |client: &mut domain::Client| {
-                if !already(client.profile.consent()) {
-                    client.profile.set_consent(target(now));
-                }
-                Ok::<(), ValidationErrors>(())
-            }),
-        )
-        .await;
+    let outcome = own_choice(
+        state.records.as_ref(),
+        ClientId::new(link.client.clone()),
+        state.clock.now(),
+        target,
+        already,
+    )
+    .await;
     match outcome {
         Ok(_) => {
             tracing::info!(client_id = %link.client, "{what}");
@@ -143,6 +136,31 @@ async fn record_own_choice(
             try_again()
         }
     }
+}
+
+/// Records a client's own consent choice made at `now` as a change to the client (so the
+/// pipeline sees it): `target` unless `already` holds.
+pub(crate) async fn own_choice(
+    records: &dyn ports::Records,
+    client: ClientId,
+    now: chrono::DateTime<chrono::Utc>,
+    target: fn(chrono::DateTime<chrono::Utc>) -> EmailConsent,
+    already: fn(EmailConsent) -> bool,
+) -> Result<(), UpdateClientError> {
+    records
+        .update_client(
+            client,
+            None,
+            now,
+            Box::new(move |client: &mut domain::Client| {
+                if !already(client.profile.consent()) {
+                    client.profile.set_consent(target(now));
+                }
+                Ok::<(), ValidationErrors>(())
+            }),
+        )
+        .await
+        .map(|_| ())
 }
 
 /// `POST /unsubscribe?client=…&token=…`: records the unsubscribe as a change to the client

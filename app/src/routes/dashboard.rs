@@ -291,42 +291,35 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
             .collect();
         (svg, rows)
     };
-    // Draft quality per writer: approval rate and how much stylists edit.
+    // Draft quality per day: the share of reviewed drafts approved, and how much the
+    // stylists edited what they approved.
     let quality = {
         let values: Vec<(String, f64, &'static str)> = dashboard
-            .writers
+            .email_days
             .iter()
-            .flat_map(|w| {
-                [
-                    (
-                        format!("{} approved", w.writer),
-                        w.approval_rate.unwrap_or(0.0) * 100.0,
-                        "fill-thriving",
-                    ),
-                    (
-                        format!("{} edited", w.writer),
-                        w.mean_edit.unwrap_or(0.0) * 100.0,
-                        "fill-cooling",
-                    ),
-                ]
+            .map(|d| {
+                (
+                    short_day(d.day),
+                    d.approval_rate().unwrap_or(0.0) * 100.0,
+                    "fill-thriving",
+                )
             })
             .collect();
         let rows = dashboard
-            .writers
+            .email_days
             .iter()
-            .map(|w| {
+            .map(|d| {
                 vec![
-                    w.writer.clone(),
-                    w.drafted.to_string(),
-                    w.approved.to_string(),
-                    w.rejected.to_string(),
-                    percent(w.approval_rate),
-                    w.edited.to_string(),
-                    percent(w.mean_edit),
+                    d.day.to_string(),
+                    d.approved.to_string(),
+                    d.rejected.to_string(),
+                    percent(d.approval_rate()),
+                    d.edited.to_string(),
+                    percent(d.mean_edit),
                 ]
             })
             .collect();
-        (bars(&values, "%"), rows)
+        (bars(&values, "% approved"), rows)
     };
     // Median minutes from draft to review, per day.
     let review_time = {
@@ -372,7 +365,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
         view! { <Chart id="chart-mix" title="Band mix per day" svg=mix.0 head=vec!["Day", "Thriving", "Steady", "Cooling", "At risk"] rows=mix.1/> }.into_any(),
         view! { <Chart id="chart-at-risk" title="At-risk clients per stylist" svg=at_risk.0 head=vec!["Stylist", "At risk"] rows=at_risk.1/> }.into_any(),
         view! { <Chart id="chart-funnel" title="Emails per day: drafted, approved, sent, rejected" svg=funnel.0 head=vec!["Day", "Drafted", "Approved", "Sent", "Rejected", "Failed"] rows=funnel.1/> }.into_any(),
-        view! { <Chart id="chart-quality" title="AI draft quality: approval rate and edits, by writer" svg=quality.0 head=vec!["Writer", "Drafted", "Approved", "Rejected", "Approval rate", "Edited", "Mean edit"] rows=quality.1/> }.into_any(),
+        view! { <Chart id="chart-quality" title="AI draft quality per day: share approved, and edits" svg=quality.0 head=vec!["Day", "Approved", "Rejected", "Approval rate", "Edited", "Mean edit"] rows=quality.1/> }.into_any(),
         view! { <Chart id="chart-review-time" title="Median time from draft to review, per day" svg=review_time.0 head=vec!["Day", "Median"] rows=review_time.1/> }.into_any(),
         view! { <Chart id="chart-cost" title="LLM cost per day" svg=cost.0 head=vec!["Day", "Cost"] rows=cost.1/> }.into_any(),
     ];
@@ -404,6 +397,23 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
         </section>
     }
     .into_any();
+    let writers = view! {
+        <section class="panel" aria-labelledby="writers-heading">
+            <h2 id="writers-heading">"Draft quality by writer"</h2>
+            <table class="writers" tabindex="0">
+                <thead><tr><th scope="col">"Writer"</th><th scope="col">"Drafted"</th><th scope="col">"Approved"</th><th scope="col">"Rejected"</th><th scope="col">"Approval rate"</th><th scope="col">"Edited"</th><th scope="col">"Mean edit"</th></tr></thead>
+                <tbody>
+                    {dashboard.writers.iter().map(|w| view! {
+                        <tr data-writer=w.writer.clone()>
+                            <td>{w.writer.clone()}</td><td>{w.drafted}</td><td>{w.approved}</td><td>{w.rejected}</td>
+                            <td>{percent(w.approval_rate)}</td><td>{w.edited}</td><td>{percent(w.mean_edit)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any();
     let health = view! {
         <section class="panel health" aria-labelledby="health-heading">
             <h2 id="health-heading">"Pipeline health"</h2>
@@ -420,7 +430,7 @@ fn Figures(dashboard: Dashboard) -> impl IntoView {
     }
     .into_any();
     let outcomes = view! { <Outcomes outcomes=dashboard.outcomes/> }.into_any();
-    view! { {overview} {outcomes} {stylists} {health} }
+    view! { {overview} {outcomes} {stylists} {writers} {health} }
 }
 
 /// A rate with its interval: "30% (22–40%, 30 of 100)".
