@@ -72,7 +72,7 @@ if [ "${SCALE_RESEED:-0}" = 1 ] || [ ! -f "$work/seeded" ]; then
     "$work/catch-up-secs"
   step "seeding $clients clients"
   started=$(date +%s.%N)
-  "$bin" seed --clients "$clients"
+  "$bin" seed --days 0 --clients "$clients"
   seed_secs=$(echo "$(date +%s.%N) - $started" | bc)
   echo "$seed_secs" >"$work/seed-secs"
   touch "$work/seeded"

@@ -102,7 +102,7 @@ const fail = (message) => {
 
 try {
   // The demo stylists (and one demo client), before the server starts.
-  const seeded = spawn(bin, ["seed", "--clients", "1"], {
+  const seeded = spawn(bin, ["seed", "--days", "0", "--clients", "1"], {
     cwd: work,
     env: { ...process.env, ENGAGE_DB: join(work, "engage.db"), RUST_LOG: "warn" },
     stdio: "inherit",

@@ -252,14 +252,12 @@ pub fn history(
     } else {
         start
     };
-    let before = |day: chrono::NaiveDate| day < joined.date_naive() || joined == start && day < first_day;
+    let before =
+        |day: chrono::NaiveDate| day < joined.date_naive() || joined == start && day < first_day;
     let (consent, unsubscribes) = match full.consent() {
-        EmailConsent::Unsubscribed { at } if at > joined => (
-            EmailConsent::OptedIn {
-                at: joined.min(at),
-            },
-            Some(at),
-        ),
+        EmailConsent::Unsubscribed { at } if at > joined => {
+            (EmailConsent::OptedIn { at: joined.min(at) }, Some(at))
+        }
         EmailConsent::OptedIn { at } => (EmailConsent::OptedIn { at: at.min(joined) }, None),
         consent => (consent, None),
     };
@@ -398,7 +396,9 @@ mod tests {
     }
 
     fn at(raw: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(raw).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(raw)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -425,13 +425,24 @@ mod tests {
             let score = score_profile(&profile, history.status, end.date_naive()).unwrap();
             *mix.entry(score.band).or_insert(0usize) += 1;
         }
-        eprintln!("mix {mix:?} joined within {joined_within} activities {activities} unsubscribes {unsubscribes}");
+        eprintln!(
+            "mix {mix:?} joined within {joined_within} activities {activities} unsubscribes {unsubscribes}"
+        );
         let share = |band| mix.get(&band).copied().unwrap_or(0) as f64 / 1000.0;
         use crate::score::Band;
         assert!(share(Band::Thriving) + share(Band::Steady) > 0.6, "{mix:?}");
         assert!(share(Band::AtRisk) < 0.2, "{mix:?}");
-        assert!(share(Band::Cooling) > 0.05 && share(Band::AtRisk) > 0.03, "{mix:?}");
-        assert!(joined_within > 60, "sign-ups within the window: {joined_within}");
-        assert!(activities > 1000, "activities within the window: {activities}");
+        assert!(
+            share(Band::Cooling) > 0.05 && share(Band::AtRisk) > 0.03,
+            "{mix:?}"
+        );
+        assert!(
+            joined_within > 60,
+            "sign-ups within the window: {joined_within}"
+        );
+        assert!(
+            activities > 1000,
+            "activities within the window: {activities}"
+        );
     }
 }

@@ -143,7 +143,11 @@ async fn seed(
             let started = std::time::Instant::now();
             let summary =
                 engage::replay::on_store(&Store::open(db)?, plan, outreach, clock.now()).await?;
-            writeln!(out, "Demo data {summary}, in {:.1} s.", started.elapsed().as_secs_f64())?;
+            writeln!(
+                out,
+                "Demo data {summary}, in {:.1} s.",
+                started.elapsed().as_secs_f64()
+            )?;
         }
         (BackendKind::Aws, _) => {
             let started = std::time::Instant::now();
@@ -153,7 +157,11 @@ async fn seed(
             })?;
             let summary =
                 engage::aws::replay(&aws, &resources, plan, outreach, clock.now()).await?;
-            writeln!(out, "Demo data {summary}, in {:.1} s.", started.elapsed().as_secs_f64())?;
+            writeln!(
+                out,
+                "Demo data {summary}, in {:.1} s.",
+                started.elapsed().as_secs_f64()
+            )?;
         }
     }
     Ok(())

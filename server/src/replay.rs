@@ -409,7 +409,8 @@ impl Replay {
         };
         let first = self.start.date_naive();
         let days = (self.end.date_naive() - first).num_days().max(0) as u64;
-        let mut progress = crate::telemetry::Progress::new(days + 1, "replaying the demo's past (days)");
+        let mut progress =
+            crate::telemetry::Progress::new(days + 1, "replaying the demo's past (days)");
         let outage = self.writer.outage;
         for day in 0..=days {
             let date = first + Days::new(day);
@@ -626,14 +627,17 @@ impl State<'_> {
                 .list_emails(&stylist, Some(EmailStatus::Drafted), 200)
                 .await
                 .map_err(|e| anyhow::anyhow!("listing drafts: {e}"))?;
-            drafts.sort_by(|a, b| (a.created_at, &a.client_name).cmp(&(b.created_at, &b.client_name)));
+            drafts.sort_by(|a, b| {
+                (a.created_at, &a.client_name).cmp(&(b.created_at, &b.client_name))
+            });
             for draft in drafts {
                 let mut rng = rng_for(self.seed(), "review", &draft.client_name, draft.created_at);
                 if rng.random::<f64>() >= habits.diligence {
                     continue;
                 }
                 // Reviews are spread over the sitting's hour.
-                self.clock().set(at + Duration::minutes(rng.random_range(0..60)));
+                self.clock()
+                    .set(at + Duration::minutes(rng.random_range(0..60)));
                 let roll = rng.random::<f64>();
                 let outcome = if roll < habits.reject {
                     let reason = REJECT_REASONS[rng.random_range(0..REJECT_REASONS.len())];
@@ -647,10 +651,16 @@ impl State<'_> {
                         let detail = self.service.email_detail(&stylist, draft.id.clone()).await;
                         edited = match detail {
                             Ok(detail) => {
-                                let postscript = POSTSCRIPTS[rng.random_range(0..POSTSCRIPTS.len())];
+                                let postscript =
+                                    POSTSCRIPTS[rng.random_range(0..POSTSCRIPTS.len())];
                                 let body = format!("{}\n\n{postscript}", detail.body_text);
                                 self.service
-                                    .edit_email(&stylist, draft.id.clone(), detail.summary.subject, body)
+                                    .edit_email(
+                                        &stylist,
+                                        draft.id.clone(),
+                                        detail.summary.subject,
+                                        body,
+                                    )
                                     .await
                                     .map(|()| self.summary.edited += 1)
                             }
@@ -698,7 +708,12 @@ impl State<'_> {
                 continue;
             }
             self.summary.sent += 1;
-            let mut rng = rng_for(self.seed(), "responses", &email.client_name, email.created_at);
+            let mut rng = rng_for(
+                self.seed(),
+                "responses",
+                &email.client_name,
+                email.created_at,
+            );
             let who = || Who::Id(email.client_id.clone());
             if rng.random::<f64>() < 0.02 {
                 let at = now + Duration::minutes(rng.random_range(30..2880));
@@ -709,12 +724,18 @@ impl State<'_> {
                 continue;
             }
             let opened = now + Duration::minutes(rng.random_range(10..1800));
-            later.push((opened, Happening::Does(who(), Activity::EmailOpen(stamp(opened)))));
+            later.push((
+                opened,
+                Happening::Does(who(), Activity::EmailOpen(stamp(opened))),
+            ));
             if rng.random::<f64>() >= 0.4 {
                 continue;
             }
             let clicked = opened + Duration::minutes(rng.random_range(1..90));
-            later.push((clicked, Happening::Does(who(), Activity::EmailClick(stamp(clicked)))));
+            later.push((
+                clicked,
+                Happening::Does(who(), Activity::EmailClick(stamp(clicked))),
+            ));
             if rng.random::<f64>() < 0.35 {
                 let bought = clicked + Duration::hours(rng.random_range(20..160));
                 later.push((
@@ -815,5 +836,11 @@ pub async fn on_store(
     let replay = Replay::new(plan, now);
     let pipeline = EmbeddedPipeline::new(store, &replay, outreach);
     let ports = crate::startup::embedded_ports(store);
-    replay.run(&ports, &pipeline, outreach).await
+    // A replay that fails is started again on an empty database, so its thousands of
+    // commits need not each wait for the disk; the end is made durable below.
+    store.set_durable(false).await?;
+    let replayed = replay.run(&ports, &pipeline, outreach).await;
+    store.set_durable(true).await?;
+    store.checkpoint_wal().await?;
+    replayed
 }

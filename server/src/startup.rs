@@ -570,8 +570,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, args: ServeArgs) -> anyh
                 days: args.demo_days,
                 clients: args.demo_clients,
             };
-            let summary =
-                crate::replay::on_store(&store, plan, args.outreach, clock.now()).await?;
+            let summary = crate::replay::on_store(&store, plan, args.outreach, clock.now()).await?;
             tracing::info!(%summary, "demo data replayed");
         }
     }

@@ -104,7 +104,15 @@ fn a_malformed_transaction_log_is_refused_with_line_numbers() {
 fn seeding_and_fitting_the_client_base_stores_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let seeded = engage(
-        &["--db", "engage.db", "seed", "--clients", "1500"],
+        &[
+            "--db",
+            "engage.db",
+            "seed",
+            "--days",
+            "0",
+            "--clients",
+            "1500",
+        ],
         dir.path(),
     );
     assert!(seeded.status.success(), "{}", stderr(&seeded));
@@ -125,7 +133,15 @@ fn seeding_and_fitting_the_client_base_stores_the_model() {
     assert_eq!(stored.fit.params.r, report["r"].as_f64().unwrap());
     // Seeding again adds nothing: the same demo clients are already there.
     let again = engage(
-        &["--db", "engage.db", "seed", "--clients", "1500"],
+        &[
+            "--db",
+            "engage.db",
+            "seed",
+            "--days",
+            "0",
+            "--clients",
+            "1500",
+        ],
         dir.path(),
     );
     assert!(again.status.success());
@@ -275,7 +291,10 @@ fn engage_with_stdin(args: &[&str], cwd: &Path, stdin: &str) -> Output {
 #[test]
 fn accounts_are_added_with_a_password_from_stdin_and_bad_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let seeded = engage(&["--db", "engage.db", "seed", "--clients", "1"], dir.path());
+    let seeded = engage(
+        &["--db", "engage.db", "seed", "--days", "0", "--clients", "1"],
+        dir.path(),
+    );
     assert!(seeded.status.success());
     let added = engage_with_stdin(
         &[
@@ -359,7 +378,15 @@ fn accounts_are_added_with_a_password_from_stdin_and_bad_input_is_named() {
 fn rescore_queues_every_client_once_a_day() {
     let dir = tempfile::tempdir().unwrap();
     let seeded = engage(
-        &["--db", "engage.db", "seed", "--clients", "1200"],
+        &[
+            "--db",
+            "engage.db",
+            "seed",
+            "--days",
+            "0",
+            "--clients",
+            "1200",
+        ],
         dir.path(),
     );
     assert!(seeded.status.success());
@@ -495,4 +522,43 @@ fn serve_with_demo_data_true_adds_the_demo_book_and_accounts_once() {
     let again = serve_until_ready(dir.path(), &[]);
     assert_eq!(user_and_client_counts(dir.path()), (users, clients));
     assert!(!again.contains("no accounts yet"), "{again}");
+}
+
+#[test]
+fn seed_replays_a_past_with_progress_and_only_on_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--db",
+        "engage.db",
+        "seed",
+        "--days",
+        "5",
+        "--clients",
+        "12",
+        "--seed",
+        "9",
+    ];
+    let replayed = engage(&args, dir.path());
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let said = stdout(&replayed);
+    assert!(
+        said.starts_with("Demo data replayed 6 days: 12 clients,"),
+        "{said}"
+    );
+    // Progress, a day at a time (logged, since this is not a terminal).
+    assert!(
+        stderr(&replayed).contains("replaying the demo's past"),
+        "{}",
+        stderr(&replayed)
+    );
+    let again = engage(&args, dir.path());
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("needs an empty one (use --days 0"),
+        "{}",
+        stderr(&again)
+    );
+    let bad = engage(&["--db", "engage.db", "seed", "--days", "400"], dir.path());
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--days"), "{}", stderr(&bad));
 }

@@ -49,7 +49,7 @@ async fn drafts_are_labelled_with_the_answering_model_and_carry_token_counts() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("engage.db");
     let seeded = Command::new(env!("CARGO_BIN_EXE_engage"))
-        .args(["seed", "--clients", "1"])
+        .args(["seed", "--days", "0", "--clients", "1"])
         .env("ENGAGE_DB", &db)
         .env("RUST_LOG", "warn")
         .env_remove("OPENROUTER_API_KEY")

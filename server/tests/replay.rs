@@ -9,9 +9,9 @@ use domain::user::{Role, User};
 use domain::{Band, ClientEmail};
 use engage::replay::{Plan, SIMULATED_MODEL, Summary};
 use engage::service::Engage;
+use processors::Clock;
 use processors::email::OutreachSettings;
 use processors::openrouter::FallbackWriter;
-use processors::Clock;
 use std::sync::Arc;
 use store::Store;
 
@@ -49,7 +49,11 @@ async fn replayed(dir: &std::path::Path, plan: Plan) -> (Store, Summary) {
 
 /// The dashboard of the last `days` days, as the manager sees it.
 async fn dashboard(ports: engage::service::Ports, days: u32) -> Dashboard {
-    let service = Engage::new(ports, Arc::new(At(now())), Arc::new(FallbackWriter::new(None)));
+    let service = Engage::new(
+        ports,
+        Arc::new(At(now())),
+        Arc::new(FallbackWriter::new(None)),
+    );
     let to = now().date_naive();
     let from = to - chrono::Days::new(u64::from(days - 1));
     service
@@ -72,7 +76,10 @@ fn days_with_data(dashboard: &Dashboard) -> [(&'static str, usize); 5] {
                 .filter(|d| d.mix.total() > 0)
                 .count(),
         ),
-        ("emails", count(&|d| d.drafted + d.approved + d.sent + d.rejected > 0)),
+        (
+            "emails",
+            count(&|d| d.drafted + d.approved + d.sent + d.rejected > 0),
+        ),
         ("draft quality", count(&|d| d.approval_rate().is_some())),
         ("review time", count(&|d| d.median_review_minutes.is_some())),
         ("LLM cost", count(&|d| d.cost_usd > 0.0)),
@@ -92,7 +99,10 @@ async fn the_first_runs_past_fills_every_chart_on_more_than_30_days() {
     assert_eq!(summary.clients, 300);
     assert_eq!(summary.refused, 0, "every replayed activity is valid");
     assert!(summary.activities > 500, "{summary}");
-    assert!(summary.approved > 30 && summary.rejected > 3 && summary.edited > 3, "{summary}");
+    assert!(
+        summary.approved > 30 && summary.rejected > 3 && summary.edited > 3,
+        "{summary}"
+    );
     assert!(summary.sent > 30 && summary.unsubscribed > 0, "{summary}");
 
     let dashboard = dashboard(engage::startup::embedded_ports(&store), 91).await;
@@ -107,18 +117,39 @@ async fn the_first_runs_past_fills_every_chart_on_more_than_30_days() {
         share(Band::Thriving) + share(Band::Steady) > 0.6,
         "{bands:?}"
     );
-    assert!(share(Band::AtRisk) < 0.2 && share(Band::AtRisk) > 0.03, "{bands:?}");
+    assert!(
+        share(Band::AtRisk) < 0.2 && share(Band::AtRisk) > 0.03,
+        "{bands:?}"
+    );
     assert!(share(Band::Cooling) > 0.05, "{bands:?}");
     // The simulated model wrote most drafts; the template wrote during its outage, and
     // a draft or two failed until they were dead-lettered.
-    let writers: Vec<_> = dashboard.writers.iter().map(|w| w.writer.as_str()).collect();
-    assert!(writers.contains(&SIMULATED_MODEL) && writers.contains(&"template"), "{writers:?}");
-    assert!((1..=2).contains(&dashboard.health.dead_letters), "{:?}", dashboard.health);
+    let writers: Vec<_> = dashboard
+        .writers
+        .iter()
+        .map(|w| w.writer.as_str())
+        .collect();
+    assert!(
+        writers.contains(&SIMULATED_MODEL) && writers.contains(&"template"),
+        "{writers:?}"
+    );
+    assert!(
+        (1..=2).contains(&dashboard.health.dead_letters),
+        "{:?}",
+        dashboard.health
+    );
     // The outreach compares emailed clients with held-out ones.
     let outcomes = &dashboard.outcomes;
-    let touches: u64 = outcomes.kinds.iter().map(|k| k.emailed.trials + k.held_out.trials).sum();
+    let touches: u64 = outcomes
+        .kinds
+        .iter()
+        .map(|k| k.emailed.trials + k.held_out.trials)
+        .sum();
     assert!(touches > 50, "{outcomes:?}");
-    assert!(outcomes.kinds.iter().any(|k| k.held_out.trials > 0), "{outcomes:?}");
+    assert!(
+        outcomes.kinds.iter().any(|k| k.held_out.trials > 0),
+        "{outcomes:?}"
+    );
     // Every stylist has a book, sent emails and reviews in the range.
     for stylist in &dashboard.stylists {
         assert!(stylist.clients > 50 && stylist.sent > 0, "{stylist:?}");
@@ -146,10 +177,16 @@ async fn the_same_seed_replays_the_same_past_and_another_seed_another() {
     let (first, first_summary) = replayed(a.path(), plan).await;
     let (second, second_summary) = replayed(b.path(), plan).await;
     assert_eq!(first_summary, second_summary);
-    assert_eq!(first.view_rows().await.unwrap(), second.view_rows().await.unwrap());
+    assert_eq!(
+        first.view_rows().await.unwrap(),
+        second.view_rows().await.unwrap()
+    );
     let (other, other_summary) = replayed(c.path(), Plan { seed: 43, ..plan }).await;
     assert_ne!(first_summary, other_summary);
-    assert_ne!(first.view_rows().await.unwrap(), other.view_rows().await.unwrap());
+    assert_ne!(
+        first.view_rows().await.unwrap(),
+        other.view_rows().await.unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +209,10 @@ async fn the_same_past_replays_on_aws_with_the_same_figures() {
     let on_aws = engage::aws::replay(&aws, &resources, plan, OutreachSettings::default(), now())
         .await
         .unwrap();
-    eprintln!("on AWS in {:.1} s: {on_aws}", started.elapsed().as_secs_f64());
+    eprintln!(
+        "on AWS in {:.1} s: {on_aws}",
+        started.elapsed().as_secs_f64()
+    );
     let dir = tempfile::tempdir().unwrap();
     let (store, on_sqlite) = replayed(dir.path(), plan).await;
     eprintln!("on SQLite: {on_sqlite}");
@@ -181,7 +221,11 @@ async fn the_same_past_replays_on_aws_with_the_same_figures() {
 
     let aws_dashboard = dashboard(engage::aws::ports(&aws, &resources), 7).await;
     let sqlite_dashboard = dashboard(engage::startup::embedded_ports(&store), 7).await;
-    eprintln!("AWS {:?}\nSQLite {:?}", days_with_data(&aws_dashboard), days_with_data(&sqlite_dashboard));
+    eprintln!(
+        "AWS {:?}\nSQLite {:?}",
+        days_with_data(&aws_dashboard),
+        days_with_data(&sqlite_dashboard)
+    );
     assert_eq!(aws_dashboard.bands, sqlite_dashboard.bands);
     assert_eq!(aws_dashboard.band_days, sqlite_dashboard.band_days);
     // Costs are sums of floating-point numbers, added in another order on each backend.
@@ -200,12 +244,23 @@ async fn the_same_past_replays_on_aws_with_the_same_figures() {
     assert_eq!(aws_dashboard.outcomes, sqlite_dashboard.outcomes);
     assert!(on_aws.sent >= 1 && on_aws.rejected >= 1, "{on_aws}");
     assert_eq!(
-        Summary { handled: 0, ..on_aws },
-        Summary { handled: 0, ..on_sqlite }
+        Summary {
+            handled: 0,
+            ..on_aws
+        },
+        Summary {
+            handled: 0,
+            ..on_sqlite
+        }
     );
 
     // A replayed past needs an empty table.
-    let again = engage::aws::replay(&aws, &resources, plan, OutreachSettings::default(), now()).await;
-    assert!(again.unwrap_err().to_string().contains("needs an empty one"));
+    let again =
+        engage::aws::replay(&aws, &resources, plan, OutreachSettings::default(), now()).await;
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("needs an empty one")
+    );
 }
-

@@ -547,6 +547,31 @@ impl Store {
         .map_err(|_| StoreError::Cancelled)?
     }
 
+    /// With `false`, commits stop waiting for the disk (SQLite's `synchronous = NORMAL`:
+    /// the database stays consistent, but the last commits before a power cut may be
+    /// lost); `true` restores the default, where `Ok` means "on disk". Only for a bulk job
+    /// that is redone from the start when it fails (the demo's replay), never for users'
+    /// writes.
+    pub async fn set_durable(&self, durable: bool) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pragma = if durable {
+            "PRAGMA synchronous = FULL;"
+        } else {
+            "PRAGMA synchronous = NORMAL;"
+        };
+        let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
+            let _ = reply.send(conn.execute_batch(pragma));
+        }));
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| StoreError::Cancelled)?;
+        answer
+            .await
+            .map_err(|_| StoreError::Cancelled)?
+            .map_err(db_error)
+    }
+
     /// Flushes the write-ahead log into the main file; called on shutdown so the file is
     /// complete on its own.
     pub async fn checkpoint_wal(&self) -> Result<()> {
