@@ -9,7 +9,17 @@ client's creation now and then, and the Rust tests a dashboard counter item's
 attributes. Reads that run while a write or a rollback changes the table (or its stream)
 can see it half-changed. Taking one lock around every DynamoDB and DynamoDB Streams call
 the app makes turns moto's DynamoDB into one request at a time, as far as the app can
-tell. Usage: python moto_serialized.py [moto_server's arguments].
+tell.
+
+The same rollback also put back the table's *stream* as copied: the records the failed
+transaction had appended stayed on the stream object an open shard iterator reads (so a
+poller saw changes that never happened), and the restored stream numbered its next
+records with the sequence numbers of those phantoms (so a fact could count twice). Here a
+table's backup shares its stream with the table, and a failed transaction takes back the
+stream records it appended: iterators stay valid, and a stream shows what was committed,
+as on DynamoDB. It also spares copying the whole stream on every transaction.
+
+Usage: python moto_serialized.py [moto_server's arguments].
 """
 
 import functools
@@ -17,10 +27,38 @@ import sys
 import threading
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamShard
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.server import main
 
 _DYNAMODB = threading.RLock()
+
+
+def _shared_stream(self, memo):
+    """A table's backup (moto deep-copies it) keeps the table's own stream."""
+    return self
+
+
+StreamShard.__deepcopy__ = _shared_stream
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_taking_back_stream_records(self, transact_items):
+    shards = [
+        (table.stream_shard, len(table.stream_shard.items))
+        for table in self.tables.values()
+        if table.stream_shard is not None
+    ]
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for shard, length in shards:
+            del shard.items[length:]
+        raise
+
+
+DynamoDBBackend.transact_write_items = _transact_taking_back_stream_records
 
 
 def _serialized(method):

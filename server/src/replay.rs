@@ -93,6 +93,7 @@ pub struct Summary {
     pub edited: u64,
     pub rejected: u64,
     pub sent: u64,
+    /// Opens and clicks recorded (of the replayed emails, and of the business's other mail).
     pub opened: u64,
     pub clicked: u64,
     /// Items the pipeline handled.
@@ -104,8 +105,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "replayed {} days: {} clients, {} activities ({} refused), {} unsubscribes, {} rescores; \
-             stylists approved {} drafts ({} edited first) and rejected {}; {} emails sent, {} opened, \
-             {} clicked; the pipeline handled {} items",
+             stylists approved {} drafts ({} edited first) and rejected {}; {} emails sent; {} opens and \
+             {} clicks recorded; the pipeline handled {} items",
             self.days,
             self.clients,
             self.activities,
@@ -214,21 +215,22 @@ enum Happening {
     Unsubscribes(Who),
     /// The daily rescore.
     Rescore,
-    /// The stylists sit down to review.
-    Sitting,
+    /// A stylist (by place in `demo::STYLISTS`) sits down to review.
+    Sitting(usize),
     /// The pipeline catches up.
     Tick,
 }
 
 impl Happening {
     fn is_routine(&self) -> bool {
-        matches!(self, Self::Rescore | Self::Sitting | Self::Tick)
+        matches!(self, Self::Rescore | Self::Sitting(_) | Self::Tick)
     }
 }
 
-/// How each demo stylist reviews: the chance a waiting draft is reviewed at a sitting
-/// (there are two a day), and of rejecting or editing one.
+/// How each demo stylist reviews: when she sits down to it (hour, minute), the chance a
+/// waiting draft is reviewed at a sitting, and of rejecting or editing one.
 struct Habits {
+    sittings: &'static [(u32, u32)],
     diligence: f64,
     reject: f64,
     edit: f64,
@@ -236,22 +238,26 @@ struct Habits {
 
 const HABITS: [Habits; 4] = [
     Habits {
+        sittings: &[(8, 30), (13, 0)],
         diligence: 0.85,
         reject: 0.08,
         edit: 0.15,
     },
     Habits {
-        diligence: 0.4,
+        sittings: &[(11, 0), (17, 30)],
+        diligence: 0.5,
         reject: 0.15,
         edit: 0.3,
     },
     Habits {
+        sittings: &[(9, 0), (16, 0)],
         diligence: 0.6,
         reject: 0.1,
         edit: 0.2,
     },
     Habits {
-        diligence: 0.3,
+        sittings: &[(18, 30)],
+        diligence: 0.5,
         reject: 0.2,
         edit: 0.1,
     },
@@ -421,8 +427,11 @@ impl Replay {
             if day > 0 {
                 routine.push((at_time(date, 6, 0), Happening::Rescore));
             }
-            routine.push((at_time(date, 10, 0), Happening::Sitting));
-            routine.push((at_time(date, 15, 0), Happening::Sitting));
+            for (n, habits) in HABITS.iter().enumerate() {
+                for (hour, minute) in habits.sittings {
+                    routine.push((at_time(date, *hour, *minute), Happening::Sitting(n)));
+                }
+            }
             let mut tick = at_time(date, 5, 30);
             while tick < at_time(date, 20, 0) {
                 if tick >= outage.0 && tick <= outage.1 + Duration::hours(1) {
@@ -440,8 +449,8 @@ impl Replay {
                 state.clock().set(at);
                 match happening {
                     Happening::Rescore => state.rescore().await?,
-                    Happening::Sitting => {
-                        let later = state.sitting(at).await?;
+                    Happening::Sitting(n) => {
+                        let later = state.sitting(at, n).await?;
                         state.schedule(&mut happenings, later);
                     }
                     Happening::Tick => state.settle().await?,
@@ -586,7 +595,7 @@ impl State<'_> {
                 }
             }
             Happening::Rescore => self.rescore().await?,
-            Happening::Sitting | Happening::Tick => self.settle().await?,
+            Happening::Sitting(_) | Happening::Tick => self.settle().await?,
             Happening::Unsubscribes(who) => {
                 let Some(id) = self.client_id(&who) else {
                     return Ok(());
@@ -606,20 +615,22 @@ impl State<'_> {
         Ok(())
     }
 
-    /// A review sitting: each stylist goes through the drafts waiting for them, reviewing
-    /// some (approving, editing first, or rejecting); then what they approved is sent, and
-    /// the clients open, click and sometimes buy.
+    /// A review sitting: the `n`-th stylist goes through the drafts waiting for her,
+    /// reviewing some (approving, editing first, or rejecting); then what she approved is
+    /// sent, and the clients open, click and sometimes buy.
     async fn sitting(
         &mut self,
         at: DateTime<Utc>,
+        n: usize,
     ) -> anyhow::Result<Vec<(DateTime<Utc>, Happening)>> {
         self.step(at).await?;
-        for (n, (id, _, email)) in crate::demo::STYLISTS.iter().enumerate() {
+        {
+            let (id, _, email) = crate::demo::STYLISTS[n % crate::demo::STYLISTS.len()];
             let stylist = User {
                 id: format!("demo-replay-{id}"),
                 email: ClientEmail::parse(email).expect("a valid address"),
                 role: Role::Stylist,
-                stylist_id: Some(StylistId::new(*id)),
+                stylist_id: Some(StylistId::new(id)),
             };
             let habits = &HABITS[n % HABITS.len()];
             let mut drafts = self
@@ -631,7 +642,8 @@ impl State<'_> {
                 (a.created_at, &a.client_name).cmp(&(b.created_at, &b.client_name))
             });
             for draft in drafts {
-                let mut rng = rng_for(self.seed(), "review", &draft.client_name, draft.created_at);
+                let about = format!("{} at {}", draft.client_name, at.timestamp());
+                let mut rng = rng_for(self.seed(), "review", &about, draft.created_at);
                 if rng.random::<f64>() >= habits.diligence {
                     continue;
                 }
@@ -704,6 +716,18 @@ impl State<'_> {
         };
         let mut later = Vec::new();
         for email in sent {
+            // A purchase within the week after `after`.
+            let purchase = |rng: &mut SmallRng, after: DateTime<Utc>| {
+                let on = after + Duration::hours(rng.random_range(20..160));
+                let happening = Happening::Does(
+                    Who::Id(email.client_id.clone()),
+                    Activity::Purchase(PurchaseInput {
+                        purchased_on: on.date_naive().format("%Y-%m-%d").to_string(),
+                        amount: format!("{}.00", rng.random_range(40..180)),
+                    }),
+                );
+                (on, happening)
+            };
             if !self.seen_sent.insert(email.id.clone()) {
                 continue;
             }
@@ -729,6 +753,10 @@ impl State<'_> {
                 Happening::Does(who(), Activity::EmailOpen(stamp(opened))),
             ));
             if rng.random::<f64>() >= 0.4 {
+                // One in ten who only read it orders within the week anyway.
+                if rng.random::<f64>() < 0.1 {
+                    later.push(purchase(&mut rng, opened));
+                }
                 continue;
             }
             let clicked = opened + Duration::minutes(rng.random_range(1..90));
@@ -736,18 +764,8 @@ impl State<'_> {
                 clicked,
                 Happening::Does(who(), Activity::EmailClick(stamp(clicked))),
             ));
-            if rng.random::<f64>() < 0.35 {
-                let bought = clicked + Duration::hours(rng.random_range(20..160));
-                later.push((
-                    bought,
-                    Happening::Does(
-                        who(),
-                        Activity::Purchase(PurchaseInput {
-                            purchased_on: bought.date_naive().format("%Y-%m-%d").to_string(),
-                            amount: format!("{}.00", rng.random_range(40..180)),
-                        }),
-                    ),
-                ));
+            if rng.random::<f64>() < 0.6 {
+                later.push(purchase(&mut rng, clicked));
             }
         }
         Ok(later)

@@ -196,7 +196,7 @@ async fn the_same_past_replays_on_aws_with_the_same_figures() {
     let plan = Plan {
         // A seed whose week has a draft approved and sent and one rejected (moto's
         // transactions copy the whole table, so a longer past takes minutes there).
-        seed: 28,
+        seed: 11,
         days: 6,
         clients: 16,
     };
