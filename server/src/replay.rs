@@ -221,6 +221,9 @@ enum Happening {
     Tick,
 }
 
+/// What is to happen, in time order (ties in the order they were added).
+type Happenings = BTreeMap<(DateTime<Utc>, u64), Happening>;
+
 impl Happening {
     fn is_routine(&self) -> bool {
         matches!(self, Self::Rescore | Self::Sitting(_) | Self::Tick)
@@ -326,7 +329,7 @@ impl Replay {
     }
 
     /// The demo clients' lives, and the happenings that start them.
-    fn histories(&self) -> (Vec<NewClient>, BTreeMap<(DateTime<Utc>, u64), Happening>) {
+    fn histories(&self) -> (Vec<NewClient>, Happenings) {
         let mut clients = Vec::with_capacity(self.plan.clients as usize);
         let mut happenings = BTreeMap::new();
         let mut order = 0u64;
@@ -540,11 +543,7 @@ impl State<'_> {
     }
 
     /// Adds happenings to come (those after the window's end never come).
-    fn schedule(
-        &mut self,
-        happenings: &mut BTreeMap<(DateTime<Utc>, u64), Happening>,
-        later: Vec<(DateTime<Utc>, Happening)>,
-    ) {
+    fn schedule(&mut self, happenings: &mut Happenings, later: Vec<(DateTime<Utc>, Happening)>) {
         for (at, happening) in later {
             if at <= self.replay.end {
                 self.order += 1;
@@ -623,7 +622,9 @@ impl State<'_> {
         at: DateTime<Utc>,
         n: usize,
     ) -> anyhow::Result<Vec<(DateTime<Utc>, Happening)>> {
-        self.step(at).await?;
+        // The pipeline is idle: it ran after whatever happened last.
+        self.clock().set(at);
+        let mut reviewed = 0;
         {
             let (id, _, email) = crate::demo::STYLISTS[n % crate::demo::STYLISTS.len()];
             let stylist = User {
@@ -647,6 +648,7 @@ impl State<'_> {
                 if rng.random::<f64>() >= habits.diligence {
                     continue;
                 }
+                reviewed += 1;
                 // Reviews are spread over the sitting's hour.
                 self.clock()
                     .set(at + Duration::minutes(rng.random_range(0..60)));
@@ -696,6 +698,9 @@ impl State<'_> {
                     Err(error) => anyhow::bail!("a replayed review failed: {error}"),
                 }
             }
+        }
+        if reviewed == 0 {
+            return Ok(Vec::new());
         }
         self.step(at + Duration::minutes(60)).await?;
         self.responses().await

@@ -104,9 +104,14 @@ async fn the_app_on_the_aws_backend_drafts_for_a_client_created_over_http() {
                 "aws",
                 "--addr",
                 &format!("127.0.0.1:{port}"),
-                // The demo book and accounts this test signs in with.
+                // The demo book (as of now: a replayed past is server/tests/replay.rs's)
+                // and accounts this test signs in with.
                 "--demo-data",
                 "true",
+                "--demo-days",
+                "0",
+                "--demo-clients",
+                "40",
             ])
             .stdout(Stdio::null())
             .spawn()

@@ -40,7 +40,7 @@ impl Clock for At {
 }
 
 async fn replayed(dir: &std::path::Path, plan: Plan) -> (Store, Summary) {
-    let store = Store::open(&dir.join("engage.db")).unwrap();
+    let store = Store::open(dir.join("engage.db")).unwrap();
     let summary = engage::replay::on_store(&store, plan, OutreachSettings::default(), now())
         .await
         .unwrap();
