@@ -161,6 +161,12 @@ impl ClientQuery {
                 "search",
                 format!("Search for at most {} characters.", Self::MAX_SEARCH_CHARS),
             ));
+        } else if search.chars().any(char::is_control) {
+            // No name or address holds one, and a NUL ends the search index's query text.
+            errors.0.push(FieldError::new(
+                "search",
+                "Search for letters, digits and punctuation only (no control characters).",
+            ));
         }
         let band = match band.trim() {
             "" => None,

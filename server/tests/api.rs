@@ -526,6 +526,25 @@ async fn bad_input_gets_413_415_422_naming_the_field_and_writes_nothing() {
         .await;
     assert_eq!(found["clients"][0]["name"], name, "{found}");
     assert_eq!(api.store.client_count().await.unwrap(), before + 1);
+    // A control character in a search (a NUL ended the search index's query) is named.
+    for search in [
+        "ab%00c",
+        "%C3%94%C2%B02%40%C3%92f%C2%B9%3FS%00",
+        "tab%09here",
+    ] {
+        let (status, problem) = api
+            .get(
+                &format!("/api/v1/clients?search={search}&band=at_risk&status=paused&limit=1"),
+                &api.maya,
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{search}: {problem}"
+        );
+        assert_eq!(problem["field"], "search", "{problem}");
+    }
 }
 
 #[tokio::test]
