@@ -449,33 +449,24 @@ impl Replay {
                     break;
                 }
                 let ((_, _), happening) = entry.remove_entry();
-                state.clock().set(at);
-                match happening {
-                    Happening::Rescore => state.rescore().await?,
-                    Happening::Sitting(n) => {
-                        let later = state.sitting(at, n).await?;
-                        state.schedule(&mut happenings, later);
-                    }
-                    Happening::Tick => state.settle().await?,
-                    happening => {
-                        // Everything else of this hour, then the pipeline.
-                        state.happen(happening).await?;
-                        let hour = at.timestamp() / 3600;
-                        while let Some(entry) = happenings.first_entry() {
-                            let next = entry.key().0;
-                            if next.timestamp() / 3600 != hour
-                                || next > day_end
-                                || entry.get().is_routine()
-                            {
-                                break;
-                            }
-                            let ((at, _), happening) = entry.remove_entry();
-                            state.clock().set(at);
-                            state.happen(happening).await?;
-                        }
-                        state.settle().await?;
-                    }
+                let routine = happening.is_routine();
+                let later = state.happen(at, happening).await?;
+                state.schedule(&mut happenings, later);
+                if routine {
+                    continue;
                 }
+                // Everything else of this hour, then the pipeline.
+                let hour = at.timestamp() / 3600;
+                while let Some(entry) = happenings.first_entry() {
+                    let next = entry.key().0;
+                    if next.timestamp() / 3600 != hour || next > day_end || entry.get().is_routine()
+                    {
+                        break;
+                    }
+                    let ((at, _), happening) = entry.remove_entry();
+                    state.happen(at, happening).await?;
+                }
+                state.settle().await?;
             }
             state.step(day_end).await?;
             progress.set(day + 1);
@@ -552,8 +543,15 @@ impl State<'_> {
         }
     }
 
-    /// Makes one happening happen at the clock's time.
-    async fn happen(&mut self, happening: Happening) -> anyhow::Result<()> {
+    /// Makes one happening, due `at`, happen; returns what it leads to later (a
+    /// sitting's sends lead to opens, clicks and purchases). The routine ones (rescore,
+    /// sitting, tick) leave the pipeline idle; the others leave that to the caller.
+    async fn happen(
+        &mut self,
+        at: DateTime<Utc>,
+        happening: Happening,
+    ) -> anyhow::Result<Vec<(DateTime<Utc>, Happening)>> {
+        self.clock().set(at);
         let now = self.clock().now();
         match happening {
             Happening::Joins(index) => {
@@ -571,7 +569,7 @@ impl State<'_> {
             }
             Happening::Does(who, activity) => {
                 let Some(id) = self.client_id(&who) else {
-                    return Ok(());
+                    return Ok(Vec::new());
                 };
                 match self
                     .service
@@ -594,10 +592,11 @@ impl State<'_> {
                 }
             }
             Happening::Rescore => self.rescore().await?,
-            Happening::Sitting(_) | Happening::Tick => self.settle().await?,
+            Happening::Sitting(n) => return self.sitting(at, n).await,
+            Happening::Tick => self.settle().await?,
             Happening::Unsubscribes(who) => {
                 let Some(id) = self.client_id(&who) else {
-                    return Ok(());
+                    return Ok(Vec::new());
                 };
                 crate::unsubscribe::own_choice(
                     self.ports.records.as_ref(),
@@ -611,7 +610,7 @@ impl State<'_> {
                 self.summary.unsubscribed += 1;
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// A review sitting: the `n`-th stylist goes through the drafts waiting for her,
@@ -625,78 +624,73 @@ impl State<'_> {
         // The pipeline is idle: it ran after whatever happened last.
         self.clock().set(at);
         let mut reviewed = 0;
-        {
-            let (id, _, email) = crate::demo::STYLISTS[n % crate::demo::STYLISTS.len()];
-            let stylist = User {
-                id: format!("demo-replay-{id}"),
-                email: ClientEmail::parse(email).expect("a valid address"),
-                role: Role::Stylist,
-                stylist_id: Some(StylistId::new(id)),
-            };
-            let habits = &HABITS[n % HABITS.len()];
-            let mut drafts = self
-                .service
-                .list_emails(&stylist, Some(EmailStatus::Drafted), 200)
-                .await
-                .map_err(|e| anyhow::anyhow!("listing drafts: {e}"))?;
-            drafts.sort_by(|a, b| {
-                (a.created_at, &a.client_name).cmp(&(b.created_at, &b.client_name))
-            });
-            for draft in drafts {
-                let about = format!("{} at {}", draft.client_name, at.timestamp());
-                let mut rng = rng_for(self.seed(), "review", &about, draft.created_at);
-                if rng.random::<f64>() >= habits.diligence {
-                    continue;
-                }
-                reviewed += 1;
-                // Reviews are spread over the sitting's hour.
-                self.clock()
-                    .set(at + Duration::minutes(rng.random_range(0..60)));
-                let roll = rng.random::<f64>();
-                let outcome = if roll < habits.reject {
-                    let reason = REJECT_REASONS[rng.random_range(0..REJECT_REASONS.len())];
-                    self.service
-                        .reject_email(&stylist, draft.id.clone(), reason.to_owned())
-                        .await
-                        .map(|()| self.summary.rejected += 1)
-                } else {
-                    let mut edited = Ok(());
-                    if roll < habits.reject + habits.edit {
-                        let detail = self.service.email_detail(&stylist, draft.id.clone()).await;
-                        edited = match detail {
-                            Ok(detail) => {
-                                let postscript =
-                                    POSTSCRIPTS[rng.random_range(0..POSTSCRIPTS.len())];
-                                let body = format!("{}\n\n{postscript}", detail.body_text);
-                                self.service
-                                    .edit_email(
-                                        &stylist,
-                                        draft.id.clone(),
-                                        detail.summary.subject,
-                                        body,
-                                    )
-                                    .await
-                                    .map(|()| self.summary.edited += 1)
-                            }
-                            Err(error) => Err(error),
-                        };
-                    }
-                    match edited {
-                        Ok(()) => self
-                            .service
-                            .approve_emails(&stylist, vec![draft.id.clone()], "now")
-                            .await
-                            .map(|_| self.summary.approved += 1),
+        let (id, _, email) = crate::demo::STYLISTS[n % crate::demo::STYLISTS.len()];
+        let stylist = User {
+            id: format!("demo-replay-{id}"),
+            email: ClientEmail::parse(email).expect("a valid address"),
+            role: Role::Stylist,
+            stylist_id: Some(StylistId::new(id)),
+        };
+        let habits = &HABITS[n % HABITS.len()];
+        let mut drafts = self
+            .service
+            .list_emails(&stylist, Some(EmailStatus::Drafted), 200)
+            .await
+            .map_err(|e| anyhow::anyhow!("listing drafts: {e}"))?;
+        drafts.sort_by(|a, b| (a.created_at, &a.client_name).cmp(&(b.created_at, &b.client_name)));
+        for draft in drafts {
+            let about = format!("{} at {}", draft.client_name, at.timestamp());
+            let mut rng = rng_for(self.seed(), "review", &about, draft.created_at);
+            if rng.random::<f64>() >= habits.diligence {
+                continue;
+            }
+            reviewed += 1;
+            // Reviews are spread over the sitting's hour.
+            self.clock()
+                .set(at + Duration::minutes(rng.random_range(0..60)));
+            let roll = rng.random::<f64>();
+            let outcome = if roll < habits.reject {
+                let reason = REJECT_REASONS[rng.random_range(0..REJECT_REASONS.len())];
+                self.service
+                    .reject_email(&stylist, draft.id.clone(), reason.to_owned())
+                    .await
+                    .map(|()| self.summary.rejected += 1)
+            } else {
+                let mut edited = Ok(());
+                if roll < habits.reject + habits.edit {
+                    let detail = self.service.email_detail(&stylist, draft.id.clone()).await;
+                    edited = match detail {
+                        Ok(detail) => {
+                            let postscript = POSTSCRIPTS[rng.random_range(0..POSTSCRIPTS.len())];
+                            let body = format!("{}\n\n{postscript}", detail.body_text);
+                            self.service
+                                .edit_email(
+                                    &stylist,
+                                    draft.id.clone(),
+                                    detail.summary.subject,
+                                    body,
+                                )
+                                .await
+                                .map(|()| self.summary.edited += 1)
+                        }
                         Err(error) => Err(error),
-                    }
-                };
-                match outcome {
-                    Ok(()) => {}
-                    // The client may have unsubscribed since the draft was written: the
-                    // service withdrew it, as it would for a stylist.
-                    Err(ServiceError::Refused { .. } | ServiceError::Conflict(_)) => {}
-                    Err(error) => anyhow::bail!("a replayed review failed: {error}"),
+                    };
                 }
+                match edited {
+                    Ok(()) => self
+                        .service
+                        .approve_emails(&stylist, vec![draft.id.clone()], "now")
+                        .await
+                        .map(|_| self.summary.approved += 1),
+                    Err(error) => Err(error),
+                }
+            };
+            match outcome {
+                Ok(()) => {}
+                // The client may have unsubscribed since the draft was written: the
+                // service withdrew it, as it would for a stylist.
+                Err(ServiceError::Refused { .. } | ServiceError::Conflict(_)) => {}
+                Err(error) => anyhow::bail!("a replayed review failed: {error}"),
             }
         }
         if reviewed == 0 {

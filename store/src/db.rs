@@ -553,31 +553,25 @@ impl Store {
     /// that is redone from the start when it fails (the demo's replay), never for users'
     /// writes.
     pub async fn set_durable(&self, durable: bool) -> Result<()> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let pragma = if durable {
             "PRAGMA synchronous = FULL;"
         } else {
             "PRAGMA synchronous = NORMAL;"
         };
-        let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
-            let _ = reply.send(conn.execute_batch(pragma));
-        }));
-        self.inner
-            .writer
-            .send(job)
-            .map_err(|_| StoreError::Cancelled)?;
-        answer
-            .await
-            .map_err(|_| StoreError::Cancelled)?
-            .map_err(db_error)
+        self.execute_alone(pragma).await
     }
 
     /// Flushes the write-ahead log into the main file; called on shutdown so the file is
     /// complete on its own.
     pub async fn checkpoint_wal(&self) -> Result<()> {
+        self.execute_alone("PRAGMA wal_checkpoint(TRUNCATE);").await
+    }
+
+    /// Runs `sql` on the writing connection outside any transaction, between groups.
+    async fn execute_alone(&self, sql: &'static str) -> Result<()> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
-            let _ = reply.send(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"));
+            let _ = reply.send(conn.execute_batch(sql));
         }));
         self.inner
             .writer
